@@ -1,0 +1,21 @@
+/**
+ * The one error type users see. The CLI prints `snnc: <message>` on one line and exits 2;
+ * anything else that escapes is a bug and gets a stack trace.
+ */
+export class SnncError extends Error {
+  constructor(
+    message: string,
+    readonly where: { file?: string; node?: string; op?: string } = {},
+  ) {
+    super(SnncError.format(message, where));
+    this.name = 'SnncError';
+  }
+
+  static format(message: string, where: { file?: string; node?: string; op?: string }): string {
+    const parts: string[] = [];
+    if (where.file) parts.push(where.file);
+    if (where.node) parts.push(`node ${where.node}${where.op ? ` (${where.op})` : ''}`);
+    else if (where.op) parts.push(`op ${where.op}`);
+    return parts.length ? `${parts.join(': ')}: ${message}` : message;
+  }
+}
