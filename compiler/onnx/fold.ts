@@ -1,0 +1,63 @@
+/**
+ * Constant folding at load time: Constant nodes become initializers, and Identity/Cast of a constant
+ * become constants too (PyTorch wraps QCFS clip bounds in Cast(Constant)). Later ops see plain initializers.
+ */
+import type { AnnGraph, DType, GraphNode, Tensor } from '../graph.ts';
+import { SnncError } from '../errors.ts';
+
+/** ONNX Cast `to` codes → our dtypes (the same widening the loader applies). */
+const CAST_TARGETS: Record<number, DType> = {
+  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'int32', 5: 'int32', 6: 'int32', 7: 'int64', 9: 'bool',
+  10: 'float32', 11: 'float32', 12: 'int64', 13: 'int64', 16: 'float32',
+};
+
+export function foldConstants(graph: AnnGraph): AnnGraph {
+  const constants = new Map(graph.initializers);
+  const graphOutputs = new Set(graph.outputs.map((o) => o.name));
+  const kept: GraphNode[] = [];
+  for (const node of graph.nodes) {
+    const value = graphOutputs.has(node.outputs[0]) ? undefined : foldNode(node, constants, graph.source.path);
+    if (value) constants.set(node.outputs[0], value);
+    else kept.push(node);
+  }
+  return { ...graph, initializers: constants, nodes: kept };
+}
+
+function foldNode(node: GraphNode, constants: Map<string, Tensor>, file: string): Tensor | undefined {
+  const where = { file, node: node.name, op: node.op };
+  if (node.op === 'Constant') return constantValue(node, where);
+  const input = constants.get(node.inputs[0]);
+  if (!input || node.inputs.length !== 1) return undefined;
+  if (node.op === 'Identity') return input;
+  if (node.op === 'Cast') {
+    const to = CAST_TARGETS[node.attrs.to as number];
+    if (!to) throw new SnncError(`cannot cast to ONNX type code ${node.attrs.to}`, where);
+    return castTensor(input, to);
+  }
+  return undefined;
+}
+
+function constantValue(node: GraphNode, where: { file: string; node: string; op: string }): Tensor {
+  const a = node.attrs;
+  if (a.value !== undefined) return a.value as Tensor;
+  if (a.value_float !== undefined) return { dtype: 'float32', dims: [], data: Float32Array.of(a.value_float as number) };
+  if (a.value_floats !== undefined) {
+    const v = a.value_floats as number[];
+    return { dtype: 'float32', dims: [v.length], data: Float32Array.from(v) };
+  }
+  if (a.value_int !== undefined) return { dtype: 'int64', dims: [], data: Float64Array.of(a.value_int as number) };
+  if (a.value_ints !== undefined) {
+    const v = a.value_ints as number[];
+    return { dtype: 'int64', dims: [v.length], data: Float64Array.from(v) };
+  }
+  throw new SnncError(`Constant has no supported value attribute (has ${Object.keys(a).join(', ') || 'none'})`, where);
+}
+
+/** ONNX Cast: float → int truncates toward zero, anything → bool is `x != 0`. */
+export function castTensor(t: Tensor, to: DType): Tensor {
+  const n = t.data.length;
+  if (to === 'float32') return { dtype: to, dims: t.dims, data: Float32Array.from(t.data) };
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = to === 'bool' ? (t.data[i] !== 0 ? 1 : 0) : Math.trunc(t.data[i]);
+  return { dtype: to, dims: t.dims, data: out };
+}
