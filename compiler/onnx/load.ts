@@ -120,12 +120,12 @@ function toNumber(x: number | Long): number {
   return typeof x === 'number' ? x : x.toNumber();
 }
 
-function valueInfo(v: InstanceType<typeof onnx.ValueInfoProto>, file: string): ValueInfo {
+function valueInfo(v: onnxProto.onnx.IValueInfoProto, file: string): ValueInfo {
   const tt = v.type?.tensorType;
   if (!tt) throw new SnncError(`value ${v.name} is not a tensor (sequences and maps are not supported)`, { file });
   const dtype = DTYPES[tt.elemType ?? 0];
   if (!dtype) throw new SnncError(`value ${v.name} has unsupported element type ${dtypeName(tt.elemType ?? 0)}`, { file });
-  const dims = (tt.shape?.dim ?? []).map((d) => (d.dimValue != null && d.value === 'dimValue' ? toNumber(d.dimValue) : -1));
+  const dims = (tt.shape?.dim ?? []).map((d) => ((d as { value?: string }).value === 'dimValue' ? toNumber(d.dimValue ?? -1) : -1));
   return { name: v.name ?? '', dtype, dims };
 }
 
@@ -138,7 +138,7 @@ interface TensorContext {
   baseDir: string;
 }
 
-function decodeTensor(t: InstanceType<typeof onnx.TensorProto>, ctx: TensorContext, what: string): Tensor {
+function decodeTensor(t: onnxProto.onnx.ITensorProto, ctx: TensorContext, what: string): Tensor {
   const code = t.dataType ?? 0;
   const dtype = DTYPES[code];
   if (!dtype) throw new SnncError(`${what} has unsupported data type ${dtypeName(code)}`, { file: ctx.file });
@@ -178,7 +178,7 @@ function decodeTensor(t: InstanceType<typeof onnx.TensorProto>, ctx: TensorConte
 }
 
 /** The repeated field a non-raw tensor keeps its values in (ONNX packs small types into int32_data). */
-function typedField(t: InstanceType<typeof onnx.TensorProto>, code: number): ArrayLike<number | Long> {
+function typedField(t: onnxProto.onnx.ITensorProto, code: number): ArrayLike<number | Long> {
   switch (code) {
     case 1: return t.floatData ?? [];
     case 11: return t.doubleData ?? [];
@@ -222,7 +222,7 @@ function bfloatToFloat(b: number): number {
 }
 
 /** External data: `location` is relative to the model's folder and must stay inside it. */
-function readExternal(t: InstanceType<typeof onnx.TensorProto>, ctx: TensorContext, what: string, expected: number): Uint8Array {
+function readExternal(t: onnxProto.onnx.ITensorProto, ctx: TensorContext, what: string, expected: number): Uint8Array {
   const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
   const location = kv.get('location');
   if (!location) throw new SnncError(`${what} has external data without a location`, { file: ctx.file });
@@ -259,7 +259,7 @@ function isInside(base: string, target: string): boolean {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }
 
-function decodeAttribute(a: InstanceType<typeof onnx.AttributeProto>, ctx: TensorContext, node: string, op: string): AttrValue {
+function decodeAttribute(a: onnxProto.onnx.IAttributeProto, ctx: TensorContext, node: string, op: string): AttrValue {
   const T = onnx.AttributeProto.AttributeType;
   // Unset scalar fields read back protobuf defaults, so the declared type decides which field counts.
   switch (a.type) {
