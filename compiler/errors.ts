@@ -16,6 +16,11 @@ export class SnncError extends Error {
     if (where.file) parts.push(where.file);
     if (where.node) parts.push(`node ${where.node}${where.op ? ` (${where.op})` : ''}`);
     else if (where.op) parts.push(`op ${where.op}`);
-    return parts.length ? `${parts.join(': ')}: ${message}` : message;
+    return oneLine(parts.length ? `${parts.join(': ')}: ${message}` : message);
   }
+}
+
+/** Names inside a damaged file can hold anything: escape control characters so an error stays one line. */
+export function oneLine(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
