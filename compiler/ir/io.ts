@@ -1,0 +1,116 @@
+/**
+ * `.snn.json` + weights side file. The JSON is what a user reads (structure, thresholds, masks,
+ * provenance); the side file holds every tensor as float32 little-endian, in sorted-name order, so the
+ * same IR always gives the same bytes. Both files are validated and written atomically.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { SnncError } from '../errors.ts';
+import { validateDocument } from '../schema.ts';
+import { checkShapes } from './shapes.ts';
+import type { IrTensor, SnnIr } from './types.ts';
+import { IR_FORMAT, IR_VERSION } from './types.ts';
+
+/** `model.snn.json` → `model.snn.bin`. */
+export function weightsFileFor(irFile: string): string {
+  return irFile.endsWith('.json') ? `${irFile.slice(0, -'.json'.length)}.bin` : `${irFile}.bin`;
+}
+
+export interface IrDocument {
+  format: string;
+  version: number;
+  input: SnnIr['input'];
+  output: SnnIr['output'];
+  nodes: SnnIr['nodes'];
+  tensors: Record<string, { dims: number[]; offset: number }>;
+  weights: { file: string; bytes: number; sha256: string };
+  provenance: SnnIr['provenance'];
+}
+
+/** Serialises the IR: the JSON text and the weight bytes. Pure, so tests can compare bytes. */
+export function serializeIr(ir: SnnIr, weightsFile: string): { json: string; weights: Buffer } {
+  const names = [...ir.tensors.keys()].sort();
+  const total = names.reduce((n, k) => n + ir.tensors.get(k)!.data.length * 4, 0);
+  const weights = Buffer.alloc(total);
+  const tensors: IrDocument['tensors'] = {};
+  let offset = 0;
+  for (const name of names) {
+    const t = ir.tensors.get(name)!;
+    tensors[name] = { dims: t.dims, offset };
+    for (let i = 0; i < t.data.length; i++) weights.writeFloatLE(t.data[i], offset + i * 4);
+    offset += t.data.length * 4;
+  }
+  const doc: IrDocument = {
+    format: IR_FORMAT,
+    version: IR_VERSION,
+    input: ir.input,
+    output: ir.output,
+    nodes: ir.nodes,
+    tensors,
+    weights: { file: path.basename(weightsFile), bytes: total, sha256: createHash('sha256').update(weights).digest('hex') },
+    provenance: ir.provenance,
+  };
+  return { json: JSON.stringify(doc, null, 1) + '\n', weights };
+}
+
+/** Writes `file` and its weights side file; on any failure neither is left behind half-written. */
+export function writeIr(ir: SnnIr, file: string): void {
+  const weightsFile = weightsFileFor(file);
+  const { json, weights } = serializeIr(ir, weightsFile);
+  validateDocument('ir', JSON.parse(json), file);
+  const tmpJson = `${file}.tmp-${process.pid}`;
+  const tmpWeights = `${weightsFile}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmpWeights, weights);
+    writeFileSync(tmpJson, json);
+    renameSync(tmpWeights, weightsFile);
+    renameSync(tmpJson, file);
+  } catch (e) {
+    rmSync(tmpJson, { force: true });
+    rmSync(tmpWeights, { force: true });
+    throw new SnncError(`cannot write (${(e as Error).message})`, { file });
+  }
+}
+
+export function readIr(file: string): SnnIr {
+  if (!existsSync(file)) throw new SnncError('no such file', { file });
+  let doc: IrDocument;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8')) as IrDocument;
+  } catch (e) {
+    throw new SnncError(`not valid JSON (${(e as Error).message})`, { file });
+  }
+  validateDocument('ir', doc, file);
+  const weightsFile = path.join(path.dirname(file), doc.weights.file);
+  if (!existsSync(weightsFile)) throw new SnncError(`weights file ${doc.weights.file} not found next to it`, { file });
+  const bytes = readFileSync(weightsFile);
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  if (bytes.length !== doc.weights.bytes || sha !== doc.weights.sha256) {
+    throw new SnncError(`weights file ${doc.weights.file} does not match (size or sha256 differs): was it rewritten by another compile?`, { file });
+  }
+  const tensors = new Map<string, IrTensor>();
+  for (const [name, { dims, offset }] of Object.entries(doc.tensors)) {
+    const n = dims.reduce((a, b) => a * b, 1);
+    if (offset + n * 4 > bytes.length) throw new SnncError(`tensor ${name} lies beyond the end of ${doc.weights.file}`, { file });
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = bytes.readFloatLE(offset + i * 4);
+    tensors.set(name, { dims, data });
+  }
+  const ir: SnnIr = {
+    format: IR_FORMAT,
+    version: IR_VERSION,
+    input: doc.input,
+    output: doc.output,
+    nodes: doc.nodes,
+    tensors,
+    provenance: doc.provenance,
+  };
+  try {
+    checkShapes(ir);
+  } catch (e) {
+    if (e instanceof SnncError) throw new SnncError(e.message, { file });
+    throw e;
+  }
+  return ir;
+}

@@ -1,0 +1,196 @@
+/**
+ * The spiking IR: a DAG of nodes over per-sample tensors (shapes never include batch or time).
+ *
+ * Lowering turns ONNX nodes into these kinds; the passes then fold BatchNorm, capture activations
+ * as IF neurons, set thresholds and insert masks. After the last pass every node is one of the
+ * "final" kinds below: synaptic (conv2d, dense), linear pass-through (avgpool2d, flatten, reshape,
+ * transpose, add, concat, affine), neurons (if), masks (rsm). The simulator and targets read only those.
+ *
+ * Semantics of an IF node's output in the SNN: a spike of neuron i carries the value θ_i, so
+ * rate × θ approximates the ANN activation that the IF node replaced.
+ */
+
+export const IR_FORMAT = 'snnc-ir';
+export const IR_VERSION = 1;
+
+/** Per-sample tensor shape, e.g. [C, H, W] or [features] or [tokens, features]. */
+export type Shape = number[];
+
+interface NodeBase {
+  id: string;
+  inputs: string[];
+  /** Output shape (per sample), derived by `ir/shapes.ts` when the node is built, stored for readers. */
+  shape: Shape;
+  /** ONNX node names this IR node came from: errors and reports point back to the model. */
+  onnx: string[];
+}
+
+/** y = conv(x, W) + b, W [Cout, Cin/groups, kh, kw]. Synaptic: a spike of x[c,h,w] reaches its receptive targets. */
+export interface Conv2dNode extends NodeBase {
+  kind: 'conv2d';
+  weight: string;
+  bias?: string;
+  strides: [number, number];
+  /** [top, left, bottom, right] */
+  pads: [number, number, number, number];
+  dilations: [number, number];
+  groups: number;
+}
+
+/** y = x·Wᵀ + b over the last axis, W [out, in]. Synaptic. */
+export interface DenseNode extends NodeBase {
+  kind: 'dense';
+  weight: string;
+  bias?: string;
+}
+
+/** ANN BatchNorm before folding: y = (x − mean)/√(var+ε)·γ + β per channel (axis 0 of the sample). */
+export interface BatchNormNode extends NodeBase {
+  kind: 'batchnorm';
+  scale: string;
+  shift: string;
+  mean: string;
+  variance: string;
+  epsilon: number;
+  /** Channel axis within the sample shape (0 for [C,H,W]; last for [tokens, C]). */
+  axis: number;
+}
+
+/** y = x·scale + shift per channel along `axis`: a BatchNorm that had no linear op to fold into. */
+export interface AffineNode extends NodeBase {
+  kind: 'affine';
+  scale: string;
+  shift: string;
+  axis: number;
+}
+
+/** Average pooling: linear, no neurons of its own. */
+export interface AvgPool2dNode extends NodeBase {
+  kind: 'avgpool2d';
+  kernel: [number, number];
+  strides: [number, number];
+  pads: [number, number, number, number];
+  countIncludePad: boolean;
+}
+
+/** Max pooling: has no exact rate-coded form; only survives lowering when an option converts it. */
+export interface MaxPool2dNode extends NodeBase {
+  kind: 'maxpool2d';
+  kernel: [number, number];
+  strides: [number, number];
+  pads: [number, number, number, number];
+}
+
+/** Reshape in C order (Flatten is a reshape to one axis). */
+export interface ReshapeNode extends NodeBase {
+  kind: 'reshape';
+}
+
+export interface TransposeNode extends NodeBase {
+  kind: 'transpose';
+  /** Permutation of the sample axes. */
+  perm: number[];
+}
+
+/** y = Σ_k scales[k]·x_k (residual add; scales rescale streams with different θ). */
+export interface AddNode extends NodeBase {
+  kind: 'add';
+  scales: number[];
+}
+
+/** y = x + c: a constant tensor added to the current (learned position embeddings, broadcast biases). */
+export interface BiasNode extends NodeBase {
+  kind: 'bias';
+  value: string;
+}
+
+export interface ConcatNode extends NodeBase {
+  kind: 'concat';
+  axis: number;
+}
+
+/** ANN activation before conversion. qcfs: y = λ·clip(floor(x·L/λ + 0.5)/L, 0, 1). relu6: min(max(x,0),6). */
+export interface ActivationNode extends NodeBase {
+  kind: 'relu' | 'relu6' | 'qcfs';
+  /** QCFS only. */
+  lambda?: number;
+  levels?: number;
+  /** The ONNX value holding this activation's output: calibration statistics are keyed by it. */
+  value: string;
+}
+
+/**
+ * Integrate-and-fire neurons, one per element, reset by subtraction, at most one spike per step:
+ *   v ← v + I(t);  s = (v ≥ θ);  v ← v − s·θ;   v(0) = vInit·θ.
+ */
+export interface IfNode extends NodeBase {
+  kind: 'if';
+  /** θ: one value, or one per channel along `axis`. */
+  threshold: number | number[];
+  axis: number;
+  /** Initial membrane as a fraction of θ (0.5 for QCFS). */
+  vInit: number;
+  reset: 'subtract';
+  /** What set θ: "qcfs λ", "percentile 99.9", "max", ... */
+  thresholdSource: string;
+  /** The ONNX value of the ANN activation this population replaces. */
+  value: string;
+}
+
+/** Random Spike Masking: each spike passing through is dropped with probability `ratio`, fresh every step. */
+export interface RsmNode extends NodeBase {
+  kind: 'rsm';
+  ratio: number;
+}
+
+/** An ONNX op that lowering kept as it was, for a later pass to capture; none may remain at the end. */
+export interface OnnxOpNode extends NodeBase {
+  kind: 'onnx';
+  op: string;
+  attrs: Record<string, number | number[] | string | string[]>;
+  /** Constant inputs by position (tensor names in the IR's tensor table). */
+  constants: Record<number, string>;
+}
+
+export type IrNode =
+  | Conv2dNode
+  | DenseNode
+  | BatchNormNode
+  | AffineNode
+  | AvgPool2dNode
+  | MaxPool2dNode
+  | ReshapeNode
+  | TransposeNode
+  | AddNode
+  | BiasNode
+  | ConcatNode
+  | ActivationNode
+  | IfNode
+  | RsmNode
+  | OnnxOpNode;
+
+export type IrKind = IrNode['kind'];
+
+export interface IrTensor {
+  dims: number[];
+  data: Float32Array;
+}
+
+export interface SnnIr {
+  format: typeof IR_FORMAT;
+  version: typeof IR_VERSION;
+  /** The analog input: a constant current into the first layer at every step. */
+  input: { id: string; shape: Shape; divisor: number };
+  /** Nodes in topological order. */
+  nodes: IrNode[];
+  /** Non-spiking readout: logits(T) = accumulated current / T. */
+  output: { id: string; shape: Shape };
+  tensors: Map<string, IrTensor>;
+  provenance: {
+    source: string;
+    sha256: string;
+    snnc: string;
+    options: Record<string, unknown>;
+    calibration?: { file: string; samples: number };
+  };
+}
