@@ -68,18 +68,22 @@ export function deriveShape(node: IrNode, inputs: Shape[], tensors: Map<string, 
       }
       return out;
     }
-    case 'bias': {
-      const c = weightDims(node.value);
-      // The constant broadcasts against the sample from the right, numpy-style.
-      if (c.length > x.length || c.some((d, i) => d !== 1 && d !== x[x.length - c.length + i])) {
-        fail(node, `constant [${c}] does not broadcast to [${x}]`);
+    case 'bias':
+    case 'affine': {
+      const constants = node.kind === 'bias' ? [node.value] : [node.scale, node.shift];
+      for (const name of constants) {
+        const c = weightDims(name);
+        // Constants broadcast against the sample from the right, numpy-style.
+        if (c.length > x.length || c.some((d, i) => d !== 1 && d !== x[x.length - c.length + i])) {
+          fail(node, `constant [${c}] does not broadcast to [${x}]`);
+        }
       }
       return [...x];
     }
     case 'onnx':
       return [...(declared ?? node.shape)];
     default:
-      // Elementwise kinds: batchnorm, affine, relu/relu6/qcfs, if, rsm.
+      // Elementwise kinds: batchnorm, relu/relu6/qcfs, if, rsm.
       return [...x];
   }
 }

@@ -56,12 +56,14 @@ export interface BatchNormNode extends NodeBase {
   axis: number;
 }
 
-/** y = x·scale + shift per channel along `axis`: a BatchNorm that had no linear op to fold into. */
+/**
+ * y = x·scale + shift, both constants broadcast against the sample from the right (numpy-style):
+ * a BatchNorm with no linear op to fold into (scale [C,1,1]), or a Mul/Div by a constant.
+ */
 export interface AffineNode extends NodeBase {
   kind: 'affine';
   scale: string;
   shift: string;
-  axis: number;
 }
 
 /** Average pooling: linear, no neurons of its own. */
@@ -148,8 +150,10 @@ export interface OnnxOpNode extends NodeBase {
   kind: 'onnx';
   op: string;
   attrs: Record<string, number | number[] | string | string[]>;
-  /** Constant inputs by position (tensor names in the IR's tensor table). */
+  /** Constant inputs by position (tensor names in the IR's tensor table); `inputs` holds the others in order. */
   constants: Record<number, string>;
+  /** The ONNX value this node produces (calibration statistics and captured patterns are keyed by it). */
+  value: string;
 }
 
 export type IrNode =

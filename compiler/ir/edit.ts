@@ -1,0 +1,58 @@
+/** Small graph queries and edits the passes share. Passes never mutate their input IR. */
+import type { IrNode, SnnIr } from './types.ts';
+
+export function consumersOf(ir: SnnIr): Map<string, IrNode[]> {
+  const map = new Map<string, IrNode[]>();
+  for (const n of ir.nodes) for (const x of n.inputs) map.set(x, [...(map.get(x) ?? []), n]);
+  return map;
+}
+
+export function nodeById(ir: SnnIr): Map<string, IrNode> {
+  return new Map(ir.nodes.map((n) => [n.id, n]));
+}
+
+/** Rewires every use of `from` (node inputs and the output) to `to`. */
+export function renameUses(ir: SnnIr, from: string, to: string): SnnIr {
+  return {
+    ...ir,
+    nodes: ir.nodes.map((n) => (n.inputs.includes(from) ? { ...n, inputs: n.inputs.map((x) => (x === from ? to : x)) } : n)),
+    output: ir.output.id === from ? { ...ir.output, id: to } : ir.output,
+  };
+}
+
+/** Drops nodes no longer reachable from the output, and tensors no node references. */
+export function pruneUnused(ir: SnnIr): SnnIr {
+  const byId = nodeById(ir);
+  const live = new Set<string>();
+  const stack = [ir.output.id];
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (live.has(id)) continue;
+    live.add(id);
+    for (const x of byId.get(id)?.inputs ?? []) stack.push(x);
+  }
+  const nodes = ir.nodes.filter((n) => live.has(n.id));
+  const used = new Set<string>();
+  for (const n of nodes) for (const name of tensorRefs(n)) used.add(name);
+  const tensors = new Map([...ir.tensors].filter(([k]) => used.has(k)));
+  return { ...ir, nodes, tensors };
+}
+
+/** The tensor-table names a node refers to. */
+export function tensorRefs(n: IrNode): string[] {
+  switch (n.kind) {
+    case 'conv2d':
+    case 'dense':
+      return n.bias ? [n.weight, n.bias] : [n.weight];
+    case 'batchnorm':
+      return [n.scale, n.shift, n.mean, n.variance];
+    case 'affine':
+      return [n.scale, n.shift];
+    case 'bias':
+      return [n.value];
+    case 'onnx':
+      return Object.values(n.constants);
+    default:
+      return [];
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * AnnGraph → IR, one ONNX node at a time, before any pass. Ops with a direct IR kind (Conv, Gemm,
+ * BatchNorm, pooling, layout ops, Relu/ReLU6) map straight to it; other ops (Div, Mul, Floor, Clip, …)
+ * are kept as `onnx` nodes for the capture passes. Shapes come from shape inference with batch 2, so a
+ * reshape that moves the batch axis is caught here.
+ */
+import { SnncError } from '../errors.ts';
+import type { AnnGraph, GraphNode, Tensor } from '../graph.ts';
+import { tensorSize } from '../graph.ts';
+import { inferShapes } from '../shapes.ts';
+import { deriveShape } from '../ir/shapes.ts';
+import type { IrNode, IrTensor, Shape, SnnIr } from '../ir/types.ts';
+import { IR_FORMAT, IR_VERSION } from '../ir/types.ts';
+
+const BATCH = 2;
+
+/** Ops that only rename a value. */
+const ALIASES = new Set(['Identity', 'Dropout']);
+
+export interface ImportOptions {
+  /** Input scaling: the simulator divides raw input by this. */
+  divisor: number;
+  snncVersion: string;
+  options: Record<string, unknown>;
+}
+
+export function importOnnx(graph: AnnGraph, opts: ImportOptions): SnnIr {
+  const file = graph.source.path;
+  if (graph.inputs.length !== 1) throw new SnncError(`snnc converts single-input models; this one has ${graph.inputs.length}`, { file });
+  if (graph.outputs.length !== 1) throw new SnncError(`snnc converts single-output models; this one has ${graph.outputs.length}`, { file });
+  const shapes = inferShapes(graph, BATCH);
+  const sampleShape = (value: string): Shape => {
+    const s = shapes.get(value);
+    if (!s || s.dims[0] !== BATCH) throw new SnncError(`value ${value} does not keep the batch axis first`, { file });
+    return s.dims.slice(1);
+  };
+
+  const input = graph.inputs[0];
+  const tensors = new Map<string, IrTensor>();
+  const ids = new Map<string, string>([[input.name, input.name]]); // ONNX value → IR node id
+  const usedIds = new Set<string>([input.name]);
+  const nodes: IrNode[] = [];
+
+  const constant = (name: string): Tensor | undefined => graph.initializers.get(name);
+  const addTensor = (name: string, dims: number[], data: Float32Array): string => {
+    tensors.set(name, { dims, data });
+    return name;
+  };
+  const constTensor = (name: string): string => {
+    if (!tensors.has(name)) {
+      const t = constant(name)!;
+      addTensor(name, t.dims, Float32Array.from(t.data));
+    }
+    return name;
+  };
+
+  for (const node of graph.nodes) {
+    const where = { file, node: node.name, op: node.op };
+    if (ALIASES.has(node.op)) {
+      ids.set(node.outputs[0], resolve(node.inputs[0], ids, where));
+      continue;
+    }
+    if (node.outputs.length !== 1 && node.op !== 'Split' && node.op !== 'BatchNormalization') {
+      throw new SnncError(`${node.outputs.length} outputs are not supported for this op`, where);
+    }
+    const dynamicInputs = node.inputs.filter((x) => x !== '' && !constant(x));
+    const base = {
+      id: uniqueId(node, usedIds),
+      inputs: dynamicInputs.map((x) => resolve(x, ids, where)),
+      shape: sampleShape(node.outputs[0]),
+      onnx: [node.name],
+    };
+    const irNode = translate(node, base, { constant, constTensor, addTensor, sampleShape, where });
+    const inputShapes = irNode.inputs.map((id) => (id === input.name ? sampleShape(input.name) : nodes.find((n) => n.id === id)!.shape));
+    const derived = deriveShape(irNode, inputShapes, tensors, irNode.shape);
+    if (derived.join() !== irNode.shape.join()) {
+      throw new SnncError(`shape mismatch: IR gives [${derived}], shape inference [${irNode.shape}]`, where);
+    }
+    nodes.push(irNode);
+    ids.set(node.outputs[0], irNode.id);
+  }
+
+  const outputId = resolve(graph.outputs[0].name, ids, { file });
+  const output = nodes.find((n) => n.id === outputId);
+  if (!output) throw new SnncError('the output is the input itself: nothing to convert', { file });
+  return {
+    format: IR_FORMAT,
+    version: IR_VERSION,
+    input: { id: input.name, shape: sampleShape(input.name), divisor: opts.divisor },
+    nodes,
+    output: { id: outputId, shape: output.shape },
+    tensors,
+    provenance: { source: file, sha256: graph.source.sha256, snnc: opts.snncVersion, options: opts.options },
+  };
+}
+
+function resolve(value: string, ids: Map<string, string>, where: { file: string; node?: string; op?: string }): string {
+  const id = ids.get(value);
+  if (!id) throw new SnncError(`value ${value} is computed from constants only; fold it before conversion`, where);
+  return id;
+}
+
+/** "/layer1/conv2/Conv" → "layer1/conv2": the module path, which is what users name layers by. */
+function uniqueId(node: GraphNode, used: Set<string>): string {
+  const parts = node.name.replace(/^\//, '').split('/');
+  const last = parts[parts.length - 1];
+  const opSuffix = last === node.op || last.startsWith(`${node.op}_`);
+  let id = parts.length > 1 && opSuffix && last === node.op ? parts.slice(0, -1).join('/') : parts.join('/');
+  if (!id) id = node.op;
+  let candidate = id;
+  for (let k = 2; used.has(candidate); k++) candidate = `${id}_${k}`;
+  used.add(candidate);
+  return candidate;
+}
+
+interface Helpers {
+  constant(name: string): Tensor | undefined;
+  constTensor(name: string): string;
+  addTensor(name: string, dims: number[], data: Float32Array): string;
+  sampleShape(value: string): Shape;
+  where: { file: string; node: string; op: string };
+}
+
+type Base = Pick<IrNode, 'id' | 'inputs' | 'shape' | 'onnx'>;
+
+function ints(node: GraphNode, name: string, fallback: number[]): number[] {
+  const v = node.attrs[name];
+  return Array.isArray(v) ? (v as number[]) : fallback;
+}
+
+function pair(v: number[]): [number, number] {
+  return [v[0], v[1]];
+}
+
+/** ONNX pads are [x1_begin, x2_begin, x1_end, x2_end] = [top, left, bottom, right]; auto_pad computes them. */
+function pads2d(node: GraphNode, inputHW: number[], kernel: number[], strides: number[], dilations: number[]): [number, number, number, number] {
+  const autoPad = (node.attrs.auto_pad as string | undefined) ?? 'NOTSET';
+  if (autoPad === 'NOTSET') {
+    const p = ints(node, 'pads', [0, 0, 0, 0]);
+    return [p[0], p[1], p[2], p[3]];
+  }
+  if (autoPad === 'VALID') return [0, 0, 0, 0];
+  const total = [0, 1].map((i) => {
+    const out = Math.ceil(inputHW[i] / strides[i]);
+    return Math.max(0, (out - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - inputHW[i]);
+  });
+  const small = total.map((t) => Math.floor(t / 2));
+  const big = total.map((t, i) => t - small[i]);
+  return autoPad === 'SAME_UPPER' ? [small[0], small[1], big[0], big[1]] : [big[0], big[1], small[0], small[1]];
+}
+
+function scalarValue(t: Tensor | undefined): number | undefined {
+  return t && tensorSize(t.dims) === 1 ? t.data[0] : undefined;
+}
+
+function translate(node: GraphNode, base: Base, h: Helpers): IrNode {
+  const { where } = h;
+  const inShape = () => h.sampleShape(node.inputs[0]);
+  switch (node.op) {
+    case 'Conv': {
+      const w = h.constant(node.inputs[1]);
+      if (!w) throw new SnncError('Conv with a computed (non-constant) weight is not supported', where);
+      if (w.dims.length !== 4) throw new SnncError(`only 2-D convolution is supported (weight has rank ${w.dims.length})`, where);
+      const strides = ints(node, 'strides', [1, 1]);
+      const dilations = ints(node, 'dilations', [1, 1]);
+      const pads = pads2d(node, inShape().slice(1), w.dims.slice(2), strides, dilations);
+      const bias = node.inputs[2] ? h.constTensor(node.inputs[2]) : undefined;
+      return {
+        ...base, kind: 'conv2d', weight: h.constTensor(node.inputs[1]), ...(bias ? { bias } : {}),
+        strides: pair(strides), pads, dilations: pair(dilations), groups: (node.attrs.group as number) ?? 1,
+      };
+    }
+    case 'Gemm':
+      return gemmToDense(node, base, h);
+    case 'MatMul': {
+      const b = h.constant(node.inputs[1]);
+      if (!b || h.constant(node.inputs[0])) return keep(node, base, h);
+      if (b.dims.length !== 2) throw new SnncError(`MatMul with a constant of rank ${b.dims.length} is not supported`, where);
+      const [k, n] = b.dims;
+      const wt = new Float32Array(k * n);
+      for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) wt[j * k + i] = b.data[i * n + j];
+      return { ...base, kind: 'dense', weight: h.addTensor(`${base.id}.weight`, [n, k], wt) };
+    }
+    case 'BatchNormalization':
+      return {
+        ...base, kind: 'batchnorm', scale: h.constTensor(node.inputs[1]), shift: h.constTensor(node.inputs[2]),
+        mean: h.constTensor(node.inputs[3]), variance: h.constTensor(node.inputs[4]),
+        epsilon: (node.attrs.epsilon as number) ?? 1e-5, axis: 0,
+      };
+    case 'Relu':
+      return { ...base, kind: 'relu', value: node.outputs[0] };
+    case 'Clip': {
+      const lo = node.inputs[1] ? scalarValue(h.constant(node.inputs[1])) : (node.attrs.min as number | undefined);
+      const hi = node.inputs[2] ? scalarValue(h.constant(node.inputs[2])) : (node.attrs.max as number | undefined);
+      if (lo === 0 && hi === 6) return { ...base, kind: 'relu6', value: node.outputs[0] };
+      if (lo === 0 && hi === undefined) return { ...base, kind: 'relu', value: node.outputs[0] };
+      return keep(node, base, h);
+    }
+    case 'AveragePool':
+    case 'MaxPool': {
+      const kernel = ints(node, 'kernel_shape', []);
+      if (kernel.length !== 2) throw new SnncError('only 2-D pooling is supported', where);
+      if ((node.attrs.ceil_mode as number) === 1) throw new SnncError('ceil_mode=1 pooling is not supported', where);
+      const strides = ints(node, 'strides', [1, 1]);
+      const pads = pads2d(node, inShape().slice(1), kernel, strides, [1, 1]);
+      if (node.op === 'MaxPool') return { ...base, kind: 'maxpool2d', kernel: pair(kernel), strides: pair(strides), pads };
+      return {
+        ...base, kind: 'avgpool2d', kernel: pair(kernel), strides: pair(strides), pads,
+        countIncludePad: (node.attrs.count_include_pad as number) === 1,
+      };
+    }
+    case 'GlobalAveragePool': {
+      const [, hh, ww] = inShape();
+      return { ...base, kind: 'avgpool2d', kernel: [hh, ww], strides: [hh, ww], pads: [0, 0, 0, 0], countIncludePad: false };
+    }
+    case 'Flatten':
+    case 'Reshape':
+    case 'Squeeze':
+    case 'Unsqueeze':
+      return { ...base, kind: 'reshape' };
+    case 'Transpose': {
+      const perm = ints(node, 'perm', []);
+      if (perm[0] !== 0) throw new SnncError('a Transpose that moves the batch axis is not supported', where);
+      return { ...base, kind: 'transpose', perm: perm.slice(1).map((p) => p - 1) };
+    }
+    case 'Add':
+      if (base.inputs.length === 2) return { ...base, kind: 'add', scales: [1, 1] };
+      return keep(node, base, h);
+    case 'Concat': {
+      if (base.inputs.length !== node.inputs.length) return keep(node, base, h);
+      const rank = base.shape.length + 1;
+      const axis = ((node.attrs.axis as number) + rank) % rank;
+      if (axis === 0) throw new SnncError('Concat along the batch axis is not supported', where);
+      return { ...base, kind: 'concat', axis: axis - 1 };
+    }
+    default:
+      return keep(node, base, h);
+  }
+}
+
+function gemmToDense(node: GraphNode, base: Base, h: Helpers): IrNode {
+  const { where } = h;
+  const b = h.constant(node.inputs[1]);
+  if (!b) throw new SnncError('Gemm with a computed (non-constant) B is not supported', where);
+  if ((node.attrs.transA as number) === 1) throw new SnncError('Gemm with transA=1 mixes samples of the batch; not supported', where);
+  const alpha = (node.attrs.alpha as number) ?? 1;
+  const beta = (node.attrs.beta as number) ?? 1;
+  const transB = (node.attrs.transB as number) === 1;
+  const [r, c] = b.dims;
+  const [out, inner] = transB ? [r, c] : [c, r];
+  const w = new Float32Array(out * inner);
+  for (let o = 0; o < out; o++) for (let i = 0; i < inner; i++) w[o * inner + i] = alpha * (transB ? b.data[o * inner + i] : b.data[i * out + o]);
+  const dense: IrNode = { ...base, kind: 'dense', weight: h.addTensor(`${base.id}.weight`, [out, inner], w) };
+  const cT = node.inputs[2] ? h.constant(node.inputs[2]) : undefined;
+  if (cT) {
+    const n = tensorSize(cT.dims);
+    if (n !== 1 && n !== out) throw new SnncError(`Gemm bias C of shape [${cT.dims}] is not per output`, where);
+    const bias = new Float32Array(out);
+    for (let o = 0; o < out; o++) bias[o] = beta * cT.data[n === 1 ? 0 : o];
+    dense.bias = h.addTensor(`${base.id}.bias`, [out], bias);
+  }
+  return dense;
+}
+
+/** An op without a direct IR kind: kept for the capture passes, which must consume it. */
+function keep(node: GraphNode, base: Base, h: Helpers): IrNode {
+  const constants: Record<number, string> = {};
+  node.inputs.forEach((x, i) => {
+    if (x !== '' && h.constant(x)) constants[i] = h.constTensor(x);
+  });
+  const attrs: Record<string, number | number[] | string | string[]> = {};
+  for (const [k, v] of Object.entries(node.attrs)) if (typeof v !== 'object' || Array.isArray(v)) attrs[k] = v as number;
+  return { ...base, kind: 'onnx', op: node.op, attrs, constants, value: node.outputs[0] };
+}
