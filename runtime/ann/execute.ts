@@ -1,0 +1,115 @@
+/**
+ * The ANN reference executor: runs an AnnGraph's nodes in order with the kernels, in float32 tensors
+ * (float64 accumulators inside Conv, Gemm, MatMul and reductions).
+ */
+import type { AnnGraph, Tensor, ValueInfo } from '../../compiler/graph.ts';
+import { makeTensor, tensorSize } from '../../compiler/graph.ts';
+import { SnncError } from '../../compiler/errors.ts';
+import { formatDims, inferShapes } from '../../compiler/shapes.ts';
+import { KERNELS } from './kernels/index.ts';
+
+export const SUPPORTED_OPS: ReadonlySet<string> = new Set(KERNELS.keys());
+
+export interface ExecuteOptions {
+  /** Also return these values (inputs or node outputs), e.g. activations for calibration. */
+  keep?: (valueName: string) => boolean;
+}
+
+/**
+ * Runs the graph on `feeds` (one tensor per graph input) and returns the graph outputs plus the kept values.
+ * Each intermediate is dropped after its last consumer, so memory stays near the widest layer.
+ */
+export function executeGraph(graph: AnnGraph, feeds: Record<string, Tensor>, opts: ExecuteOptions = {}): Map<string, Tensor> {
+  const file = graph.source.path;
+  const keep = opts.keep ?? (() => false);
+  const outputNames = new Set(graph.outputs.map((o) => o.name));
+  const wanted = (name: string): boolean => outputNames.has(name) || keep(name);
+
+  const lastUse = new Map<string, number>();
+  graph.nodes.forEach((node, i) => node.inputs.forEach((name) => name && lastUse.set(name, i)));
+
+  const live = new Map<string, Tensor>();
+  const result = new Map<string, Tensor>();
+  for (const input of graph.inputs) {
+    const t = feeds[input.name];
+    if (!t) throw new SnncError(`no value given for graph input ${input.name}`, { file });
+    checkFeed(input, t, file);
+    live.set(input.name, t);
+    if (wanted(input.name)) result.set(input.name, t);
+  }
+
+  graph.nodes.forEach((node, i) => {
+    const where = { file, node: node.name, op: node.op };
+    const kernel = KERNELS.get(node.op);
+    if (!kernel) throw new SnncError(`unsupported op ${node.op}`, where);
+    const inputs = node.inputs.map((name) => {
+      if (!name) return undefined;
+      const t = live.get(name) ?? graph.initializers.get(name);
+      if (!t) throw new SnncError(`input ${name} is not available (nodes out of order?)`, where);
+      return t;
+    });
+    const outputs = kernel({ node, opset: graph.opset, file }, inputs);
+    node.outputs.forEach((name, k) => {
+      if (!name || !outputs[k]) return;
+      if (lastUse.has(name)) live.set(name, outputs[k]);
+      if (wanted(name)) result.set(name, outputs[k]);
+    });
+    for (const name of node.inputs) if (name && lastUse.get(name) === i) live.delete(name);
+  });
+
+  // Outputs that are initializers themselves (no node makes them).
+  for (const name of outputNames) {
+    const t = result.get(name) ?? graph.initializers.get(name);
+    if (!t) throw new SnncError(`graph output ${name} was not produced`, { file });
+    result.set(name, t);
+  }
+  return result;
+}
+
+function checkFeed(input: ValueInfo, t: Tensor, file: string): void {
+  const fits = t.dims.length === input.dims.length && input.dims.every((d, i) => d < 0 || d === t.dims[i]);
+  if (!fits) throw new SnncError(`graph input ${input.name} expects dims ${formatDims(input.dims)}, got ${formatDims(t.dims)}`, { file });
+  if (t.data.length !== tensorSize(t.dims)) {
+    throw new SnncError(`graph input ${input.name}: ${t.data.length} values for dims ${formatDims(t.dims)}`, { file });
+  }
+}
+
+export interface RunBatchedOptions {
+  /** Samples per executeGraph call (default 64). */
+  batchSize?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Runs a one-input, one-output graph over `input` [N, ...] in batches and concatenates the output along dim 0. */
+export function runBatched(graph: AnnGraph, input: Tensor, opts: RunBatchedOptions = {}): Tensor {
+  const file = graph.source.path;
+  if (graph.inputs.length !== 1 || graph.outputs.length !== 1) {
+    throw new SnncError(`batched runs need one graph input and one output, this graph has ${graph.inputs.length} and ${graph.outputs.length}`, { file });
+  }
+  const batchSize = opts.batchSize ?? 64;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new SnncError(`batch size must be a positive integer, got ${batchSize}`);
+  if (input.dims.length === 0) throw new SnncError('batched input needs a leading sample dim', { file });
+  const inputName = graph.inputs[0].name;
+  const outputName = graph.outputs[0].name;
+  const total = input.dims[0];
+  const sampleDims = input.dims.slice(1);
+  const sampleSize = tensorSize(sampleDims);
+
+  if (total === 0) {
+    const shape = inferShapes(graph, 1).get(outputName)!;
+    return makeTensor(shape.dtype, [0, ...shape.dims.slice(1)]);
+  }
+  let out: Tensor | undefined;
+  for (let start = 0; start < total; start += batchSize) {
+    const n = Math.min(batchSize, total - start);
+    const feed = makeTensor(input.dtype, [n, ...sampleDims], input.data.subarray(start * sampleSize, (start + n) * sampleSize));
+    const y = executeGraph(graph, { [inputName]: feed }).get(outputName)!;
+    if (y.dims[0] !== n) {
+      throw new SnncError(`output ${outputName} ${formatDims(y.dims)} does not keep the batch dim (${n}) first`, { file });
+    }
+    out ??= makeTensor(y.dtype, [total, ...y.dims.slice(1)]);
+    out.data.set(y.data, (start * y.data.length) / n);
+    opts.onProgress?.(start + n, total);
+  }
+  return out!;
+}
