@@ -1,0 +1,207 @@
+/**
+ * Dense evaluator of a final spiking IR, gather-style (each output element reads its inputs): the
+ * straightforward counterpart of the scatter maps in runtime/snn/linear.ts, used as an independent
+ * oracle in tests and to calibrate synthetic benchmark networks. Float64 throughout.
+ */
+import { SnncError } from '../../compiler/errors.ts';
+import type { IfNode, IrNode, IrTensor, Shape, SnnIr } from '../../compiler/ir/types.ts';
+import { broadcastTo, sizeOf, stridesOf } from './broadcast.ts';
+
+function tensorOf(tensors: Map<string, IrTensor>, name: string, node: IrNode): Float32Array {
+  const t = tensors.get(name);
+  if (!t) throw new SnncError(`tensor ${name} is missing`, { node: node.id, op: node.kind });
+  return t.data;
+}
+
+/** One linear node (constant terms included) on dense inputs. */
+export function evaluateLinear(node: IrNode, inputs: Float64Array[], inShapes: Shape[], tensors: Map<string, IrTensor>): Float64Array {
+  const out = new Float64Array(sizeOf(node.shape));
+  const [x] = inputs;
+  switch (node.kind) {
+    case 'conv2d': {
+      const W = tensorOf(tensors, node.weight, node);
+      const [cout, cpg, kh, kw] = tensors.get(node.weight)!.dims;
+      const [, h, w] = inShapes[0];
+      const [, oh, ow] = node.shape;
+      const b = node.bias ? tensorOf(tensors, node.bias, node) : undefined;
+      const copg = cout / node.groups;
+      for (let co = 0; co < cout; co++) {
+        const g = Math.floor(co / copg);
+        for (let y = 0; y < oh; y++) {
+          for (let xx = 0; xx < ow; xx++) {
+            let acc = b ? b[co] : 0;
+            for (let cl = 0; cl < cpg; cl++) {
+              for (let i = 0; i < kh; i++) {
+                const iy = y * node.strides[0] - node.pads[0] + i * node.dilations[0];
+                if (iy < 0 || iy >= h) continue;
+                for (let j = 0; j < kw; j++) {
+                  const ix = xx * node.strides[1] - node.pads[1] + j * node.dilations[1];
+                  if (ix < 0 || ix >= w) continue;
+                  acc += x[((g * cpg + cl) * h + iy) * w + ix] * W[((co * cpg + cl) * kh + i) * kw + j];
+                }
+              }
+            }
+            out[(co * oh + y) * ow + xx] = acc;
+          }
+        }
+      }
+      return out;
+    }
+    case 'dense': {
+      const W = tensorOf(tensors, node.weight, node);
+      const [nOut, nIn] = tensors.get(node.weight)!.dims;
+      const b = node.bias ? tensorOf(tensors, node.bias, node) : undefined;
+      for (let r = 0; r < x.length / nIn; r++) {
+        for (let o = 0; o < nOut; o++) {
+          let acc = b ? b[o] : 0;
+          for (let k = 0; k < nIn; k++) acc += x[r * nIn + k] * W[o * nIn + k];
+          out[r * nOut + o] = acc;
+        }
+      }
+      return out;
+    }
+    case 'avgpool2d': {
+      const [c, h, w] = inShapes[0];
+      const [, oh, ow] = node.shape;
+      for (let ch = 0; ch < c; ch++) {
+        for (let y = 0; y < oh; y++) {
+          for (let xx = 0; xx < ow; xx++) {
+            let acc = 0;
+            let n = 0;
+            for (let i = 0; i < node.kernel[0]; i++) {
+              for (let j = 0; j < node.kernel[1]; j++) {
+                const iy = y * node.strides[0] - node.pads[0] + i;
+                const ix = xx * node.strides[1] - node.pads[1] + j;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                acc += x[(ch * h + iy) * w + ix];
+                n++;
+              }
+            }
+            out[(ch * oh + y) * ow + xx] = acc / (node.countIncludePad ? node.kernel[0] * node.kernel[1] : n);
+          }
+        }
+      }
+      return out;
+    }
+    case 'reshape':
+      out.set(x);
+      return out;
+    case 'transpose': {
+      const inStrides = stridesOf(inShapes[0]);
+      const outStrides = stridesOf(node.shape);
+      for (let e = 0; e < out.length; e++) {
+        let src = 0;
+        for (let j = 0; j < node.shape.length; j++) src += (Math.floor(e / outStrides[j]) % node.shape[j]) * inStrides[node.perm[j]];
+        out[e] = x[src];
+      }
+      return out;
+    }
+    case 'add':
+      inputs.forEach((v, k) => v.forEach((a, e) => (out[e] += node.scales[k] * a)));
+      return out;
+    case 'concat': {
+      const outer = sizeOf(node.shape.slice(0, node.axis));
+      let at = 0;
+      for (let o = 0; o < outer; o++) {
+        inputs.forEach((v, k) => {
+          const block = v.length / outer;
+          out.set(v.subarray(o * block, (o + 1) * block), at);
+          at += block;
+        });
+      }
+      return out;
+    }
+    case 'bias': {
+      const c = broadcastTo(tensors.get(node.value)!, node.shape);
+      for (let e = 0; e < out.length; e++) out[e] = x[e] + c[e];
+      return out;
+    }
+    case 'affine': {
+      const scale = broadcastTo(tensors.get(node.scale)!, node.shape);
+      const shift = broadcastTo(tensors.get(node.shift)!, node.shape);
+      for (let e = 0; e < out.length; e++) out[e] = x[e] * scale[e] + shift[e];
+      return out;
+    }
+    default:
+      throw new SnncError(`${node.kind} is not a linear op`, { node: node.id, op: node.kind });
+  }
+}
+
+/** θ per element of an IF node. */
+export function thresholdOf(node: IfNode): Float64Array {
+  const out = new Float64Array(sizeOf(node.shape));
+  if (typeof node.threshold === 'number') return out.fill(node.threshold);
+  const stride = stridesOf(node.shape)[node.axis];
+  for (let e = 0; e < out.length; e++) out[e] = node.threshold[Math.floor(e / stride) % node.shape[node.axis]];
+  return out;
+}
+
+/**
+ * The rate-limit ANN of an IR on one sample: IF neurons act as clip(x, 0, θ) (the firing rate × θ of
+ * an IF neuron under a constant current), masks scale by the expected survivors (1 − p).
+ * Returns every node's value; `x` is the raw sample (divided by the input divisor here).
+ */
+export function evaluateIr(ir: SnnIr, x: ArrayLike<number>): Map<string, Float64Array> {
+  const values = new Map<string, Float64Array>();
+  const shapes = new Map<string, Shape>([[ir.input.id, ir.input.shape]]);
+  values.set(ir.input.id, Float64Array.from(x, (v) => v / ir.input.divisor));
+  for (const node of ir.nodes) {
+    shapes.set(node.id, node.shape);
+    const inputs = node.inputs.map((i) => values.get(i)!);
+    if (node.kind === 'if') {
+      const theta = thresholdOf(node);
+      values.set(node.id, inputs[0].map((v, e) => Math.min(Math.max(v, 0), theta[e])));
+    } else if (node.kind === 'rsm') {
+      values.set(node.id, inputs[0].map((v) => v * (1 - node.ratio)));
+    } else {
+      values.set(node.id, evaluateLinear(node, inputs, node.inputs.map((i) => shapes.get(i)!), ir.tensors));
+    }
+  }
+  return values;
+}
+
+/**
+ * Reference time-stepped SNN on one sample, dense and slow: every step evaluates every node, with
+ * IF outputs as spike vectors × θ (no masks). The readout is the output node's value accumulated over
+ * T steps, divided by T. Returns that and, per step, each IF node's spiking neuron indices.
+ */
+export function simulateDense(ir: SnnIr, x: ArrayLike<number>, T: number): { logits: Float64Array; spikes: Array<Map<string, number[]>> } {
+  const shapes = new Map<string, Shape>([[ir.input.id, ir.input.shape]]);
+  for (const node of ir.nodes) shapes.set(node.id, node.shape);
+  const membranes = new Map<string, Float64Array>();
+  for (const node of ir.nodes) {
+    if (node.kind === 'rsm') throw new SnncError('the dense reference has no masks', { node: node.id, op: node.kind });
+    if (node.kind === 'if') membranes.set(node.id, thresholdOf(node).map((t) => t * node.vInit));
+  }
+  const input = Float64Array.from(x, (v) => v / ir.input.divisor);
+  const acc = new Float64Array(sizeOf(ir.output.shape));
+  const spikes: Array<Map<string, number[]>> = [];
+  for (let t = 1; t <= T; t++) {
+    const values = new Map<string, Float64Array>([[ir.input.id, input]]);
+    const fired = new Map<string, number[]>();
+    for (const node of ir.nodes) {
+      const inputs = node.inputs.map((i) => values.get(i)!);
+      if (node.kind === 'if') {
+        const v = membranes.get(node.id)!;
+        const theta = thresholdOf(node);
+        const out = new Float64Array(v.length);
+        const list: number[] = [];
+        for (let e = 0; e < v.length; e++) {
+          v[e] += inputs[0][e];
+          if (v[e] >= theta[e]) {
+            v[e] -= theta[e];
+            out[e] = theta[e];
+            list.push(e);
+          }
+        }
+        fired.set(node.id, list);
+        values.set(node.id, out);
+      } else {
+        values.set(node.id, evaluateLinear(node, inputs, node.inputs.map((i) => shapes.get(i)!), ir.tensors));
+      }
+    }
+    values.get(ir.output.id)!.forEach((v, e) => (acc[e] += v));
+    spikes.push(fired);
+  }
+  return { logits: acc.map((v) => v / T), spikes };
+}

@@ -1,0 +1,299 @@
+/**
+ * The linear IR kinds as sparse "scatter" maps: given the non-zero elements of one input, add their
+ * contributions to the output. Pushing a one-hot vector through these composes the fan-out of a single
+ * neuron across any chain or DAG of linear ops (plan.ts); pushing a full vector evaluates the op.
+ * One scatter per kind; each op also knows its constant term (biases) and its dense MAC count.
+ */
+import { SnncError } from '../../compiler/errors.ts';
+import type { IrNode, IrTensor, Shape } from '../../compiler/ir/types.ts';
+import { broadcastTo, sizeOf, stridesOf } from '../ir/broadcast.ts';
+
+/** A sparse vector over a dense scratch buffer: O(touched) to read and to clear. */
+export class SparseVec {
+  readonly val: Float64Array;
+  readonly idx: Int32Array;
+  private readonly mark: Uint8Array;
+  count = 0;
+
+  constructor(readonly size: number) {
+    this.val = new Float64Array(size);
+    this.idx = new Int32Array(size);
+    this.mark = new Uint8Array(size);
+  }
+
+  add(i: number, v: number): void {
+    if (this.mark[i] === 0) {
+      this.mark[i] = 1;
+      this.idx[this.count++] = i;
+    }
+    this.val[i] += v;
+  }
+
+  clear(): void {
+    for (let k = 0; k < this.count; k++) {
+      const i = this.idx[k];
+      this.val[i] = 0;
+      this.mark[i] = 0;
+    }
+    this.count = 0;
+  }
+}
+
+export interface LinearOp {
+  /** dst += L_k(src), the linear map from input k (constant terms excluded). */
+  scatter(k: number, src: SparseVec, dst: SparseVec): void;
+  /** dst += the node's constant term (conv/dense bias, bias value, affine shift). */
+  addConstant(dst: SparseVec): void;
+  /**
+   * Multiply-accumulates of one dense evaluation: conv2d/dense/avgpool count in-bounds taps only,
+   * affine one per element; add, bias, concat, reshape and transpose are additions or data movement.
+   */
+  macs: number;
+}
+
+export const LINEAR_KINDS = new Set(['conv2d', 'dense', 'avgpool2d', 'reshape', 'transpose', 'add', 'bias', 'concat', 'affine']);
+
+/**
+ * Along one spatial axis: for each input coordinate, the (kernel tap, output coordinate) pairs it reaches.
+ * Output o reads input o·stride − padBegin + tap·dilation, so input i reaches o = (i + padBegin − tap·dilation)/stride.
+ */
+interface AxisTaps {
+  start: Int32Array;
+  tap: Int32Array;
+  out: Int32Array;
+  /** Number of in-bounds (input, tap) pairs: the axis's factor of the MAC count. */
+  total: number;
+}
+
+function axisTaps(size: number, outSize: number, kernel: number, stride: number, padBegin: number, dilation: number): AxisTaps {
+  const start = new Int32Array(size + 1);
+  const tap: number[] = [];
+  const out: number[] = [];
+  for (let i = 0; i < size; i++) {
+    for (let k = 0; k < kernel; k++) {
+      const num = i + padBegin - k * dilation;
+      if (num >= 0 && num % stride === 0 && num / stride < outSize) {
+        tap.push(k);
+        out.push(num / stride);
+      }
+    }
+    start[i + 1] = tap.length;
+  }
+  return { start, tap: Int32Array.from(tap), out: Int32Array.from(out), total: tap.length };
+}
+
+const noConstant = (): void => {};
+
+function tensor(tensors: Map<string, IrTensor>, name: string, node: IrNode): IrTensor {
+  const t = tensors.get(name);
+  if (!t) throw new SnncError(`tensor ${name} is missing`, { node: node.id, op: node.kind });
+  return t;
+}
+
+/** Adds a per-element constant vector (already expanded to the node's shape). */
+function constantOf(values: Float64Array): (dst: SparseVec) => void {
+  return (dst) => {
+    for (let e = 0; e < values.length; e++) dst.add(e, values[e]);
+  };
+}
+
+export function linearOp(node: IrNode, inShapes: Shape[], tensors: Map<string, IrTensor>): LinearOp {
+  const outShape = node.shape;
+  switch (node.kind) {
+    case 'conv2d': {
+      const w = tensor(tensors, node.weight, node);
+      const [cout, cinPerGroup, kh, kw] = w.dims;
+      const [cin, h, wd] = inShapes[0];
+      const [, oh, ow] = outShape;
+      const rows = axisTaps(h, oh, kh, node.strides[0], node.pads[0], node.dilations[0]);
+      const cols = axisTaps(wd, ow, kw, node.strides[1], node.pads[1], node.dilations[1]);
+      const coutPerGroup = cout / node.groups;
+      const plane = oh * ow;
+      const W = w.data;
+      const bias = node.bias ? tensor(tensors, node.bias, node).data : undefined;
+      return {
+        macs: cin * coutPerGroup * rows.total * cols.total,
+        scatter(_k, src, dst) {
+          for (let s = 0; s < src.count; s++) {
+            const e = src.idx[s];
+            const v = src.val[e];
+            const c = Math.floor(e / (h * wd));
+            const y = Math.floor(e / wd) % h;
+            const x = e % wd;
+            const g = Math.floor(c / cinPerGroup);
+            const cl = c - g * cinPerGroup;
+            for (let a = rows.start[y]; a < rows.start[y + 1]; a++) {
+              for (let b = cols.start[x]; b < cols.start[x + 1]; b++) {
+                const pos = rows.out[a] * ow + cols.out[b];
+                const tapOffset = rows.tap[a] * kw + cols.tap[b];
+                for (let co = g * coutPerGroup; co < (g + 1) * coutPerGroup; co++) {
+                  dst.add(co * plane + pos, v * W[(co * cinPerGroup + cl) * kh * kw + tapOffset]);
+                }
+              }
+            }
+          }
+        },
+        addConstant: bias
+          ? (dst) => {
+              for (let co = 0; co < cout; co++) for (let p = 0; p < plane; p++) dst.add(co * plane + p, bias[co]);
+            }
+          : noConstant,
+      };
+    }
+    case 'dense': {
+      const w = tensor(tensors, node.weight, node);
+      const [out, inner] = w.dims;
+      const W = w.data;
+      const rowsCount = sizeOf(inShapes[0]) / inner;
+      const bias = node.bias ? tensor(tensors, node.bias, node).data : undefined;
+      return {
+        macs: rowsCount * out * inner,
+        scatter(_k, src, dst) {
+          for (let s = 0; s < src.count; s++) {
+            const e = src.idx[s];
+            const v = src.val[e];
+            const row = Math.floor(e / inner);
+            const k = e - row * inner;
+            for (let o = 0; o < out; o++) dst.add(row * out + o, v * W[o * inner + k]);
+          }
+        },
+        addConstant: bias
+          ? (dst) => {
+              for (let r = 0; r < rowsCount; r++) for (let o = 0; o < out; o++) dst.add(r * out + o, bias[o]);
+            }
+          : noConstant,
+      };
+    }
+    case 'avgpool2d': {
+      const [c, h, wd] = inShapes[0];
+      const [, oh, ow] = outShape;
+      const [kh, kw] = node.kernel;
+      const rows = axisTaps(h, oh, kh, node.strides[0], node.pads[0], 1);
+      const cols = axisTaps(wd, ow, kw, node.strides[1], node.pads[1], 1);
+      // Divisor per output position: the whole window, or only its in-bounds taps.
+      const inBounds = (o: number, stride: number, pad: number, k: number, size: number) =>
+        Math.min(o * stride - pad + k, size) - Math.max(o * stride - pad, 0);
+      const inv = new Float64Array(oh * ow);
+      for (let y = 0; y < oh; y++) {
+        for (let x = 0; x < ow; x++) {
+          const count = node.countIncludePad
+            ? kh * kw
+            : inBounds(y, node.strides[0], node.pads[0], kh, h) * inBounds(x, node.strides[1], node.pads[1], kw, wd);
+          inv[y * ow + x] = 1 / count;
+        }
+      }
+      const plane = oh * ow;
+      return {
+        macs: c * rows.total * cols.total,
+        scatter(_k, src, dst) {
+          for (let s = 0; s < src.count; s++) {
+            const e = src.idx[s];
+            const v = src.val[e];
+            const ch = Math.floor(e / (h * wd));
+            const y = Math.floor(e / wd) % h;
+            const x = e % wd;
+            for (let a = rows.start[y]; a < rows.start[y + 1]; a++) {
+              for (let b = cols.start[x]; b < cols.start[x + 1]; b++) {
+                const pos = rows.out[a] * ow + cols.out[b];
+                dst.add(ch * plane + pos, v * inv[pos]);
+              }
+            }
+          }
+        },
+        addConstant: noConstant,
+      };
+    }
+    case 'reshape':
+      // C order on both sides: element e stays element e.
+      return {
+        macs: 0,
+        scatter(_k, src, dst) {
+          for (let s = 0; s < src.count; s++) dst.add(src.idx[s], src.val[src.idx[s]]);
+        },
+        addConstant: noConstant,
+      };
+    case 'transpose': {
+      const inShape = inShapes[0];
+      const inStrides = stridesOf(inShape);
+      const outStrides = stridesOf(outShape);
+      // Output axis j is input axis perm[j]: the output stride that each input axis moves along.
+      const strideOfInAxis = new Array<number>(inShape.length);
+      node.perm.forEach((p, j) => (strideOfInAxis[p] = outStrides[j]));
+      return {
+        macs: 0,
+        scatter(_k, src, dst) {
+          for (let s = 0; s < src.count; s++) {
+            const e = src.idx[s];
+            let o = 0;
+            for (let a = 0; a < inShape.length; a++) o += (Math.floor(e / inStrides[a]) % inShape[a]) * strideOfInAxis[a];
+            dst.add(o, src.val[e]);
+          }
+        },
+        addConstant: noConstant,
+      };
+    }
+    case 'add': {
+      if (node.scales.length !== node.inputs.length) {
+        throw new SnncError(`add has ${node.inputs.length} inputs but ${node.scales.length} scales`, { node: node.id, op: node.kind });
+      }
+      return {
+        macs: 0,
+        scatter(k, src, dst) {
+          const scale = node.scales[k];
+          for (let s = 0; s < src.count; s++) dst.add(src.idx[s], scale * src.val[src.idx[s]]);
+        },
+        addConstant: noConstant,
+      };
+    }
+    case 'concat': {
+      const axis = node.axis;
+      const inner = sizeOf(outShape.slice(axis + 1));
+      const offsets: number[] = [];
+      let offset = 0;
+      for (const s of inShapes) {
+        offsets.push(offset);
+        offset += s[axis];
+      }
+      return {
+        macs: 0,
+        scatter(k, src, dst) {
+          const block = inShapes[k][axis] * inner;
+          const outBlock = outShape[axis] * inner;
+          const shift = offsets[k] * inner;
+          for (let s = 0; s < src.count; s++) {
+            const e = src.idx[s];
+            const outer = Math.floor(e / block);
+            dst.add(outer * outBlock + shift + (e - outer * block), src.val[e]);
+          }
+        },
+        addConstant: noConstant,
+      };
+    }
+    case 'bias': {
+      const value = broadcastTo(tensor(tensors, node.value, node), outShape);
+      return {
+        macs: 0,
+        scatter(_k, src, dst) {
+          for (let s = 0; s < src.count; s++) dst.add(src.idx[s], src.val[src.idx[s]]);
+        },
+        addConstant: constantOf(value),
+      };
+    }
+    case 'affine': {
+      const scale = broadcastTo(tensor(tensors, node.scale, node), outShape);
+      const shift = broadcastTo(tensor(tensors, node.shift, node), outShape);
+      return {
+        macs: scale.length,
+        scatter(_k, src, dst) {
+          for (let s = 0; s < src.count; s++) {
+            const e = src.idx[s];
+            dst.add(e, scale[e] * src.val[e]);
+          }
+        },
+        addConstant: constantOf(shift),
+      };
+    }
+    default:
+      throw new SnncError(`${node.kind} is not a linear op`, { node: node.id, op: node.kind });
+  }
+}

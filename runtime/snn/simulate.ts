@@ -1,0 +1,263 @@
+/**
+ * Functional SNN simulator: accuracy at every T ≤ T_max from one causal run, and the work counts
+ * (SOPs, MACs, neuron updates, spikes and mask statistics per layer). Samples are split over
+ * worker threads in contiguous ranges; results are identical for any number of workers.
+ */
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { SnncError } from '../../compiler/errors.ts';
+import type { SnnIr } from '../../compiler/ir/types.ts';
+import { runChunk, type ChunkOptions, type ChunkResult, type SpikeRecord } from './engine.ts';
+import { buildPlan, type NetworkPlan, type ThresholdSummary } from './plan.ts';
+import type { WorkerJob, WorkerMessage } from './worker.ts';
+
+export type { SpikeRecord } from './engine.ts';
+
+export interface SimulateOptions {
+  T: number;
+  /** Seeds the spike masks (default 0). */
+  seed?: number;
+  /** One label per sample: enables `accuracy`. */
+  labels?: Int32Array;
+  /** Worker threads (default: up to 2 of the available cores; 1 below 64 samples). */
+  workers?: number;
+  onProgress?(done: number, total: number): void;
+  /** Return every IF population's spikes (small runs only: T × neurons per sample). */
+  recordSpikes?: boolean;
+}
+
+export interface LayerStats {
+  id: string;
+  kind: 'if' | 'output';
+  neurons: number;
+  /** Spikes per neuron per step. */
+  firing_rate: number;
+  spikes_per_sample: number;
+  /** SOPs caused by this population's spikes (masked edges count survivors only). */
+  sops_per_sample: number;
+  threshold: ThresholdSummary | null;
+}
+
+/** Per sample (mean over samples). */
+export interface MaskStats {
+  id: string;
+  from: string;
+  to: string;
+  ratio: number;
+  spikes_arriving: number;
+  spikes_dropped: number;
+  sops_delivered: number;
+}
+
+export interface SimulationResult {
+  T: number;
+  samples: number;
+  seed: number;
+  /** Fraction correct at each T in {1, 2, 4, …} and T itself; null without labels. */
+  accuracy: Record<string, number> | null;
+  /** Argmax of the readout at T, per sample. */
+  predictions: Int32Array;
+  /** samples × classes: accumulated readout / T. */
+  logits: Float32Array;
+  classes: number;
+  sops_per_sample: number;
+  /** Dense analog work: the input layers' MACs, recomputed every step. */
+  macs_per_sample: number;
+  layers: LayerStats[];
+  masks: MaskStats[];
+  /** Per sample: IF neuron updates that received a non-zero current or spiked, and the rest. */
+  neuron_updates: { active: number; inactive: number };
+  /** With `recordSpikes`: one record per sample (see SpikeRecord for the layout; populations in `layers` order). */
+  spikes?: SpikeRecord[];
+  seconds: number;
+}
+
+/** 1, 2, 4, … below T, then T. */
+export function checkpointsFor(T: number): number[] {
+  const out: number[] = [];
+  for (let t = 1; t < T; t *= 2) out.push(t);
+  out.push(T);
+  return out;
+}
+
+export async function simulate(ir: SnnIr, input: Float32Array, opts: SimulateOptions): Promise<SimulationResult> {
+  return simulatePlan(buildPlan(ir), input, opts);
+}
+
+export async function simulatePlan(plan: NetworkPlan, input: Float32Array, opts: SimulateOptions): Promise<SimulationResult> {
+  const start = performance.now();
+  const { T } = opts;
+  if (!(Number.isInteger(T) && T >= 1)) throw new SnncError(`T must be a positive integer, got ${T}`);
+  if (input.length === 0 || input.length % plan.inputSize !== 0) {
+    throw new SnncError(`input has ${input.length} values: not a whole number of samples of ${plan.inputSize}`);
+  }
+  const samples = input.length / plan.inputSize;
+  if (opts.labels && opts.labels.length !== samples) throw new SnncError(`${opts.labels.length} labels for ${samples} samples`);
+  const seed = (opts.seed ?? 0) >>> 0;
+  const chunkOpts: ChunkOptions = { T, seed, checkpoints: checkpointsFor(T), recordSpikes: opts.recordSpikes ?? false };
+  const workers = Math.max(1, Math.min(samples, opts.workers ?? (samples < 64 ? 1 : Math.min(availableParallelism(), 2))));
+
+  let chunks: ChunkResult[];
+  if (workers === 1) {
+    chunks = [runChunk(plan, input, 0, chunkOpts, (done) => opts.onProgress?.(done, samples))];
+  } else {
+    chunks = await runWorkers(plan, input, samples, workers, chunkOpts, opts.onProgress);
+  }
+  return assemble(plan, chunks, samples, chunkOpts, opts.labels, (performance.now() - start) / 1000);
+}
+
+/** Plan arrays copied into SharedArrayBuffers: every worker reads the same tables instead of a clone. */
+function share<T>(value: T): T {
+  if (ArrayBuffer.isView(value)) {
+    const src = value as unknown as Float64Array;
+    const Ctor = src.constructor as new (buffer: SharedArrayBuffer) => Float64Array;
+    const out = new Ctor(new SharedArrayBuffer(src.byteLength));
+    out.set(src);
+    return out as unknown as T;
+  }
+  if (Array.isArray(value)) return value.map(share) as T;
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, share(v)])) as T;
+  }
+  return value;
+}
+
+/**
+ * A Worker running worker.js next to this file (compiled dist/), or worker.ts under tsx/vitest. Node 20
+ * ignores `--import tsx` in a worker's execArgv for the entry module, so the .ts entry is loaded by a
+ * small bootstrap that registers tsx's loader first.
+ */
+function startWorker(workerData: WorkerJob): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData });
+  let api: string;
+  try {
+    api = import.meta.resolve('tsx/esm/api');
+  } catch {
+    api = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href;
+  }
+  const entry = new URL('./worker.ts', import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData });
+}
+
+function runWorkers(
+  plan: NetworkPlan,
+  input: Float32Array,
+  samples: number,
+  workers: number,
+  opts: ChunkOptions,
+  onProgress?: (done: number, total: number) => void,
+): Promise<ChunkResult[]> {
+  const shared = share(plan);
+  const done = new Array<number>(workers).fill(0);
+  const threads: Worker[] = [];
+  const jobs = Array.from({ length: workers }, (_, w) => {
+    const from = Math.floor((samples * w) / workers);
+    const to = Math.floor((samples * (w + 1)) / workers);
+    return new Promise<ChunkResult>((resolve, reject) => {
+      const job: WorkerJob = { plan: shared, input: input.slice(from * plan.inputSize, to * plan.inputSize), sampleOffset: from, opts };
+      const worker = startWorker(job);
+      threads.push(worker);
+      let finished = false;
+      worker.on('message', (msg: WorkerMessage) => {
+        if (msg.type === 'progress') {
+          done[w] = msg.done;
+          onProgress?.(done.reduce((a, b) => a + b, 0), samples);
+        } else {
+          finished = true;
+          resolve(msg.result);
+        }
+      });
+      worker.on('error', reject);
+      worker.on('exit', (code) => {
+        if (!finished) reject(new Error(`simulation worker ${w} exited with code ${code} before reporting`));
+      });
+    });
+  });
+  return Promise.all(jobs).catch(async (e: unknown) => {
+    await Promise.all(threads.map((t) => t.terminate()));
+    throw e;
+  });
+}
+
+function assemble(
+  plan: NetworkPlan,
+  chunks: ChunkResult[],
+  samples: number,
+  opts: ChunkOptions,
+  labels: Int32Array | undefined,
+  seconds: number,
+): SimulationResult {
+  const { T, checkpoints } = opts;
+  const K = checkpoints.length;
+  const classes = plan.readout.size;
+  const sum = (pick: (c: ChunkResult) => Float64Array) => {
+    const out = new Float64Array(pick(chunks[0]).length);
+    for (const c of chunks) pick(c).forEach((x, i) => (out[i] += x));
+    return out;
+  };
+  const spikes = sum((c) => c.spikes);
+  const sops = sum((c) => c.sops);
+  const arriving = sum((c) => c.arriving);
+  const dropped = sum((c) => c.dropped);
+  const active = chunks.reduce((a, c) => a + c.active, 0);
+  const allPredictions = new Int32Array(samples * K);
+  const logits = new Float32Array(samples * classes);
+  let at = 0;
+  for (const c of chunks) {
+    allPredictions.set(c.predictions, at * K);
+    logits.set(c.logits, at * classes);
+    at += c.predictions.length / K;
+  }
+  const predictions = new Int32Array(samples);
+  for (let s = 0; s < samples; s++) predictions[s] = allPredictions[s * K + K - 1];
+
+  let accuracy: Record<string, number> | null = null;
+  if (labels) {
+    accuracy = {};
+    checkpoints.forEach((t, k) => {
+      let correct = 0;
+      for (let s = 0; s < samples; s++) if (allPredictions[s * K + k] === labels[s]) correct++;
+      accuracy![String(t)] = correct / samples;
+    });
+  }
+
+  const neurons = plan.pops.reduce((a, p) => a + p.size, 0);
+  const layers: LayerStats[] = plan.pops.map((p, i) => ({
+    id: p.id,
+    kind: 'if',
+    neurons: p.size,
+    firing_rate: spikes[i] / (samples * T * p.size),
+    spikes_per_sample: spikes[i] / samples,
+    sops_per_sample: p.streams.reduce((a, si) => a + sops[si], 0) / samples,
+    threshold: p.threshold,
+  }));
+  layers.push({ id: plan.readout.id, kind: 'output', neurons: classes, firing_rate: 0, spikes_per_sample: 0, sops_per_sample: 0, threshold: null });
+
+  return {
+    T,
+    samples,
+    seed: opts.seed,
+    accuracy,
+    predictions,
+    logits,
+    classes,
+    sops_per_sample: sops.reduce((a, b) => a + b, 0) / samples,
+    macs_per_sample: plan.macsPerStep * T,
+    layers,
+    masks: plan.masks.map((m, k) => ({
+      id: m.id,
+      from: m.from,
+      to: m.to,
+      ratio: m.ratio,
+      spikes_arriving: arriving[k] / samples,
+      spikes_dropped: dropped[k] / samples,
+      sops_delivered: sops[m.stream] / samples,
+    })),
+    neuron_updates: { active: active / samples, inactive: (neurons * T * samples - active) / samples },
+    spikes: opts.recordSpikes ? chunks.flatMap((c) => c.records!) : undefined,
+    seconds,
+  };
+}
