@@ -1,6 +1,7 @@
 /**
- * Constant folding at load time: Constant nodes become initializers, and Identity/Cast of a constant
- * become constants too (PyTorch wraps QCFS clip bounds in Cast(Constant)). Later ops see plain initializers.
+ * Constant folding at load time: Constant nodes become initializers, and Identity/Cast/Transpose of a
+ * constant become constants too (PyTorch wraps QCFS clip bounds in Cast(Constant) and exports a Linear on
+ * tokens as MatMul(x, Transpose(W))). Later ops see plain initializers.
  */
 import type { AnnGraph, DType, GraphNode, Tensor } from '../graph.ts';
 import { SnncError } from '../errors.ts';
@@ -34,6 +35,10 @@ function foldNode(node: GraphNode, constants: Map<string, Tensor>, file: string)
     if (!to) throw new SnncError(`cannot cast to ONNX type code ${node.attrs.to}`, where);
     return castTensor(input, to);
   }
+  if (node.op === 'Transpose') {
+    const perm = (node.attrs.perm as number[] | undefined) ?? input.dims.map((_, i) => input.dims.length - 1 - i);
+    return transposeTensor(input, perm);
+  }
   return undefined;
 }
 
@@ -60,4 +65,20 @@ export function castTensor(t: Tensor, to: DType): Tensor {
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) out[i] = to === 'bool' ? (t.data[i] !== 0 ? 1 : 0) : Math.trunc(t.data[i]);
   return { dtype: to, dims: t.dims, data: out };
+}
+
+function transposeTensor(t: Tensor, perm: number[]): Tensor {
+  const rank = t.dims.length;
+  const dims = perm.map((p) => t.dims[p]);
+  const inStrides = new Array<number>(rank);
+  for (let i = rank - 1, s = 1; i >= 0; s *= t.dims[i], i--) inStrides[i] = s;
+  const out = t.data instanceof Float32Array ? new Float32Array(t.data.length) : new Float64Array(t.data.length);
+  const index = new Array<number>(rank).fill(0);
+  for (let k = 0; k < out.length; k++) {
+    let src = 0;
+    for (let i = 0; i < rank; i++) src += index[i] * inStrides[perm[i]];
+    out[k] = t.data[src];
+    for (let i = rank - 1; i >= 0 && ++index[i] === dims[i]; i--) index[i] = 0;
+  }
+  return { dtype: t.dtype, dims, data: out };
 }

@@ -100,17 +100,19 @@ function resolve(value: string, ids: Map<string, string>, where: { file: string;
   return id;
 }
 
-/** "/layer1/conv2/Conv" → "layer1/conv2": the module path, which is what users name layers by. */
+/**
+ * "/layer1/conv2/Conv" → "layer1/conv2": the module path, which is what users name layers by; the full
+ * name when the module is taken ("blocks.0/attn/Transpose_1").
+ */
 function uniqueId(node: GraphNode, used: Set<string>): string {
   const parts = node.name.replace(/^\//, '').split('/');
   const last = parts[parts.length - 1];
-  const opSuffix = last === node.op || last.startsWith(`${node.op}_`);
-  let id = parts.length > 1 && opSuffix && last === node.op ? parts.slice(0, -1).join('/') : parts.join('/');
-  if (!id) id = node.op;
-  let candidate = id;
-  for (let k = 2; used.has(candidate); k++) candidate = `${id}_${k}`;
-  used.add(candidate);
-  return candidate;
+  const opNamed = last === node.op || last.startsWith(`${node.op}_`);
+  const candidates = [...(parts.length > 1 && opNamed ? [parts.slice(0, -1).join('/')] : []), parts.join('/') || node.op];
+  let id = candidates.find((c) => !used.has(c)) ?? candidates[candidates.length - 1];
+  for (let k = 2; used.has(id); k++) id = `${candidates[candidates.length - 1]}_${k}`;
+  used.add(id);
+  return id;
 }
 
 interface Helpers {
