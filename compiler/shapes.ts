@@ -27,6 +27,8 @@ export interface NodeContext {
   node: GraphNode;
   opset: number;
   file?: string;
+  /** Where kernels get zeroed output tensors (the executor recycles dead intermediates); makeTensor if absent. */
+  allocate?: (dtype: DType, dims: number[]) => Tensor;
 }
 
 export type ShapeRule = (ctx: NodeContext, inputs: (ShapedValue | undefined)[]) => ValueShape[];

@@ -2,7 +2,7 @@
  * The ANN reference executor: runs an AnnGraph's nodes in order with the kernels, in float32 tensors
  * (float64 accumulators inside Conv, Gemm, MatMul and reductions).
  */
-import type { AnnGraph, Tensor, ValueInfo } from '../../compiler/graph.ts';
+import type { AnnGraph, DType, Tensor, ValueInfo } from '../../compiler/graph.ts';
 import { makeTensor, tensorSize } from '../../compiler/graph.ts';
 import { SnncError } from '../../compiler/errors.ts';
 import { formatDims, inferShapes } from '../../compiler/shapes.ts';
@@ -28,12 +28,16 @@ export function executeGraph(graph: AnnGraph, feeds: Record<string, Tensor>, opt
   const lastUse = new Map<string, number>();
   graph.nodes.forEach((node, i) => node.inputs.forEach((name) => name && lastUse.set(name, i)));
 
+  const buffers = new BufferPool();
+  // Feeds, initializers and returned values are never recycled.
+  for (const t of graph.initializers.values()) buffers.pin(t);
   const live = new Map<string, Tensor>();
   const result = new Map<string, Tensor>();
   for (const input of graph.inputs) {
     const t = feeds[input.name];
     if (!t) throw new SnncError(`no value given for graph input ${input.name}`, { file });
     checkFeed(input, t, file);
+    buffers.pin(t);
     live.set(input.name, t);
     if (wanted(input.name)) result.set(input.name, t);
   }
@@ -48,13 +52,25 @@ export function executeGraph(graph: AnnGraph, feeds: Record<string, Tensor>, opt
       if (!t) throw new SnncError(`input ${name} is not available (nodes out of order?)`, where);
       return t;
     });
-    const outputs = kernel({ node, opset: graph.opset, file }, inputs);
+    const outputs = kernel({ node, opset: graph.opset, file, allocate: (dtype, dims) => buffers.take(dtype, dims) }, inputs);
     node.outputs.forEach((name, k) => {
-      if (!name || !outputs[k]) return;
-      if (lastUse.has(name)) live.set(name, outputs[k]);
-      if (wanted(name)) result.set(name, outputs[k]);
+      const t = outputs[k];
+      if (!name || !t) return;
+      if (wanted(name)) {
+        result.set(name, t);
+        buffers.pin(t);
+      }
+      buffers.hold(t);
+      if (lastUse.has(name)) live.set(name, t);
+      else buffers.release(t); // produced but never read
     });
-    for (const name of node.inputs) if (name && lastUse.get(name) === i) live.delete(name);
+    for (const name of node.inputs) {
+      const t = live.get(name);
+      if (t && lastUse.get(name) === i) {
+        live.delete(name);
+        buffers.release(t);
+      }
+    }
   });
 
   // Outputs that are initializers themselves (no node makes them).
@@ -64,6 +80,55 @@ export function executeGraph(graph: AnnGraph, feeds: Record<string, Tensor>, opt
     result.set(name, t);
   }
   return result;
+}
+
+/**
+ * Recycles the buffers of intermediates nothing reads any more for later outputs of the same size: fresh
+ * large typed arrays cost page faults, which dominate cheap element-wise ops. Views (Reshape, Identity)
+ * share buffers, so a buffer returns to the pool only when no live value holds it.
+ */
+class BufferPool {
+  private readonly free = new Map<string, (Float32Array | Float64Array)[]>();
+  private readonly holders = new Map<Float32Array | Float64Array, number>();
+  private readonly pinned = new Set<Float32Array | Float64Array>();
+
+  /** Small buffers are cheap to allocate; not worth tracking. */
+  private static readonly MIN_ELEMENTS = 1024;
+
+  private static key(float32: boolean, length: number): string {
+    return `${float32 ? 'f32' : 'f64'}:${length}`;
+  }
+
+  take(dtype: DType, dims: number[]): Tensor {
+    // makeTensor's rule: float32 data is a Float32Array, everything else a Float64Array.
+    const recycled = this.free.get(BufferPool.key(dtype === 'float32', tensorSize(dims)))?.pop();
+    if (!recycled) return makeTensor(dtype, dims);
+    recycled.fill(0);
+    return { dtype, dims, data: recycled };
+  }
+
+  pin(t: Tensor): void {
+    this.pinned.add(t.data);
+  }
+
+  hold(t: Tensor): void {
+    this.holders.set(t.data, (this.holders.get(t.data) ?? 0) + 1);
+  }
+
+  /** One holder fewer; the last one returns the buffer to the pool. */
+  release(t: Tensor): void {
+    const count = (this.holders.get(t.data) ?? 0) - 1;
+    if (count > 0) {
+      this.holders.set(t.data, count);
+      return;
+    }
+    this.holders.delete(t.data);
+    if (this.pinned.has(t.data) || t.data.length < BufferPool.MIN_ELEMENTS) return;
+    const key = BufferPool.key(t.data instanceof Float32Array, t.data.length);
+    const list = this.free.get(key);
+    if (list) list.push(t.data);
+    else this.free.set(key, [t.data]);
+  }
 }
 
 function checkFeed(input: ValueInfo, t: Tensor, file: string): void {

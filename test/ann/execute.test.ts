@@ -65,6 +65,35 @@ describe('executeGraph', () => {
     expect(e.where).toEqual({ file: 'model.onnx', node: 'norm', op: 'LpNormalization' });
     expect(snncError(() => inferShapes(graph, 1)).message).toBe(e.message);
   });
+
+  it('recycles buffers without clobbering values that are still live or returned', () => {
+    // h is read through a view (Reshape), an unused Identity and a kept name while a chain of
+    // same-sized element-wise ops recycles buffers around it.
+    const graph = load({
+      inputs: [{ name: 'x', dims: [4, 1024] }],
+      outputs: [{ name: 'y' }, { name: 'z' }],
+      initializers: [{ name: 'flat', dims: [1], data: [-1], dtype: 'int64' }],
+      nodes: [
+        { op: 'Relu', inputs: ['x'], outputs: ['h'] },
+        { op: 'Identity', inputs: ['h'], outputs: ['unused'] },
+        { op: 'Reshape', inputs: ['h', 'flat'], outputs: ['hv'] },
+        { op: 'Floor', inputs: ['x'], outputs: ['a'] },
+        { op: 'Sqrt', inputs: ['h'], outputs: ['b'] },
+        { op: 'Floor', inputs: ['b'], outputs: ['c'] },
+        { op: 'Add', inputs: ['a', 'c'], outputs: ['d'] },
+        { op: 'Mul', inputs: ['d', 'x'], outputs: ['y'] },
+        { op: 'Reshape', inputs: ['hv', 'flat'], outputs: ['z'] },
+      ],
+    });
+    const x = randomTensor([4, 1024], 5, -4, 4);
+    const out = executeGraph(graph, { x }, { keep: (name) => name === 'b' });
+    const h = Array.from(x.data, (v) => Math.max(0, v));
+    expect(Array.from(out.get('z')!.data)).toEqual(Array.from(Float32Array.from(h)));
+    expect(Array.from(out.get('b')!.data)).toEqual(Array.from(Float32Array.from(h, Math.sqrt)));
+    const y = Float32Array.from(x.data, (v, i) => Math.fround(Math.floor(v) + Math.floor(Math.fround(Math.sqrt(h[i])))) * v);
+    expect(Array.from(out.get('y')!.data)).toEqual(Array.from(y));
+    expect(Array.from(x.data)).toEqual(Array.from(randomTensor([4, 1024], 5, -4, 4).data)); // feeds untouched
+  });
 });
 
 describe('runBatched', () => {

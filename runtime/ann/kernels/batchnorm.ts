@@ -1,7 +1,8 @@
 /** BatchNormalization in inference form: y = (x − mean)/√(var + ε)·scale + B, per channel (axis 1). */
-import { makeTensor, tensorSize } from '../../../compiler/graph.ts';
+import { tensorSize } from '../../../compiler/graph.ts';
 import { attrFloat, outputShapes, required } from '../../../compiler/shapes.ts';
 import type { Kernel } from './common.ts';
+import { outputTensor } from './common.ts';
 
 const batchNormalization: Kernel = (ctx, inputs) => {
   const [shape] = outputShapes(ctx, inputs); // checks the parameters are [C]
@@ -10,7 +11,7 @@ const batchNormalization: Kernel = (ctx, inputs) => {
   const epsilon = attrFloat(ctx, 'epsilon', 1e-5);
   const channels = x.dims[1];
   const area = tensorSize(x.dims.slice(2));
-  const y = makeTensor(x.dtype, shape.dims);
+  const y = outputTensor(ctx, x.dtype, shape.dims);
   for (let c = 0; c < channels; c++) {
     // One multiply-add per element, with the per-channel factors computed in float64.
     const gain = scale[c] / Math.sqrt(variance[c] + epsilon);

@@ -2,7 +2,8 @@
  * What every kernel family shares: the kernel signature, the one broadcasting loop, the one strided copy,
  * and the 2-D view of a sliding window.
  */
-import type { Tensor } from '../../../compiler/graph.ts';
+import type { DType, Tensor } from '../../../compiler/graph.ts';
+import { makeTensor } from '../../../compiler/graph.ts';
 import type { NodeContext, WindowGeometry } from '../../../compiler/shapes.ts';
 import { nodeError } from '../../../compiler/shapes.ts';
 
@@ -10,6 +11,11 @@ import { nodeError } from '../../../compiler/shapes.ts';
 export type Kernel = (ctx: NodeContext, inputs: (Tensor | undefined)[]) => Tensor[];
 
 export type Data = Float32Array | Float64Array;
+
+/** A zeroed tensor for a kernel's output, from the executor's recycled buffers when it offers them. */
+export function outputTensor(ctx: NodeContext, dtype: DType, dims: number[]): Tensor {
+  return ctx.allocate ? ctx.allocate(dtype, dims) : makeTensor(dtype, dims);
+}
 
 export function contiguousStrides(dims: readonly number[]): number[] {
   const strides = new Array<number>(dims.length);

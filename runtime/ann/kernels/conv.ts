@@ -7,10 +7,9 @@
  * phase width, so an output channel is a sum of long contiguous runs, eight taps per pass. The few grid
  * columns past the output width are computed and dropped. No im2col matrix is built.
  */
-import { makeTensor } from '../../../compiler/graph.ts';
 import { convGeometry, required } from '../../../compiler/shapes.ts';
 import type { Kernel } from './common.ts';
-import { planar } from './common.ts';
+import { outputTensor, planar } from './common.ts';
 
 const conv: Kernel = (ctx, inputs) => {
   const x = required(ctx, inputs, 0);
@@ -23,7 +22,7 @@ const conv: Kernel = (ctx, inputs) => {
   const outChannels = w.dims[0];
   const groupChannels = channels / group;
   const groupOutChannels = outChannels / group;
-  const y = makeTensor(x.dtype, geometry.outDims);
+  const y = outputTensor(ctx, x.dtype, geometry.outDims);
 
   // Phase grid: one spare zero row per phase, because the last output rows of a tap read past their phase.
   const phaseW = Math.ceil((W + p.padLeft + p.padRight) / sw);

@@ -4,12 +4,12 @@
  * broadcasting (which rows to run) is shared.
  */
 import type { Tensor } from '../../../compiler/graph.ts';
-import { isFloat, makeTensor } from '../../../compiler/graph.ts';
+import { isFloat } from '../../../compiler/graph.ts';
 import { castTensor } from '../../../compiler/onnx/fold.ts';
 import type { NodeContext } from '../../../compiler/shapes.ts';
 import { attrFloat, castTarget, nodeError, outputShapes, required, softmaxLayout } from '../../../compiler/shapes.ts';
 import type { BroadcastRow, Data, Kernel } from './common.ts';
-import { forEachBroadcastRow } from './common.ts';
+import { forEachBroadcastRow, outputTensor } from './common.ts';
 
 type RowMaker = (y: Data, a: Data, b: Data) => BroadcastRow;
 
@@ -19,7 +19,7 @@ function binary(row: RowMaker, integerRow?: RowMaker): Kernel {
     const a = required(ctx, inputs, 0);
     const b = required(ctx, inputs, 1);
     const [shape] = outputShapes(ctx, inputs);
-    const y = makeTensor(shape.dtype, shape.dims);
+    const y = outputTensor(ctx, shape.dtype, shape.dims);
     const make = integerRow && !isFloat(a.dtype) ? integerRow : row;
     forEachBroadcastRow(a.dims, b.dims, shape.dims, make(y.data, a.data, b.data));
     return [y];
@@ -30,7 +30,7 @@ function binary(row: RowMaker, integerRow?: RowMaker): Kernel {
 function unary(loop: (x: Data, y: Data) => void): Kernel {
   return (ctx, inputs) => {
     const x = required(ctx, inputs, 0);
-    const y = makeTensor(x.dtype, [...x.dims]);
+    const y = outputTensor(ctx, x.dtype, [...x.dims]);
     loop(x.data, y.data);
     return [y];
   };
@@ -85,7 +85,7 @@ const clip: Kernel = (ctx, inputs) => {
 const softmax: Kernel = (ctx, inputs) => {
   const x = required(ctx, inputs, 0);
   const { outer, n, inner } = softmaxLayout(ctx, x.dims);
-  const y = makeTensor(x.dtype, [...x.dims]);
+  const y = outputTensor(ctx, x.dtype, [...x.dims]);
   const exps = new Float64Array(n);
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < inner; j++) {

@@ -3,7 +3,7 @@ import type { Tensor } from '../../../compiler/graph.ts';
 import { makeTensor } from '../../../compiler/graph.ts';
 import { attrFloat, gemmGeometry, matmulGeometry, required } from '../../../compiler/shapes.ts';
 import type { Data, Kernel } from './common.ts';
-import { forEachBroadcastRow, stridedCopy } from './common.ts';
+import { forEachBroadcastRow, outputTensor, stridedCopy } from './common.ts';
 
 /**
  * out[M, N] = a[M, K] · b[K, N] (row-major, at the given offsets). i-k-j order: the inner loop streams a row
@@ -40,7 +40,7 @@ const gemm: Kernel = (ctx, inputs) => {
   const { M, K, N, transA, transB } = gemmGeometry(ctx, a.dims, b.dims, c?.dims);
   const alpha = attrFloat(ctx, 'alpha', 1);
   const beta = attrFloat(ctx, 'beta', 1);
-  const y = makeTensor(a.dtype, [M, N]);
+  const y = outputTensor(ctx, a.dtype, [M, N]);
   const yd = y.data;
   matmulInto(transA ? transposed2d(a) : a.data, 0, transB ? transposed2d(b) : b.data, 0, yd, 0, M, K, N);
   if (c) {
@@ -58,7 +58,7 @@ const matmul: Kernel = (ctx, inputs) => {
   const a = required(ctx, inputs, 0);
   const b = required(ctx, inputs, 1);
   const { M, K, N, aBatch, bBatch, batch, outDims } = matmulGeometry(ctx, a.dims, b.dims);
-  const y = makeTensor(a.dtype, outDims);
+  const y = outputTensor(ctx, a.dtype, outDims);
   forEachBroadcastRow(aBatch, bBatch, batch, (o, aIndex, aStep, bIndex, bStep, n) => {
     for (let i = 0; i < n; i++) {
       matmulInto(a.data, (aIndex + i * aStep) * M * K, b.data, (bIndex + i * bStep) * K * N, y.data, (o + i) * M * N, M, K, N);

@@ -1,8 +1,8 @@
 /** MaxPool, AveragePool (pads, strides, dilations, ceil_mode, count_include_pad) and GlobalAveragePool. */
-import { makeTensor, tensorSize } from '../../../compiler/graph.ts';
+import { tensorSize } from '../../../compiler/graph.ts';
 import { attrInt, outputShapes, poolGeometry, required } from '../../../compiler/shapes.ts';
 import type { Kernel } from './common.ts';
-import { planar } from './common.ts';
+import { outputTensor, planar } from './common.ts';
 
 /** Window taps per output position along one axis: those inside the input, and those inside input + pads. */
 function tapCounts(outSize: number, inSize: number, kernel: number, stride: number, dilation: number, padBegin: number, padEnd: number) {
@@ -23,7 +23,7 @@ function pool(kind: 'max' | 'average'): Kernel {
     const x = required(ctx, inputs, 0);
     const geometry = poolGeometry(ctx, x.dims);
     const p = planar(ctx, x.dims, geometry);
-    const y = makeTensor(x.dtype, geometry.outDims);
+    const y = outputTensor(ctx, x.dtype, geometry.outDims);
     // ONNX: padding never counts for MaxPool; for AveragePool only with count_include_pad = 1.
     const includePad = kind === 'average' && attrInt(ctx, 'count_include_pad', 0) === 1;
     const rows = tapCounts(p.OH, p.H, p.KH, p.strideH, p.dilationH, p.padTop, p.padBottom);
@@ -59,7 +59,7 @@ function pool(kind: 'max' | 'average'): Kernel {
 
 const globalAveragePool: Kernel = (ctx, inputs) => {
   const x = required(ctx, inputs, 0);
-  const y = makeTensor(x.dtype, outputShapes(ctx, inputs)[0].dims);
+  const y = outputTensor(ctx, x.dtype, outputShapes(ctx, inputs)[0].dims);
   const area = tensorSize(x.dims.slice(2));
   for (let plane = 0; plane < y.data.length; plane++) {
     let sum = 0;

@@ -8,7 +8,7 @@ import {
   concatDims, gatherDims, nodeError, outputShapes, reduceGeometry, required, shapeRange, sliceView, splitSizes, transposePerm,
 } from '../../../compiler/shapes.ts';
 import type { Kernel } from './common.ts';
-import { contiguousStrides, stridedCopy } from './common.ts';
+import { contiguousStrides, outputTensor, stridedCopy } from './common.ts';
 
 /** Same data, new dims: safe because tensors are never modified after they are made. */
 const view: Kernel = (ctx, inputs) => {
@@ -20,7 +20,7 @@ const transpose: Kernel = (ctx, inputs) => {
   const x = required(ctx, inputs, 0);
   const perm = transposePerm(ctx, x.dims.length);
   const strides = contiguousStrides(x.dims);
-  const y = makeTensor(x.dtype, perm.map((p) => x.dims[p]));
+  const y = outputTensor(ctx, x.dtype, perm.map((p) => x.dims[p]));
   stridedCopy(x.data, 0, perm.map((p) => strides[p]), y.dims, y.data);
   return [y];
 };
@@ -30,7 +30,7 @@ const slice: Kernel = (ctx, inputs) => {
   const { starts, steps, counts } = sliceView(ctx, inputs);
   const strides = contiguousStrides(x.dims);
   const base = starts.reduce((sum, s, d) => sum + s * strides[d], 0);
-  const y = makeTensor(x.dtype, counts);
+  const y = outputTensor(ctx, x.dtype, counts);
   stridedCopy(x.data, base, strides.map((s, d) => s * steps[d]), counts, y.data);
   return [y];
 };
@@ -41,7 +41,7 @@ const split: Kernel = (ctx, inputs) => {
   const strides = contiguousStrides(x.dims);
   let start = 0;
   return sizes.map((size) => {
-    const y = makeTensor(x.dtype, x.dims.map((d, i) => (i === axis ? size : d)));
+    const y = outputTensor(ctx, x.dtype, x.dims.map((d, i) => (i === axis ? size : d)));
     stridedCopy(x.data, start * strides[axis], strides, y.dims, y.data);
     start += size;
     return y;
@@ -51,7 +51,7 @@ const split: Kernel = (ctx, inputs) => {
 const concat: Kernel = (ctx, inputs) => {
   const parts = inputs.filter((t): t is Tensor => t !== undefined);
   const { axis, dims } = concatDims(ctx, parts);
-  const y = makeTensor(parts[0].dtype, dims);
+  const y = outputTensor(ctx, parts[0].dtype, dims);
   const outer = tensorSize(dims.slice(0, axis));
   const inner = tensorSize(dims.slice(axis + 1));
   let offset = 0;
@@ -76,7 +76,7 @@ const gather: Kernel = (ctx, inputs) => {
   const data = required(ctx, inputs, 0);
   const indices = required(ctx, inputs, 1);
   const { axis, dims } = gatherDims(ctx, data.dims, indices.dims);
-  const y = makeTensor(data.dtype, dims);
+  const y = outputTensor(ctx, data.dtype, dims);
   const outer = tensorSize(data.dims.slice(0, axis));
   const axisDim = data.dims[axis];
   const inner = tensorSize(data.dims.slice(axis + 1));
@@ -113,7 +113,7 @@ const reduceMean: Kernel = (ctx, inputs) => {
     }
   }
   const count = tensorSize(x.dims.filter((_, i) => reduced[i]));
-  const y = makeTensor(x.dtype, dims);
+  const y = outputTensor(ctx, x.dtype, dims);
   for (let i = 0; i < sums.length; i++) y.data[i] = sums[i] / count;
   return [y];
 };
