@@ -3,21 +3,13 @@
  * The snnc command line. This file only declares commands and parses flags; each command lives in
  * commands/<name>.ts and is imported when it runs, so `snnc --help` loads nothing heavy.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { AnnOptions } from './commands/ann.ts';
+import type { CompileOptions } from './commands/compile.ts';
 import type { InspectOptions } from './commands/inspect.ts';
+import type { SimulateOptions } from './commands/simulate.ts';
 import { EXIT_USER_ERROR, runCommand } from './common.ts';
-
-/** The package version, from package.json: one folder up from cli/ (tsx) or two from dist/cli/ (compiled). */
-function packageVersion(): string {
-  for (let dir = import.meta.dirname; dir !== dirname(dir); dir = dirname(dir)) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
-  }
-  return 'unknown';
-}
+import { packageVersion } from './version.ts';
 
 function positiveInteger(value: string): number {
   const n = Number(value);
@@ -34,7 +26,7 @@ function positiveNumber(value: string): number {
 }
 
 const program = new Command('snnc')
-  .description('ONNX to spiking neural network compiler: load, inspect and run models')
+  .description('ONNX to spiking neural network compiler: inspect, run, convert and simulate models')
   .version(packageVersion())
   // Usage errors look like every other user error: one `snnc: ...` line and exit 2.
   .configureOutput({ outputError: (text, write) => write(`snnc: ${text.replace(/^error: /, '')}`) })
@@ -62,6 +54,57 @@ program
   .option('--json', 'print one JSON object instead of text')
   .action((model: string, options: AnnOptions) =>
     runCommand(async () => (await import('./commands/ann.ts')).ann(model, options)),
+  );
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function percentileValue(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0 && n <= 100)) throw new InvalidArgumentError('expected a percentile in (0, 100].');
+  return n;
+}
+
+function seedValue(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n >= 2 ** 32) throw new InvalidArgumentError('expected an integer in [0, 2^32).');
+  return n;
+}
+
+program
+  .command('compile')
+  .description('convert an ONNX model to a spiking IR (.snn.json + .snn.bin weights)')
+  .argument('<model>', 'model file (.onnx)')
+  .requiredOption('-o, --output <model.snn.json>', 'IR file to write; weights go next to it as <name>.bin')
+  .option('--calib <x.npy>', 'calibration samples for ReLU/ReLU6 threshold balancing (not needed for QCFS models)')
+  .option('--calib-limit <n>', 'use only the first n calibration samples', positiveInteger)
+  .option('--input-divisor <d>', 'divide every input value by d (e.g. 255 for raw pixels); recorded in the IR', positiveNumber)
+  .option('--percentile <p>', 'threshold = p-th percentile of non-zero calibration activations', percentileValue, 99.9)
+  .option('--max-norm', 'threshold = maximum activation (same as --percentile 100)')
+  .option('--per-channel', 'one threshold per channel instead of per layer')
+  .addOption(new Option('--v-init <v>', 'initial membrane of balanced ReLU neurons, as a fraction of θ (QCFS always uses half)').choices(['half', 'zero']).default('half'))
+  .addOption(new Option('--maxpool <policy>', 'MaxPool has no exact spiking form: error, or convert to average pooling').choices(['error', 'avg']).default('error'))
+  .option('--rsm <layer=ratio>', 'random spike masking on the spike inputs of matching layers (glob), repeatable', collect, [])
+  .option('--json', 'print the summary as one JSON object on stdout')
+  .action((model: string, options: CompileOptions) =>
+    runCommand(async () => (await import('./commands/compile.ts')).compile(model, options)),
+  );
+
+program
+  .command('simulate')
+  .description('run a spiking IR event by event: accuracy against T, SOPs, firing rates, mask statistics')
+  .argument('<ir>', 'spiking IR (.snn.json)')
+  .requiredOption('--input <x.npy>', 'input samples, first dimension = samples (raw values; the IR records the divisor)')
+  .option('--labels <y.npy>', 'integer class labels, one per sample')
+  .option('--input-divisor <d>', 'override the input divisor recorded in the IR', positiveNumber)
+  .option('-T, --steps <T>', 'time steps', positiveInteger, 64)
+  .option('--limit <n>', 'use only the first n samples', positiveInteger)
+  .option('--seed <s>', 'seed of the random spike masks', seedValue, 0)
+  .option('--workers <n>', 'worker threads (default: up to 2 cores)', positiveInteger)
+  .option('--json', 'print one JSON object instead of tables')
+  .action((ir: string, options: SimulateOptions) =>
+    runCommand(async () => (await import('./commands/simulate.ts')).simulate(ir, options)),
   );
 
 await program.parseAsync();

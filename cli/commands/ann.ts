@@ -5,7 +5,8 @@
 import { SnncError } from '../../compiler/errors.ts';
 import type { AnnGraph, Tensor } from '../../compiler/graph.ts';
 import { tensorSize } from '../../compiler/graph.ts';
-import { readNpy, toFloatTensor, toLabels, writeNpy, type NpyArray, type NpyData } from '../../runtime/npy.ts';
+import { writeNpy } from '../../runtime/npy.ts';
+import { argmaxRows, countCorrect, loadDataset } from '../data.ts';
 import { checkOutputPath, createProgress, formatTable, printJson } from '../common.ts';
 
 export interface AnnOptions {
@@ -44,17 +45,16 @@ export async function ann(modelPath: string, options: AnnOptions): Promise<void>
   const graph = loadOnnx(modelPath);
   checkSupported(graph, SUPPORTED_OPS);
 
-  let x = readNpy(options.input);
-  checkInputShape(x, graph);
-  let labels = options.labels ? toLabels(readNpy(options.labels)) : undefined;
-  if (labels && labels.length !== x.shape[0]) {
-    throw new SnncError(`${labels.length} labels for ${x.shape[0]} samples in ${options.input}`, { file: options.labels });
+  if (graph.inputs.length !== 1) {
+    const names = graph.inputs.map((i) => i.name).join(', ');
+    throw new SnncError(`snnc ann supports models with one input; this one has ${graph.inputs.length} (${names})`, {
+      file: graph.source.path,
+    });
   }
-  if (options.limit !== undefined && options.limit < x.shape[0]!) {
-    x = firstSamples(x, options.limit);
-    labels = labels?.subarray(0, options.limit);
-  }
-  const input = toFloatTensor(x, { divisor: options.inputDivisor });
+  const { x: input, labels, samples } = loadDataset(
+    { input: options.input, labels: options.labels, limit: options.limit, divisor: options.inputDivisor },
+    graph.inputs[0]!,
+  );
 
   const progress = await createProgress('ann');
   const start = performance.now();
@@ -66,10 +66,9 @@ export async function ann(modelPath: string, options: AnnOptions): Promise<void>
   }
   const seconds = (performance.now() - start) / 1000;
 
-  const samples = x.shape[0]!;
   // Per-sample outputs beyond [N, C] (e.g. [N, C, 1, 1]) are flattened into classes.
   const classes = tensorSize(logits.dims.slice(1));
-  const correct = labels ? countCorrect(logits.data, classes, labels) : null;
+  const correct = labels ? countCorrect(argmaxRows(logits.data, classes), labels) : null;
   if (options.logits) {
     writeNpy(options.logits, { dtype: 'float32', shape: [samples, classes], data: Float32Array.from(logits.data) });
   }
@@ -98,42 +97,6 @@ function checkSupported(graph: AnnGraph, supported: ReadonlySet<string>): void {
     file: graph.source.path,
     node: unsupported[0]!.name,
   });
-}
-
-/** The data must match the model's single input in rank and in every fixed dimension. */
-function checkInputShape(x: NpyArray, graph: AnnGraph): void {
-  if (graph.inputs.length !== 1) {
-    const names = graph.inputs.map((i) => i.name).join(', ');
-    throw new SnncError(`snnc ann supports models with one input; this one has ${graph.inputs.length} (${names})`, {
-      file: graph.source.path,
-    });
-  }
-  const expected = graph.inputs[0]!;
-  const matches = x.shape.length === expected.dims.length && expected.dims.every((d, i) => d < 0 || d === x.shape[i]);
-  if (!matches) {
-    const want = `[${expected.dims.map((d, i) => (d >= 0 ? d : i === 0 ? 'N' : '?')).join(', ')}]`;
-    throw new SnncError(`shape [${x.shape.join(', ')}] does not match the model input '${expected.name}' ${want}`, {
-      file: x.source,
-    });
-  }
-  if (x.shape[0] === 0) throw new SnncError('no samples (the first dimension is 0)', { file: x.source });
-}
-
-function firstSamples(x: NpyArray, count: number): NpyArray {
-  const perSample = x.data.length / x.shape[0]!;
-  const data = (x.data as NpyData).subarray(0, count * perSample) as NpyData;
-  return { ...x, shape: [count, ...x.shape.slice(1)], data };
-}
-
-/** Predictions are the argmax of each row (the first maximum on ties, as numpy and PyTorch). */
-function countCorrect(logits: ArrayLike<number>, classes: number, labels: Int32Array): number {
-  let correct = 0;
-  for (let s = 0; s < labels.length; s++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (logits[s * classes + c]! > logits[s * classes + best]!) best = c;
-    if (best === labels[s]) correct++;
-  }
-  return correct;
 }
 
 function renderAnnResult(r: AnnResult): string {

@@ -1,0 +1,124 @@
+/**
+ * `snnc compile <model.onnx> -o model.snn.json`: ANN → spiking IR. Loads the model, runs the pass list
+ * (compiler/lower.ts), calibrates ReLU thresholds on `--calib` data with the ANN executor, writes the IR
+ * and its weights side file, and prints a layer summary on stderr (stdout: JSON with --json).
+ */
+import { SnncError } from '../../compiler/errors.ts';
+import type { SnnIr } from '../../compiler/ir/types.ts';
+import { checkOutputPath, createProgress, formatTable, printJson } from '../common.ts';
+import { loadDataset } from '../data.ts';
+import { packageVersion } from '../version.ts';
+
+export interface CompileOptions {
+  output: string;
+  calib?: string;
+  calibLimit?: number;
+  inputDivisor?: number;
+  percentile: number;
+  maxNorm?: boolean;
+  perChannel?: boolean;
+  vInit: 'half' | 'zero';
+  maxpool: 'error' | 'avg';
+  rsm: string[];
+  json?: boolean;
+}
+
+export interface LayerSummary {
+  id: string;
+  kind: string;
+  shape: number[];
+  neurons: number;
+  threshold: string;
+  source: string;
+}
+
+export async function compile(modelPath: string, options: CompileOptions): Promise<void> {
+  checkOutputPath(options.output);
+  if (!options.output.endsWith('.json')) throw new SnncError('the IR file name must end in .json (e.g. model.snn.json)', { file: options.output });
+  const [{ loadOnnx }, { lower }, { parseRsmSpec }, { writeIr, weightsFileFor }, { activationStats }] = await Promise.all([
+    import('../../compiler/onnx/load.ts'),
+    import('../../compiler/lower.ts'),
+    import('../../compiler/passes/insert-rsm.ts'),
+    import('../../compiler/ir/io.ts'),
+    import('../../runtime/ann/calibrate.ts'),
+  ]);
+  const graph = loadOnnx(modelPath);
+  const percentile = options.maxNorm ? 100 : options.percentile;
+  if (!(percentile > 0 && percentile <= 100)) throw new SnncError(`--percentile ${percentile}: expected a value in (0, 100]`);
+  const divisor = options.inputDivisor ?? 1;
+  const rsm = options.rsm.map(parseRsmSpec);
+  const recorded = {
+    percentile,
+    per_channel: Boolean(options.perChannel),
+    v_init: options.vInit,
+    maxpool: options.maxpool,
+    rsm: options.rsm,
+    input_divisor: divisor,
+    calib_limit: options.calibLimit ?? null,
+  };
+
+  let calibrationSamples = 0;
+  const progress = await createProgress('calibrate');
+  const { ir, warnings } = lower(
+    graph,
+    {
+      divisor,
+      percentile,
+      perChannel: Boolean(options.perChannel),
+      vInit: options.vInit === 'zero' ? 0 : 0.5,
+      maxpool: options.maxpool,
+      rsm,
+      snncVersion: packageVersion(),
+      recorded,
+    },
+    options.calib
+      ? (requests) => {
+          const data = loadDataset({ input: options.calib!, limit: options.calibLimit, divisor }, graph.inputs[0]!);
+          calibrationSamples = data.samples;
+          try {
+            return activationStats(graph, data.x, requests, { percentile, onProgress: (d, t) => progress.update(d, t) });
+          } finally {
+            progress.stop();
+          }
+        }
+      : undefined,
+  );
+  if (options.calib) ir.provenance.calibration = { file: options.calib, samples: calibrationSamples };
+  writeIr(ir, options.output);
+
+  for (const w of warnings) process.stderr.write(`snnc: warning: ${w}\n`);
+  const layers = summarise(ir);
+  const summary = {
+    model: modelPath,
+    output: options.output,
+    weights: weightsFileFor(options.output),
+    neurons: layers.reduce((n, l) => n + l.neurons, 0),
+    calibration: ir.provenance.calibration ?? null,
+    warnings,
+    layers,
+  };
+  if (options.json) printJson(summary);
+  process.stderr.write(renderSummary(summary));
+}
+
+function summarise(ir: SnnIr): LayerSummary[] {
+  return ir.nodes.map((n) => {
+    const neurons = n.kind === 'if' ? n.shape.reduce((a, b) => a * b, 1) : 0;
+    let threshold = '';
+    let source = '';
+    if (n.kind === 'if') {
+      const t = Array.isArray(n.threshold) ? n.threshold : [n.threshold];
+      threshold = t.length === 1 ? t[0].toPrecision(5) : `${Math.min(...t).toPrecision(4)}…${Math.max(...t).toPrecision(4)} (${t.length} ch)`;
+      source = `${n.thresholdSource}, v0=${n.vInit}θ`;
+    } else if (n.kind === 'rsm') {
+      threshold = `p=${n.ratio}`;
+      source = 'random spike masking';
+    }
+    return { id: n.id, kind: n.kind, shape: n.shape, neurons, threshold, source };
+  });
+}
+
+function renderSummary(s: { output: string; weights: string; neurons: number; layers: LayerSummary[] }): string {
+  const rows = [['layer', 'kind', 'shape', 'neurons', 'θ', 'from'], ...s.layers.map((l) => [l.id, l.kind, `[${l.shape.join(',')}]`, l.neurons ? String(l.neurons) : '', l.threshold, l.source])];
+  return `${formatTable(rows, new Set([3]))}\nwrote ${s.output} and ${s.weights}: ${s.layers.length} nodes, ${s.neurons} IF neurons\n`;
+}

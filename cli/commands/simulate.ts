@@ -1,0 +1,113 @@
+/**
+ * `snnc simulate <model.snn.json> --input x.npy -T 64`: the event-driven IF simulator on a data set.
+ * One causal run gives accuracy at T = 1, 2, 4, …, T; per layer firing rates and SOPs; per mask the
+ * spikes arriving, dropped and the SOPs delivered.
+ */
+import { SnncError } from '../../compiler/errors.ts';
+import type { SimulationResult } from '../../runtime/snn/simulate.ts';
+import { createProgress, formatCount, formatTable, printJson } from '../common.ts';
+import { loadDataset } from '../data.ts';
+
+export interface SimulateOptions {
+  input: string;
+  labels?: string;
+  inputDivisor?: number;
+  steps: number;
+  limit?: number;
+  seed: number;
+  workers?: number;
+  json?: boolean;
+}
+
+export async function simulate(irPath: string, options: SimulateOptions): Promise<void> {
+  const [{ readIr }, sim] = await Promise.all([import('../../compiler/ir/io.ts'), import('../../runtime/snn/simulate.ts')]);
+  const ir = readIr(irPath);
+  if (options.inputDivisor !== undefined) ir.input = { ...ir.input, divisor: options.inputDivisor };
+  // Raw values: the simulator divides by the IR's divisor itself.
+  const data = loadDataset({ input: options.input, labels: options.labels, limit: options.limit }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
+  if (options.steps > 100_000) throw new SnncError(`-T ${options.steps}: at most 100000 time steps`);
+
+  const progress = await createProgress('simulate');
+  let result: SimulationResult;
+  try {
+    result = await sim.simulate(ir, data.x.data as Float32Array, {
+      T: options.steps,
+      seed: options.seed,
+      labels: data.labels,
+      workers: options.workers,
+      onProgress: (done, total) => progress.update(done, total),
+    });
+  } finally {
+    progress.stop();
+  }
+  const report = {
+    ir: irPath,
+    input: options.input,
+    labels: options.labels ?? null,
+    ...withoutArrays(result),
+    images_per_second: result.samples / result.seconds,
+    sops_per_second: (result.sops_per_sample * result.samples) / result.seconds,
+  };
+  if (options.json) printJson(report);
+  else process.stdout.write(render(result));
+}
+
+function withoutArrays(r: SimulationResult): Omit<SimulationResult, 'predictions' | 'logits' | 'spikes'> {
+  const { predictions: _p, logits: _l, spikes: _s, ...rest } = r;
+  return rest;
+}
+
+function percent(x: number): string {
+  return `${(100 * x).toFixed(2)} %`;
+}
+
+function render(r: SimulationResult): string {
+  const out: string[] = [];
+  out.push(`${r.samples} samples, T = ${r.T}, seed ${r.seed}, ${r.seconds.toFixed(2)} s (${(r.samples / r.seconds).toFixed(1)} samples/s)`);
+  if (r.accuracy) {
+    out.push('', formatTable([['T', 'accuracy'], ...Object.entries(r.accuracy).map(([t, a]) => [t, percent(a)])], new Set([0, 1])));
+  }
+  out.push(
+    '',
+    formatTable(
+      [
+        ['layer', 'kind', 'neurons', 'θ', 'firing rate', 'spikes/sample', 'SOPs/sample'],
+        ...r.layers.map((l) => [
+          l.id,
+          l.kind,
+          formatCount(l.neurons),
+          l.threshold ? (l.threshold.min === l.threshold.max ? l.threshold.min.toPrecision(4) : `${l.threshold.min.toPrecision(3)}…${l.threshold.max.toPrecision(3)}`) : '',
+          l.kind === 'if' ? l.firing_rate.toFixed(4) : '',
+          l.kind === 'if' ? formatCount(Math.round(l.spikes_per_sample)) : '',
+          l.kind === 'if' ? formatCount(Math.round(l.sops_per_sample)) : '',
+        ]),
+      ],
+      new Set([2, 3, 4, 5, 6]),
+    ),
+  );
+  if (r.masks.length) {
+    out.push(
+      '',
+      formatTable(
+        [
+          ['mask', 'ratio', 'arriving/sample', 'dropped/sample', 'dropped', 'SOPs delivered/sample'],
+          ...r.masks.map((m) => [
+            `${m.from} → ${m.to}`,
+            String(m.ratio),
+            formatCount(Math.round(m.spikes_arriving)),
+            formatCount(Math.round(m.spikes_dropped)),
+            m.spikes_arriving ? percent(m.spikes_dropped / m.spikes_arriving) : '',
+            formatCount(Math.round(m.sops_delivered)),
+          ]),
+        ],
+        new Set([1, 2, 3, 4, 5]),
+      ),
+    );
+  }
+  out.push(
+    '',
+    `per sample: ${formatCount(Math.round(r.sops_per_sample))} SOPs, ${formatCount(Math.round(r.macs_per_sample))} MACs (analog input layer), ` +
+      `${formatCount(Math.round(r.neuron_updates.active))} active + ${formatCount(Math.round(r.neuron_updates.inactive))} inactive neuron updates`,
+  );
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,76 @@
+/**
+ * Loading a data set for a command: samples from .npy (checked against the model's input shape), optional
+ * labels (one per sample), an optional limit, scaling, and a NaN/Inf check. Shared by ann, compile
+ * (calibration) and simulate, so each reports bad data the same way.
+ */
+import { SnncError } from '../compiler/errors.ts';
+import type { Tensor } from '../compiler/graph.ts';
+import { readNpy, toFloatTensor, toLabels, type NpyArray, type NpyData } from '../runtime/npy.ts';
+
+export interface DatasetRequest {
+  input: string;
+  labels?: string;
+  limit?: number;
+  /** Input values are divided by this (1 = as stored). */
+  divisor?: number;
+}
+
+export interface Dataset {
+  x: Tensor;
+  labels?: Int32Array;
+  samples: number;
+}
+
+/**
+ * `expected` is the model's per-batch input shape with -1 (or 'N') for the batch axis, and `model` names
+ * the model in the mismatch message.
+ */
+export function loadDataset(req: DatasetRequest, expected: { name: string; dims: number[] }): Dataset {
+  let x = readNpy(req.input);
+  checkInputShape(x, expected);
+  let labels = req.labels ? toLabels(readNpy(req.labels)) : undefined;
+  if (labels && labels.length !== x.shape[0]) {
+    throw new SnncError(`${labels.length} labels for ${x.shape[0]} samples in ${req.input}`, { file: req.labels });
+  }
+  if (req.limit !== undefined && req.limit < x.shape[0]!) {
+    x = firstSamples(x, req.limit);
+    labels = labels?.subarray(0, req.limit);
+  }
+  return { x: toFloatTensor(x, { divisor: req.divisor }), labels, samples: x.shape[0]! };
+}
+
+/** The data must match the model's input in rank and in every fixed dimension. */
+function checkInputShape(x: NpyArray, expected: { name: string; dims: number[] }): void {
+  const matches = x.shape.length === expected.dims.length && expected.dims.every((d, i) => d < 0 || d === x.shape[i]);
+  if (!matches) {
+    const want = `[${expected.dims.map((d, i) => (d >= 0 ? d : i === 0 ? 'N' : '?')).join(', ')}]`;
+    throw new SnncError(`shape [${x.shape.join(', ')}] does not match the model input '${expected.name}' ${want}`, {
+      file: x.source,
+    });
+  }
+  if (x.shape[0] === 0) throw new SnncError('no samples (the first dimension is 0)', { file: x.source });
+}
+
+function firstSamples(x: NpyArray, count: number): NpyArray {
+  const perSample = x.data.length / x.shape[0]!;
+  const data = (x.data as NpyData).subarray(0, count * perSample) as NpyData;
+  return { ...x, shape: [count, ...x.shape.slice(1)], data };
+}
+
+/** Predictions are the argmax of each row (the first maximum on ties, as numpy and PyTorch). */
+export function argmaxRows(logits: ArrayLike<number>, classes: number): Int32Array {
+  const rows = logits.length / classes;
+  const out = new Int32Array(rows);
+  for (let s = 0; s < rows; s++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (logits[s * classes + c]! > logits[s * classes + best]!) best = c;
+    out[s] = best;
+  }
+  return out;
+}
+
+export function countCorrect(predictions: Int32Array, labels: Int32Array): number {
+  let correct = 0;
+  for (let s = 0; s < labels.length; s++) if (predictions[s] === labels[s]) correct++;
+  return correct;
+}
