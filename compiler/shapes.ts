@@ -8,9 +8,8 @@ import type { AnnGraph, AttrValue, DType, GraphNode, Tensor } from './graph.ts';
 import { tensorSize } from './graph.ts';
 import { SnncError } from './errors.ts';
 // Shape inference evaluates small constant subgraphs (Shape → Gather → Concat → Reshape) with the kernels
-// themselves. The kernels import this module too; the cycle is safe because neither side uses the other
-// at module load time, only inside functions.
-import { KERNELS } from '../runtime/ann/kernels/index.ts';
+// themselves. The kernels import this module too; neither side touches the other while modules load.
+import { kernels } from '../runtime/ann/kernels/index.ts';
 
 export interface ValueShape {
   dtype: DType;
@@ -663,5 +662,5 @@ function propagatedValues(ctx: NodeContext, inputs: (ShapedValue | undefined)[],
     return [{ dtype: 'int64', dims: shapes[0].dims, data: Float64Array.from(inputs[0]!.dims.slice(start, end)) }];
   }
   if (!inputs.every((v) => v === undefined || v.data !== undefined)) return undefined;
-  return KERNELS.get(ctx.node.op)!(ctx, inputs as (Tensor | undefined)[]);
+  return kernels().get(ctx.node.op)!(ctx, inputs as (Tensor | undefined)[]);
 }

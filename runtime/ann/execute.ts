@@ -6,9 +6,9 @@ import type { AnnGraph, DType, Tensor, ValueInfo } from '../../compiler/graph.ts
 import { makeTensor, tensorSize } from '../../compiler/graph.ts';
 import { SnncError } from '../../compiler/errors.ts';
 import { formatDims, inferShapes } from '../../compiler/shapes.ts';
-import { KERNELS } from './kernels/index.ts';
+import { kernels } from './kernels/index.ts';
 
-export const SUPPORTED_OPS: ReadonlySet<string> = new Set(KERNELS.keys());
+export const SUPPORTED_OPS: ReadonlySet<string> = new Set(kernels().keys());
 
 export interface ExecuteOptions {
   /** Also return these values (inputs or node outputs), e.g. activations for calibration. */
@@ -44,7 +44,7 @@ export function executeGraph(graph: AnnGraph, feeds: Record<string, Tensor>, opt
 
   graph.nodes.forEach((node, i) => {
     const where = { file, node: node.name, op: node.op };
-    const kernel = KERNELS.get(node.op);
+    const kernel = kernels().get(node.op);
     if (!kernel) throw new SnncError(`unsupported op ${node.op}`, where);
     const inputs = node.inputs.map((name) => {
       if (!name) return undefined;

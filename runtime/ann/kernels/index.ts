@@ -9,6 +9,16 @@ import { shapeKernels } from './shape.ts';
 
 export type { Kernel } from './common.ts';
 
-export const KERNELS: ReadonlyMap<string, Kernel> = new Map(
-  Object.entries({ ...convKernels, ...gemmKernels, ...poolKernels, ...elementwiseKernels, ...batchNormKernels, ...shapeKernels }),
-);
+let registry: ReadonlyMap<string, Kernel> | undefined;
+
+/**
+ * The registry, built on first use. compiler/shapes.ts evaluates small constant subgraphs with these kernels
+ * and the kernels use its shape rules, so the modules import each other: whichever loads first, nothing may
+ * read the kernel files' exports while modules are still loading.
+ */
+export function kernels(): ReadonlyMap<string, Kernel> {
+  registry ??= new Map(
+    Object.entries({ ...convKernels, ...gemmKernels, ...poolKernels, ...elementwiseKernels, ...batchNormKernels, ...shapeKernels }),
+  );
+  return registry;
+}
