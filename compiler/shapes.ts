@@ -596,7 +596,8 @@ export const SHAPE_RULES: ReadonlyMap<string, ShapeRule> = new Map<string, Shape
   ['Slice', (ctx, inputs) => [{ dtype: required(ctx, inputs, 0).dtype, dims: sliceView(ctx, inputs).counts }]],
   ['Concat', (ctx, inputs) => {
     const present = inputs.filter((v): v is ShapedValue => v !== undefined);
-    return [{ dtype: present[0]?.dtype ?? 'float32', dims: concatDims(ctx, present).dims }];
+    const { dims } = concatDims(ctx, present); // throws when there are no inputs
+    return [{ dtype: present[0].dtype, dims }];
   }],
   ['Shape', (ctx, inputs) => {
     const [start, end] = shapeRange(ctx, required(ctx, inputs, 0).dims.length);

@@ -65,6 +65,9 @@ const OPSET_13: OpCase[] = [
   }),
   pool('avgpool_fixture_7x7', 'AveragePool', ['N', 4, 7, 7], { kernel_shape: [7, 7], strides: [7, 7], pads: [0, 0, 0, 0] }),
   pool('global_avgpool', 'GlobalAveragePool', ['N', 3, 5, 4], {}),
+  pool('maxpool_1d', 'MaxPool', ['N', 2, 9], { kernel_shape: [3], strides: [2], pads: [1, 1] }),
+  pool('avgpool_1d_ceil', 'AveragePool', ['N', 2, 10], { kernel_shape: [3], strides: [2], ceil_mode: 1 }),
+  pool('global_avgpool_1d', 'GlobalAveragePool', ['N', 3, 6], {}),
 
   single('gemm_transB_alpha_beta', 'Gemm', [x(['N', 4])], ['x', 'b', 'c'], { transB: 1, alpha: float(0.5), beta: float(2) }, [
     W('b', [3, 4]), W('c', [3]),
