@@ -658,10 +658,7 @@ export function inferShapes(graph: AnnGraph, batch: number): Map<string, ValueSh
 /** The outputs' values when they are small and follow from known inputs (Shape needs only dims). */
 function propagatedValues(ctx: NodeContext, inputs: (ShapedValue | undefined)[], shapes: ValueShape[]): Tensor[] | undefined {
   if (shapes.some((s) => tensorSize(s.dims) > MAX_PROPAGATED_ELEMENTS)) return undefined;
-  if (ctx.node.op === 'Shape') {
-    const [start, end] = shapeRange(ctx, inputs[0]!.dims.length);
-    return [{ dtype: 'int64', dims: shapes[0].dims, data: Float64Array.from(inputs[0]!.dims.slice(start, end)) }];
-  }
-  if (!inputs.every((v) => v === undefined || v.data !== undefined)) return undefined;
-  return kernels().get(ctx.node.op)!(ctx, inputs as (Tensor | undefined)[]);
+  const known = ctx.node.op === 'Shape' || inputs.every((v) => v === undefined || v.data !== undefined);
+  // The Shape kernel reads only its input's dims, so it runs on a value whose data is unknown.
+  return known ? kernels().get(ctx.node.op)!(ctx, inputs as (Tensor | undefined)[]) : undefined;
 }
