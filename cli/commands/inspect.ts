@@ -1,6 +1,6 @@
 /**
- * `snnc inspect <file>`: what a model contains. Dispatches on the file's suffix so that the spiking IR
- * (`.snn.json`) can get its own summary later.
+ * `snnc inspect <file>`: what a model contains. Dispatches on the file's suffix: ONNX models here, the
+ * spiking IR (`.snn.json`) in inspect-ir.ts.
  */
 import { SnncError } from '../../compiler/errors.ts';
 import type { AnnGraph, DType } from '../../compiler/graph.ts';
@@ -47,7 +47,10 @@ interface Inspector {
   run(file: string, options: InspectOptions): Promise<void>;
 }
 
-const INSPECTORS: Inspector[] = [{ suffix: '.onnx', run: inspectOnnx }];
+const INSPECTORS: Inspector[] = [
+  { suffix: '.onnx', run: inspectOnnx },
+  { suffix: '.json', run: async (file, options) => (await import('./inspect-ir.ts')).inspectIr(file, options) },
+];
 
 export async function inspect(file: string, options: InspectOptions): Promise<void> {
   const inspector = INSPECTORS.find((i) => file.toLowerCase().endsWith(i.suffix));
