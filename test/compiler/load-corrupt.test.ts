@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadOnnxBytes } from '../../compiler/onnx/load.ts';
 import { SnncError } from '../../compiler/errors.ts';
+import { inferShapes } from '../../compiler/shapes.ts';
+import { lowerAnn } from '../../compiler/lower.ts';
 
 const FIXTURE = 'test/fixtures/fmnist_cnn_qcfs.onnx';
 const bytes = readFileSync(FIXTURE);
@@ -17,10 +19,13 @@ function rng(seed: number): () => number {
   };
 }
 
-/** A damaged model must either load (a flipped weight byte is still a valid model) or fail with a SnncError. */
+/** A damaged model must either load and lower (a flipped weight byte is still a valid model) or fail with a SnncError. */
 function outcome(damaged: Uint8Array): 'loaded' | 'clean error' {
   try {
-    loadOnnxBytes(damaged, { path: 'damaged.onnx', baseDir: 'test/fixtures' });
+    const graph = loadOnnxBytes(damaged, { path: 'damaged.onnx', baseDir: 'test/fixtures' });
+    // What loads must also survive the next stages' first look, or fail there just as cleanly.
+    inferShapes(graph, 2);
+    lowerAnn(graph, { divisor: 1, snncVersion: 'test', recorded: {} });
     return 'loaded';
   } catch (e) {
     if (!(e instanceof SnncError)) throw new Error(`not a clean error: ${(e as Error).stack}`);
