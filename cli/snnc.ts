@@ -83,7 +83,7 @@ program
   .option('--percentile <p>', 'threshold = p-th percentile of non-zero calibration activations', percentileValue, 99.9)
   .option('--max-norm', 'threshold = maximum activation (same as --percentile 100)')
   .option('--per-channel', 'one threshold per channel instead of per layer')
-  .addOption(new Option('--v-init <v>', 'initial membrane of balanced ReLU neurons, as a fraction of θ (QCFS always uses half)').choices(['half', 'zero']).default('half'))
+  .addOption(new Option('--v-init <v>', 'initial membrane of balanced ReLU neurons: zero or half of θ (QCFS always uses half; zero measured better for ReLU at T=128, docs/accuracy.md)').choices(['half', 'zero']).default('zero'))
   .addOption(new Option('--maxpool <policy>', 'MaxPool has no exact spiking form: error, or convert to average pooling').choices(['error', 'avg']).default('error'))
   .option('--rsm <layer=ratio>', 'random spike masking on the spike inputs of matching layers (glob), repeatable', collect, [])
   .option('--json', 'print the summary as one JSON object on stdout')

@@ -1,0 +1,116 @@
+/**
+ * Full-test-set accuracy of the converted fixtures (too slow for `npm test`): ANN accuracy, SNN accuracy at
+ * T = 1, 2, 4, …, T_max, SOPs per sample. Writes docs/accuracy.json and the table in docs/accuracy.md.
+ *
+ *   npm run accuracy                       # every configuration, full test sets
+ *   npm run accuracy -- --limit 1000       # a quick look
+ *   npm run accuracy -- --only relu        # configurations whose name contains "relu"
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadOnnx } from '../compiler/onnx/load.ts';
+import { lower, type LowerOptions } from '../compiler/lower.ts';
+import { activationStats } from '../runtime/ann/calibrate.ts';
+import { runBatched } from '../runtime/ann/execute.ts';
+import { readNpy, toFloatTensor, toLabels } from '../runtime/npy.ts';
+import { simulate } from '../runtime/snn/simulate.ts';
+
+interface Config {
+  name: string;
+  model: string;
+  data: 'digits' | 'fmnist';
+  divisor: number;
+  T: number;
+  options: Partial<LowerOptions>;
+  rsm?: string;
+}
+
+const BASE: LowerOptions = {
+  divisor: 1, percentile: 99.9, perChannel: false, vInit: 0, maxpool: 'error', rsm: [], snncVersion: 'bench', recorded: {},
+};
+
+const CONFIGS: Config[] = [
+  { name: 'digits_mlp, p99.9, v0=0', model: 'digits_mlp', data: 'digits', divisor: 1, T: 128, options: {} },
+  { name: 'digits_mlp, p99.9, v0=θ/2', model: 'digits_mlp', data: 'digits', divisor: 1, T: 128, options: { vInit: 0.5 } },
+  { name: 'fmnist_cnn_qcfs, θ=λ, v0=θ/2', model: 'fmnist_cnn_qcfs', data: 'fmnist', divisor: 255, T: 64, options: {} },
+  { name: 'fmnist_cnn_relu, p99.9, v0=0', model: 'fmnist_cnn_relu', data: 'fmnist', divisor: 255, T: 128, options: {} },
+  { name: 'fmnist_cnn_relu, p99.9, v0=θ/2', model: 'fmnist_cnn_relu', data: 'fmnist', divisor: 255, T: 128, options: { vInit: 0.5 } },
+  { name: 'fmnist_cnn_relu, p99.9 per channel, v0=θ/2', model: 'fmnist_cnn_relu', data: 'fmnist', divisor: 255, T: 128, options: { vInit: 0.5, perChannel: true } },
+];
+
+const FIX = 'test/fixtures';
+
+function argmaxAccuracy(logits: ArrayLike<number>, labels: Int32Array): number {
+  const classes = logits.length / labels.length;
+  let correct = 0;
+  labels.forEach((y, s) => {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (logits[s * classes + c] > logits[s * classes + best]) best = c;
+    if (best === y) correct++;
+  });
+  return correct / labels.length;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { limit: { type: 'string' }, only: { type: 'string' } } });
+  const limit = values.limit ? Number(values.limit) : Infinity;
+  const results = [];
+  for (const c of CONFIGS.filter((c) => !values.only || c.name.includes(values.only))) {
+    const x = readNpy(`${FIX}/${c.data}_test_x.npy`);
+    const n = Math.min(limit, x.shape[0]);
+    const per = x.data.length / x.shape[0];
+    const raw = Float32Array.from(x.data.subarray(0, n * per) as ArrayLike<number>);
+    const labels = toLabels(readNpy(`${FIX}/${c.data}_test_y.npy`)).subarray(0, n);
+    const graph = loadOnnx(`${FIX}/${c.model}.onnx`);
+    const annLogits = runBatched(graph, { dtype: 'float32', dims: [n, ...x.shape.slice(1)], data: raw.map((v) => v / c.divisor) });
+    const calib = toFloatTensor(readNpy(`${FIX}/${c.data}_calib_x.npy`), { divisor: c.divisor });
+    const opts = { ...BASE, divisor: c.divisor, ...c.options };
+    const { ir } = lower(graph, opts, (requests) => activationStats(graph, calib, requests, { percentile: opts.percentile }));
+    const started = Date.now();
+    const r = await simulate(ir, raw, {
+      T: c.T,
+      labels,
+      onProgress: (done, total) => process.stderr.write(`\r${c.name}: ${done}/${total}   `),
+    });
+    process.stderr.write('\n');
+    const row = {
+      name: c.name,
+      samples: n,
+      T: c.T,
+      ann_accuracy: argmaxAccuracy(annLogits.data, labels),
+      snn_accuracy: r.accuracy,
+      sops_per_sample: r.sops_per_sample,
+      seconds: (Date.now() - started) / 1000,
+    };
+    console.log(JSON.stringify(row));
+    results.push(row);
+  }
+  mkdirSync('docs', { recursive: true });
+  const date = new Date().toISOString().slice(0, 10);
+  writeFileSync('docs/accuracy.json', `${JSON.stringify({ date, node: process.version, limit: values.limit ?? null, results }, null, 1)}\n`);
+  writeMarkdown(results, date);
+}
+
+function writeMarkdown(results: { name: string; samples: number; T: number; ann_accuracy: number; snn_accuracy: Record<string, number> | null; sops_per_sample: number }[], date: string): void {
+  const pct = (v: number | undefined) => (v === undefined ? '' : (100 * v).toFixed(2));
+  const ts = [...new Set(results.flatMap((r) => Object.keys(r.snn_accuracy ?? {}).map(Number)))].sort((a, b) => a - b);
+  const header = `| configuration | samples | ANN | ${ts.map((t) => `T=${t}`).join(' | ')} | SOPs/sample at T_max |`;
+  const rule = `|---|---:|---:|${ts.map(() => '---:').join('|')}|---:|`;
+  const rows = results.map(
+    (r) => `| ${r.name} | ${r.samples} | ${pct(r.ann_accuracy)} | ${ts.map((t) => pct(r.snn_accuracy?.[String(t)])).join(' | ')} | ${Math.round(r.sops_per_sample).toLocaleString('en-US')} |`,
+  );
+  const table = [header, rule, ...rows].join('\n');
+  const file = 'docs/accuracy.md';
+  const begin = '<!-- accuracy:begin -->';
+  const end = '<!-- accuracy:end -->';
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    text = `# Accuracy of the converted fixtures\n\n${begin}\n${end}\n`;
+  }
+  const block = `${begin}\nMeasured ${date} with \`npm run accuracy\` (accuracy in %, SNN columns from one causal run per configuration).\n\n${table}\n${end}`;
+  writeFileSync(file, text.replace(new RegExp(`${begin}[\\s\\S]*${end}`), block));
+}
+
+await main();
