@@ -80,12 +80,37 @@ export function deriveShape(node: IrNode, inputs: Shape[], tensors: Map<string, 
       }
       return [...x];
     }
+    case 'matmul': {
+      const [a, b] = inputs;
+      if (!b || a.length < 2 || b.length < 2 || a[a.length - 1] !== b[b.length - 2]) fail(node, `matmul of [${a}] and [${b ?? ''}]`);
+      const lead = broadcastLeading(node, a.slice(0, -2), b.slice(0, -2));
+      return [...lead, a[a.length - 2], b[b.length - 1]];
+    }
+    case 'softmax':
+      if (node.axis >= x.length) fail(node, `softmax axis ${node.axis} of [${x}]`);
+      return [...x];
+    case 'mean': {
+      if (node.axes.some((a) => a >= x.length)) fail(node, `mean over axes [${node.axes}] of [${x}]`);
+      return node.keepdims ? x.map((d, i) => (node.axes.includes(i) ? 1 : d)) : x.filter((_, i) => !node.axes.includes(i));
+    }
     case 'onnx':
       return [...(declared ?? node.shape)];
     default:
       // Elementwise kinds: batchnorm, relu/relu6/qcfs, if, rsm.
       return [...x];
   }
+}
+
+function broadcastLeading(node: IrNode, a: Shape, b: Shape): Shape {
+  const n = Math.max(a.length, b.length);
+  const out: Shape = [];
+  for (let i = 0; i < n; i++) {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) fail(node, `leading axes [${a}] and [${b}] do not broadcast`);
+    out.push(Math.max(da, db));
+  }
+  return out;
 }
 
 /** Re-derives every node's shape from the input's: catches a hand-edited or corrupted IR. */

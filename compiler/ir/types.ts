@@ -145,6 +145,30 @@ export interface RsmNode extends NodeBase {
   ratio: number;
 }
 
+/**
+ * y = A·B over the last two axes, batched over the leading ones (numpy matmul), where both operands change
+ * every step (attention's q·kᵀ and attn·v). Not synaptic: there are no fixed weights; its work is
+ * spike-pair products (or analog × spike products), counted in their own column. Per-step mode multiplies
+ * the current step's values (MST's rule, biased); accumulated mode emits t·f(Ā(t), B̄(t)) − (t−1)·f(Ā(t−1), B̄(t−1))
+ * from the running means, so the mean output up to t is exactly the product of the mean inputs.
+ */
+export interface MatMulNode extends NodeBase {
+  kind: 'matmul';
+}
+
+/** Analog softmax along `axis` (of the sample), computed every step on its input's values (MST keeps it analog). */
+export interface SoftmaxNode extends NodeBase {
+  kind: 'softmax';
+  axis: number;
+}
+
+/** Mean over `axes` of the sample (e.g. over tokens before the head): linear, no neurons. */
+export interface MeanNode extends NodeBase {
+  kind: 'mean';
+  axes: number[];
+  keepdims: boolean;
+}
+
 /** An ONNX op that lowering kept as it was, for a later pass to capture; none may remain at the end. */
 export interface OnnxOpNode extends NodeBase {
   kind: 'onnx';
@@ -171,6 +195,9 @@ export type IrNode =
   | ActivationNode
   | IfNode
   | RsmNode
+  | MatMulNode
+  | SoftmaxNode
+  | MeanNode
   | OnnxOpNode;
 
 export type IrKind = IrNode['kind'];

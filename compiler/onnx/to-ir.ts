@@ -70,7 +70,7 @@ export function importOnnx(graph: AnnGraph, opts: ImportOptions): SnnIr {
       shape: sampleShape(node.outputs[0]),
       onnx: [node.name],
     };
-    const irNode = translate(node, base, { constant, constTensor, addTensor, sampleShape, where });
+    const irNode = translate(node, base, { opset: graph.opset, constant, constTensor, addTensor, sampleShape, where });
     const inputShapes = irNode.inputs.map((id) => (id === input.name ? sampleShape(input.name) : nodes.find((n) => n.id === id)!.shape));
     const derived = deriveShape(irNode, inputShapes, tensors, irNode.shape);
     if (derived.join() !== irNode.shape.join()) {
@@ -116,6 +116,7 @@ function uniqueId(node: GraphNode, used: Set<string>): string {
 }
 
 interface Helpers {
+  opset: number;
   constant(name: string): Tensor | undefined;
   constTensor(name: string): string;
   addTensor(name: string, dims: number[], data: Float32Array): string;
@@ -176,7 +177,8 @@ function translate(node: GraphNode, base: Base, h: Helpers): IrNode {
       return gemmToDense(node, base, h);
     case 'MatMul': {
       const b = h.constant(node.inputs[1]);
-      if (!b || h.constant(node.inputs[0])) return keep(node, base, h);
+      if (!b && !h.constant(node.inputs[0])) return { ...base, kind: 'matmul' };
+      if (!b) return keep(node, base, h);
       if (b.dims.length !== 2) throw new SnncError(`MatMul with a constant of rank ${b.dims.length} is not supported`, where);
       const [k, n] = b.dims;
       const wt = new Float32Array(k * n);
@@ -234,6 +236,21 @@ function translate(node: GraphNode, base: Base, h: Helpers): IrNode {
       const axis = ((node.attrs.axis as number) + rank) % rank;
       if (axis === 0) throw new SnncError('Concat along the batch axis is not supported', where);
       return { ...base, kind: 'concat', axis: axis - 1 };
+    }
+    case 'Softmax': {
+      const rank = base.shape.length + 1;
+      const axis = (((node.attrs.axis as number | undefined) ?? -1) + rank) % rank;
+      if (axis === 0) throw new SnncError('Softmax across the batch axis is not supported', where);
+      if (h.opset < 13 && axis !== rank - 1) throw new SnncError('Softmax before opset 13 flattens the trailing axes; only the last axis is supported', where);
+      return { ...base, kind: 'softmax', axis: axis - 1 };
+    }
+    case 'ReduceMean': {
+      const rank = inShape().length + 1;
+      const axes = node.inputs[1] ? Array.from(h.constant(node.inputs[1])?.data ?? []) : ints(node, 'axes', []);
+      if (axes.length === 0) throw new SnncError('ReduceMean over all axes (including the batch) is not supported', where);
+      const normalized = axes.map((a) => (a + rank) % rank);
+      if (normalized.includes(0)) throw new SnncError('ReduceMean over the batch axis is not supported', where);
+      return { ...base, kind: 'mean', axes: normalized.map((a) => a - 1).sort((a, b) => a - b), keepdims: ((node.attrs.keepdims as number) ?? 1) === 1 };
     }
     default:
       return keep(node, base, h);

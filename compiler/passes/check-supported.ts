@@ -6,7 +6,9 @@ import { SnncError } from '../errors.ts';
 import { consumersOf } from '../ir/edit.ts';
 import type { IrNode, OnnxOpNode, SnnIr } from '../ir/types.ts';
 
-const FINAL_KINDS = new Set(['conv2d', 'dense', 'avgpool2d', 'reshape', 'transpose', 'add', 'bias', 'concat', 'affine', 'if', 'rsm']);
+const FINAL_KINDS = new Set([
+  'conv2d', 'dense', 'avgpool2d', 'reshape', 'transpose', 'add', 'bias', 'concat', 'affine', 'mean', 'if', 'rsm', 'matmul', 'softmax',
+]);
 
 export function checkSupported(ir: SnnIr): SnnIr {
   const leftovers = ir.nodes.filter((n) => n.kind === 'onnx') as OnnxOpNode[];
