@@ -4,11 +4,16 @@
  */
 export class SnncError extends Error {
   constructor(
-    message: string,
+    readonly detail: string,
     readonly where: { file?: string; node?: string; op?: string } = {},
   ) {
-    super(SnncError.format(message, where));
+    super(SnncError.format(detail, where));
     this.name = 'SnncError';
+  }
+
+  /** The same error, naming `file` if it named none: stages below the CLI know nodes, not files. */
+  inFile(file: string): SnncError {
+    return this.where.file ? this : new SnncError(this.detail, { ...this.where, file });
   }
 
   static format(message: string, where: { file?: string; node?: string; op?: string }): string {

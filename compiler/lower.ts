@@ -3,6 +3,7 @@
  * compiler/passes/. Calibration (running the ANN on a data set) is the caller's: the compiler asks for
  * the statistics it needs through `calibrate`, so it never imports the runtime.
  */
+import { SnncError } from './errors.ts';
 import type { AnnGraph } from './graph.ts';
 import type { SnnIr } from './ir/types.ts';
 import { importOnnx } from './onnx/to-ir.ts';
@@ -45,6 +46,14 @@ export function lowerAnn(graph: AnnGraph, opts: Pick<LowerOptions, 'divisor' | '
 }
 
 export function lower(graph: AnnGraph, opts: LowerOptions, calibrate?: Calibrate): Lowered {
+  try {
+    return runPasses(graph, opts, calibrate);
+  } catch (e) {
+    throw e instanceof SnncError ? e.inFile(graph.source.path) : e;
+  }
+}
+
+function runPasses(graph: AnnGraph, opts: LowerOptions, calibrate?: Calibrate): Lowered {
   const warnings: string[] = [];
   let ir = lowerAnn(graph, opts);
   const requests = calibrationRequests(ir);

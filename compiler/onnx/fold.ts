@@ -5,12 +5,8 @@
  */
 import type { AnnGraph, DType, GraphNode, Tensor } from '../graph.ts';
 import { SnncError } from '../errors.ts';
+import { castTarget } from '../shapes.ts';
 
-/** ONNX Cast `to` codes → our dtypes (the same widening the loader applies). */
-const CAST_TARGETS: Record<number, DType> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'int32', 5: 'int32', 6: 'int32', 7: 'int64', 9: 'bool',
-  10: 'float32', 11: 'float32', 12: 'int64', 13: 'int64', 16: 'float32',
-};
 
 export function foldConstants(graph: AnnGraph): AnnGraph {
   const constants = new Map(graph.initializers);
@@ -30,11 +26,7 @@ function foldNode(node: GraphNode, constants: Map<string, Tensor>, file: string)
   const input = constants.get(node.inputs[0]);
   if (!input || node.inputs.length !== 1) return undefined;
   if (node.op === 'Identity') return input;
-  if (node.op === 'Cast') {
-    const to = CAST_TARGETS[node.attrs.to as number];
-    if (!to) throw new SnncError(`cannot cast to ONNX type code ${node.attrs.to}`, where);
-    return castTensor(input, to);
-  }
+  if (node.op === 'Cast') return castTensor(input, castTarget({ node, opset: 0, file }));
   if (node.op === 'Transpose') {
     const perm = (node.attrs.perm as number[] | undefined) ?? input.dims.map((_, i) => input.dims.length - 1 - i);
     return transposeTensor(input, perm);

@@ -3,7 +3,7 @@
  * ops are reported by the pattern they belong to where it is recognisable (SPEC §2), not as a bare op.
  */
 import { SnncError } from '../errors.ts';
-import { consumersOf } from '../ir/edit.ts';
+import { consumersOf, nodeById } from '../ir/edit.ts';
 import type { IrNode, OnnxOpNode, SnnIr } from '../ir/types.ts';
 
 const FINAL_KINDS = new Set([
@@ -22,13 +22,19 @@ export function checkSupported(ir: SnnIr): SnnIr {
   return ir;
 }
 
-function recognisePattern(ir: SnnIr, leftovers: OnnxOpNode[]): { node: OnnxOpNode; message: string } | undefined {
+function recognisePattern(ir: SnnIr, leftovers: OnnxOpNode[]): { node: IrNode & { op: string }; message: string } | undefined {
   const consumers = consumersOf(ir);
+  const byId = nodeById(ir);
   const next = (n: IrNode) => consumers.get(n.id) ?? [];
   for (const n of leftovers) {
-    // LayerNorm at opset 13: ReduceMean → Sub → Pow → ReduceMean → Add → Sqrt → Div → Mul → Add.
-    if (n.op === 'ReduceMean' && next(n).some((c) => c.kind === 'onnx' && c.op === 'Sub')) {
-      return { node: n, message: `LayerNorm at node ${n.onnx[0]}: it cannot be folded into a spiking network; replace it by BatchNorm as MST does` };
+    // LayerNorm at opset 13: ReduceMean → Sub → Pow → ReduceMean → Add → Sqrt → Div → Mul → Add. The
+    // ReduceMean became a `mean` node; x − mean(x) (a Sub of two activations) gives the pattern away.
+    const mean = n.op === 'Sub' ? n.inputs.map((x) => byId.get(x)).find((x) => x?.kind === 'mean') : undefined;
+    if (mean) {
+      return {
+        node: { ...mean, op: 'ReduceMean' },
+        message: `LayerNorm at node ${mean.onnx[0]}: it cannot be folded into a spiking network; replace it by BatchNorm as MST does`,
+      };
     }
     // GELU: Div → Erf → Add → Mul → Mul.
     if (n.op === 'Erf' || (n.op === 'Div' && next(n).some((c) => c.kind === 'onnx' && c.op === 'Erf'))) {
