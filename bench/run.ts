@@ -6,15 +6,21 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../runtime/npy.ts';
 import { benchLoad } from './load.ts';
+import { benchSimulate, benchSimulateFixture } from './simulate.ts';
 
-const BENCHMARKS: Array<[name: string, run: () => Record<string, unknown>]> = [['load', benchLoad]];
+type Bench = () => Record<string, unknown> | Promise<Record<string, unknown>>;
+const BENCHMARKS: Array<[name: string, run: Bench]> = [
+  ['load', benchLoad],
+  ['simulate (synthetic CNN)', benchSimulate],
+  ['simulate (fmnist_cnn_qcfs)', benchSimulateFixture],
+];
 
 const resultsFile = join(import.meta.dirname, 'results.json');
 const results: Record<string, unknown> = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : {};
 
 for (const [name, run] of BENCHMARKS) {
   process.stderr.write(`bench ${name} ...\n`);
-  const entries = run();
+  const entries = await run();
   for (const [key, value] of Object.entries(entries)) {
     results[key] = value;
     process.stdout.write(`${key}: ${JSON.stringify(value)}\n`);

@@ -10,6 +10,9 @@ import { evaluateIr } from '../runtime/ir/evaluate.ts';
 import { buildPlan } from '../runtime/snn/plan.ts';
 import { simulatePlan } from '../runtime/snn/simulate.ts';
 import { IrBuilder, randomArray } from '../test/helpers/ir-builder.ts';
+import { loadOnnx } from '../compiler/onnx/load.ts';
+import { lower } from '../compiler/lower.ts';
+import { readNpy } from '../runtime/npy.ts';
 
 const SAMPLES = 1000;
 const T = 32;
@@ -52,12 +55,24 @@ function balanceThresholds(ir: SnnIr, calib: Float32Array): void {
   }
 }
 
+/** The synthetic CNN on random inputs: the simulator alone, independent of any trained model. */
 export async function benchSimulate(): Promise<Record<string, unknown>> {
-  const ir = syntheticCnn();
+  return timeSimulation('simulate_cnn', syntheticCnn(), randomArray(17, SAMPLES * PIXELS, 0, 1));
+}
+
+/** The issue's yardstick: fmnist_cnn_qcfs (≈7.4 M SOPs per image at T = 32) on the first 1000 test images. */
+export async function benchSimulateFixture(): Promise<Record<string, unknown>> {
+  const { ir } = lower(loadOnnx('test/fixtures/fmnist_cnn_qcfs.onnx'), {
+    divisor: 255, percentile: 99.9, perChannel: false, vInit: 0.5, maxpool: 'error', rsm: [], snncVersion: 'bench', recorded: {},
+  });
+  const x = readNpy('test/fixtures/fmnist_test_x.npy');
+  return timeSimulation('simulate_fmnist_qcfs', ir, Float32Array.from((x.data as Uint8Array).subarray(0, SAMPLES * PIXELS)));
+}
+
+async function timeSimulation(name: string, ir: SnnIr, input: Float32Array): Promise<Record<string, unknown>> {
   const t0 = performance.now();
   const plan = buildPlan(ir);
   const planMs = performance.now() - t0;
-  const input = randomArray(17, SAMPLES * PIXELS, 0, 1);
   const out: Record<string, unknown> = {};
   for (const workers of [1, 2]) {
     const cpu0 = process.cpuUsage();
@@ -66,7 +81,7 @@ export async function benchSimulate(): Promise<Record<string, unknown>> {
     // Process CPU time (all threads): per-core throughput that other load on the machine does not dilute.
     const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     const sops = r.sops_per_sample * r.samples;
-    out[`simulate_cnn_w${workers}`] = {
+    out[`${name}_w${workers}`] = {
       samples: r.samples,
       T,
       seconds: +r.seconds.toFixed(3),
@@ -84,5 +99,5 @@ export async function benchSimulate(): Promise<Record<string, unknown>> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify(await benchSimulate(), null, 2));
+  console.log(JSON.stringify({ ...(await benchSimulate()), ...(await benchSimulateFixture()) }, null, 2));
 }
