@@ -38,7 +38,10 @@ export function insertRsm(ir: SnnIr, specs: RsmSpec[]): SnnIr {
       const layers = out.nodes.filter((n) => n.kind === 'conv2d' || n.kind === 'dense').map((n) => n.id);
       throw new SnncError(`--rsm ${spec.pattern}: matches no layer (synaptic layers: ${layers.join(', ')})`);
     }
-    for (const target of targets) for (const input of target.inputs) out = maskEdge(out, target, input, spec.ratio);
+    for (const target of targets) {
+      // Re-read the target after each edge: maskEdge returns a rewired copy, and a stale one would undo the previous edge.
+      for (const input of target.inputs) out = maskEdge(out, nodeById(out).get(target.id)!, input, spec.ratio);
+    }
   }
   return out;
 }
