@@ -2,7 +2,6 @@
  * The CLI as users run it: a subprocess (through tsx, so no build is needed), checking stdout, stderr
  * and exit codes.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,29 +10,11 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { runCommand } from '../../cli/common.ts';
 import { SnncError } from '../../compiler/errors.ts';
 import { readNpy, writeNpy } from '../../runtime/npy.ts';
+import { expectUserError, root, snnc } from '../helpers/cli.ts';
 
-const root = resolve(import.meta.dirname, '..', '..');
 const fixture = (name: string) => join('test', 'fixtures', name);
 const tmp = mkdtempSync(join(tmpdir(), 'snnc-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function snnc(...args: string[]) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'cli/snnc.ts', ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, SNNC_DEBUG: '', NO_COLOR: '1' },
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-/** A user error: exit 2, nothing on stdout, one `snnc: ` line on stderr containing every fragment, no stack. */
-function expectUserError(result: ReturnType<typeof snnc>, ...fragments: string[]): void {
-  expect(result.stderr).toMatch(/^snnc: [^\n]*\n$/);
-  expect(result.stderr).not.toMatch(/\bat .*:\d+:\d+/);
-  for (const fragment of fragments) expect(result.stderr).toContain(fragment);
-  expect(result.stdout).toBe('');
-  expect(result.status).toBe(2);
-}
 
 /** A one-node model whose op no part of snnc knows. */
 function unknownOpModel(): Uint8Array {
