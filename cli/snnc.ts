@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { AnnOptions } from './commands/ann.ts';
 import type { CompileOptions } from './commands/compile.ts';
+import type { ExportNirOptions } from './commands/export-nir.ts';
 import type { InspectOptions } from './commands/inspect.ts';
 import type { SimulateOptions } from './commands/simulate.ts';
 import { EXIT_USER_ERROR, runCommand } from './common.ts';
@@ -105,6 +106,17 @@ program
   .option('--json', 'print one JSON object instead of tables')
   .action((ir: string, options: SimulateOptions) =>
     runCommand(async () => (await import('./commands/simulate.ts')).simulate(ir, options)),
+  );
+
+program
+  .command('export-nir')
+  .description('write a spiking IR as a NIR graph (HDF5) for other SNN tools')
+  .argument('<ir>', 'spiking IR (.snn.json)')
+  .requiredOption('-o, --output <model.nir>', 'NIR file to write')
+  .option('--allow-unsupported', 'write RSM masks and softmax, which NIR cannot express, as the identity (with a warning) instead of refusing')
+  .option('--json', 'print the summary as one JSON object')
+  .action((ir: string, options: ExportNirOptions) =>
+    runCommand(async () => (await import('./commands/export-nir.ts')).exportNirCommand(ir, options)),
   );
 
 await program.parseAsync();
