@@ -1,0 +1,647 @@
+/**
+ * `renderReport(data)`: one self-contained HTML document (inline CSS and SVG; no scripts, no fonts, images or
+ * links from anywhere) showing a compiled SNN against its ANN: accuracy against T, per-layer diagnostics,
+ * energy in each energy model, the chip mapping, and where the numbers come from.
+ *
+ * Output is a pure function of the data: no dates, no randomness, fixed number formatting. Every chart is an
+ * `<svg>` with an `id` and a `data-chart` attribute (see `chartIds`). All text from the data is escaped: layer
+ * names come from user models.
+ */
+import {
+  PALETTE,
+  barChart,
+  esc,
+  fmtNum,
+  fmtPct,
+  lineChart,
+  meshChart,
+  seriesColour,
+  type BarSeries,
+  type LineSeries,
+  type MeshCell,
+  type MeshLink,
+} from './svg.ts';
+import { accuracyAtT, type ChipView, type EnergyModel, type ReportData, type SnnLayerStats, type SnnRun } from './types.ts';
+
+/** Series colours, the same in every chart. */
+const COLOUR = { ann: PALETTE.grey, snn: PALETTE.blue, rsm: PALETTE.orange } as const;
+
+const WIDE = 1100;
+const HALF = 540;
+
+// ---------------------------------------------------------------------------------------------------------
+// Formatting
+
+/** Energy with a unit that keeps the number short: 1234 pJ → "1.23 nJ". */
+export function fmtEnergy(pj: number | null | undefined): string {
+  if (typeof pj !== 'number' || !Number.isFinite(pj)) return '—';
+  const a = Math.abs(pj);
+  const [scale, unit] = a >= 1e9 ? [1e9, 'mJ'] : a >= 1e6 ? [1e6, 'µJ'] : a >= 1e3 ? [1e3, 'nJ'] : [1, 'pJ'];
+  return `${fmtNum(pj / scale)} ${unit}`;
+}
+
+/** A tick label for an energy axis in pJ. */
+function energyTick(pj: number): string {
+  return fmtEnergy(pj);
+}
+
+function pct(v: number | null | undefined, decimals = 1): string {
+  return typeof v === 'number' && Number.isFinite(v) ? fmtPct(v, decimals) : '—';
+}
+
+/** A percent tick: as few decimals as the value needs (at most 2). */
+function pctTick(v: number): string {
+  const s = (v * 100).toFixed(2).replace(/\.?0+$/, '');
+  return `${s === '-0' ? '0' : s} %`;
+}
+
+function num(v: number | null | undefined): string {
+  return typeof v === 'number' && Number.isFinite(v) ? fmtNum(v) : '—';
+}
+
+/** An integer with thin-space thousands separators (deterministic, no locale). */
+function int(v: number | null | undefined): string {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return '—';
+  const s = String(Math.round(Math.abs(v)));
+  const grouped = s.replace(/\B(?=(\d{3})+(?!\d))/g, '\u2009');
+  return (v < 0 ? '−' : '') + grouped;
+}
+
+function ratio(a: number | null | undefined, b: number | null | undefined): string {
+  if (typeof a !== 'number' || typeof b !== 'number' || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return '—';
+  return `${fmtNum(a / b)}×`;
+}
+
+function pp(a: number | undefined, b: number | undefined): string {
+  if (typeof a !== 'number' || typeof b !== 'number') return '';
+  const d = (a - b) * 100;
+  const s = d.toFixed(1);
+  return `${d >= 0 ? '+' : '−'}${s.replace('-', '')} pp`;
+}
+
+function threshold(l: SnnLayerStats): string {
+  if (!l.threshold) return '—';
+  const { min, max } = l.threshold;
+  return min === max ? fmtNum(min, 4) : `${fmtNum(min, 4)} … ${fmtNum(max, 4)}`;
+}
+
+/** A JSON value as compact text (for compile options). */
+function jsonText(v: unknown): string {
+  if (typeof v === 'string') return v;
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s;
+}
+
+function baseName(path: string): string {
+  const parts = path.split(/[\\/]/);
+  return parts[parts.length - 1] || path;
+}
+
+/** The T values of a run, ascending. */
+function tValues(run: SnnRun): number[] {
+  return Object.keys(run.accuracy_per_T)
+    .map(Number)
+    .filter((t) => Number.isFinite(t) && t > 0)
+    .sort((a, b) => a - b);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// HTML pieces
+
+/** Escaped text with break opportunities after path-like separators, so long names wrap inside a cell. */
+function breakable(text: string): string {
+  return esc(text).replace(/([/_]|\.(?=[A-Za-z]))/g, '$1<wbr>');
+}
+
+function table(headers: string[], rows: string[][], opts: { numeric?: boolean[]; cls?: string } = {}): string {
+  const th = headers.map((h, i) => `<th${opts.numeric?.[i] ? ' class="num"' : ''}>${esc(h)}</th>`).join('');
+  const thead = headers.some((h) => h !== '') ? `<thead><tr>${th}</tr></thead>` : '';
+  const body = rows
+    .map((r) => `<tr>${r.map((c, i) => (opts.numeric?.[i] ? `<td class="num">${esc(c)}</td>` : `<td>${breakable(c)}</td>`)).join('')}</tr>`)
+    .join('');
+  return `<table${opts.cls ? ` class="${opts.cls}"` : ''}>${thead}<tbody>${body}</tbody></table>`;
+}
+
+function figure(svg: string, caption?: string): string {
+  return `<figure>${svg}${caption ? `<figcaption>${esc(caption)}</figcaption>` : ''}</figure>`;
+}
+
+function card(label: string, value: string, detail: string[] = []): string {
+  return (
+    `<div class="card"><div class="card-label">${esc(label)}</div><div class="card-value">${esc(value)}</div>` +
+    detail.map((d) => `<div class="card-detail">${esc(d)}</div>`).join('') +
+    `</div>`
+  );
+}
+
+const CSS = `
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f3f4f6; color: #1a1a1a; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", "Liberation Sans", Arial, sans-serif; }
+main { max-width: 1180px; margin: 0 auto; padding: 20px 24px 40px; }
+header h1 { font-size: 24px; margin: 8px 0 4px; word-break: break-all; }
+header p { margin: 0; color: #555; }
+section { background: #fff; border: 1px solid #dcdfe4; border-radius: 8px; padding: 14px 18px 18px; margin-top: 18px; }
+section h2 { font-size: 18px; margin: 0 0 10px; }
+section h3 { font-size: 15px; margin: 16px 0 6px; }
+.cards { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 12px; }
+.card.wide { grid-column: span 2; }
+table.mini { margin-top: 4px; font-size: 12.5px; }
+table.mini th, table.mini td { padding: 2px 6px; background: none; }
+.card { border: 1px solid #e1e4e8; border-radius: 6px; padding: 10px 12px; background: #fafbfc; }
+.card-label { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: #5a6270; }
+.card-value { font-size: 22px; font-weight: 650; margin: 2px 0 4px; }
+.card-detail { font-size: 12.5px; color: #333; }
+.grid2 { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 14px; align-items: start; }
+figure { margin: 0; }
+figcaption { font-size: 12.5px; color: #555; margin-top: 4px; }
+svg.chart { display: block; max-width: 100%; height: auto; border: 1px solid #eceef1; border-radius: 4px; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; margin-top: 6px; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #e6e8eb; vertical-align: top; }
+th { background: #f6f7f9; font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td { overflow-wrap: break-word; }
+table.kv { table-layout: fixed; }
+table.kv tr > :first-child { width: 220px; color: #444; font-weight: 550; }
+.warnings { border-color: #e0b400; background: #fffbea; }
+.warnings ul { margin: 0; padding-left: 20px; }
+.note { color: #555; font-size: 12.5px; margin: 6px 0 0; }
+code { font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 12.5px; }
+footer { color: #666; font-size: 12px; margin-top: 18px; text-align: center; }
+`;
+
+// ---------------------------------------------------------------------------------------------------------
+// Chart ids
+
+/** The ids of the charts `renderReport` draws for this data, in document order. */
+export function chartIds(data: ReportData): string[] {
+  const ids = ['chart-accuracy', 'chart-firing-rates', 'chart-thresholds', 'chart-sops', 'chart-spikes'];
+  if (data.energy.length > 0) {
+    ids.push('chart-energy-total');
+    data.energy.forEach((_, i) => ids.push(`chart-energy-layers-${i}`));
+  }
+  if (data.chip) ids.push('chart-chip-mesh', 'chart-chip-layers');
+  return ids;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sections
+
+function summarySection(data: ReportData): string {
+  const { ann, snn } = data;
+  const rsm = data.snn_rsm ?? undefined;
+  const accSnn = accuracyAtT(snn);
+  const accRsm = rsm ? accuracyAtT(rsm) : undefined;
+  const cards: string[] = [];
+  cards.push(
+    card(`SNN accuracy at T = ${snn.T}`, pct(accSnn), [
+      `ANN ${pct(ann.accuracy)}: SNN ${pp(accSnn, ann.accuracy) || '—'}`,
+      ...(rsm ? [`SNN + RSM ${pct(accRsm)}: ${pp(accRsm, ann.accuracy) || '—'}`] : []),
+      `on ${int(snn.samples)} samples`,
+    ]),
+  );
+  cards.push(
+    card('Synaptic ops / inference', num(snn.sops_per_sample), [
+      `ANN ${num(ann.macs_per_sample)} MACs (SOPs ÷ MACs ${ratio(snn.sops_per_sample, ann.macs_per_sample)})`,
+      ...(rsm ? [`SNN + RSM ${num(rsm.sops_per_sample)} SOPs (${ratio(rsm.sops_per_sample, snn.sops_per_sample)} of SNN)`] : []),
+      ...(snn.macs_per_sample > 0 ? [`+ ${num(snn.macs_per_sample)} dense MACs in the SNN`] : []),
+    ]),
+  );
+  if (data.energy.length > 0) {
+    const anyRsm = data.energy.some((e) => typeof e.snn_rsm_per_inference === 'number');
+    const head = ['model', 'ANN', 'SNN', ...(anyRsm ? ['SNN + RSM'] : [])];
+    const rows = data.energy.map((e) => [
+      e.name,
+      fmtEnergy(e.ann_per_inference),
+      `${fmtEnergy(e.snn_per_inference)} (${ratio(e.snn_per_inference, e.ann_per_inference)})`,
+      ...(anyRsm ? [`${fmtEnergy(e.snn_rsm_per_inference)} (${ratio(e.snn_rsm_per_inference, e.ann_per_inference)})`] : []),
+    ]);
+    cards.push(
+      `<div class="card wide"><div class="card-label">Energy / inference (× ANN)</div>${table(head, rows, { numeric: head.map((_, i) => i > 0), cls: 'mini' })}</div>`,
+    );
+  } else {
+    cards.push(card('Energy / inference', '—', ['no energy model applied']));
+  }
+  if (data.chip) {
+    const c = data.chip;
+    const chipsUsed = new Set(c.cores.map((k) => k.chip)).size;
+    const total = c.mesh.chips * c.mesh.tiles_x * c.mesh.tiles_y * c.mesh.cores_per_tile;
+    cards.push(
+      card(`Cores on ${c.name}`, int(c.cores.length), [
+        `of ${int(total)} (${chipsUsed} of ${c.mesh.chips} chip${c.mesh.chips === 1 ? '' : 's'})`,
+        `${c.layers.length} layer${c.layers.length === 1 ? '' : 's'} mapped`,
+      ]),
+    );
+    cards.push(card('Step latency', `${fmtNum(c.step_latency_ns)} ns`, [`${fmtNum((c.step_latency_ns * snn.T) / 1000)} µs per inference (T = ${snn.T})`]));
+    cards.push(card('Chip energy / inference', fmtEnergy(c.energy_per_inference_pj), [`virtual ${c.name}, its event table`]));
+  }
+  return `<section id="summary"><h2>Summary</h2><div class="cards">${cards.join('')}</div></section>`;
+}
+
+function warningsSection(data: ReportData): string {
+  if (data.warnings.length === 0) return '';
+  return `<section id="warnings" class="warnings"><h2>Warnings</h2><ul>${data.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></section>`;
+}
+
+function accuracySection(data: ReportData): string {
+  const { ann, snn } = data;
+  const rsm = data.snn_rsm ?? undefined;
+  const points = (run: SnnRun): Array<[number, number]> => tValues(run).map((t) => [t, run.accuracy_per_T[String(t)]!]);
+  const series: LineSeries[] = [{ name: rsm ? 'SNN (no masks)' : 'SNN', points: points(snn), colour: COLOUR.snn }];
+  if (rsm) series.push({ name: 'SNN + RSM', points: points(rsm), colour: COLOUR.rsm, dash: '7 3' });
+  const chart = lineChart({
+    id: 'chart-accuracy',
+    kind: 'accuracy',
+    title: 'Accuracy against time steps T',
+    xLabel: 'time steps T',
+    yLabel: 'accuracy',
+    series,
+    references: [{ name: `ANN ${pct(ann.accuracy)}`, value: ann.accuracy, colour: COLOUR.ann }],
+    xScale: 'log2',
+    yClamp: [0, 1],
+    xFormat: (v) => String(v),
+    yFormat: pctTick,
+    width: HALF,
+    height: 340,
+  });
+  const ts = [...new Set([...tValues(snn), ...(rsm ? tValues(rsm) : [])])].sort((a, b) => a - b);
+  const rows = ts.map((t) => {
+    const a = snn.accuracy_per_T[String(t)];
+    const r = rsm?.accuracy_per_T[String(t)];
+    return [String(t), pct(a), pp(a, ann.accuracy) || '—', ...(rsm ? [pct(r), pp(r, ann.accuracy) || '—'] : [])];
+  });
+  const headers = ['T', rsm ? 'SNN (no masks)' : 'SNN', 'vs ANN', ...(rsm ? ['SNN + RSM', 'vs ANN'] : [])];
+  const tbl = table(headers, rows, { numeric: headers.map(() => true) });
+  return (
+    `<section id="accuracy"><h2>Accuracy against T</h2><div class="grid2">${figure(chart, `ANN (dashed line): ${pct(ann.accuracy)} on the same ${int(snn.samples)} samples.`)}` +
+    `<div>${tbl}</div></div></section>`
+  );
+}
+
+function layersSection(data: ReportData): string {
+  const { snn } = data;
+  const rsm = data.snn_rsm ?? undefined;
+  const ids = snn.layers.map((l) => l.id);
+  const rsmById = new Map((rsm?.layers ?? []).map((l) => [l.id, l]));
+  const withRsm = <T>(f: (l: SnnLayerStats) => T) => snn.layers.map((l) => (rsmById.has(l.id) ? f(rsmById.get(l.id)!) : null));
+
+  const rateSeries: BarSeries[] = [{ name: rsm ? 'SNN (no masks)' : 'SNN', values: snn.layers.map((l) => l.firing_rate), colour: COLOUR.snn }];
+  if (rsm) rateSeries.push({ name: 'SNN + RSM', values: withRsm((l) => l.firing_rate), colour: COLOUR.rsm });
+  const rates = barChart({
+    id: 'chart-firing-rates',
+    kind: 'firing-rates',
+    title: 'Firing rate per layer',
+    categories: ids,
+    series: rateSeries,
+    yLabel: 'spikes / neuron / step',
+    xLabel: 'layer',
+    yFormat: (v) => fmtNum(v),
+    valueFormat: (v) => fmtNum(v, 4),
+    width: HALF,
+  });
+
+  const equal = snn.layers.every((l) => !l.threshold || l.threshold.min === l.threshold.max);
+  const thrSeries: BarSeries[] = equal
+    ? [{ name: 'θ', values: snn.layers.map((l) => l.threshold?.min ?? null), colour: PALETTE.green }]
+    : [
+        { name: 'θ min', values: snn.layers.map((l) => l.threshold?.min ?? null), colour: PALETTE.sky },
+        { name: 'θ max', values: snn.layers.map((l) => l.threshold?.max ?? null), colour: PALETTE.green },
+      ];
+  const thresholds = barChart({
+    id: 'chart-thresholds',
+    kind: 'thresholds',
+    title: 'Firing threshold per layer',
+    categories: ids,
+    series: thrSeries,
+    yLabel: 'threshold θ',
+    xLabel: 'layer',
+    valueFormat: (v) => fmtNum(v, 5),
+    width: HALF,
+  });
+
+  const sopSeries: BarSeries[] = [{ name: rsm ? 'SNN (no masks)' : 'SNN', values: snn.layers.map((l) => l.sops_per_sample), colour: COLOUR.snn }];
+  if (rsm) sopSeries.push({ name: 'SNN + RSM', values: withRsm((l) => l.sops_per_sample), colour: COLOUR.rsm });
+  const sops = barChart({
+    id: 'chart-sops',
+    kind: 'sops',
+    title: 'Synaptic operations per inference, per layer',
+    categories: ids,
+    series: sopSeries,
+    yLabel: 'SOPs / inference',
+    xLabel: 'layer (source of the spikes)',
+    log: true,
+    width: HALF,
+  });
+
+  const spikesSeries: BarSeries[] = [{ name: rsm ? 'SNN (no masks)' : 'SNN', values: snn.layers.map((l) => l.spikes_per_sample), colour: COLOUR.snn }];
+  if (rsm) spikesSeries.push({ name: 'SNN + RSM', values: withRsm((l) => l.spikes_per_sample), colour: COLOUR.rsm });
+
+  const chipById = new Map((data.chip?.layers ?? []).map((l) => [l.id, l]));
+  const headers = [
+    '#',
+    'layer',
+    'kind',
+    'neurons',
+    'threshold θ',
+    'firing rate',
+    'spikes / inf.',
+    'SOPs / inf.',
+    ...(rsm ? ['rate + RSM', 'SOPs + RSM'] : []),
+    ...(data.chip ? ['cores', 'binding limit'] : []),
+  ];
+  const rows = snn.layers.map((l, i) => {
+    const r = rsmById.get(l.id);
+    const c = chipById.get(l.id);
+    return [
+      String(i + 1),
+      l.id,
+      l.kind ?? '',
+      int(l.neurons),
+      threshold(l),
+      fmtNum(l.firing_rate, 4),
+      num(l.spikes_per_sample),
+      num(l.sops_per_sample),
+      ...(rsm ? [r ? fmtNum(r.firing_rate, 4) : '—', r ? num(r.sops_per_sample) : '—'] : []),
+      ...(data.chip ? [c ? int(c.cores) : '—', c ? c.binding_limit : '—'] : []),
+    ];
+  });
+  const numeric = headers.map((h) => !['layer', 'kind', 'binding limit'].includes(h));
+  const totals = [
+    '',
+    'total',
+    '',
+    int(snn.layers.reduce((s, l) => s + l.neurons, 0)),
+    '',
+    '',
+    num(snn.layers.reduce((s, l) => s + l.spikes_per_sample, 0)),
+    num(snn.sops_per_sample),
+    ...(rsm ? ['', num(rsm.sops_per_sample)] : []),
+    ...(data.chip ? [int(data.chip.cores.length), ''] : []),
+  ];
+  return (
+    `<section id="layers"><h2>Per layer: firing rates, thresholds, synaptic operations</h2>` +
+    `<div class="grid2">${figure(rates)}${figure(thresholds)}${figure(sops, 'SOPs are counted at the layer whose spikes cause them (log scale).')}` +
+    `${figure(
+      barChart({
+        id: 'chart-spikes',
+        kind: 'spikes',
+        title: 'Spikes per inference, per layer',
+        categories: ids,
+        series: spikesSeries,
+        yLabel: 'spikes / inference',
+        xLabel: 'layer',
+        log: true,
+        width: HALF,
+      }),
+      'Log scale; a layer with no spikes (a readout) has no bar.',
+    )}</div>` +
+    table(headers, [...rows, totals], { numeric }) +
+    `<p class="note">At T = ${esc(String(snn.T))} over ${esc(int(snn.samples))} samples; “inf.” is one inference (one sample, all T steps).` +
+    `${snn.macs_per_sample > 0 ? ` The SNN also performs ${esc(num(snn.macs_per_sample))} dense MACs per inference (analog input layer or readout), not counted as SOPs.` : ''}</p>` +
+    `</section>`
+  );
+}
+
+function energySection(data: ReportData): string {
+  if (data.energy.length === 0) {
+    return `<section id="energy"><h2>Energy per inference</h2><p class="note">No energy model was applied.</p></section>`;
+  }
+  const anyRsm = data.energy.some((e) => typeof e.snn_rsm_per_inference === 'number');
+  const series: BarSeries[] = [
+    { name: 'ANN', values: data.energy.map((e) => e.ann_per_inference), colour: COLOUR.ann },
+    { name: anyRsm ? 'SNN (no masks)' : 'SNN', values: data.energy.map((e) => e.snn_per_inference), colour: COLOUR.snn },
+  ];
+  if (anyRsm) series.push({ name: 'SNN + RSM', values: data.energy.map((e) => e.snn_rsm_per_inference ?? null), colour: COLOUR.rsm });
+  const total = barChart({
+    id: 'chart-energy-total',
+    kind: 'energy-total',
+    title: 'Energy per inference in each energy model',
+    categories: data.energy.map((e) => e.name),
+    series,
+    yLabel: 'energy / inference',
+    xLabel: 'energy model',
+    log: true,
+    yFormat: energyTick,
+    valueFormat: fmtEnergy,
+    maxLabelChars: 24,
+    width: HALF,
+  });
+  const headers = ['energy model', 'ANN', anyRsm ? 'SNN (no masks)' : 'SNN', 'SNN / ANN', ...(anyRsm ? ['SNN + RSM', 'RSM / ANN'] : []), 'constants from'];
+  const rows = data.energy.map((e) => [
+    e.name,
+    fmtEnergy(e.ann_per_inference),
+    fmtEnergy(e.snn_per_inference),
+    ratio(e.snn_per_inference, e.ann_per_inference),
+    ...(anyRsm ? [fmtEnergy(e.snn_rsm_per_inference), ratio(e.snn_rsm_per_inference, e.ann_per_inference)] : []),
+    e.source,
+  ]);
+  const perLayer = data.energy.map((e, i) => energyLayersChart(e, i));
+  return (
+    `<section id="energy"><h2>Energy per inference: ANN vs SNN${anyRsm ? ' vs SNN + RSM' : ''}</h2>` +
+    `<div class="grid2">${figure(total, 'Log scale. ANN: MACs × E(MAC); SNN: events × their cost in the model.')}${perLayer.join('')}</div>` +
+    table(headers, rows, { numeric: headers.map((h) => h !== 'energy model' && h !== 'constants from') }) +
+    `</section>`
+  );
+}
+
+function energyLayersChart(e: EnergyModel, i: number): string {
+  const hasRsm = e.per_layer.some((l) => typeof l.snn_rsm === 'number');
+  const series: BarSeries[] = [
+    { name: 'ANN', values: e.per_layer.map((l) => l.ann), colour: COLOUR.ann },
+    { name: hasRsm ? 'SNN (no masks)' : 'SNN', values: e.per_layer.map((l) => l.snn), colour: COLOUR.snn },
+  ];
+  if (hasRsm) series.push({ name: 'SNN + RSM', values: e.per_layer.map((l) => l.snn_rsm ?? null), colour: COLOUR.rsm });
+  return figure(
+    barChart({
+      id: `chart-energy-layers-${i}`,
+      kind: 'energy-layers',
+      title: `Energy per layer — ${e.name}`,
+      categories: e.per_layer.map((l) => l.id),
+      series,
+      yLabel: 'energy / inference',
+      xLabel: 'layer',
+      log: true,
+      yFormat: energyTick,
+      valueFormat: fmtEnergy,
+      width: HALF,
+    }),
+    e.source,
+  );
+}
+
+/** Colours for binding limits, in order of first appearance. */
+function limitColours(chip: ChipView): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const l of chip.layers) if (!m.has(l.binding_limit)) m.set(l.binding_limit, seriesColour(m.size + 2));
+  return m;
+}
+
+function chipSection(data: ReportData): string {
+  const chip = data.chip;
+  if (!chip) return '';
+  const layerIndex = new Map(chip.layers.map((l, i) => [l.id, i + 1]));
+
+  // Cores: slot within a tile by core index order.
+  const tiles = new Map<string, typeof chip.cores>();
+  for (const c of [...chip.cores].sort((a, b) => a.index - b.index)) {
+    const key = `${c.chip}:${c.tile_x}:${c.tile_y}`;
+    const list = tiles.get(key) ?? [];
+    list.push(c);
+    tiles.set(key, list);
+  }
+  const cells: MeshCell[] = [];
+  for (const list of tiles.values()) {
+    list.forEach((c, slot) => {
+      const li = layerIndex.get(c.layer);
+      cells.push({
+        chip: c.chip,
+        x: c.tile_x,
+        y: c.tile_y,
+        slot,
+        value: c.utilisation,
+        label: li !== undefined ? String(li) : undefined,
+        title: `core ${c.index} (chip ${c.chip}, tile ${c.tile_x},${c.tile_y}): ${c.layer}; ${fmtPct(c.utilisation)} of ${c.binding_limit}`,
+      });
+    });
+  }
+  const links: MeshLink[] = chip.links.map((l) => {
+    const fc = l.chip ?? 0;
+    const tc = l.to_chip ?? fc;
+    return {
+      from: { chip: fc, x: l.from[0], y: l.from[1] },
+      to: { chip: tc, x: l.to[0], y: l.to[1] },
+      load: l.load,
+      title: `link ${fc !== tc || fc !== 0 ? `chip ${fc} ` : ''}(${l.from[0]},${l.from[1]}) → ${fc !== tc ? `chip ${tc} ` : ''}(${l.to[0]},${l.to[1]}): ${fmtNum(l.load)} spikes / inference`,
+    };
+  });
+  const mesh = meshChart({
+    id: 'chart-chip-mesh',
+    kind: 'chip-mesh',
+    title: `Cores on the ${chip.name} mesh, coloured by utilisation; numbers are layers`,
+    chips: chip.mesh.chips,
+    tilesX: chip.mesh.tiles_x,
+    tilesY: chip.mesh.tiles_y,
+    coresPerTile: chip.mesh.cores_per_tile,
+    cells,
+    links,
+    valueLabel: 'utilisation of the binding limit',
+    loadLabel: 'spikes / inference',
+    width: WIDE,
+  });
+
+  const colours = limitColours(chip);
+  const layersChart = barChart({
+    id: 'chart-chip-layers',
+    kind: 'chip-layers',
+    title: 'Cores per layer, coloured by the binding limit',
+    categories: chip.layers.map((l) => l.id),
+    numbered: true,
+    series: [{ name: 'cores', values: chip.layers.map((l) => l.cores), colours: chip.layers.map((l) => colours.get(l.binding_limit)) }],
+    legend: [...colours].map(([name, colour]) => ({ name, colour })),
+    yLabel: 'cores',
+    xLabel: 'layer',
+    valueFormat: (v) => `${int(v)} cores`,
+    width: HALF,
+  });
+  const layerRows = chip.layers.map((l, i) => [String(i + 1), l.id, int(l.cores), l.binding_limit, pct(l.utilisation)]);
+  const layerTable = table(['#', 'layer', 'cores', 'binding limit', 'utilisation'], layerRows, { numeric: [true, false, true, false, true] });
+
+  const busiest = [...chip.links].sort((a, b) => b.load - a.load).slice(0, 8);
+  const totalLoad = chip.links.reduce((s, l) => s + l.load, 0);
+  const linkRows = busiest.map((l) => {
+    const fc = l.chip ?? 0;
+    const tc = l.to_chip ?? fc;
+    const end = (c: number, p: [number, number]) => `${chip.mesh.chips > 1 ? `chip ${c} ` : ''}(${p[0]}, ${p[1]})`;
+    return [end(fc, l.from), end(tc, l.to), num(l.load)];
+  });
+  const meanUtil = chip.cores.length ? chip.cores.reduce((s, c) => s + c.utilisation, 0) / chip.cores.length : NaN;
+  const facts = table(
+    ['', ''],
+    [
+      ['chip', chip.name],
+      ['mesh', `${chip.mesh.chips} chip${chip.mesh.chips === 1 ? '' : 's'} × ${chip.mesh.tiles_x}×${chip.mesh.tiles_y} tiles × ${chip.mesh.cores_per_tile} cores`],
+      ['cores used', `${int(chip.cores.length)} of ${int(chip.mesh.chips * chip.mesh.tiles_x * chip.mesh.tiles_y * chip.mesh.cores_per_tile)}`],
+      ['mean core utilisation', pct(meanUtil)],
+      ['step latency', `${fmtNum(chip.step_latency_ns)} ns`],
+      ['latency per inference', `${fmtNum((chip.step_latency_ns * data.snn.T) / 1000)} µs (T = ${data.snn.T})`],
+      ['energy per inference (chip)', fmtEnergy(chip.energy_per_inference_pj)],
+      ['link traffic', `${num(totalLoad)} spike-hops / inference over ${int(chip.links.length)} links`],
+    ],
+    { cls: 'kv' },
+  );
+  return (
+    `<section id="chip"><h2>Chip view: ${esc(chip.name)}</h2>${figure(mesh, 'Hover a core or a link for details. Links run between neighbouring tiles; width and opacity grow with load.')}` +
+    `<div class="grid2">${figure(layersChart)}<div>${facts}</div></div>` +
+    `<div class="grid2"><div><h3>Layers on the chip</h3>${layerTable}</div><div><h3>Busiest links</h3>${
+      linkRows.length ? table(['from tile', 'to tile', 'spikes / inf.'], linkRows, { numeric: [false, false, true] }) : '<p class="note">No spike traffic between tiles.</p>'
+    }</div></div></section>`
+  );
+}
+
+function provenanceSection(data: ReportData): string {
+  const p = data.provenance;
+  const rows: string[][] = [
+    ['source model', p.source],
+    ['sha256', p.sha256],
+    ['compiled by', `snnc ${p.snnc}`],
+  ];
+  if (p.report_snnc) rows.push(['report made by', `snnc ${p.report_snnc}`]);
+  if (p.ir) rows.push(['IR', p.ir]);
+  rows.push(['calibration', p.calibration ? `${p.calibration.file} (${int(p.calibration.samples)} samples)` : 'none (thresholds without calibration data)']);
+  if (p.evaluation) {
+    rows.push(['evaluation inputs', p.evaluation.input]);
+    if (p.evaluation.labels) rows.push(['evaluation labels', p.evaluation.labels]);
+    rows.push(['evaluation samples', int(p.evaluation.samples)]);
+  }
+  rows.push(['time steps T', String(data.snn.T)]);
+  if (typeof p.seed === 'number') rows.push(['seed', String(p.seed)]);
+  if (p.map) rows.push(['core map', p.map]);
+  const optionRows = Object.entries(p.options).map(([k, v]) => [k, jsonText(v)]);
+  return (
+    `<section id="provenance"><h2>Compile options and provenance</h2><div class="grid2"><div><h3>Provenance</h3>${table(['', ''], rows, { cls: 'kv' })}</div>` +
+    `<div><h3>Compile options</h3>${optionRows.length ? table(['option', 'value'], optionRows, { cls: 'kv' }) : '<p class="note">No options recorded.</p>'}</div></div></section>`
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+/** The whole report as one HTML document. */
+export function renderReport(data: ReportData): string {
+  const title = data.title ?? `snnc report: ${baseName(data.provenance.source)}`;
+  const sub = [
+    `${baseName(data.provenance.source)} compiled by snnc ${data.provenance.snnc}`,
+    `${int(data.snn.samples)} samples at T = ${data.snn.T}`,
+    data.snn_rsm ? 'with and without RSM masks' : '',
+    data.chip ? `mapped onto ${data.chip.name}` : '',
+  ]
+    .filter(Boolean)
+    .join(' · ');
+  return [
+    '<!DOCTYPE html>',
+    '<html lang="en">',
+    '<head>',
+    '<meta charset="utf-8">',
+    // The report loads nothing: the browser is told so, and refuses any load that slipped in.
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">`,
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    '<meta name="generator" content="snnc">',
+    `<title>${esc(title)}</title>`,
+    `<style>${CSS}</style>`,
+    '</head>',
+    '<body>',
+    '<main>',
+    `<header><h1>${esc(title)}</h1><p>${esc(sub)}</p></header>`,
+    summarySection(data),
+    warningsSection(data),
+    accuracySection(data),
+    layersSection(data),
+    energySection(data),
+    chipSection(data),
+    provenanceSection(data),
+    `<footer>Made by snnc${data.provenance.report_snnc ? ` ${esc(data.provenance.report_snnc)}` : ''}. This file is self-contained: no scripts, nothing loaded from anywhere.</footer>`,
+    '</main>',
+    '</body>',
+    '</html>',
+    '',
+  ].join('\n');
+}
