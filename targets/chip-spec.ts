@@ -1,0 +1,129 @@
+/**
+ * A chip described as data (SANA-FE's idea): geometry, per-core limits, synapse encoding, precision and an
+ * energy/latency table per event, each constant labelled with its source. Presets live in
+ * `targets/chips/<name>.json`; any file of the same schema works. Mapping, the virtual chip and the energy
+ * model read the spec and never hard-code a chip.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { SnncError } from '../compiler/errors.ts';
+import { packageRoot, validateDocument } from '../compiler/schema.ts';
+
+export interface Labelled<T> {
+  value: T;
+  source: string;
+}
+
+export interface ChipEvent {
+  energy_pj: number;
+  latency_ns: number;
+  source: string;
+}
+
+/** The per-core resources a mapping must respect, in a fixed order (reports and errors use these names). */
+export const LIMITS = ['neurons', 'input_axons', 'output_axons', 'synapse_words'] as const;
+export type LimitName = (typeof LIMITS)[number];
+
+export const EVENTS = ['synaptic_op', 'neuron_active', 'neuron_inactive', 'spike_out', 'message_out', 'message_in', 'hop_ew', 'hop_ns', 'chip_hop'] as const;
+export type EventName = (typeof EVENTS)[number];
+
+export interface ChipSpec {
+  format: 'snnc-chip';
+  version: 1;
+  name: string;
+  description: string;
+  mesh: { tiles_x: number; tiles_y: number; cores_per_tile: number; routing: 'xy'; source: string };
+  board: { chips_x: number; chips_y: number; source: string };
+  limits: Record<LimitName, Labelled<number>>;
+  synapse_encoding: {
+    word_bits: number;
+    weight_bits: number;
+    index_bits: number;
+    group_header_bits: number;
+    max_synapses_per_group: number;
+    source: string;
+  };
+  precision: { weight_mantissa_bits: number; max_exponent_groups_per_core: number; membrane_bits: number; threshold: string; source: string };
+  neuron: { reset_modes: Array<'zero' | 'subtract'>; native_reset: 'zero' | 'subtract'; source: string };
+  events: Record<EventName, ChipEvent>;
+  barrier: { tiles: number[]; latency_ns: number[]; energy_pj: number; source: string };
+  clock_mhz: Labelled<number>;
+}
+
+function presetsFolder(): string {
+  return path.join(packageRoot(), 'targets', 'chips');
+}
+
+/** Names of the bundled presets (`loihi1`, `loihi1-sanafe`, ...). */
+export function chipPresets(): string[] {
+  const folder = presetsFolder();
+  if (!existsSync(folder)) return [];
+  return readdirSync(folder)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort();
+}
+
+/** A preset name (`loihi1`) or a path to a chip spec file (anything with a slash or ending in .json). */
+export function loadChipSpec(nameOrPath: string): ChipSpec {
+  const isPath = nameOrPath.includes('/') || nameOrPath.includes('\\') || nameOrPath.endsWith('.json');
+  const file = isPath ? nameOrPath : path.join(presetsFolder(), `${nameOrPath}.json`);
+  if (!existsSync(file)) {
+    if (isPath) throw new SnncError('no such chip spec file', { file });
+    throw new SnncError(`unknown chip '${nameOrPath}': presets are ${chipPresets().join(', ')} (or give a path to a chip spec .json)`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new SnncError(`not valid JSON (${(e as Error).message})`, { file: isPath ? file : `chip ${nameOrPath}` });
+  }
+  return checkChipSpec(doc, isPath ? file : `chip ${nameOrPath}`);
+}
+
+/** Schema validation plus the rules a schema cannot state. */
+export function checkChipSpec(doc: unknown, file: string): ChipSpec {
+  validateDocument('chip', doc, file);
+  const spec = doc as ChipSpec;
+  const { tiles, latency_ns } = spec.barrier;
+  if (tiles.length !== latency_ns.length) throw new SnncError(`barrier: ${tiles.length} tile counts but ${latency_ns.length} latencies`, { file });
+  for (let i = 1; i < tiles.length; i++) {
+    if (!(tiles[i] > tiles[i - 1])) throw new SnncError('barrier: tile counts must be increasing', { file });
+  }
+  if (!spec.neuron.reset_modes.includes(spec.neuron.native_reset)) {
+    throw new SnncError(`neuron: native reset '${spec.neuron.native_reset}' is not among the reset modes`, { file });
+  }
+  const enc = spec.synapse_encoding;
+  if (synapseWords(1, spec) > spec.limits.synapse_words.value) throw new SnncError('synapse_encoding: one synapse does not fit the synapse memory', { file });
+  if (enc.index_bits < Math.ceil(Math.log2(spec.limits.neurons.value))) {
+    throw new SnncError(`synapse_encoding: ${enc.index_bits} index bits cannot address ${spec.limits.neurons.value} neurons`, { file });
+  }
+  return spec;
+}
+
+export function coresPerChip(spec: ChipSpec): number {
+  return spec.mesh.tiles_x * spec.mesh.tiles_y * spec.mesh.cores_per_tile;
+}
+
+/**
+ * Synapse-memory words taken by one input axon with `n` synapses on a core: groups of at most
+ * `max_synapses_per_group`, each `group_header_bits + k·(weight_bits + index_bits)` bits rounded up to
+ * whole words (nengo-loihi's SynapseConfig.bits_per_axon).
+ */
+export function synapseWords(n: number, spec: ChipSpec): number {
+  const { word_bits: w, weight_bits, index_bits, group_header_bits: h, max_synapses_per_group: g } = spec.synapse_encoding;
+  const bits = weight_bits + index_bits;
+  const full = Math.floor(n / g);
+  const rest = n - full * g;
+  return full * Math.ceil((g * bits + h) / w) + (rest > 0 ? Math.ceil((rest * bits + h) / w) : 0);
+}
+
+/** Barrier latency for `tiles` tiles in use: piecewise linear through the spec's points. */
+export function barrierNs(spec: ChipSpec, tiles: number): number {
+  const { tiles: xs, latency_ns: ys } = spec.barrier;
+  if (xs.length === 1) return ys[0];
+  let i = 0;
+  while (i < xs.length - 2 && tiles > xs[i + 1]) i++;
+  const t = (tiles - xs[i]) / (xs[i + 1] - xs[i]);
+  return Math.max(0, ys[i] + t * (ys[i + 1] - ys[i]));
+}

@@ -1,0 +1,730 @@
+/**
+ * The virtual chip: runs a core map event by event on a chip described by its spec (never a hard-coded
+ * Loihi). Per time step and per layer (a phase): each core holding the layer's neurons updates them
+ * (active or inactive), fires, and sends one message per (spike, destination slice) through its output
+ * axons; messages travel the mesh by XY routing (hops east-west, north-south, across chips); each receiving
+ * core runs the synaptic ops of the message's synapse list. A barrier closes the step. Counts of every
+ * event give the energy (chip event table, 45 nm model, ANN baseline) and the phase model of energy.ts
+ * gives the latency, per step and per inference.
+ *
+ * Exactness. Without quantisation the chip must produce exactly the spikes of the functional simulator
+ * (runtime/snn/engine.ts) for the same IR, inputs and seed. Membranes and currents are float64 and
+ * floating-point addition is not associative, so a neuron whose input were summed in another order could
+ * land on the other side of its threshold. The chip therefore accumulates every neuron's input in the
+ * engine's order: the constant base (biases, then the input currents in input order), then the layers in
+ * the plan's `order`, each layer's streams in order, each stream's spikes in ascending neuron index, and
+ * reads the weights from the plan's own composed tables (regrouped per destination slice, which does not
+ * change any neuron's order: a row reaches each neuron once). Spike masks come from the same counter-based
+ * hash (rng.ts). On Loihi itself the accumulators are integers, where order does not matter.
+ *
+ * Loihi 1's native neuron resets to zero; the IR's neurons reset by subtraction (Loihi 2 microcode). The
+ * chip runs either (`reset`) and says which.
+ */
+import { SnncError } from '../../compiler/errors.ts';
+import type { SnnIr } from '../../compiler/ir/types.ts';
+import type { SpikeRecord } from '../../runtime/snn/engine.ts';
+import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
+import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
+import { checkpointsFor } from '../../runtime/snn/simulate.ts';
+import { barrierNs, type ChipSpec, LIMITS, type LimitName, synapseWords } from '../chip-spec.ts';
+import { ann45nm, chipEnergy, type EnergyBreakdown, emptyEvents, type EventCounts, linearWork, routeEnergyPj, routeNs, snn45nm } from '../energy.ts';
+import { type ChipNetwork, chipNetwork } from '../map/partition.ts';
+import type { LoadedMap, MapDocument } from '../map/map-file.ts';
+import { quantizePlan } from '../map/quantize.ts';
+import { linkEnds, type Route, type SlotPosition, slotPosition, tileOf, xyRoute } from '../map/route.ts';
+
+/** One stream's synapses as stored on the chip: per source row, its messages; per message, its synapses. */
+interface MessageTable {
+  /** Messages of row i: msgPtr[i] .. msgPtr[i+1]. */
+  msgPtr: Int32Array;
+  /** Destination slice and core of each message. */
+  slice: Int32Array;
+  core: Int32Array;
+  /** Synapses of message m: col/val[entPtr[m] .. entPtr[m+1]). */
+  entPtr: Int32Array;
+  col: Int32Array;
+  val: Float32Array;
+}
+
+export interface ChipConfig {
+  spec: ChipSpec;
+  ir: SnnIr;
+  /** The plan the chip runs (quantised weights when the map quantises). */
+  plan: NetworkPlan;
+  net: ChipNetwork;
+  cores: number;
+  positions: SlotPosition[];
+  /** Core of every neuron of the current space; slice likewise. */
+  coreOf: Int32Array;
+  sliceOf: Int32Array;
+  /** Population of each slice. */
+  sliceLayer: Int32Array;
+  /** Per chip population: the cores holding its neurons, and its neurons per core. */
+  layerCores: number[][];
+  layerNeuronsOnCore: Array<Map<number, number>>;
+  tables: MessageTable[];
+  routes: Route[];
+  /** Per (source core · cores + destination core): route latency and hop count. */
+  routeNs: Float64Array;
+  tilesInUse: number;
+  quantized: MapDocument['quantization'];
+}
+
+function mismatch(message: string): never {
+  throw new SnncError(`the map does not match its IR: ${message}`);
+}
+
+/** Rebuilds the chip's configuration (synapse lists, routing) from a map and the plan of its IR. */
+export function configureChip(loaded: LoadedMap): ChipConfig {
+  const { doc, ir } = loaded;
+  const spec = doc.chip;
+  let plan = buildPlan(ir);
+  const analog = (plan as { analog?: Array<{ id: string }> }).analog ?? [];
+  if (analog.length) {
+    throw new SnncError(`the IR has host nodes (${analog.map((a) => a.id).join(', ')}): matmul and softmax cannot run on neuromorphic cores, and the virtual chip does not model a host yet`);
+  }
+  const net = chipNetwork(ir, plan);
+  const layerIndex = new Map(net.pops.map((p, k) => [p.id, k]));
+  if (doc.layers.length !== net.pops.length) mismatch(`${doc.layers.length} layers in the map, ${net.pops.length} in the IR`);
+  doc.layers.forEach((l, k) => {
+    if (l.id !== net.pops[k].id || l.neurons !== net.pops[k].size) mismatch(`layer ${k} is ${l.id} (${l.neurons} neurons) in the map, ${net.pops[k].id} (${net.pops[k].size}) in the IR`);
+  });
+
+  const cores = doc.cores.length;
+  const sliceOf = new Int32Array(plan.currentSize).fill(-1);
+  const coreOf = new Int32Array(plan.currentSize);
+  const sliceLayer = new Int32Array(doc.slices.length);
+  const layerNeuronsOnCore = net.pops.map(() => new Map<number, number>());
+  doc.slices.forEach((s, index) => {
+    const k = layerIndex.get(s.layer);
+    if (k === undefined) mismatch(`slice ${index} belongs to layer ${s.layer}, which the IR does not have`);
+    const pop = net.pops[k];
+    sliceLayer[index] = k;
+    let n = 0;
+    for (const [a, b] of s.ranges) {
+      if (!(a < b && b <= pop.size)) mismatch(`slice ${index} covers [${a}, ${b}) outside layer ${pop.id} (${pop.size} neurons)`);
+      for (let t = a; t < b; t++) {
+        if (sliceOf[pop.offset + t] >= 0) mismatch(`neuron ${t} of ${pop.id} is in two slices`);
+        sliceOf[pop.offset + t] = index;
+        coreOf[pop.offset + t] = s.core;
+      }
+      n += b - a;
+    }
+    if (n !== s.neurons) mismatch(`slice ${index} lists ${s.neurons} neurons but its ranges cover ${n}`);
+    layerNeuronsOnCore[k].set(s.core, (layerNeuronsOnCore[k].get(s.core) ?? 0) + n);
+  });
+  for (let i = 0; i < plan.currentSize; i++) if (sliceOf[i] < 0) mismatch(`neuron ${i} of the current space is on no core`);
+
+  if (doc.quantization) {
+    const streamIndex = new Map(plan.streams.map((s, i) => [s.id, i]));
+    const groups = doc.quantization.groups.map((g) => {
+      const stream = g.stream === null ? null : streamIndex.get(g.stream);
+      if (stream === undefined) mismatch(`weight exponent for unknown stream ${g.stream}`);
+      return { core: g.core, stream, exponent: g.exponent, synapses: g.synapses, max_abs: g.max_abs };
+    });
+    plan = quantizePlan(plan, coreOf, groups, spec).plan;
+  }
+
+  // Synapse memory and axons, rebuilt from the plan's tables; every core must fit the spec's limits.
+  const use = Array.from({ length: cores }, () => [0, 0, 0, 0]);
+  for (const [k, m] of layerNeuronsOnCore.entries()) for (const [c, n] of m) use[c][0] += n;
+  const stamp = new Int32Array(doc.slices.length).fill(-1);
+  const counts = new Int32Array(doc.slices.length);
+  let mark = 0;
+  const tables: MessageTable[] = plan.streams.map((s) => {
+    const { rowPtr, col, val } = s.csr;
+    const rows = rowPtr.length - 1;
+    const msgPtr = new Int32Array(rows + 1);
+    const slices: number[] = [];
+    const entPtr: number[] = [0];
+    const outCol = new Int32Array(col.length);
+    const outVal = new Float32Array(col.length);
+    let at = 0;
+    for (let i = 0; i < rows; i++, mark++) {
+      const first = slices.length;
+      for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) {
+        const d = sliceOf[col[j]];
+        if (stamp[d] !== mark) {
+          stamp[d] = mark;
+          counts[d] = 0;
+          slices.push(d);
+        }
+        counts[d]++;
+      }
+      const group = slices.slice(first).sort((a, b) => a - b);
+      slices.length = first;
+      for (const d of group) {
+        slices.push(d);
+        for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) {
+          if (sliceOf[col[j]] !== d) continue;
+          outCol[at] = col[j];
+          outVal[at++] = val[j];
+        }
+        entPtr.push(at);
+        const c = doc.slices[d].core;
+        use[coreOf[net.pops[s.pop].offset + i]][2]++; // an output axon of the sender
+        use[c][1]++; // an input axon of the receiver
+        use[c][3] += synapseWords(counts[d], spec);
+      }
+      msgPtr[i + 1] = slices.length;
+    }
+    const slice = Int32Array.from(slices);
+    return { msgPtr, slice, core: slice.map((d) => doc.slices[d].core), entPtr: Int32Array.from(entPtr), col: outCol, val: outVal };
+  });
+  const caps = LIMITS.map((l) => spec.limits[l].value);
+  use.forEach((u, c) => {
+    LIMITS.forEach((l: LimitName, r) => {
+      if (u[r] > caps[r]) throw new SnncError(`core ${c} needs ${u[r]} ${l.replace('_', ' ')}, more than the ${caps[r]} of a ${spec.name} core (by ${u[r] - caps[r]})`);
+      const recorded = doc.cores[c].use[l];
+      if (u[r] !== recorded) mismatch(`core ${c} uses ${u[r]} ${l.replace('_', ' ')}, the map says ${recorded}`);
+    });
+  });
+
+  const positions = doc.cores.map((c) => slotPosition(spec, c.slot));
+  const routes: Route[] = new Array(cores * cores);
+  const latency = new Float64Array(cores * cores);
+  for (let a = 0; a < cores; a++) {
+    for (let b = 0; b < cores; b++) {
+      const r = xyRoute(spec, positions[a], positions[b]);
+      routes[a * cores + b] = r;
+      latency[a * cores + b] = routeNs(r, spec);
+    }
+  }
+  const layerCores = layerNeuronsOnCore.map((m) => [...m.keys()].sort((a, b) => a - b));
+  return {
+    spec,
+    ir,
+    plan,
+    net,
+    cores,
+    positions,
+    coreOf,
+    sliceOf,
+    sliceLayer,
+    layerCores,
+    layerNeuronsOnCore,
+    tables,
+    routes,
+    routeNs: latency,
+    tilesInUse: new Set(positions.map((p) => tileOf(spec, p))).size,
+    quantized: doc.quantization,
+  };
+}
+
+export interface ChipOptions {
+  T: number;
+  seed?: number;
+  labels?: Int32Array;
+  /** 'subtract' (the IR's rule, default) or 'zero' (Loihi 1's native reset). */
+  reset?: 'subtract' | 'zero';
+  /** Keep every phase's per-core counts and routes (small runs: it is large). */
+  trace?: boolean;
+  recordSpikes?: boolean;
+  onProgress?(done: number, total: number): void;
+}
+
+/** [core, active, inactive, spikes, messages_out, messages_in, synaptic_ops] */
+export type TraceCore = [number, number, number, number, number, number, number];
+
+export interface TracePhase {
+  layer: string;
+  cores: TraceCore[];
+  /** [source core, destination core, messages] */
+  routes: Array<[number, number, number]>;
+  send_ns: number;
+  route_ns: number;
+  receive_ns: number;
+  ns: number;
+}
+
+export interface TraceStep {
+  phases: TracePhase[];
+  barrier_ns: number;
+  ns: number;
+}
+
+export interface ChipLayerReport {
+  id: string;
+  kind: 'if' | 'readout';
+  neurons: number;
+  cores: number;
+  /** Per inference. */
+  spikes: number;
+  synaptic_ops_in: number;
+  messages_out: number;
+  neuron_active: number;
+  neuron_inactive: number;
+  energy_pj: { chip: number; nm45_snn: number; nm45_ann: number };
+  ann_macs: number;
+  host_macs: number;
+}
+
+export interface ChipCoreReport {
+  core: number;
+  slot: number;
+  chip: number;
+  tile: [number, number];
+  layers: string[];
+  /** Per inference. */
+  busy_ns: number;
+  /** busy / total run time. */
+  utilisation: number;
+  synaptic_ops: number;
+  neuron_updates: number;
+  messages_out: number;
+  messages_in: number;
+}
+
+export interface ChipReport {
+  chip: { name: string; description: string; clock_mhz: number; clock_source: string };
+  reset: 'subtract' | 'zero';
+  reset_note: string;
+  quantization: null | { mode: string; mantissa_bits: number; groups: number; max_relative_error: number };
+  host: string;
+  T: number;
+  samples: number;
+  seed: number;
+  accuracy: Record<string, number> | null;
+  /** Every chip event per inference, the inputs of the energy figures. */
+  counts: EventCounts & { host_macs: number; host_macs_once: number; ann_macs: number };
+  energy: {
+    per_inference: { chip: EnergyBreakdown; nm45_snn: EnergyBreakdown; nm45_ann: EnergyBreakdown };
+    per_step_pj: { chip: number; nm45_snn: number };
+  };
+  latency: {
+    model: string;
+    per_step_ns: { mean: number; max: number };
+    per_inference_ns: number;
+    per_step_cycles: number;
+    per_inference_cycles: number;
+    barrier_ns: number;
+    tiles_in_use: number;
+  };
+  layers: ChipLayerReport[];
+  cores: ChipCoreReport[];
+  busiest_core: { core: number; busy_ns: number; utilisation: number };
+  links: {
+    /** Link traversals per inference = spike-hops. */
+    spike_hops: number;
+    used: number;
+    max: { from: [number, number]; to: [number, number]; messages: number } | null;
+    loads: Array<{ from: [number, number]; to: [number, number]; messages: number }>;
+  };
+  masks: Array<{ id: string; ratio: number; spikes_dropped: number; synaptic_ops_saved: number; messages_saved: number; energy_saved_pj: { chip: number; nm45_snn: number } }>;
+  seconds: number;
+  trace?: TraceStep[][];
+}
+
+export interface ChipRun {
+  report: ChipReport;
+  predictions: Int32Array;
+  logits: Float32Array;
+  spikes?: SpikeRecord[];
+}
+
+/** Runs `input` (raw samples, divided by the IR's divisor as the simulator does) on the configured chip. */
+export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions): ChipRun {
+  const start = performance.now();
+  const { spec, plan, net, cores: N } = cfg;
+  const { T } = opts;
+  if (!(Number.isInteger(T) && T >= 1)) throw new SnncError(`T must be a positive integer, got ${T}`);
+  if (input.length === 0 || input.length % plan.inputSize !== 0) throw new SnncError(`input has ${input.length} values: not a whole number of samples of ${plan.inputSize}`);
+  const samples = input.length / plan.inputSize;
+  if (opts.labels && opts.labels.length !== samples) throw new SnncError(`${opts.labels.length} labels for ${samples} samples`);
+  const seed = (opts.seed ?? 0) >>> 0;
+  const reset = opts.reset ?? 'subtract';
+  if (!spec.neuron.reset_modes.includes(reset)) throw new SnncError(`reset '${reset}' is not a reset mode of ${spec.name} (${spec.neuron.reset_modes.join(', ')})`);
+  const subtract = reset === 'subtract';
+  const ev = spec.events;
+  const P = plan.pops.length;
+  const L = net.pops.length; // plan populations, then the readout
+  const readoutLayer = L - 1;
+  const checkpoints = checkpointsFor(T);
+  const checkpointAt = new Int32Array(T + 1).fill(-1);
+  checkpoints.forEach((t, k) => (checkpointAt[t] = k));
+  const classes = plan.readout.size;
+  const below = plan.masks.map((m) => dropBelow(m.ratio));
+  const barrier = barrierNs(spec, cfg.tilesInUse);
+
+  // State (the chip's compartments; kept in the plan's current-space layout, each core owning its neurons).
+  const cur = new Float64Array(plan.currentSize);
+  const base = new Float64Array(plan.currentSize);
+  const v = new Float64Array(plan.currentSize);
+  const lists = plan.pops.map((p) => new Int32Array(p.size));
+
+  // Per-phase per-core counters and the totals.
+  const act = new Float64Array(N);
+  const inact = new Float64Array(N);
+  const spk = new Float64Array(N);
+  const mout = new Float64Array(N);
+  const min = new Float64Array(N);
+  const sops = new Float64Array(N);
+  const busy = new Float64Array(N);
+  const coreTotals = { sops: new Float64Array(N), updates: new Float64Array(N), mout: new Float64Array(N), min: new Float64Array(N) };
+  const layerTotals = {
+    spikes: new Float64Array(L),
+    sopsIn: new Float64Array(L),
+    mout: new Float64Array(L),
+    active: new Float64Array(L),
+    inactive: new Float64Array(L),
+    hopPj: new Float64Array(L),
+  };
+  const pairCount = new Float64Array(N * N);
+  const hopsOf = cfg.routes.map((r) => [r.ew, r.ns, r.chip]);
+  const routePj = cfg.routes.map((r) => routeEnergyPj(r, spec));
+  const masks = plan.masks.map(() => ({ dropped: 0, sops: 0, messages: 0, hopPj: 0, hops: [0, 0, 0] }));
+  const events = emptyEvents();
+  const touched = new Int32Array(N);
+  const isTouched = new Uint8Array(N);
+  let nTouched = 0;
+  const touch = (c: number) => {
+    if (!isTouched[c]) {
+      isTouched[c] = 1;
+      touched[nTouched++] = c;
+    }
+  };
+  const phasePairs: number[] = [];
+  const phasePairCount = opts.trace ? new Float64Array(N * N) : new Float64Array(0);
+
+  const predictions = new Int32Array(samples);
+  const allPredictions = new Int32Array(samples * checkpoints.length);
+  const logits = new Float32Array(samples * classes);
+  const records: SpikeRecord[] = [];
+  const trace: TraceStep[][] = [];
+  let totalNs = 0;
+  let maxStepNs = 0;
+
+  for (let s = 0; s < samples; s++) {
+    // The host writes the analog input layer's currents as compartment biases, once per sample, summed in
+    // the functional simulator's order (engine.ts applyInput): biases, then inputs ascending, rows ascending.
+    base.set(plan.bias);
+    const x0 = s * plan.inputSize;
+    const { rowPtr: iPtr, col: iCol, val: iVal } = plan.input;
+    for (let i = 0; i < plan.inputSize; i++) {
+      const xi = input[x0 + i];
+      if (xi === 0) continue;
+      const a = xi / plan.divisor;
+      for (let j = iPtr[i]; j < iPtr[i + 1]; j++) base[iCol[j]] += a * iVal[j];
+    }
+    cur.set(base);
+    v.set(plan.v0);
+    const offsets = opts.recordSpikes ? new Int32Array(T * P + 1) : undefined;
+    const recorded: number[] = [];
+    const sampleTrace: TraceStep[] = [];
+
+    for (let t = 1; t <= T; t++) {
+      let stepNs = 0;
+      const stepTrace: TracePhase[] = [];
+      for (const p of plan.order) {
+        const layer = p < 0 ? readoutLayer : p;
+        const pop = net.pops[layer];
+        let routeMax = 0;
+        // Neuron updates, in neuron order (each neuron's update is independent of the others').
+        for (const c of cfg.layerCores[layer]) touch(c);
+        let ns = 0;
+        if (p < 0) {
+          for (let i = pop.offset; i < pop.offset + pop.size; i++) {
+            const c = cur[i];
+            v[i] += c;
+            cur[i] = base[i];
+            if (c !== 0) act[cfg.coreOf[i]]++;
+          }
+        } else {
+          const th = plan.threshold;
+          const list = lists[p];
+          for (let i = pop.offset; i < pop.offset + pop.size; i++) {
+            const c = cur[i];
+            let vi = v[i] + c;
+            cur[i] = base[i];
+            if (vi >= th[i]) {
+              vi = subtract ? vi - th[i] : 0;
+              list[ns++] = i - pop.offset;
+              spk[cfg.coreOf[i]]++;
+              act[cfg.coreOf[i]]++;
+            } else if (c !== 0) {
+              act[cfg.coreOf[i]]++;
+            }
+            v[i] = vi;
+          }
+          layerTotals.spikes[layer] += ns;
+          if (offsets) {
+            for (let k = 0; k < ns; k++) recorded.push(list[k]);
+            offsets[(t - 1) * P + p + 1] = recorded.length;
+          }
+          // Spikes out: one message per (spike, destination slice); the destination core runs its synapses.
+          for (const si of plan.pops[p].streams) {
+            const table = cfg.tables[si];
+            const m = plan.streams[si].mask;
+            const key = m >= 0 ? maskKey(seed, s, t, m) : 0;
+            for (let k = 0; k < ns; k++) {
+              const i = list[k];
+              const src = cfg.coreOf[pop.offset + i];
+              if (m >= 0 && draw32(key, i) < below[m]) {
+                const mk = masks[m];
+                mk.dropped++;
+                for (let g = table.msgPtr[i]; g < table.msgPtr[i + 1]; g++) {
+                  mk.messages++;
+                  mk.sops += table.entPtr[g + 1] - table.entPtr[g];
+                  const pair = src * N + table.core[g];
+                  mk.hopPj += routePj[pair];
+                  for (let h = 0; h < 3; h++) mk.hops[h] += hopsOf[pair][h];
+                }
+                continue;
+              }
+              for (let g = table.msgPtr[i]; g < table.msgPtr[i + 1]; g++) {
+                const d = table.core[g];
+                const pair = src * N + d;
+                mout[src]++;
+                min[d]++;
+                touch(d);
+                pairCount[pair]++;
+                layerTotals.hopPj[layer] += routePj[pair];
+                if (cfg.routeNs[pair] > routeMax) routeMax = cfg.routeNs[pair];
+                if (opts.trace && phasePairCount[pair]++ === 0) phasePairs.push(pair);
+                const a = table.entPtr[g];
+                const b = table.entPtr[g + 1];
+                sops[d] += b - a;
+                layerTotals.sopsIn[cfg.sliceLayer[table.slice[g]]] += b - a;
+                const { col, val } = table;
+                for (let e = a; e < b; e++) cur[col[e]] += val[e];
+              }
+              layerTotals.mout[layer] += table.msgPtr[i + 1] - table.msgPtr[i];
+            }
+          }
+        }
+        // Phase time: the slowest sender, the longest route, the slowest receiver.
+        let sendMax = 0;
+        let recvMax = 0;
+        const phaseCores: TraceCore[] = [];
+        for (let k = 0; k < nTouched; k++) {
+          const c = touched[k];
+          const onCore = cfg.layerNeuronsOnCore[layer].get(c) ?? 0;
+          inact[c] = onCore - act[c];
+          const send = act[c] * ev.neuron_active.latency_ns + inact[c] * ev.neuron_inactive.latency_ns + spk[c] * ev.spike_out.latency_ns + mout[c] * ev.message_out.latency_ns;
+          const recv = min[c] * ev.message_in.latency_ns + sops[c] * ev.synaptic_op.latency_ns;
+          if (send > sendMax) sendMax = send;
+          if (recv > recvMax) recvMax = recv;
+          busy[c] += send + recv;
+          events.neuron_active += act[c];
+          events.neuron_inactive += inact[c];
+          events.spike_out += spk[c];
+          events.message_out += mout[c];
+          events.message_in += min[c];
+          events.synaptic_op += sops[c];
+          layerTotals.active[layer] += act[c];
+          layerTotals.inactive[layer] += inact[c];
+          coreTotals.sops[c] += sops[c];
+          coreTotals.updates[c] += act[c] + inact[c];
+          coreTotals.mout[c] += mout[c];
+          coreTotals.min[c] += min[c];
+          if (opts.trace) phaseCores.push([c, act[c], inact[c], spk[c], mout[c], min[c], sops[c]]);
+          act[c] = inact[c] = spk[c] = mout[c] = min[c] = sops[c] = 0;
+          isTouched[c] = 0;
+        }
+        nTouched = 0;
+        const phaseNs = sendMax + routeMax + recvMax;
+        stepNs += phaseNs;
+        if (opts.trace) {
+          phaseCores.sort((a, b) => a[0] - b[0]);
+          const routes = phasePairs.sort((a, b) => a - b).map((pair): [number, number, number] => [Math.floor(pair / N), pair % N, phasePairCount[pair]]);
+          for (const pair of phasePairs) phasePairCount[pair] = 0;
+          phasePairs.length = 0;
+          stepTrace.push({ layer: pop.id, cores: phaseCores, routes, send_ns: sendMax, route_ns: routeMax, receive_ns: recvMax, ns: phaseNs });
+        }
+      }
+      stepNs += barrier;
+      events.barrier++;
+      totalNs += stepNs;
+      if (stepNs > maxStepNs) maxStepNs = stepNs;
+      if (opts.trace) sampleTrace.push({ phases: stepTrace, barrier_ns: barrier, ns: stepNs });
+      if (checkpointAt[t] >= 0) {
+        const { offset } = plan.readout;
+        let best = 0;
+        for (let k = 1; k < classes; k++) if (v[offset + k] > v[offset + best]) best = k;
+        allPredictions[s * checkpoints.length + checkpointAt[t]] = best;
+      }
+    }
+    predictions[s] = allPredictions[s * checkpoints.length + checkpoints.length - 1];
+    for (let k = 0; k < classes; k++) logits[s * classes + k] = v[plan.readout.offset + k] / T;
+    if (offsets) records.push({ offsets, indices: Int32Array.from(recorded) });
+    if (opts.trace) trace.push(sampleTrace);
+    opts.onProgress?.(s + 1, samples);
+  }
+
+  return {
+    report: assemble(cfg, { samples, T, seed, reset, opts, events, pairCount, layerTotals, coreTotals, busy, masks, totalNs, maxStepNs, barrier, allPredictions, checkpoints }, start, opts.trace ? trace : undefined),
+    predictions,
+    logits,
+    spikes: opts.recordSpikes ? records : undefined,
+  };
+}
+
+interface Totals {
+  samples: number;
+  T: number;
+  seed: number;
+  reset: 'subtract' | 'zero';
+  opts: ChipOptions;
+  events: EventCounts;
+  pairCount: Float64Array;
+  layerTotals: { spikes: Float64Array; sopsIn: Float64Array; mout: Float64Array; active: Float64Array; inactive: Float64Array; hopPj: Float64Array };
+  coreTotals: { sops: Float64Array; updates: Float64Array; mout: Float64Array; min: Float64Array };
+  busy: Float64Array;
+  masks: Array<{ dropped: number; sops: number; messages: number; hopPj: number; hops: number[] }>;
+  totalNs: number;
+  maxStepNs: number;
+  barrier: number;
+  allPredictions: Int32Array;
+  checkpoints: number[];
+}
+
+function assemble(cfg: ChipConfig, r: Totals, start: number, trace?: TraceStep[][]): ChipReport {
+  const { spec, plan, net, cores: N } = cfg;
+  const S = r.samples;
+  const ev = spec.events;
+
+  // Hops and link loads from the message counts per core pair.
+  const links = new Map<number, number>();
+  for (let pair = 0; pair < N * N; pair++) {
+    const count = r.pairCount[pair];
+    if (count === 0) continue;
+    const route = cfg.routes[pair];
+    r.events.hop_ew += count * route.ew;
+    r.events.hop_ns += count * route.ns;
+    r.events.chip_hop += count * route.chip;
+    for (const l of route.links) links.set(l, (links.get(l) ?? 0) + count);
+  }
+  const perInference = (x: number) => x / S;
+  const counts = Object.fromEntries(Object.entries(r.events).map(([k, x]) => [k, perInference(x)])) as EventCounts;
+  const work = linearWork(cfg.ir);
+  const hostOnce = work.filter((w) => w.input).reduce((a, w) => a + w.macs, 0);
+  const annMacs = work.reduce((a, w) => a + w.macs, 0);
+  const hostMacs = plan.macsPerStep * r.T;
+  const chip = chipEnergy(counts, spec);
+  const snn = snn45nm(counts.synaptic_op, hostMacs);
+  const ann = ann45nm(annMacs);
+
+  let accuracy: Record<string, number> | null = null;
+  const labels = r.opts.labels;
+  if (labels) {
+    accuracy = {};
+    const K = r.checkpoints.length;
+    r.checkpoints.forEach((t, k) => {
+      let correct = 0;
+      for (let s = 0; s < S; s++) if (r.allPredictions[s * K + k] === labels[s]) correct++;
+      accuracy![String(t)] = correct / S;
+    });
+  }
+
+  const lt = r.layerTotals;
+  const layers: ChipLayerReport[] = net.pops.map((pop, k) => {
+    const layerAnn = work.filter((w) => w.layer === pop.id).reduce((a, w) => a + w.macs, 0);
+    const layerHost = work.filter((w) => w.layer === pop.id && w.input).reduce((a, w) => a + w.macs, 0);
+    const pj =
+      (lt.sopsIn[k] * ev.synaptic_op.energy_pj +
+        lt.active[k] * ev.neuron_active.energy_pj +
+        lt.inactive[k] * ev.neuron_inactive.energy_pj +
+        lt.spikes[k] * ev.spike_out.energy_pj +
+        lt.mout[k] * (ev.message_out.energy_pj + ev.message_in.energy_pj) +
+        lt.hopPj[k]) /
+      S;
+    return {
+      id: pop.id,
+      kind: pop.kind,
+      neurons: pop.size,
+      cores: cfg.layerCores[k].length,
+      spikes: lt.spikes[k] / S,
+      synaptic_ops_in: lt.sopsIn[k] / S,
+      messages_out: lt.mout[k] / S,
+      neuron_active: lt.active[k] / S,
+      neuron_inactive: lt.inactive[k] / S,
+      energy_pj: {
+        chip: pj,
+        nm45_snn: (lt.sopsIn[k] / S) * snn.terms[0].pj_each + layerHost * r.T * snn.terms[1].pj_each,
+        nm45_ann: layerAnn * ann.terms[0].pj_each,
+      },
+      ann_macs: layerAnn,
+      host_macs: layerHost * r.T,
+    };
+  });
+
+  const coreReports: ChipCoreReport[] = Array.from({ length: N }, (_, c) => {
+    const p = cfg.positions[c];
+    return {
+      core: c,
+      slot: p.slot,
+      chip: p.chip,
+      tile: [p.x, p.y],
+      layers: net.pops.filter((_, k) => cfg.layerNeuronsOnCore[k].has(c)).map((q) => q.id),
+      busy_ns: r.busy[c] / S,
+      utilisation: r.totalNs > 0 ? r.busy[c] / r.totalNs : 0,
+      synaptic_ops: r.coreTotals.sops[c] / S,
+      neuron_updates: r.coreTotals.updates[c] / S,
+      messages_out: r.coreTotals.mout[c] / S,
+      messages_in: r.coreTotals.min[c] / S,
+    };
+  });
+  const busiest = coreReports.reduce((a, b) => (b.busy_ns > a.busy_ns ? b : a));
+  const loads = [...links]
+    .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+    .map(([id, n]) => ({ ...linkEnds(spec, id), messages: n / S }));
+  const spikeHops = (r.events.hop_ew + r.events.hop_ns + r.events.chip_hop) / S;
+  const clock = spec.clock_mhz.value;
+  const perInferenceNs = r.totalNs / S;
+
+  return {
+    chip: { name: spec.name, description: spec.description, clock_mhz: clock, clock_source: spec.clock_mhz.source },
+    reset: r.reset,
+    reset_note:
+      r.reset === spec.neuron.native_reset
+        ? `reset to ${r.reset === 'zero' ? 'zero' : 'v − θ'}: the chip's native neuron`
+        : `reset by ${r.reset === 'subtract' ? 'subtraction (v − θ), as the IR specifies' : 'zeroing'}; ${spec.name}'s native neuron resets ${spec.neuron.native_reset === 'zero' ? 'to zero' : 'by subtraction'} (${spec.neuron.source})`,
+    quantization: cfg.quantized
+      ? { mode: cfg.quantized.mode, mantissa_bits: cfg.quantized.mantissa_bits, groups: cfg.quantized.groups.length, max_relative_error: cfg.quantized.stats.max_relative_error }
+      : null,
+    host: `the analog input layer (${plan.macsPerStep} MACs) runs on the host once per sample and enters as compartment biases; weights, thresholds and membranes are ${cfg.quantized ? 'quantised weights with float thresholds and membranes' : 'float (unquantised)'}`,
+    T: r.T,
+    samples: S,
+    seed: r.seed,
+    accuracy,
+    counts: { ...counts, host_macs: hostMacs, host_macs_once: hostOnce, ann_macs: annMacs },
+    energy: {
+      per_inference: { chip, nm45_snn: snn, nm45_ann: ann },
+      per_step_pj: { chip: chip.total_pj / r.T, nm45_snn: snn.total_pj / r.T },
+    },
+    latency: {
+      model: 'per step: Σ over layers (phases) of [max over the layer’s cores of send time + longest route + max over receiving cores of receive time] + barrier (targets/energy.ts)',
+      per_step_ns: { mean: perInferenceNs / r.T, max: r.maxStepNs },
+      per_inference_ns: perInferenceNs,
+      per_step_cycles: ((perInferenceNs / r.T) * clock) / 1000,
+      per_inference_cycles: (perInferenceNs * clock) / 1000,
+      barrier_ns: r.barrier,
+      tiles_in_use: cfg.tilesInUse,
+    },
+    layers,
+    cores: coreReports,
+    busiest_core: { core: busiest.core, busy_ns: busiest.busy_ns, utilisation: busiest.utilisation },
+    links: { spike_hops: spikeHops, used: loads.length, max: loads[0] ?? null, loads },
+    masks: plan.masks.map((m, k) => {
+      const mk = r.masks[k];
+      return {
+        id: m.id,
+        ratio: m.ratio,
+        spikes_dropped: mk.dropped / S,
+        synaptic_ops_saved: mk.sops / S,
+        messages_saved: mk.messages / S,
+        energy_saved_pj: {
+          chip: (mk.sops * ev.synaptic_op.energy_pj + mk.messages * (ev.message_out.energy_pj + ev.message_in.energy_pj) + mk.hopPj) / S,
+          nm45_snn: (mk.sops / S) * snn.terms[0].pj_each,
+        },
+      };
+    }),
+    seconds: (performance.now() - start) / 1000,
+    trace,
+  };
+}
+
+/** Reads nothing: builds the configuration of a freshly built map (tests, and `snnc chip` after `map`). */
+export function configureFromMap(doc: MapDocument, ir: SnnIr): ChipConfig {
+  return configureChip({ doc, ir, irFile: doc.ir.file });
+}

@@ -1,0 +1,317 @@
+/**
+ * The core map (`model.map.json`): which neurons of which layer sit on which core of which chip, where
+ * that core is on the mesh, the routing totals, the lower bound on cores, the traffic figures and, with
+ * quantisation, the weight exponents. It references its IR by a path relative to itself plus the IR's
+ * sha256, embeds the chip spec it was made for, and is validated (schemas/map.schema.json) on write and read.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { SnncError } from '../../compiler/errors.ts';
+import { readIr } from '../../compiler/ir/io.ts';
+import type { Shape, SnnIr } from '../../compiler/ir/types.ts';
+import { validateDocument } from '../../compiler/schema.ts';
+import { writeFileAtomic } from '../../runtime/npy.ts';
+import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
+import { simulatePlan } from '../../runtime/snn/simulate.ts';
+import { type ChipSpec, checkChipSpec, LIMITS, type LimitName } from '../chip-spec.ts';
+import { type ChipNetwork, chipNetwork, type LowerBound, lowerBound, partition, type Partition, sliceTraffic, type Use } from './partition.ts';
+import { type CoreEdge, PLACERS, spikeHops } from './place.ts';
+import { chooseExponents, type QuantizeMode, quantizePlan, type QuantizeStats } from './quantize.ts';
+import { chipsFor, slotPosition, tileOf } from './route.ts';
+
+export const MAP_FORMAT = 'snnc-map';
+export const MAP_VERSION = 1;
+
+type Usage = Record<LimitName, number>;
+
+export interface MapLayer {
+  id: string;
+  kind: 'if' | 'readout';
+  shape: Shape;
+  neurons: number;
+  slices: number;
+  cores: number;
+  ordering: string;
+  binding: LimitName | 'none';
+  /** Totals over the layer's slices. */
+  use: Usage;
+  /** The largest fraction of each limit one of its slices uses. */
+  max_slice_fraction: Usage;
+}
+
+export interface MapSlice {
+  layer: string;
+  core: number;
+  neurons: number;
+  /** Local neuron indices of the layer as half-open runs [start, end). */
+  ranges: Array<[number, number]>;
+  use: Usage;
+  closed_by: LimitName | null;
+}
+
+export interface MapCore {
+  core: number;
+  /** Physical core: chips, then tiles, then cores in order. */
+  slot: number;
+  chip: number;
+  /** Tile on the global mesh. */
+  tile: [number, number];
+  core_in_tile: number;
+  slices: number[];
+  use: Usage;
+}
+
+export interface MapDocument {
+  format: typeof MAP_FORMAT;
+  version: typeof MAP_VERSION;
+  ir: { file: string; sha256: string };
+  chip: ChipSpec;
+  options: {
+    placement: string;
+    profile: { file: string; samples: number; T: number; seed: number } | null;
+    quantize: QuantizeMode | null;
+    min_residual_neurons: number;
+  };
+  layers: MapLayer[];
+  slices: MapSlice[];
+  cores: MapCore[];
+  quantization: {
+    mode: QuantizeMode;
+    mantissa_bits: number;
+    groups: Array<{ core: number; stream: string | null; exponent: number; synapses: number; max_abs: number }>;
+    stats: QuantizeStats;
+  } | null;
+  totals: {
+    cores: number;
+    chips: number;
+    tiles: number;
+    neurons: number;
+    synapses: number;
+    /** Output-axon entries: one per (neuron, stream, destination slice). */
+    routing_entries: number;
+    lower_bound: LowerBound;
+    cores_over_lower_bound: number;
+  };
+  traffic: {
+    /** 'profile': expected spikes from a profiling run; 'uniform': one per connection. */
+    weighting: 'profile' | 'uniform';
+    messages_per_inference: number;
+    /** Σ messages × hops per inference, for the chosen placement and for the sequential baseline. */
+    spike_hops: { placed: number; sequential: number; reduction: number };
+  };
+}
+
+function usage(u: Use): Usage {
+  return Object.fromEntries(LIMITS.map((l, r) => [l, u[r]])) as Usage;
+}
+
+function runs(neurons: Int32Array): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const t of neurons) {
+    const last = out[out.length - 1];
+    if (last && last[1] === t) last[1] = t + 1;
+    else out.push([t, t + 1]);
+  }
+  return out;
+}
+
+export interface MapOptions {
+  placement?: string;
+  /** Expected spikes per inference per neuron, per chip population (plan populations, then readout). */
+  rates?: Float64Array[];
+  profile?: MapDocument['options']['profile'];
+  quantize?: QuantizeMode | null;
+  minResidualNeurons?: number;
+}
+
+export interface MapResult {
+  doc: MapDocument;
+  net: ChipNetwork;
+  partition: Partition;
+  /** The plan the chip runs: quantised when the map quantises. */
+  plan: NetworkPlan;
+}
+
+/** Core of every neuron of the plan's current space. */
+export function coreOfCurrent(part: Partition): Int32Array {
+  const out = new Int32Array(part.sliceOf.length);
+  for (let i = 0; i < out.length; i++) out[i] = part.coreOf[part.sliceOf[i]];
+  return out;
+}
+
+/** Spike messages per inference between cores, from slice traffic. */
+function coreEdges(part: Partition, sliceTrafficMap: Map<number, number>): CoreEdge[] {
+  const n = part.slices.length;
+  const byPair = new Map<number, number>();
+  const cores = part.cores.length;
+  for (const [key, w] of sliceTrafficMap) {
+    const a = part.coreOf[Math.floor(key / n)];
+    const b = part.coreOf[key % n];
+    if (a === b) continue;
+    byPair.set(a * cores + b, (byPair.get(a * cores + b) ?? 0) + w);
+  }
+  return [...byPair].sort((x, y) => x[0] - y[0]).map(([k, messages]) => ({ from: Math.floor(k / cores), to: k % cores, messages }));
+}
+
+/** Partition, pack, place, (quantise) and describe: everything `snnc map` writes. */
+export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions = {}): MapResult {
+  const plan = buildPlan(ir);
+  const net = chipNetwork(ir, plan);
+  const minResidual = options.minResidualNeurons ?? 64;
+  const part = partition(net, spec, { minResidualNeurons: minResidual, rates: options.rates });
+  const traffic = sliceTraffic(net, part, options.rates);
+  const edges = coreEdges(part, traffic);
+  const placement = options.placement ?? 'traffic';
+  const placer = PLACERS[placement];
+  if (!placer) throw new SnncError(`unknown placement '${placement}': one of ${Object.keys(PLACERS).join(', ')}`);
+  const slots = placer({ cores: part.cores.length, edges, spec });
+  const baseline = PLACERS.sequential({ cores: part.cores.length, edges, spec });
+  const placed = spikeHops(spec, slots, edges);
+  const sequential = spikeHops(spec, baseline, edges);
+  const messages = [...traffic.values()].reduce((a, b) => a + b, 0);
+
+  let quantization: MapDocument['quantization'] = null;
+  let runPlan = plan;
+  if (options.quantize) {
+    const groups = chooseExponents(plan, coreOfCurrent(part), options.quantize, spec);
+    const q = quantizePlan(plan, coreOfCurrent(part), groups, spec);
+    runPlan = q.plan;
+    quantization = {
+      mode: options.quantize,
+      mantissa_bits: spec.precision.weight_mantissa_bits,
+      groups: groups.map((g) => ({ core: g.core, stream: g.stream === null ? null : plan.streams[g.stream].id, exponent: g.exponent, synapses: g.synapses, max_abs: g.max_abs })),
+      stats: q.stats,
+    };
+  }
+
+  const lb = lowerBound(net, spec);
+  const caps = LIMITS.map((l) => spec.limits[l].value);
+  const layers: MapLayer[] = part.layers.map((l) => {
+    const pop = net.pops[l.pop];
+    const total: Use = [0, 0, 0, 0];
+    const maxFrac: Use = [0, 0, 0, 0];
+    const cores = new Set<number>();
+    for (const s of l.slices) {
+      const sl = part.slices[s];
+      cores.add(part.coreOf[s]);
+      for (let r = 0; r < 4; r++) {
+        total[r] += sl.use[r];
+        maxFrac[r] = Math.max(maxFrac[r], sl.use[r] / caps[r]);
+      }
+    }
+    return {
+      id: pop.id,
+      kind: pop.kind,
+      shape: pop.shape,
+      neurons: pop.size,
+      slices: l.slices.length,
+      cores: cores.size,
+      ordering: l.ordering,
+      binding: l.binding,
+      use: usage(total),
+      max_slice_fraction: usage(maxFrac),
+    };
+  });
+  const slices: MapSlice[] = part.slices.map((s) => ({
+    layer: net.pops[s.pop].id,
+    core: part.coreOf[s.index],
+    neurons: s.neurons.length,
+    ranges: runs(s.neurons),
+    use: usage(s.use),
+    closed_by: s.closedBy,
+  }));
+  const cores: MapCore[] = part.cores.map((sl, c) => {
+    const p = slotPosition(spec, slots[c]);
+    return { core: c, slot: slots[c], chip: p.chip, tile: [p.x, p.y], core_in_tile: p.core, slices: sl, use: usage(part.use[c]) };
+  });
+  const tiles = new Set(cores.map((c) => tileOf(spec, slotPosition(spec, c.slot)))).size;
+  const synapses = plan.streams.reduce((a, s) => a + s.csr.col.length, 0);
+  const doc: MapDocument = {
+    format: MAP_FORMAT,
+    version: MAP_VERSION,
+    ir: { file: irFile, sha256: irSha256 },
+    chip: spec,
+    options: { placement, profile: options.profile ?? null, quantize: options.quantize ?? null, min_residual_neurons: minResidual },
+    layers,
+    slices,
+    cores,
+    quantization,
+    totals: {
+      cores: part.cores.length,
+      chips: chipsFor(spec, part.cores.length),
+      tiles,
+      neurons: net.pops.reduce((a, p) => a + p.size, 0),
+      synapses,
+      routing_entries: part.use.reduce((a, u) => a + u[2], 0),
+      lower_bound: lb,
+      cores_over_lower_bound: part.cores.length / lb.cores,
+    },
+    traffic: {
+      weighting: options.rates ? 'profile' : 'uniform',
+      messages_per_inference: messages,
+      spike_hops: { placed, sequential, reduction: sequential > 0 ? 1 - placed / sequential : 0 },
+    },
+  };
+  return { doc, net, partition: part, plan: runPlan };
+}
+
+/**
+ * Expected spikes per inference of every neuron (plan populations, then zeros for the readout) from a
+ * functional simulation of `input` (raw samples) for T steps.
+ */
+export async function profileRates(plan: NetworkPlan, input: Float32Array, T: number, seed: number, onProgress?: (done: number, total: number) => void): Promise<Float64Array[]> {
+  const result = await simulatePlan(plan, input, { T, seed, recordSpikes: true, onProgress });
+  const rates = plan.pops.map((p) => new Float64Array(p.size));
+  const P = plan.pops.length;
+  for (const rec of result.spikes!) {
+    for (let k = 0; k < T * P; k++) {
+      const r = rates[k % P];
+      for (let j = rec.offsets[k]; j < rec.offsets[k + 1]; j++) r[rec.indices[j]]++;
+    }
+  }
+  for (const r of rates) for (let i = 0; i < r.length; i++) r[i] /= result.samples;
+  rates.push(new Float64Array(plan.readout.size));
+  return rates;
+}
+
+export function sha256(bytes: Buffer | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Validates and writes atomically. `doc.ir.file` must already be relative to the map file's folder. */
+export function writeMap(doc: MapDocument, file: string): void {
+  const json = `${JSON.stringify(doc, null, 1)}\n`;
+  validateDocument('map', JSON.parse(json), file);
+  validateDocument('chip', doc.chip, `${file} (chip)`);
+  writeFileAtomic(file, json);
+}
+
+export interface LoadedMap {
+  doc: MapDocument;
+  ir: SnnIr;
+  irFile: string;
+}
+
+/** Reads and validates a map, then the IR it references (which must be unchanged since mapping). */
+export function readMap(file: string): LoadedMap {
+  if (!existsSync(file)) throw new SnncError('no such file', { file });
+  let doc: MapDocument;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8')) as MapDocument;
+  } catch (e) {
+    throw new SnncError(`not valid JSON (${(e as Error).message})`, { file });
+  }
+  validateDocument('map', doc, file);
+  checkChipSpec(doc.chip, `${file} (chip)`);
+  const irFile = path.join(path.dirname(file), doc.ir.file);
+  if (!existsSync(irFile)) throw new SnncError(`the IR it maps, ${doc.ir.file}, is not there (paths are relative to the map file)`, { file });
+  const bytes = readFileSync(irFile);
+  if (sha256(bytes) !== doc.ir.sha256) throw new SnncError(`${doc.ir.file} changed since it was mapped (sha256 differs): run snnc map again`, { file });
+  const ir = readIr(irFile);
+  const cores = doc.cores.length;
+  doc.slices.forEach((s, i) => {
+    if (s.core >= cores) throw new SnncError(`slice ${i} is on core ${s.core}, but the map has ${cores} cores`, { file });
+  });
+  return { doc, ir, irFile };
+}
