@@ -103,6 +103,7 @@ program
   .option('--limit <n>', 'use only the first n samples', positiveInteger)
   .option('--seed <s>', 'seed of the random spike masks', seedValue, 0)
   .option('--workers <n>', 'worker threads (default: up to 2 cores)', positiveInteger)
+  .addOption(new Option('--attention <mode>', 'matmul/softmax rule: per-step (MST) or accumulated (exact rate product)').choices(['per-step', 'accumulated']).default('accumulated'))
   .option('--json', 'print one JSON object instead of tables')
   .action((ir: string, options: SimulateOptions) =>
     runCommand(async () => (await import('./commands/simulate.ts')).simulate(ir, options)),

@@ -1,10 +1,11 @@
 /**
  * `snnc simulate <model.snn.json> --input x.npy -T 64`: the event-driven IF simulator on a data set.
  * One causal run gives accuracy at T = 1, 2, 4, …, T; per layer firing rates and SOPs; per mask the
- * spikes arriving, dropped and the SOPs delivered.
+ * spikes arriving, dropped and the SOPs delivered; for transformers the host nodes' work (`--attention`
+ * selects their rule) and the work per module (attention, mlp, other).
  */
 import { SnncError } from '../../compiler/errors.ts';
-import type { SimulationResult } from '../../runtime/snn/simulate.ts';
+import type { AttentionMode, SimulationResult } from '../../runtime/snn/simulate.ts';
 import { createProgress, formatCount, formatTable, printJson } from '../common.ts';
 import { loadDataset } from '../data.ts';
 
@@ -16,6 +17,7 @@ export interface SimulateOptions {
   limit?: number;
   seed: number;
   workers?: number;
+  attention?: AttentionMode;
   json?: boolean;
 }
 
@@ -35,6 +37,7 @@ export async function simulate(irPath: string, options: SimulateOptions): Promis
       seed: options.seed,
       labels: data.labels,
       workers: options.workers,
+      attention: options.attention,
       onProgress: (done, total) => progress.update(done, total),
     });
   } finally {
@@ -67,24 +70,51 @@ function render(r: SimulationResult): string {
   if (r.accuracy) {
     out.push('', formatTable([['T', 'accuracy'], ...Object.entries(r.accuracy).map(([t, a]) => [t, percent(a)])], new Set([0, 1])));
   }
+  const host = r.attention !== null;
+  const count = (x: number) => formatCount(Math.round(x));
   out.push(
     '',
     formatTable(
       [
-        ['layer', 'kind', 'neurons', 'θ', 'firing rate', 'spikes/sample', 'SOPs/sample'],
+        ['layer', 'kind', 'neurons', 'θ', 'firing rate', 'spikes/sample', 'SOPs/sample', ...(host ? ['placement', 'products/sample', 'MACs/sample', 'softmax ops/sample'] : [])],
         ...r.layers.map((l) => [
           l.id,
           l.kind,
-          formatCount(l.neurons),
+          l.kind === 'if' || l.kind === 'output' ? formatCount(l.neurons) : '',
           l.threshold ? (l.threshold.min === l.threshold.max ? l.threshold.min.toPrecision(4) : `${l.threshold.min.toPrecision(3)}…${l.threshold.max.toPrecision(3)}`) : '',
           l.kind === 'if' ? l.firing_rate.toFixed(4) : '',
-          l.kind === 'if' ? formatCount(Math.round(l.spikes_per_sample)) : '',
-          l.kind === 'if' ? formatCount(Math.round(l.sops_per_sample)) : '',
+          l.kind === 'if' ? count(l.spikes_per_sample) : '',
+          l.kind === 'if' ? count(l.sops_per_sample) : '',
+          ...(host
+            ? [l.placement, l.placement === 'host' ? count(l.products_per_sample) : '', l.placement === 'host' ? count(l.macs_per_sample) : '', l.kind === 'softmax' ? count(l.softmax_ops_per_sample) : '']
+            : []),
         ]),
       ],
-      new Set([2, 3, 4, 5, 6]),
+      new Set(host ? [2, 3, 4, 5, 6, 8, 9, 10] : [2, 3, 4, 5, 6]),
     ),
   );
+  if (host) {
+    out.push(
+      '',
+      `matmul/softmax rule: ${r.attention}; host nodes run off the neuromorphic cores`,
+      formatTable(
+        [
+          ['module', 'spikes', 'SOPs', 'products', 'MACs', 'softmax ops', 'host inputs', 'energy 45 nm'],
+          ...Object.entries(r.modules).map(([name, m]) => [
+            name,
+            count(m.spikes),
+            count(m.sops),
+            count(m.products),
+            count(m.macs),
+            count(m.softmax_ops),
+            count(m.host_inputs),
+            `${(m.energy_45nm_pj / 1e6).toFixed(3)} µJ`,
+          ]),
+        ],
+        new Set([1, 2, 3, 4, 5, 6, 7]),
+      ),
+    );
+  }
   if (r.masks.length) {
     out.push(
       '',

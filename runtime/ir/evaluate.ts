@@ -122,9 +122,93 @@ export function evaluateLinear(node: IrNode, inputs: Float64Array[], inShapes: S
       for (let e = 0; e < out.length; e++) out[e] = x[e] * scale[e] + shift[e];
       return out;
     }
+    case 'mean': {
+      // Gather: each output element averages the input elements whose kept coordinates are its own.
+      const inShape = inShapes[0];
+      const kept = inShape.map((_, a) => a).filter((a) => !node.axes.includes(a));
+      const reduced = node.axes.slice().sort((a, b) => a - b);
+      const inStrides = stridesOf(inShape);
+      const keptShape = kept.map((a) => inShape[a]);
+      const keptStrides = stridesOf(keptShape);
+      const redShape = reduced.map((a) => inShape[a]);
+      const redStrides = stridesOf(redShape);
+      const count = sizeOf(redShape);
+      for (let o = 0; o < out.length; o++) {
+        let base = 0;
+        kept.forEach((a, j) => (base += (Math.floor(o / keptStrides[j]) % keptShape[j]) * inStrides[a]));
+        let acc = 0;
+        for (let r = 0; r < count; r++) {
+          let e = base;
+          reduced.forEach((a, j) => (e += (Math.floor(r / redStrides[j]) % redShape[j]) * inStrides[a]));
+          acc += x[e];
+        }
+        out[o] = acc / count;
+      }
+      return out;
+    }
     default:
       throw new SnncError(`${node.kind} is not a linear op`, { node: node.id, op: node.kind });
   }
+}
+
+/** Numpy matmul over the last two axes, leading axes broadcast: [..., m, k] · [..., k, n]. */
+export function matmulDense(a: ArrayLike<number>, aShape: Shape, b: ArrayLike<number>, bShape: Shape, outShape: Shape): Float64Array {
+  const m = aShape[aShape.length - 2];
+  const k = aShape[aShape.length - 1];
+  const n = bShape[bShape.length - 1];
+  const out = new Float64Array(sizeOf(outShape));
+  const lead = outShape.slice(0, -2);
+  const batches = sizeOf(lead);
+  // The batch offset of an operand: its leading axes aligned from the right, size-1 axes broadcast.
+  const offsetIn = (shape: Shape, bt: number): number => {
+    const opLead = shape.slice(0, -2);
+    const strides = stridesOf(opLead);
+    let off = 0;
+    for (let j = 0; j < opLead.length; j++) {
+      const axis = lead.length - opLead.length + j;
+      const coord = Math.floor(bt / sizeOf(lead.slice(axis + 1))) % lead[axis];
+      if (opLead[j] !== 1) off += coord * strides[j];
+    }
+    return off * shape[shape.length - 2] * shape[shape.length - 1];
+  };
+  for (let bt = 0; bt < batches; bt++) {
+    const ao = offsetIn(aShape, bt);
+    const bo = offsetIn(bShape, bt);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let acc = 0;
+        for (let r = 0; r < k; r++) acc += a[ao + i * k + r] * b[bo + r * n + j];
+        out[bt * m * n + i * n + j] = acc;
+      }
+    }
+  }
+  return out;
+}
+
+/** Softmax along `axis` (max-subtracted). */
+export function softmaxDense(x: ArrayLike<number>, shape: Shape, axis: number): Float64Array {
+  const out = new Float64Array(x.length);
+  const len = shape[axis];
+  const inner = sizeOf(shape.slice(axis + 1));
+  const outer = sizeOf(shape.slice(0, axis));
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const at = (r: number) => (o * len + r) * inner + i;
+      let max = -Infinity;
+      for (let r = 0; r < len; r++) max = Math.max(max, x[at(r)]);
+      let sum = 0;
+      for (let r = 0; r < len; r++) sum += out[at(r)] = Math.exp(x[at(r)] - max);
+      for (let r = 0; r < len; r++) out[at(r)] /= sum;
+    }
+  }
+  return out;
+}
+
+/** The function f of an analog node (matmul, softmax) on its inputs' values. */
+export function evaluateAnalog(node: IrNode, inputs: Float64Array[], inShapes: Shape[]): Float64Array {
+  if (node.kind === 'matmul') return matmulDense(inputs[0], inShapes[0], inputs[1], inShapes[1], node.shape);
+  if (node.kind === 'softmax') return softmaxDense(inputs[0], node.shape, node.axis);
+  throw new SnncError(`${node.kind} is not an analog node`, { node: node.id, op: node.kind });
 }
 
 /** θ per element of an IF node. */
@@ -153,6 +237,8 @@ export function evaluateIr(ir: SnnIr, x: ArrayLike<number>): Map<string, Float64
       values.set(node.id, inputs[0].map((v, e) => Math.min(Math.max(v, 0), theta[e])));
     } else if (node.kind === 'rsm') {
       values.set(node.id, inputs[0].map((v) => v * (1 - node.ratio)));
+    } else if (node.kind === 'matmul' || node.kind === 'softmax') {
+      values.set(node.id, evaluateAnalog(node, inputs, node.inputs.map((i) => shapes.get(i)!)));
     } else {
       values.set(node.id, evaluateLinear(node, inputs, node.inputs.map((i) => shapes.get(i)!), ir.tensors));
     }
@@ -164,8 +250,20 @@ export function evaluateIr(ir: SnnIr, x: ArrayLike<number>): Map<string, Float64
  * Reference time-stepped SNN on one sample, dense and slow: every step evaluates every node, with
  * IF outputs as spike vectors × θ (no masks). The readout is the output node's value accumulated over
  * T steps, divided by T. Returns that and, per step, each IF node's spiking neuron indices.
+ *
+ * Analog nodes (matmul, softmax) apply f to their inputs' values of the step (`per-step`), or, by default,
+ * (`accumulated`) emit G(t) − G(t−1) with G(t) = t·f(S(t)/t) and S the running sums of the inputs,
+ * computed directly from the sums (the simulator updates products incrementally: an independent check).
  */
-export function simulateDense(ir: SnnIr, x: ArrayLike<number>, T: number): { logits: Float64Array; spikes: Array<Map<string, number[]>> } {
+export function simulateDense(
+  ir: SnnIr,
+  x: ArrayLike<number>,
+  T: number,
+  options: { attention?: 'per-step' | 'accumulated' } = {},
+): { logits: Float64Array; spikes: Array<Map<string, number[]>> } {
+  const accumulated = (options.attention ?? 'accumulated') === 'accumulated';
+  const sums = new Map<string, Float64Array[]>();
+  const previous = new Map<string, Float64Array>();
   const shapes = new Map<string, Shape>([[ir.input.id, ir.input.shape]]);
   for (const node of ir.nodes) shapes.set(node.id, node.shape);
   const membranes = new Map<string, Float64Array>();
@@ -196,6 +294,19 @@ export function simulateDense(ir: SnnIr, x: ArrayLike<number>, T: number): { log
         }
         fired.set(node.id, list);
         values.set(node.id, out);
+      } else if (node.kind === 'matmul' || node.kind === 'softmax') {
+        const inShapes = node.inputs.map((i) => shapes.get(i)!);
+        if (!accumulated) {
+          values.set(node.id, evaluateAnalog(node, inputs, inShapes));
+        } else {
+          const S = sums.get(node.id) ?? inputs.map((v) => new Float64Array(v.length));
+          sums.set(node.id, S);
+          S.forEach((s, k) => inputs[k].forEach((v, e) => (s[e] += v)));
+          const G = evaluateAnalog(node, S.map((s) => s.map((v) => v / t)), inShapes).map((v) => v * t);
+          const prev = previous.get(node.id) ?? new Float64Array(G.length);
+          values.set(node.id, G.map((g, e) => g - prev[e]));
+          previous.set(node.id, G);
+        }
       } else {
         values.set(node.id, evaluateLinear(node, inputs, node.inputs.map((i) => shapes.get(i)!), ir.tensors));
       }

@@ -3,9 +3,23 @@
  * deterministic per sample (masks are keyed by the global sample index), so any split of the samples
  * over workers gives the same bytes. Synaptic work is event-driven: each step walks the spike lists
  * and adds CSR rows; only the threshold pass touches every neuron (the neuron updates).
+ *
+ * Currents accumulate in Float64 in a fixed order: the constant base (biases, then the analog input), then
+ * the sources in the plan's `order` (populations and analog nodes in topological order), each one's
+ * spikes (or output elements) ascending, each row's table entries ascending. Analog nodes (transformers
+ * only) are computed when their turn comes, from what their operand regions hold at that moment.
  */
-import type { Csr, NetworkPlan } from './plan.ts';
+import type { AnalogPlan, Csr, NetworkPlan } from './plan.ts';
+import { CATEGORIES } from './modules.ts';
 import { draw32, dropBelow, maskKey } from './rng.ts';
+
+/**
+ * How an analog node (matmul, softmax) turns its inputs into an output every step:
+ * - `per-step` (MST's rule): y(t) = f(x(t)) on the current step's values (biased for products of spike trains);
+ * - `accumulated`: y(t) = t·f(S(t)/t) − (t−1)·f(S(t−1)/(t−1)) with S the running sums of the inputs, so the
+ *   mean output up to any t is exactly f of the mean inputs up to t.
+ */
+export type AttentionMode = 'per-step' | 'accumulated';
 
 export interface ChunkOptions {
   T: number;
@@ -13,6 +27,8 @@ export interface ChunkOptions {
   /** Steps at which the prediction is recorded (ascending, within 1..T). */
   checkpoints: number[];
   recordSpikes: boolean;
+  /** Analog nodes' rule (default accumulated); plans without analog nodes ignore it. */
+  attention?: AttentionMode;
 }
 
 /**
@@ -40,6 +56,16 @@ export interface ChunkResult {
   /** IF neuron updates that received a non-zero current or spiked. */
   active: number;
   records?: SpikeRecord[];
+  /** Streams whose table spans several work categories: entries delivered per category (streams × CATEGORIES). */
+  streamCategories: Float64Array;
+  /** Per analog node: products whose two operands are spike-driven (spike-pair products). */
+  products: Float64Array;
+  /** Per analog node: other multiply-accumulates (analog × spike products, accumulated-mode rescaling). */
+  analogMacs: Float64Array;
+  /** Per analog node: softmax element evaluations. */
+  softmaxOps: Float64Array;
+  /** Per analog node: output table entries delivered per work category (analog nodes × CATEGORIES). */
+  analogOut: Float64Array;
 }
 
 /** cur[col[j]] += val[j] over one row. Unrolled by 8: V8 runs this 2.5× faster than the plain loop. */
@@ -90,6 +116,130 @@ function deliverMasked(csr: Csr, spikes: Int32Array, n: number, cur: Float64Arra
   }
   out[0] = sops;
   out[1] = dropped;
+}
+
+/**
+ * As `deliver`, for a table whose entries span several work categories: also adds each delivered row's
+ * entries per category to cats[catBase ..]. With `masked`, drops spikes as `deliverMasked`. Same order of
+ * additions into `cur` as the plain functions. Writes out[0] = SOPs, out[1] = dropped.
+ */
+function deliverSplit(
+  csr: Csr,
+  spikes: Int32Array,
+  n: number,
+  cur: Float64Array,
+  masked: boolean,
+  key: number,
+  below: number,
+  split: Int32Array,
+  cats: Float64Array,
+  catBase: number,
+  out: Float64Array,
+): void {
+  const { rowPtr, col, val } = csr;
+  let sops = 0;
+  let dropped = 0;
+  for (let k = 0; k < n; k++) {
+    const i = spikes[k];
+    if (masked && draw32(key, i) < below) {
+      dropped++;
+      continue;
+    }
+    const a = rowPtr[i];
+    const b = rowPtr[i + 1];
+    sops += b - a;
+    addRow(cur, col, val, a, b);
+    for (let c = 0; c < CATEGORIES; c++) cats[catBase + c] += split[i * CATEGORIES + c];
+  }
+  out[0] = sops;
+  out[1] = dropped;
+}
+
+/**
+ * out += A·B for each batch ([m,k]·[k,n] blocks at A[aOff + aBatch[b]], B[bOff + bBatch[b]]), multiplying only
+ * non-zero pairs: B's non-zero columns are listed per row, then every non-zero A element walks its row's list.
+ * Returns the number of products (pairs of non-zero factors).
+ */
+function matmulAdd(
+  A: Float64Array,
+  aOff: number,
+  aBatch: Int32Array,
+  B: Float64Array,
+  bOff: number,
+  bBatch: Int32Array,
+  m: number,
+  k: number,
+  n: number,
+  out: Float64Array,
+  list: Int32Array,
+  ptr: Int32Array,
+): number {
+  let products = 0;
+  for (let bt = 0; bt < aBatch.length; bt++) {
+    const ao = aOff + aBatch[bt];
+    const bo = bOff + bBatch[bt];
+    const oo = bt * m * n;
+    let c = 0;
+    for (let r = 0; r < k; r++) {
+      ptr[r] = c;
+      const row = bo + r * n;
+      for (let j = 0; j < n; j++) if (B[row + j] !== 0) list[c++] = j;
+    }
+    ptr[k] = c;
+    for (let i = 0; i < m; i++) {
+      const arow = ao + i * k;
+      const orow = oo + i * n;
+      for (let r = 0; r < k; r++) {
+        const a = A[arow + r];
+        if (a === 0) continue;
+        const brow = bo + r * n;
+        const end = ptr[r + 1];
+        for (let p = ptr[r]; p < end; p++) {
+          const j = list[p];
+          out[orow + j] += a * B[brow + j];
+        }
+        products += end - ptr[r];
+      }
+    }
+  }
+  return products;
+}
+
+/** out = softmax(X[xOff ..]·scale) along `len` of [outer, len, inner] (max-subtracted). */
+function softmaxInto(X: Float64Array, xOff: number, scale: number, outer: number, len: number, inner: number, out: Float64Array): void {
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const start = o * len * inner + i;
+      let max = -Infinity;
+      for (let r = 0; r < len; r++) max = Math.max(max, X[xOff + start + r * inner] * scale);
+      let sum = 0;
+      for (let r = 0; r < len; r++) {
+        const e = Math.exp(X[xOff + start + r * inner] * scale - max);
+        out[start + r * inner] = e;
+        sum += e;
+      }
+      for (let r = 0; r < len; r++) out[start + r * inner] /= sum;
+    }
+  }
+}
+
+/** x[e] += y[yOff + e] for e < size. */
+function addInto(x: Float64Array, y: Float64Array, yOff: number, size: number): void {
+  for (let e = 0; e < size; e++) x[e] += y[yOff + e];
+}
+
+/**
+ * Sends an analog node's output through its table: cur[col] += y[e]·val for the non-zero elements e (the
+ * analog twin of `deliver`), counting each row's entries per work category into cats[catBase ..].
+ */
+function deliverAnalog(csr: Csr, y: Float64Array, cur: Float64Array, split: Int32Array, cats: Float64Array, catBase: number): void {
+  const { rowPtr, col, val } = csr;
+  for (let e = 0; e < y.length; e++) {
+    const v = y[e];
+    if (v === 0) continue;
+    for (let j = rowPtr[e]; j < rowPtr[e + 1]; j++) cur[col[j]] += v * val[j];
+    for (let c = 0; c < CATEGORIES; c++) cats[catBase + c] += split[e * CATEGORIES + c];
+  }
 }
 
 /** base += (x / divisor) · input table, skipping zero inputs. A leaf function, as `integrate`. */
@@ -143,6 +293,35 @@ class IntList {
   }
 }
 
+/** Per-sample state and scratch of one analog node. */
+class AnalogState {
+  /** This step's output. */
+  readonly y: Float64Array;
+  /** Accumulated mode: running sums of each operand. */
+  readonly sums: Float64Array[];
+  /** Accumulated mode: matmul P(t) = S_A(t)·S_B(t); softmax G(t) = t·softmax(S(t)/t). */
+  readonly prev: Float64Array;
+  /** Matmul: this step's increment of P; softmax: this step's softmax. */
+  readonly scratch: Float64Array;
+  /** Matmul: non-zero column lists of B's rows. */
+  readonly list: Int32Array;
+  readonly ptr: Int32Array;
+
+  constructor(a: AnalogPlan) {
+    this.y = new Float64Array(a.size);
+    this.sums = a.operands.map((o) => new Float64Array(o.size));
+    this.prev = new Float64Array(a.size);
+    this.scratch = new Float64Array(a.size);
+    this.list = new Int32Array(a.kind === 'matmul' ? a.operands[1].size : 0);
+    this.ptr = new Int32Array(a.k + 1);
+  }
+
+  reset(): void {
+    for (const s of this.sums) s.fill(0);
+    this.prev.fill(0);
+  }
+}
+
 /**
  * The state of one sample in flight. The hot loops are the leaf functions above, called every step:
  * V8 optimizes small, often-called functions fully, where one big loop nest ran about 2× slower.
@@ -159,17 +338,20 @@ class Engine {
   private readonly counts = new Float64Array(1);
   /** IF neuron updates that received a non-zero current or spiked, this sample. */
   active = 0;
+  private readonly analog: AnalogState[];
 
   constructor(
     private readonly plan: NetworkPlan,
     private readonly seed: number,
     private readonly totals: ChunkResult,
+    private readonly accumulated: boolean,
   ) {
     this.cur = new Float64Array(plan.currentSize);
     this.base = new Float64Array(plan.currentSize);
     this.v = new Float64Array(plan.currentSize);
     this.spikeLists = plan.pops.map((p) => new Int32Array(p.size));
     this.below = plan.masks.map((m) => dropBelow(m.ratio));
+    this.analog = plan.analog.map((a) => new AnalogState(a));
   }
 
   /** Resets the state and evaluates the analog input once: raw x / divisor through the input table. */
@@ -180,6 +362,7 @@ class Engine {
     this.cur.set(base);
     this.v.set(plan.v0);
     this.active = 0;
+    for (const a of this.analog) a.reset();
   }
 
   /** Integrates population p's current, fires, resets; returns the number of spikes (listed in spikeLists[p]). */
@@ -197,7 +380,15 @@ class Engine {
     for (const si of plan.pops[p].streams) {
       const stream = plan.streams[si];
       const m = stream.mask;
-      if (m < 0) {
+      if (stream.split) {
+        const key = m < 0 ? 0 : maskKey(this.seed, sample, t, m);
+        deliverSplit(stream.csr, list, ns, cur, m >= 0, key, m < 0 ? 0 : this.below[m], stream.split, totals.streamCategories, si * CATEGORIES, this.maskOut);
+        totals.sops[si] += this.maskOut[0];
+        if (m >= 0) {
+          totals.dropped[m] += this.maskOut[1];
+          totals.arriving[m] += ns;
+        }
+      } else if (m < 0) {
         totals.sops[si] += deliver(stream.csr, list, ns, cur);
       } else {
         deliverMasked(stream.csr, list, ns, cur, maskKey(this.seed, sample, t, m), this.below[m], this.maskOut);
@@ -206,6 +397,63 @@ class Engine {
         totals.arriving[m] += ns;
       }
     }
+  }
+
+  /**
+   * Computes analog node `a` at step t from its operand regions, sends its output down its table and
+   * resets the regions to their constant currents.
+   */
+  analogStep(a: number, t: number): void {
+    const plan = this.plan.analog[a];
+    const state = this.analog[a];
+    const { cur, base, totals } = this;
+    const { y, prev, scratch } = state;
+    const ops = plan.operands;
+    if (plan.kind === 'matmul') {
+      const [A, B] = ops;
+      const spikePairs = A.spiking && B.spiking;
+      let products: number;
+      if (!this.accumulated) {
+        y.fill(0);
+        products = matmulAdd(cur, A.offset, plan.aBatch, cur, B.offset, plan.bBatch, plan.m, plan.k, plan.n, y, state.list, state.ptr);
+      } else {
+        // P(t) − P(t−1) = a(t)·S_B(t) + S_A(t−1)·b(t): only products with this step's inputs.
+        const [SA, SB] = state.sums;
+        addInto(SB, cur, B.offset, B.size);
+        scratch.fill(0);
+        products = matmulAdd(cur, A.offset, plan.aBatch, SB, 0, plan.bBatch, plan.m, plan.k, plan.n, scratch, state.list, state.ptr);
+        products += matmulAdd(SA, 0, plan.aBatch, cur, B.offset, plan.bBatch, plan.m, plan.k, plan.n, scratch, state.list, state.ptr);
+        addInto(SA, cur, A.offset, A.size);
+        // y(t) = P(t)/t − P(t−1)/(t−1): one multiply-add per element from t = 2 on.
+        if (t === 1) {
+          y.set(scratch);
+        } else {
+          for (let e = 0; e < plan.size; e++) y[e] = (prev[e] + scratch[e]) / t - prev[e] / (t - 1);
+          totals.analogMacs[a] += plan.size;
+        }
+        addInto(prev, scratch, 0, plan.size);
+      }
+      if (spikePairs) totals.products[a] += products;
+      else totals.analogMacs[a] += products;
+    } else {
+      const [X] = ops;
+      if (!this.accumulated) {
+        softmaxInto(cur, X.offset, 1, plan.outer, plan.len, plan.inner, y);
+      } else {
+        // y(t) = t·softmax(S(t)/t) − (t−1)·softmax(S(t−1)/(t−1)).
+        const [S] = state.sums;
+        addInto(S, cur, X.offset, X.size);
+        softmaxInto(S, 0, 1 / t, plan.outer, plan.len, plan.inner, scratch);
+        for (let e = 0; e < plan.size; e++) {
+          const g = t * scratch[e];
+          y[e] = g - prev[e];
+          prev[e] = g;
+        }
+      }
+      totals.softmaxOps[a] += plan.size;
+    }
+    for (const op of ops) cur.set(base.subarray(op.offset, op.offset + op.size), op.offset);
+    deliverAnalog(plan.csr, y, cur, plan.split, totals.analogOut, a * CATEGORIES);
   }
 
   /** Adds this step's readout current to the accumulator. */
@@ -248,8 +496,13 @@ export function runChunk(plan: NetworkPlan, input: Float32Array, sampleOffset: n
     dropped: new Float64Array(plan.masks.length),
     active: 0,
     records: opts.recordSpikes ? [] : undefined,
+    streamCategories: new Float64Array(plan.streams.length * CATEGORIES),
+    products: new Float64Array(plan.analog.length),
+    analogMacs: new Float64Array(plan.analog.length),
+    softmaxOps: new Float64Array(plan.analog.length),
+    analogOut: new Float64Array(plan.analog.length * CATEGORIES),
   };
-  const engine = new Engine(plan, opts.seed >>> 0, result);
+  const engine = new Engine(plan, opts.seed >>> 0, result, (opts.attention ?? 'accumulated') === 'accumulated');
 
   for (let s = 0; s < count; s++) {
     const sample = sampleOffset + s;
@@ -259,7 +512,8 @@ export function runChunk(plan: NetworkPlan, input: Float32Array, sampleOffset: n
     for (let t = 1; t <= T; t++) {
       for (const p of plan.order) {
         if (p < 0) {
-          engine.accumulate();
+          if (p === -1) engine.accumulate();
+          else engine.analogStep(-2 - p, t);
           continue;
         }
         const ns = engine.fire(p);

@@ -46,12 +46,13 @@ export interface LinearOp {
   addConstant(dst: SparseVec): void;
   /**
    * Multiply-accumulates of one dense evaluation: conv2d/dense/avgpool count in-bounds taps only,
-   * affine one per element; add, bias, concat, reshape and transpose are additions or data movement.
+   * affine one per element, mean one per input element (as avgpool's taps); add, bias, concat, reshape
+   * and transpose are additions or data movement.
    */
   macs: number;
 }
 
-export const LINEAR_KINDS = new Set(['conv2d', 'dense', 'avgpool2d', 'reshape', 'transpose', 'add', 'bias', 'concat', 'affine']);
+export const LINEAR_KINDS = new Set(['conv2d', 'dense', 'avgpool2d', 'reshape', 'transpose', 'add', 'bias', 'concat', 'affine', 'mean']);
 
 /**
  * Along one spatial axis: for each input coordinate, the (kernel tap, output coordinate) pairs it reaches.
@@ -291,6 +292,30 @@ export function linearOp(node: IrNode, inShapes: Shape[], tensors: Map<string, I
           }
         },
         addConstant: constantOf(shift),
+      };
+    }
+    case 'mean': {
+      // Input element e lands on the output element with the reduced axes dropped (kept as size 1 with keepdims: same index).
+      const inShape = inShapes[0];
+      const inStrides = stridesOf(inShape);
+      const kept = inShape.map((_, a) => !node.axes.includes(a));
+      const keptShape = inShape.filter((_, a) => kept[a]);
+      const keptStrides = stridesOf(keptShape);
+      const outStrideOfAxis: number[] = [];
+      let j = 0;
+      inShape.forEach((_, a) => outStrideOfAxis.push(kept[a] ? keptStrides[j++] : 0));
+      const inv = 1 / node.axes.reduce((n, a) => n * inShape[a], 1);
+      return {
+        macs: sizeOf(inShape),
+        scatter(_k, src, dst) {
+          for (let s = 0; s < src.count; s++) {
+            const e = src.idx[s];
+            let o = 0;
+            for (let a = 0; a < inShape.length; a++) o += (Math.floor(e / inStrides[a]) % inShape[a]) * outStrideOfAxis[a];
+            dst.add(o, src.val[e] * inv);
+          }
+        },
+        addConstant: noConstant,
       };
     }
     default:

@@ -6,15 +6,24 @@
  * linear.ts.
  *
  * Sources: the analog input (row i = the current that input element i adds per unit value, evaluated
- * once per sample), each IF population's unmasked spikes, and each RSM node's masked spikes.
- * Targets share one flat current space: the populations in topological order, then the readout.
+ * once per sample), each IF population's unmasked spikes, each RSM node's masked spikes, and each analog
+ * node's output (row e = what output element e adds per unit value).
+ * Targets share one flat current space: the populations in topological order, then the readout, then
+ * (transformers only) the operands of the analog nodes in topological order.
  * The plan is plain numbers, strings and typed arrays, so it can be cloned to workers or shared.
+ *
+ * Analog nodes (matmul of two dynamic operands, softmax) have no fixed weights, so no table can compose
+ * through them: each is computed densely every step from its operand regions (which the tables fill like a
+ * population's current) and its output is sent on through its own table. They run on a host processor, not
+ * on neuromorphic cores (placement 'host'). Within a step the engine visits populations, analog nodes and
+ * the readout in the IR's topological order (`order`).
  */
 import { SnncError } from '../../compiler/errors.ts';
 import { checkShapes } from '../../compiler/ir/shapes.ts';
 import type { IfNode, IrNode, RsmNode, Shape, SnnIr } from '../../compiler/ir/types.ts';
 import { sizeOf, stridesOf } from '../ir/broadcast.ts';
 import { LINEAR_KINDS, type LinearOp, linearOp, SparseVec } from './linear.ts';
+import { CATEGORIES, categoryOf, moduleOf } from './modules.ts';
 
 /** Compressed sparse rows: row i's entries are col/val[rowPtr[i] .. rowPtr[i+1]). */
 export interface Csr {
@@ -53,6 +62,46 @@ export interface StreamPlan {
   /** Index into `masks`, or -1. */
   mask: number;
   csr: Csr;
+  /** Work category (modules.ts) of every entry of the table, or -1 when they differ (then see `split`). */
+  category: number;
+  /** When `category` is -1: per row, the number of entries in each category (rows × CATEGORIES). */
+  split: Int32Array | null;
+}
+
+/** One operand of an analog node: a region of the flat current space that the tables fill every step. */
+export interface OperandPlan {
+  offset: number;
+  size: number;
+  /**
+   * Only spike streams reach it (no analog input, no analog node, no constant current): its values are
+   * spike counts × θ, and a product of two such operands is a spike-pair product.
+   */
+  spiking: boolean;
+}
+
+/** A node computed densely on a host every step: matmul of two dynamic operands, or softmax. */
+export interface AnalogPlan {
+  id: string;
+  kind: 'matmul' | 'softmax';
+  /** Index into modules.ts MODULES. */
+  module: number;
+  /** Output elements. */
+  size: number;
+  operands: OperandPlan[];
+  /** matmul: [m, k] · [k, n] per batch; aBatch/bBatch[b] = element offset of batch b within each operand (broadcast). */
+  m: number;
+  k: number;
+  n: number;
+  aBatch: Int32Array;
+  bBatch: Int32Array;
+  /** softmax: shape seen as [outer, len, inner] with the softmax along len. */
+  outer: number;
+  len: number;
+  inner: number;
+  /** Output → targets, per unit of output value. */
+  csr: Csr;
+  /** Per output row, the number of table entries in each work category (rows × CATEGORIES). */
+  split: Int32Array;
 }
 
 export interface MaskPlan {
@@ -73,7 +122,7 @@ export interface NetworkPlan {
   currentSize: number;
   pops: PopulationPlan[];
   readout: { id: string; offset: number; size: number };
-  /** Processing order within a step: population index, or -1 for the readout. */
+  /** Processing order within a step: population index, -1 for the readout, −2 − a for analog node a. */
   order: Int32Array;
   /** θ per neuron over the current space (0 on the readout). */
   threshold: Float64Array;
@@ -87,9 +136,18 @@ export interface NetworkPlan {
   masks: MaskPlan[];
   /** MACs of the dense (analog) layers fed by the input, per evaluation; a chip recomputes them every step. */
   macsPerStep: number;
+  /** macsPerStep split by the module of each linear node (modules.ts MODULES order). */
+  macsPerStepByModule: number[];
+  /** Module index of each population. */
+  popModules: number[];
+  /** Module index of the readout. */
+  readoutModule: number;
+  /** Host nodes (empty for CNN/MLP IRs), in topological order. */
+  analog: AnalogPlan[];
 }
 
-const SIMULATED_KINDS = new Set([...LINEAR_KINDS, 'if', 'rsm']);
+export const ANALOG_KINDS = new Set(['matmul', 'softmax']);
+const SIMULATED_KINDS = new Set([...LINEAR_KINDS, ...ANALOG_KINDS, 'if', 'rsm']);
 
 /** Grows typed arrays while a table is built. */
 class CsrBuilder {
@@ -204,12 +262,46 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
   const readout = { id: outputNode.id, offset: currentSize, size: sizeOf(outputNode.shape) };
   addReader(outputNode.id, readout.offset, readout.size);
   currentSize += readout.size;
+  // Analog operands: after the readout, so CNN/MLP plans keep their layout.
+  const analogNodes = ir.nodes.filter((n) => ANALOG_KINDS.has(n.kind));
+  const operandRegions = analogNodes.map((node) =>
+    node.inputs.map((x) => {
+      const region = { offset: currentSize, size: sizeOf(shapes.get(x)!) };
+      addReader(x, region.offset, region.size);
+      currentSize += region.size;
+      return region;
+    }),
+  );
   const popIndex = new Map(pops.map((p, i) => [p.id, i]));
+  const analogIndex = new Map(analogNodes.map((n, a) => [n.id, a]));
   const order: number[] = [];
   for (const n of ir.nodes) {
     if (n.kind === 'if') order.push(popIndex.get(n.id)!);
+    if (analogIndex.has(n.id)) order.push(-2 - analogIndex.get(n.id)!);
     if (n.id === outputNode.id) order.push(-1);
   }
+
+  // Work category of every position of the current space: the module of the node it feeds, core or host.
+  const categoryAt = new Int8Array(currentSize);
+  pops.forEach((p, i) => categoryAt.fill(categoryOf(moduleOf(ifNodes[i]), false), p.offset, p.offset + p.size));
+  categoryAt.fill(categoryOf(moduleOf(outputNode), false), readout.offset, readout.offset + readout.size);
+  analogNodes.forEach((node, a) => {
+    for (const r of operandRegions[a]) categoryAt.fill(categoryOf(moduleOf(node), true), r.offset, r.offset + r.size);
+  });
+  /** Entries per category of each row of a table. */
+  const splitOf = (csr: Csr): Int32Array => {
+    const rows = csr.rowPtr.length - 1;
+    const split = new Int32Array(rows * CATEGORIES);
+    for (let i = 0; i < rows; i++) for (let j = csr.rowPtr[i]; j < csr.rowPtr[i + 1]; j++) split[i * CATEGORIES + categoryAt[csr.col[j]]]++;
+    return split;
+  };
+  /** The one category of all a table's entries (0 for an empty table: it costs nothing), or -1. */
+  const singleCategory = (csr: Csr): number => {
+    if (csr.col.length === 0) return 0;
+    const c = categoryAt[csr.col[0]];
+    for (const col of csr.col) if (categoryAt[col] !== c) return -1;
+    return c;
+  };
 
   const threshold = new Float64Array(currentSize);
   const v0 = new Float64Array(currentSize);
@@ -284,7 +376,10 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
   };
 
   const input = table(ir.input.id, 1) ?? { rowPtr: new Int32Array(sizeOf(ir.input.shape) + 1), col: new Int32Array(0), val: new Float32Array(0) };
-  const macsPerStep = downstreamOf(ir.input.id).reduce((m, n) => m + ops.get(n.id)!.macs, 0);
+  const inputLayers = downstreamOf(ir.input.id);
+  const macsPerStep = inputLayers.reduce((m, n) => m + ops.get(n.id)!.macs, 0);
+  const macsPerStepByModule = [0, 0, 0];
+  for (const n of inputLayers) macsPerStepByModule[moduleOf(n)] += ops.get(n.id)!.macs;
 
   const streams: StreamPlan[] = [];
   const masks: MaskPlan[] = [];
@@ -292,7 +387,8 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
     const csr = table(node.id, thetas[p]);
     if (!csr) return;
     pops[p].streams.push(streams.length);
-    streams.push({ id: node.id, pop: p, mask: -1, csr });
+    const category = singleCategory(csr);
+    streams.push({ id: node.id, pop: p, mask: -1, csr, category, split: category < 0 ? splitOf(csr) : null });
   });
   for (const node of ir.nodes.filter((n): n is RsmNode => n.kind === 'rsm')) {
     const p = popIndex.get(node.inputs[0])!;
@@ -301,8 +397,33 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
     const to = (consumers.get(node.id) ?? []).map((c) => c.id).join(', ');
     pops[p].streams.push(streams.length);
     masks.push({ id: node.id, from: node.inputs[0], to, ratio: node.ratio, stream: streams.length });
-    streams.push({ id: node.id, pop: p, mask: masks.length - 1, csr });
+    const category = singleCategory(csr);
+    streams.push({ id: node.id, pop: p, mask: masks.length - 1, csr, category, split: category < 0 ? splitOf(csr) : null });
   }
+
+  const emptyCsr = (rows: number): Csr => ({ rowPtr: new Int32Array(rows + 1), col: new Int32Array(0), val: new Float32Array(0) });
+  const analog: AnalogPlan[] = analogNodes.map((node, a) => {
+    const size = sizeOf(node.shape);
+    const csr = table(node.id, 1) ?? emptyCsr(size);
+    const base = { id: node.id, module: moduleOf(node), size, csr, split: splitOf(csr) };
+    const operands = operandRegions[a].map((r) => ({ ...r, spiking: false }));
+    const geometry = { m: 0, k: 0, n: 0, aBatch: new Int32Array(0), bBatch: new Int32Array(0), outer: 0, len: 0, inner: 0 };
+    if (node.kind === 'matmul') {
+      const [aShape, bShape] = node.inputs.map((x) => shapes.get(x)!);
+      return { ...base, kind: 'matmul', operands, ...geometry, ...matmulGeometry(aShape, bShape, node.shape) };
+    }
+    if (node.kind !== 'softmax') fail(node, `${node.kind} is not an analog node`);
+    const axis = node.axis;
+    return {
+      ...base,
+      kind: 'softmax',
+      operands,
+      ...geometry,
+      outer: sizeOf(node.shape.slice(0, axis)),
+      len: node.shape[axis],
+      inner: sizeOf(node.shape.slice(axis + 1)),
+    };
+  });
 
   // Constant currents: every linear node evaluated with its constant term, on zero input and no spikes.
   const linearNodes = ir.nodes.filter((n) => ops.has(n.id));
@@ -311,6 +432,16 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
   for (const [id, rs] of readers) {
     const vec = vecs.get(id)!;
     for (const { offset } of rs) for (let k = 0; k < vec.count; k++) bias[offset + vec.idx[k]] += vec.val[vec.idx[k]];
+  }
+
+  // An operand is spiking when nothing but spike streams writes into it: no input, no analog output, no constant.
+  const written = new Uint8Array(currentSize);
+  for (const t of [input, ...analog.map((a) => a.csr)]) for (const c of t.col) written[c] = 1;
+  for (const a of analog) {
+    for (const op of a.operands) {
+      op.spiking = true;
+      for (let e = op.offset; e < op.offset + op.size; e++) if (written[e] || bias[e] !== 0) op.spiking = false;
+    }
   }
 
   return {
@@ -327,5 +458,33 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
     streams,
     masks,
     macsPerStep,
+    macsPerStepByModule,
+    popModules: ifNodes.map(moduleOf),
+    readoutModule: moduleOf(outputNode),
+    analog,
   };
+}
+
+/** [..., m, k] · [..., k, n]: per output batch, the element offsets of the (broadcast) operand batches. */
+function matmulGeometry(aShape: Shape, bShape: Shape, outShape: Shape) {
+  const m = aShape[aShape.length - 2];
+  const k = aShape[aShape.length - 1];
+  const n = bShape[bShape.length - 1];
+  const lead = outShape.slice(0, -2);
+  const batches = sizeOf(lead);
+  const offsets = (shape: Shape): Int32Array => {
+    const opLead = shape.slice(0, -2);
+    const strides = stridesOf(opLead);
+    const block = shape[shape.length - 2] * shape[shape.length - 1];
+    return Int32Array.from({ length: batches }, (_, bt) => {
+      let off = 0;
+      for (let j = 0; j < opLead.length; j++) {
+        const axis = lead.length - opLead.length + j;
+        const coord = Math.floor(bt / sizeOf(lead.slice(axis + 1))) % lead[axis];
+        if (opLead[j] !== 1) off += coord * strides[j];
+      }
+      return off * block;
+    });
+  };
+  return { m, k, n, aBatch: offsets(aShape), bBatch: offsets(bShape) };
 }

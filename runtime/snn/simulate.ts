@@ -1,7 +1,20 @@
 /**
  * Functional SNN simulator: accuracy at every T ≤ T_max from one causal run, and the work counts
- * (SOPs, MACs, neuron updates, spikes and mask statistics per layer). Samples are split over
- * worker threads in contiguous ranges; results are identical for any number of workers.
+ * (SOPs, MACs, neuron updates, spikes and mask statistics per layer; for transformers also the analog
+ * nodes' products and softmax ops, and everything per module). Samples are split over worker threads in
+ * contiguous ranges; results are identical for any number of workers.
+ *
+ * Counting rules (docs/transformers.md):
+ * - SOP: one spike delivered to one synapse of a population or the readout (fixed weights). A spike that
+ *   reaches a host node's operand is not an SOP: it is a host input.
+ * - product: one multiplication of two non-zero factors inside a matmul whose operands are both
+ *   spike-driven (spike-pair product). Per-step mode: pairs of this step's values; accumulated mode: the
+ *   pairs of the incremental update a(t)·S_B(t) + S_A(t−1)·b(t).
+ * - MAC: the input layers' dense evaluation (every step), matmul products with an analog operand,
+ *   accumulated-mode output rescaling (one per matmul output element per step from t = 2), and analog
+ *   outputs delivered through synapse tables (one per non-zero output element per table entry to a core).
+ * - softmax op: one element of one softmax evaluation (once per element per step, both modes).
+ * - host input: one value (spike or analog output) written into a host node's operand, per table entry.
  */
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
@@ -9,11 +22,12 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SnncError } from '../../compiler/errors.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
-import { runChunk, type ChunkOptions, type ChunkResult, type SpikeRecord } from './engine.ts';
+import { type AttentionMode, runChunk, type ChunkOptions, type ChunkResult, type SpikeRecord } from './engine.ts';
+import { CATEGORIES, MODULES, type ModuleName } from './modules.ts';
 import { buildPlan, type NetworkPlan, type ThresholdSummary } from './plan.ts';
 import type { WorkerJob, WorkerMessage } from './worker.ts';
 
-export type { SpikeRecord } from './engine.ts';
+export type { AttentionMode, SpikeRecord } from './engine.ts';
 
 export interface SimulateOptions {
   T: number;
@@ -26,18 +40,48 @@ export interface SimulateOptions {
   onProgress?(done: number, total: number): void;
   /** Return every IF population's spikes (small runs only: T × neurons per sample). */
   recordSpikes?: boolean;
+  /** Rule of the analog nodes (matmul, softmax): default accumulated. */
+  attention?: AttentionMode;
 }
 
+/** A population, an analog (host) node or the readout. Work columns are per sample. */
 export interface LayerStats {
   id: string;
-  kind: 'if' | 'output';
+  kind: 'if' | 'output' | 'matmul' | 'softmax';
+  /** Neuromorphic core, or a host processor (analog nodes: no fixed weights, no neurons). */
+  placement: 'core' | 'host';
+  module: ModuleName;
   neurons: number;
   /** Spikes per neuron per step. */
   firing_rate: number;
   spikes_per_sample: number;
-  /** SOPs caused by this population's spikes (masked edges count survivors only). */
+  /** SOPs caused by this population's spikes (masked edges count survivors only; host inputs excluded). */
   sops_per_sample: number;
+  /** Values this node sends into host nodes' operands (spikes of a population, outputs of an analog node). */
+  host_inputs_per_sample: number;
+  /** Analog nodes: spike-pair products. */
+  products_per_sample: number;
+  /** Analog nodes: analog × spike products, accumulated-mode rescaling, and output deliveries to synapses. */
+  macs_per_sample: number;
+  /** Softmax nodes: element evaluations. */
+  softmax_ops_per_sample: number;
   threshold: ThresholdSummary | null;
+}
+
+/** Work per sample charged to one module (see modules.ts for the rule). */
+export interface ModuleStats {
+  sops: number;
+  products: number;
+  macs: number;
+  softmax_ops: number;
+  host_inputs: number;
+  /** Spikes fired by the module's populations. */
+  spikes: number;
+  /**
+   * 45 nm estimate (SPEC §6, Horowitz 2014): (SOPs + products)·0.9 pJ + (MACs + softmax ops)·4.6 pJ. Products
+   * of spike-driven factors are additions of a θ-scaled value; one E_MAC per softmax element is a lower bound.
+   */
+  energy_45nm_pj: number;
 }
 
 /** Per sample (mean over samples). */
@@ -62,10 +106,16 @@ export interface SimulationResult {
   /** samples × classes: accumulated readout / T. */
   logits: Float32Array;
   classes: number;
+  /** Synaptic operations (fixed-weight deliveries to populations and the readout). */
   sops_per_sample: number;
-  /** Dense analog work: the input layers' MACs, recomputed every step. */
+  /** Dense analog work: the input layers' MACs, recomputed every step (analog nodes' MACs are in `modules`). */
   macs_per_sample: number;
+  /** The analog nodes' rule; null when the network has none. */
+  attention: AttentionMode | null;
+  /** Populations (plan order), then analog nodes (topological order), then the readout. */
   layers: LayerStats[];
+  /** All work per sample by module: attention, mlp, other. */
+  modules: Record<ModuleName, ModuleStats>;
   masks: MaskStats[];
   /** Per sample: IF neuron updates that received a non-zero current or spiked, and the rest. */
   neuron_updates: { active: number; inactive: number };
@@ -96,7 +146,9 @@ export async function simulatePlan(plan: NetworkPlan, input: Float32Array, opts:
   const samples = input.length / plan.inputSize;
   if (opts.labels && opts.labels.length !== samples) throw new SnncError(`${opts.labels.length} labels for ${samples} samples`);
   const seed = (opts.seed ?? 0) >>> 0;
-  const chunkOpts: ChunkOptions = { T, seed, checkpoints: checkpointsFor(T), recordSpikes: opts.recordSpikes ?? false };
+  const attention = opts.attention ?? 'accumulated';
+  if (attention !== 'accumulated' && attention !== 'per-step') throw new SnncError(`attention mode ${String(attention)}: expected per-step or accumulated`);
+  const chunkOpts: ChunkOptions = { T, seed, checkpoints: checkpointsFor(T), recordSpikes: opts.recordSpikes ?? false, attention };
   const workers = Math.max(1, Math.min(samples, opts.workers ?? (samples < 64 ? 1 : Math.min(availableParallelism(), 2))));
 
   let chunks: ChunkResult[];
@@ -200,6 +252,11 @@ function assemble(
   };
   const spikes = sum((c) => c.spikes);
   const sops = sum((c) => c.sops);
+  const streamCategories = sum((c) => c.streamCategories);
+  const products = sum((c) => c.products);
+  const analogMacs = sum((c) => c.analogMacs);
+  const softmaxOps = sum((c) => c.softmaxOps);
+  const analogOut = sum((c) => c.analogOut);
   const arriving = sum((c) => c.arriving);
   const dropped = sum((c) => c.dropped);
   const active = chunks.reduce((a, c) => a + c.active, 0);
@@ -224,17 +281,81 @@ function assemble(
     });
   }
 
+  // Table entries delivered per work category (module · 2 + host), per stream and per analog node.
+  const perStream = plan.streams.map((st, si) => {
+    const cats = new Float64Array(CATEGORIES);
+    if (st.split) cats.set(streamCategories.subarray(si * CATEGORIES, (si + 1) * CATEGORIES));
+    else cats[st.category] = sops[si];
+    return cats;
+  });
+  const perAnalog = plan.analog.map((_, a) => analogOut.subarray(a * CATEGORIES, (a + 1) * CATEGORIES));
+  const synaptic = (cats: Float64Array) => cats.reduce((acc, v, c) => (c % 2 === 0 ? acc + v : acc), 0);
+  const toHost = (cats: Float64Array) => cats.reduce((acc, v, c) => (c % 2 === 1 ? acc + v : acc), 0);
+
   const neurons = plan.pops.reduce((a, p) => a + p.size, 0);
+  const work = { host_inputs_per_sample: 0, products_per_sample: 0, macs_per_sample: 0, softmax_ops_per_sample: 0 };
   const layers: LayerStats[] = plan.pops.map((p, i) => ({
     id: p.id,
     kind: 'if',
+    placement: 'core',
+    module: MODULES[plan.popModules[i]],
     neurons: p.size,
     firing_rate: spikes[i] / (samples * T * p.size),
     spikes_per_sample: spikes[i] / samples,
-    sops_per_sample: p.streams.reduce((a, si) => a + sops[si], 0) / samples,
+    sops_per_sample: p.streams.reduce((a, si) => a + synaptic(perStream[si]), 0) / samples,
+    ...work,
+    host_inputs_per_sample: p.streams.reduce((a, si) => a + toHost(perStream[si]), 0) / samples,
     threshold: p.threshold,
   }));
-  layers.push({ id: plan.readout.id, kind: 'output', neurons: classes, firing_rate: 0, spikes_per_sample: 0, sops_per_sample: 0, threshold: null });
+  plan.analog.forEach((a, i) => {
+    layers.push({
+      id: a.id,
+      kind: a.kind,
+      placement: 'host',
+      module: MODULES[a.module],
+      neurons: 0,
+      firing_rate: 0,
+      spikes_per_sample: 0,
+      sops_per_sample: 0,
+      host_inputs_per_sample: toHost(perAnalog[i]) / samples,
+      products_per_sample: products[i] / samples,
+      macs_per_sample: (analogMacs[i] + synaptic(perAnalog[i])) / samples,
+      softmax_ops_per_sample: softmaxOps[i] / samples,
+      threshold: null,
+    });
+  });
+  layers.push({
+    id: plan.readout.id,
+    kind: 'output',
+    placement: 'core',
+    module: MODULES[plan.readoutModule],
+    neurons: classes,
+    firing_rate: 0,
+    spikes_per_sample: 0,
+    sops_per_sample: 0,
+    ...work,
+    threshold: null,
+  });
+
+  // Per module: synapses and host inputs by the module of what they reach, the rest by the node doing it.
+  const modules = Object.fromEntries(
+    MODULES.map((name) => [name, { sops: 0, products: 0, macs: 0, softmax_ops: 0, host_inputs: 0, spikes: 0, energy_45nm_pj: 0 }]),
+  ) as Record<ModuleName, ModuleStats>;
+  const charge = (cats: Float64Array, synapseColumn: 'sops' | 'macs') => {
+    cats.forEach((v, c) => (modules[MODULES[c >> 1]][c % 2 === 0 ? synapseColumn : 'host_inputs'] += v / samples));
+  };
+  perStream.forEach((cats) => charge(cats, 'sops'));
+  perAnalog.forEach((cats) => charge(cats, 'macs'));
+  plan.analog.forEach((a, i) => {
+    const m = modules[MODULES[a.module]];
+    m.products += products[i] / samples;
+    m.macs += analogMacs[i] / samples;
+    m.softmax_ops += softmaxOps[i] / samples;
+  });
+  plan.macsPerStepByModule.forEach((macs, k) => (modules[MODULES[k]].macs += macs * T));
+  plan.pops.forEach((_, i) => (modules[MODULES[plan.popModules[i]]].spikes += spikes[i] / samples));
+  for (const m of Object.values(modules)) m.energy_45nm_pj = (m.sops + m.products) * 0.9 + (m.macs + m.softmax_ops) * 4.6;
+  const sopsTotal = perStream.reduce((a, cats) => a + synaptic(cats), 0);
 
   return {
     T,
@@ -244,9 +365,11 @@ function assemble(
     predictions,
     logits,
     classes,
-    sops_per_sample: sops.reduce((a, b) => a + b, 0) / samples,
+    sops_per_sample: sopsTotal / samples,
     macs_per_sample: plan.macsPerStep * T,
+    attention: plan.analog.length ? (opts.attention ?? 'accumulated') : null,
     layers,
+    modules,
     masks: plan.masks.map((m, k) => ({
       id: m.id,
       from: m.from,
