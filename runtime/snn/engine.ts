@@ -223,6 +223,11 @@ function softmaxInto(X: Float64Array, xOff: number, scale: number, outer: number
   }
 }
 
+/** cur[offset ..] = base[offset ..] over `size` elements. */
+function resetRegion(cur: Float64Array, base: Float64Array, offset: number, size: number): void {
+  for (let e = offset; e < offset + size; e++) cur[e] = base[e];
+}
+
 /** x[e] += y[yOff + e] for e < size. */
 function addInto(x: Float64Array, y: Float64Array, yOff: number, size: number): void {
   for (let e = 0; e < size; e++) x[e] += y[yOff + e];
@@ -230,16 +235,22 @@ function addInto(x: Float64Array, y: Float64Array, yOff: number, size: number): 
 
 /**
  * Sends an analog node's output through its table: cur[col] += y[e]·val for the non-zero elements e (the
- * analog twin of `deliver`), counting each row's entries per work category into cats[catBase ..].
+ * analog twin of `deliver`), counting the entries into cats[catBase + category], or per row and category
+ * from `split` when the table spans several categories (category −1).
  */
-function deliverAnalog(csr: Csr, y: Float64Array, cur: Float64Array, split: Int32Array, cats: Float64Array, catBase: number): void {
+function deliverAnalog(csr: Csr, y: Float64Array, cur: Float64Array, category: number, split: Int32Array, cats: Float64Array, catBase: number): void {
   const { rowPtr, col, val } = csr;
+  let entries = 0;
   for (let e = 0; e < y.length; e++) {
     const v = y[e];
     if (v === 0) continue;
-    for (let j = rowPtr[e]; j < rowPtr[e + 1]; j++) cur[col[j]] += v * val[j];
-    for (let c = 0; c < CATEGORIES; c++) cats[catBase + c] += split[e * CATEGORIES + c];
+    const a = rowPtr[e];
+    const b = rowPtr[e + 1];
+    for (let j = a; j < b; j++) cur[col[j]] += v * val[j];
+    if (category < 0) for (let c = 0; c < CATEGORIES; c++) cats[catBase + c] += split[e * CATEGORIES + c];
+    else entries += b - a;
   }
+  if (category >= 0) cats[catBase + category] += entries;
 }
 
 /** base += (x / divisor) · input table, skipping zero inputs. A leaf function, as `integrate`. */
@@ -452,8 +463,8 @@ class Engine {
       }
       totals.softmaxOps[a] += plan.size;
     }
-    for (const op of ops) cur.set(base.subarray(op.offset, op.offset + op.size), op.offset);
-    deliverAnalog(plan.csr, y, cur, plan.split, totals.analogOut, a * CATEGORIES);
+    for (const op of ops) resetRegion(cur, base, op.offset, op.size);
+    deliverAnalog(plan.csr, y, cur, plan.category, plan.split, totals.analogOut, a * CATEGORIES);
   }
 
   /** Adds this step's readout current to the accumulator. */

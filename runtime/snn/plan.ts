@@ -100,6 +100,8 @@ export interface AnalogPlan {
   inner: number;
   /** Output → targets, per unit of output value. */
   csr: Csr;
+  /** Work category of every entry of the table, or -1 when they differ (then see `split`). */
+  category: number;
   /** Per output row, the number of table entries in each work category (rows × CATEGORIES). */
   split: Int32Array;
 }
@@ -405,7 +407,7 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
   const analog: AnalogPlan[] = analogNodes.map((node, a) => {
     const size = sizeOf(node.shape);
     const csr = table(node.id, 1) ?? emptyCsr(size);
-    const base = { id: node.id, module: moduleOf(node), size, csr, split: splitOf(csr) };
+    const base = { id: node.id, module: moduleOf(node), size, csr, category: singleCategory(csr), split: splitOf(csr) };
     const operands = operandRegions[a].map((r) => ({ ...r, spiking: false }));
     const geometry = { m: 0, k: 0, n: 0, aBatch: new Int32Array(0), bBatch: new Int32Array(0), outer: 0, len: 0, inner: 0 };
     if (node.kind === 'matmul') {
