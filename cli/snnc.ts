@@ -5,9 +5,11 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { AnnOptions } from './commands/ann.ts';
+import type { ChipOptions as ChipCommandOptions } from './commands/chip.ts';
 import type { CompileOptions } from './commands/compile.ts';
 import type { ExportNirOptions } from './commands/export-nir.ts';
 import type { InspectOptions } from './commands/inspect.ts';
+import type { MapOptions as MapCommandOptions } from './commands/map.ts';
 import type { SimulateOptions } from './commands/simulate.ts';
 import { EXIT_USER_ERROR, runCommand } from './common.ts';
 import { packageVersion } from './version.ts';
@@ -118,6 +120,41 @@ program
   .option('--json', 'print the summary as one JSON object')
   .action((ir: string, options: ExportNirOptions) =>
     runCommand(async () => (await import('./commands/export-nir.ts')).exportNirCommand(ir, options)),
+  );
+
+program
+  .command('map')
+  .description('place a spiking IR on a neuromorphic chip: core-sized slices, cores on the mesh, routing; writes a core map')
+  .argument('<ir>', 'spiking IR (.snn.json)')
+  .requiredOption('-o, --output <model.map.json>', 'core map to write (it references the IR by a relative path)')
+  .option('--chip <name|file>', 'chip preset (loihi1, loihi1-sanafe) or a chip spec .json', 'loihi1')
+  .addOption(new Option('--placement <strategy>', 'how cores are placed on the mesh').choices(['traffic', 'sequential']).default('traffic'))
+  .option('--profile <x.npy>', 'samples for a profiling run: spike rates weight the placement')
+  .option('--profile-labels <y.npy>', 'labels of the profile samples: with --quantize, measure the accuracy change')
+  .option('--profile-limit <n>', 'profile on the first n samples', positiveInteger, 64)
+  .option('--profile-steps <T>', 'time steps of the profiling run', positiveInteger, 32)
+  .option('--seed <s>', 'seed of the random spike masks in the profiling run', seedValue, 0)
+  .option('--quantize [mode]', 'quantise weights to the chip: 8-bit mantissa, exponent per-core (default) or per-group')
+  .option('--min-residual <n>', 'smallest slice put in a core’s leftover space', positiveInteger, 64)
+  .option('--json', 'print the summary as one JSON object')
+  .action((ir: string, options: MapCommandOptions) =>
+    runCommand(async () => (await import('./commands/map.ts')).map(ir, options)),
+  );
+
+program
+  .command('chip')
+  .description('run a core map on the virtual chip: accuracy, latency per step, energy per inference, cores and links')
+  .argument('<map>', 'core map (.map.json from snnc map)')
+  .requiredOption('--input <x.npy>', 'input samples (raw values; the IR records the divisor)')
+  .option('--labels <y.npy>', 'integer class labels, one per sample')
+  .option('-T, --steps <T>', 'time steps', positiveInteger, 32)
+  .option('--limit <n>', 'use only the first n samples', positiveInteger)
+  .option('--seed <s>', 'seed of the random spike masks', seedValue, 0)
+  .addOption(new Option('--reset <mode>', 'neuron reset: subtract (the IR’s rule) or zero (Loihi 1’s native neuron)').choices(['subtract', 'zero']).default('subtract'))
+  .option('--trace', 'with --json: add every step’s per-core counts and routes')
+  .option('--json', 'print one JSON object instead of tables')
+  .action((map: string, options: ChipCommandOptions) =>
+    runCommand(async () => (await import('./commands/chip.ts')).chip(map, options)),
   );
 
 await program.parseAsync();

@@ -53,7 +53,7 @@ function breakdown(model: string, terms: Array<Omit<EnergyTerm, 'pj'>>): EnergyB
 export function snn45nm(sops: number, macs: number): EnergyBreakdown {
   return breakdown('45 nm arithmetic, SNN (Horowitz 2014)', [
     { what: 'synaptic operations × E_AC', count: sops, pj_each: NM45.E_AC.value, source: NM45.E_AC.source },
-    { what: 'analog input-layer MACs × E_MAC', count: macs, pj_each: NM45.E_MAC.value, source: NM45.E_MAC.source },
+    { what: 'analog input-layer MACs × E_MAC (recomputed every step, as snnc simulate counts them)', count: macs, pj_each: NM45.E_MAC.value, source: NM45.E_MAC.source },
   ]);
 }
 

@@ -81,6 +81,8 @@ export interface MapDocument {
     mantissa_bits: number;
     groups: Array<{ core: number; stream: string | null; exponent: number; synapses: number; max_abs: number }>;
     stats: QuantizeStats;
+    /** Accuracy of the functional simulator before and after quantisation (`snnc map --profile-labels`). */
+    accuracy?: { samples: number; T: number; float: number; quantized: number } | null;
   } | null;
   totals: {
     cores: number;
@@ -256,23 +258,50 @@ export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: Chip
   return { doc, net, partition: part, plan: runPlan };
 }
 
+export interface Profile {
+  /** Expected spikes per inference of every neuron, per chip population (zeros for the readout). */
+  rates: Float64Array[];
+  /** Accuracy at T when labels were given. */
+  accuracy: number | null;
+  samples: number;
+}
+
 /**
- * Expected spikes per inference of every neuron (plan populations, then zeros for the readout) from a
- * functional simulation of `input` (raw samples) for T steps.
+ * A functional simulation of `input` (raw samples) for T steps: per-neuron spike rates and, with labels,
+ * the accuracy at T. Runs in batches so that only one batch's recorded spikes are held at a time (each
+ * batch's masks are keyed from its own sample 0: rates and accuracy need no more).
  */
-export async function profileRates(plan: NetworkPlan, input: Float32Array, T: number, seed: number, onProgress?: (done: number, total: number) => void): Promise<Float64Array[]> {
-  const result = await simulatePlan(plan, input, { T, seed, recordSpikes: true, onProgress });
+export async function profileRun(
+  plan: NetworkPlan,
+  input: Float32Array,
+  opts: { T: number; seed: number; labels?: Int32Array; onProgress?: (done: number, total: number) => void },
+): Promise<Profile> {
+  const { T, seed, labels } = opts;
   const rates = plan.pops.map((p) => new Float64Array(p.size));
   const P = plan.pops.length;
-  for (const rec of result.spikes!) {
-    for (let k = 0; k < T * P; k++) {
-      const r = rates[k % P];
-      for (let j = rec.offsets[k]; j < rec.offsets[k + 1]; j++) r[rec.indices[j]]++;
+  const samples = input.length / plan.inputSize;
+  const batch = 64;
+  let correct = 0;
+  for (let from = 0; from < samples; from += batch) {
+    const to = Math.min(samples, from + batch);
+    const part = input.subarray(from * plan.inputSize, to * plan.inputSize);
+    const result = await simulatePlan(plan, part, { T, seed, labels: labels?.subarray(from, to), recordSpikes: true, onProgress: (d) => opts.onProgress?.(from + d, samples) });
+    if (result.accuracy) correct += Math.round(result.accuracy[String(T)] * (to - from));
+    for (const rec of result.spikes!) {
+      for (let k = 0; k < T * P; k++) {
+        const r = rates[k % P];
+        for (let j = rec.offsets[k]; j < rec.offsets[k + 1]; j++) r[rec.indices[j]]++;
+      }
     }
   }
-  for (const r of rates) for (let i = 0; i < r.length; i++) r[i] /= result.samples;
+  for (const r of rates) for (let i = 0; i < r.length; i++) r[i] /= samples;
   rates.push(new Float64Array(plan.readout.size));
-  return rates;
+  return { rates, accuracy: labels ? correct / samples : null, samples };
+}
+
+/** Per-neuron rates only (see profileRun). */
+export async function profileRates(plan: NetworkPlan, input: Float32Array, T: number, seed: number, onProgress?: (done: number, total: number) => void): Promise<Float64Array[]> {
+  return (await profileRun(plan, input, { T, seed, onProgress })).rates;
 }
 
 export function sha256(bytes: Buffer | string): string {

@@ -1,0 +1,180 @@
+/**
+ * `snnc chip <model.map.json> --input x.npy [--labels y.npy] -T 32 [--json]`: runs the mapped network on
+ * the virtual chip of the map's chip spec and reports accuracy, latency per step and per inference (ns and
+ * cycles at the spec's stated clock), energy per step and per inference in the chip's event model, the
+ * 45 nm model and the ANN baseline, per layer, per core (utilisation, the busiest core) and per link.
+ */
+import { SnncError } from '../../compiler/errors.ts';
+import type { ChipReport } from '../../targets/chip/simulate.ts';
+import type { EnergyBreakdown } from '../../targets/energy.ts';
+import { createProgress, formatCount, formatTable, printJson } from '../common.ts';
+import { loadDataset } from '../data.ts';
+
+export interface ChipOptions {
+  input: string;
+  labels?: string;
+  steps: number;
+  limit?: number;
+  seed: number;
+  reset: 'subtract' | 'zero';
+  trace?: boolean;
+  json?: boolean;
+}
+
+/** Above this many simulated steps (samples × T), --trace would print an unreasonably large document. */
+const TRACE_MAX_STEPS = 20_000;
+
+export async function chip(mapPath: string, options: ChipOptions): Promise<void> {
+  if (options.trace && !options.json) throw new SnncError('--trace adds per-step detail to the JSON report: use it with --json');
+  if (options.steps > 100_000) throw new SnncError(`-T ${options.steps}: at most 100000 time steps`);
+  const [{ readMap }, chipSim, { validateDocument }] = await Promise.all([
+    import('../../targets/map/map-file.ts'),
+    import('../../targets/chip/simulate.ts'),
+    import('../../compiler/schema.ts'),
+  ]);
+  const loaded = readMap(mapPath);
+  const { ir } = loaded;
+  const data = loadDataset({ input: options.input, labels: options.labels, limit: options.limit }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
+  if (options.trace && data.samples * options.steps > TRACE_MAX_STEPS) {
+    throw new SnncError(`--trace on ${data.samples} samples × T ${options.steps} = ${data.samples * options.steps} steps: at most ${TRACE_MAX_STEPS} (use --limit)`);
+  }
+  const cfg = chipSim.configureChip(loaded);
+  const progress = await createProgress('chip');
+  let report: ChipReport;
+  try {
+    report = chipSim.runChip(cfg, data.x.data as Float32Array, {
+      T: options.steps,
+      seed: options.seed,
+      labels: data.labels,
+      reset: options.reset,
+      trace: options.trace,
+      onProgress: (done, total) => progress.update(done, total),
+    }).report;
+  } finally {
+    progress.stop();
+  }
+  const doc = { map: mapPath, input: options.input, labels: options.labels ?? null, ...report };
+  validateDocument('chip-report', JSON.parse(JSON.stringify(doc)), '(chip report)');
+  if (options.json) printJson(doc);
+  else process.stdout.write(render(report, loaded.doc.totals.cores));
+}
+
+function percent(x: number, digits = 2): string {
+  return `${(100 * x).toFixed(digits)} %`;
+}
+
+/** pJ in the largest unit that keeps the number ≥ 1. */
+function energy(pj: number): string {
+  const units: Array<[number, string]> = [
+    [1e12, 'J'],
+    [1e9, 'mJ'],
+    [1e6, 'µJ'],
+    [1e3, 'nJ'],
+  ];
+  for (const [scale, unit] of units) if (Math.abs(pj) >= scale) return `${(pj / scale).toFixed(3)} ${unit}`;
+  return `${pj.toFixed(3)} pJ`;
+}
+
+function time(ns: number): string {
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(3)} ms`;
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(3)} µs`;
+  return `${ns.toFixed(1)} ns`;
+}
+
+function terms(b: EnergyBreakdown): string[][] {
+  return b.terms.filter((t) => t.count !== 0 || t.pj_each !== 0).map((t) => [`  ${t.what}`, formatCount(Math.round(t.count * 100) / 100), `${t.pj_each} pJ`, energy(t.pj), t.source]);
+}
+
+function render(r: ChipReport, cores: number): string {
+  const out: string[] = [];
+  out.push(`chip ${r.chip.name}: ${cores} cores on ${r.latency.tiles_in_use} tiles; ${r.reset_note}`);
+  out.push(r.quantization ? `weights quantised ${r.quantization.mode}, ${r.quantization.mantissa_bits}-bit mantissa (${r.quantization.groups} exponents)` : 'weights unquantised (float32, as the IR)');
+  out.push(`host: ${r.host}`);
+  out.push(`${r.samples} samples, T = ${r.T}, seed ${r.seed}, ${r.seconds.toFixed(2)} s`);
+  if (r.accuracy) out.push('', formatTable([['T', 'accuracy'], ...Object.entries(r.accuracy).map(([t, a]) => [t, percent(a)])], new Set([0, 1])));
+  const c = r.counts;
+  out.push(
+    '',
+    `per inference: ${formatCount(Math.round(c.synaptic_op))} synaptic ops, ${formatCount(Math.round(c.neuron_active))} active + ${formatCount(Math.round(c.neuron_inactive))} inactive neuron updates, ` +
+      `${formatCount(Math.round(c.spike_out))} spikes, ${formatCount(Math.round(c.message_out))} messages, ${formatCount(Math.round(c.hop_ew))} east-west + ${formatCount(Math.round(c.hop_ns))} north-south hops` +
+      (c.chip_hop ? ` + ${formatCount(Math.round(c.chip_hop))} chip crossings` : '') +
+      `; host ${formatCount(c.host_macs_once)} MACs (${formatCount(c.host_macs)} if recomputed every step)`,
+  );
+  const e = r.energy.per_inference;
+  out.push(
+    '',
+    'energy per inference:',
+    formatTable(
+      [
+        ['model / event', 'count', 'each', 'energy', 'source'],
+        [`${e.chip.model}`, '', '', energy(e.chip.total_pj), `${energy(r.energy.per_step_pj.chip)} per step`],
+        ...terms(e.chip),
+        [`${e.nm45_snn.model}`, '', '', energy(e.nm45_snn.total_pj), `${energy(r.energy.per_step_pj.nm45_snn)} per step`],
+        ...terms(e.nm45_snn),
+        [`${e.nm45_ann.model}`, '', '', energy(e.nm45_ann.total_pj), ''],
+        ...terms(e.nm45_ann),
+      ],
+      new Set([1, 2, 3]),
+    ),
+  );
+  const l = r.latency;
+  out.push(
+    '',
+    `latency: ${time(l.per_step_ns.mean)} per step (max ${time(l.per_step_ns.max)}), ${time(l.per_inference_ns)} per inference = ${formatCount(Math.round(l.per_inference_cycles))} cycles at ${r.chip.clock_mhz} MHz (${r.chip.clock_source})`,
+    `  barrier ${l.barrier_ns.toFixed(1)} ns over ${l.tiles_in_use} tiles; model: ${l.model}`,
+  );
+  out.push(
+    '',
+    formatTable(
+      [
+        ['layer', 'kind', 'neurons', 'cores', 'spikes', 'SOPs in', 'messages out', 'chip', '45 nm SNN', '45 nm ANN'],
+        ...r.layers.map((x) => [
+          x.id,
+          x.kind,
+          formatCount(x.neurons),
+          String(x.cores),
+          formatCount(Math.round(x.spikes)),
+          formatCount(Math.round(x.synaptic_ops_in)),
+          formatCount(Math.round(x.messages_out)),
+          energy(x.energy_pj.chip),
+          energy(x.energy_pj.nm45_snn),
+          energy(x.energy_pj.nm45_ann),
+        ]),
+      ],
+      new Set([2, 3, 4, 5, 6, 7, 8, 9]),
+    ),
+    '(per inference; a layer is charged for its neurons, the synapses into it and the messages it sends)',
+  );
+  const b = r.cores[r.busiest_core.core];
+  const meanUtil = r.cores.reduce((a, x) => a + x.utilisation, 0) / r.cores.length;
+  out.push(
+    '',
+    `busiest core: ${b.core} (tile ${b.tile.join(',')} of chip ${b.chip}, ${b.layers.join(' + ')}): busy ${percent(b.utilisation, 1)} of the time; mean over cores ${percent(meanUtil, 1)}`,
+  );
+  const mx = r.links.max;
+  out.push(
+    `links: ${r.links.used} used, ${formatCount(Math.round(r.links.spike_hops))} spike-hops per inference` +
+      (mx ? `; busiest (${mx.from.join(',')})→(${mx.to.join(',')}) with ${formatCount(Math.round(mx.messages))} messages per inference` : ''),
+  );
+  if (r.masks.length) {
+    out.push(
+      '',
+      formatTable(
+        [
+          ['mask', 'ratio', 'spikes dropped', 'SOPs saved', 'messages saved', 'chip energy saved', '45 nm saved'],
+          ...r.masks.map((m) => [
+            m.id,
+            String(m.ratio),
+            formatCount(Math.round(m.spikes_dropped)),
+            formatCount(Math.round(m.synaptic_ops_saved)),
+            formatCount(Math.round(m.messages_saved)),
+            energy(m.energy_saved_pj.chip),
+            energy(m.energy_saved_pj.nm45_snn),
+          ]),
+        ],
+        new Set([1, 2, 3, 4, 5, 6]),
+      ),
+    );
+  }
+  return `${out.join('\n')}\n`;
+}

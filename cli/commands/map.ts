@@ -1,0 +1,175 @@
+/**
+ * `snnc map <model.snn.json> --chip loihi1 [--profile x.npy] [--quantize] -o model.map.json`: cuts the
+ * layers into core-sized slices under the chip's four per-core limits, groups them into cores, places the
+ * cores on the mesh (spike traffic × hops; rate-weighted with a profile), optionally quantises the weights,
+ * and writes the core map. Prints per layer the cores and the limit that binds, the totals against the
+ * lower bound on cores, and the spike-hops of the placement against the sequential baseline.
+ */
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { SnncError } from '../../compiler/errors.ts';
+import type { MapDocument } from '../../targets/map/map-file.ts';
+import type { QuantizeMode } from '../../targets/map/quantize.ts';
+import { checkOutputPath, createProgress, formatCount, formatTable, printJson } from '../common.ts';
+import { loadDataset } from '../data.ts';
+
+export interface MapOptions {
+  output: string;
+  chip: string;
+  placement: string;
+  profile?: string;
+  profileLabels?: string;
+  profileLimit: number;
+  profileSteps: number;
+  seed: number;
+  quantize?: string | boolean;
+  minResidual: number;
+  json?: boolean;
+}
+
+function quantizeMode(q: string | boolean | undefined): QuantizeMode | null {
+  if (q === undefined || q === false) return null;
+  if (q === true) return 'per-core';
+  if (q === 'per-core' || q === 'per-group') return q;
+  throw new SnncError(`--quantize ${q}: expected per-core or per-group`);
+}
+
+export async function map(irPath: string, options: MapOptions): Promise<void> {
+  const quantize = quantizeMode(options.quantize);
+  if (options.profileLabels && !options.profile) throw new SnncError('--profile-labels needs --profile');
+  checkOutputPath(options.output);
+  const [{ readIr }, { loadChipSpec }, mapFile, { buildPlan }] = await Promise.all([
+    import('../../compiler/ir/io.ts'),
+    import('../../targets/chip-spec.ts'),
+    import('../../targets/map/map-file.ts'),
+    import('../../runtime/snn/plan.ts'),
+  ]);
+  const ir = readIr(irPath);
+  const spec = loadChipSpec(options.chip);
+
+  let rates: Float64Array[] | undefined;
+  let profile: MapDocument['options']['profile'] = null;
+  let data: ReturnType<typeof loadDataset> | undefined;
+  let floatAccuracy: number | null = null;
+  if (options.profile) {
+    data = loadDataset({ input: options.profile, labels: options.profileLabels, limit: options.profileLimit }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
+    const progress = await createProgress('profile');
+    try {
+      const run = await mapFile.profileRun(buildPlan(ir), data.x.data as Float32Array, {
+        T: options.profileSteps,
+        seed: options.seed,
+        labels: data.labels,
+        onProgress: (d, t) => progress.update(d, t),
+      });
+      rates = run.rates;
+      floatAccuracy = run.accuracy;
+    } finally {
+      progress.stop();
+    }
+    profile = { file: options.profile, samples: data.samples, T: options.profileSteps, seed: options.seed };
+  }
+
+  const outDir = path.dirname(path.resolve(options.output));
+  const irRelative = path.relative(outDir, path.resolve(irPath)).split(path.sep).join('/');
+  const result = mapFile.buildMap(ir, irRelative, mapFile.sha256(readFileSync(irPath)), spec, {
+    placement: options.placement,
+    rates,
+    profile,
+    quantize,
+    minResidualNeurons: options.minResidual,
+  });
+  const doc = result.doc;
+
+  // The accuracy change quantisation causes, on the profile samples: the profiling run gave the float
+  // figure; the same run on the quantised plan (same batches, so the same spike masks) gives the other.
+  if (quantize && data?.labels && floatAccuracy !== null) {
+    const progress = await createProgress('quantisation check');
+    try {
+      const after = await mapFile.profileRun(result.plan, data.x.data as Float32Array, {
+        T: options.profileSteps,
+        seed: options.seed,
+        labels: data.labels,
+        onProgress: (d, t) => progress.update(d, t),
+      });
+      doc.quantization!.accuracy = { samples: data.samples, T: options.profileSteps, float: floatAccuracy, quantized: after.accuracy! };
+    } finally {
+      progress.stop();
+    }
+  }
+  mapFile.writeMap(doc, options.output);
+
+  if (options.json) {
+    const { slices: _s, cores: _c, chip, ...rest } = doc;
+    printJson({ map: options.output, chip: chip.name, ...rest, cores: doc.cores.map(({ slices: _x, ...c }) => c) });
+  } else {
+    process.stdout.write(render(doc, options.output));
+  }
+}
+
+function percent(x: number, digits = 1): string {
+  return `${(100 * x).toFixed(digits)} %`;
+}
+
+const LIMIT_SHORT: Record<string, string> = { neurons: 'neurons', input_axons: 'input axons', output_axons: 'output axons', synapse_words: 'synapse words', none: 'none (fits one slice)' };
+
+function render(doc: MapDocument, file: string): string {
+  const out: string[] = [];
+  const t = doc.totals;
+  const lb = t.lower_bound;
+  const bindingLb = (Object.keys(lb.by_limit) as Array<keyof typeof lb.by_limit>).filter((l) => lb.by_limit[l] === lb.cores).map((l) => LIMIT_SHORT[l]);
+  out.push(`chip ${doc.chip.name}: ${doc.chip.description}`);
+  out.push(
+    '',
+    formatTable(
+      [
+        ['layer', 'kind', 'neurons', 'slices', 'cores', 'binding limit', 'ordering', 'neurons', 'in-axons', 'out-axons', 'words'],
+        ...doc.layers.map((l) => [
+          l.id,
+          l.kind,
+          formatCount(l.neurons),
+          String(l.slices),
+          String(l.cores),
+          LIMIT_SHORT[l.binding],
+          l.ordering,
+          percent(l.max_slice_fraction.neurons, 0),
+          percent(l.max_slice_fraction.input_axons, 0),
+          percent(l.max_slice_fraction.output_axons, 0),
+          percent(l.max_slice_fraction.synapse_words, 0),
+        ]),
+      ],
+      new Set([2, 3, 4, 7, 8, 9, 10]),
+    ),
+    '(last four columns: the largest share of a core that one slice of the layer takes, per limit)',
+  );
+  out.push(
+    '',
+    `cores: ${t.cores} on ${t.tiles} tiles of ${t.chips} chip${t.chips > 1 ? 's' : ''}; lower bound ${lb.cores} (${bindingLb.join(', ')}); ${t.cores} / ${lb.cores} = ${t.cores_over_lower_bound.toFixed(3)}`,
+    `lower bound per limit: ${Object.entries(lb.by_limit)
+      .map(([l, n]) => `${LIMIT_SHORT[l]} ${n}`)
+      .join(', ')}`,
+    `routing entries (output axons): ${formatCount(t.routing_entries)}; synapses ${formatCount(t.synapses)}; neurons ${formatCount(t.neurons)}`,
+  );
+  const tr = doc.traffic;
+  const hops = tr.spike_hops;
+  const p = doc.options.profile;
+  const basis =
+    tr.weighting === 'profile' && p
+      ? `rates from ${p.samples} samples of ${p.file} at T = ${p.T}`
+      : 'no profile: every connection weighted as one message';
+  out.push(
+    `spike traffic (${basis}): ${formatCount(Math.round(tr.messages_per_inference))} messages per inference`,
+    `spike-hops per inference: ${doc.options.placement} placement ${formatCount(Math.round(hops.placed))}, sequential placement ${formatCount(Math.round(hops.sequential))} (${hops.reduction >= 0 ? '−' : '+'}${percent(Math.abs(hops.reduction))})`,
+  );
+  const q = doc.quantization;
+  if (q) {
+    out.push(
+      `quantisation: ${q.mode}, ${q.mantissa_bits}-bit mantissa, ${q.groups.length} exponents; max |error| ${percent(q.stats.max_relative_error, 2)} of a group's largest weight (rms ${percent(q.stats.rms_relative_error, 2)}), ${formatCount(q.stats.zeroed)} weights rounded to 0`,
+    );
+    if (q.accuracy) {
+      const a = q.accuracy;
+      out.push(`  accuracy at T = ${a.T} on ${a.samples} profile samples: ${percent(a.float, 2)} float → ${percent(a.quantized, 2)} quantised (${((a.quantized - a.float) * 100).toFixed(2)} pp)`);
+    }
+  }
+  out.push('', `wrote ${file}`);
+  return `${out.join('\n')}\n`;
+}

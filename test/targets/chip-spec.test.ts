@@ -1,0 +1,64 @@
+/**
+ * Chip specs are data: the presets validate against schemas/chip.schema.json, every constant names its
+ * source, and the synapse-memory and barrier rules compute what their sources say.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { barrierNs, checkChipSpec, chipPresets, coresPerChip, EVENTS, LIMITS, loadChipSpec, synapseWords } from '../../targets/chip-spec.ts';
+import { tempFolder } from './helpers.ts';
+
+const dir = tempFolder();
+
+describe('chip specs', () => {
+  it('ships loihi1 (Davies 2018 Table 2) and loihi1-sanafe (SANA-FE), each constant with its source', () => {
+    expect(chipPresets()).toEqual(expect.arrayContaining(['loihi1', 'loihi1-sanafe']));
+    for (const name of ['loihi1', 'loihi1-sanafe']) {
+      const spec = loadChipSpec(name);
+      expect(coresPerChip(spec)).toBe(128);
+      expect(LIMITS.map((l) => spec.limits[l].value)).toEqual([1024, 4096, 4096, 16384]);
+      for (const l of LIMITS) expect(spec.limits[l].source).toMatch(/Davies 2018|SANA-FE/);
+      for (const e of EVENTS) expect(spec.events[e].source.length, e).toBeGreaterThan(10);
+    }
+    const davies = loadChipSpec('loihi1');
+    expect(davies.events.synaptic_op).toMatchObject({ energy_pj: 23.6, latency_ns: 3.5 });
+    expect(davies.events.neuron_active).toMatchObject({ energy_pj: 81, latency_ns: 8.4 });
+    expect(davies.events.neuron_inactive).toMatchObject({ energy_pj: 52, latency_ns: 5.3 });
+    expect(davies.events.hop_ns).toMatchObject({ energy_pj: 4.0, latency_ns: 6.5 });
+    const sanafe = loadChipSpec('loihi1-sanafe');
+    expect(sanafe.events.neuron_active.energy_pj).toBeCloseTo(51.2 + 21.6, 10);
+    expect(sanafe.events.hop_ns.energy_pj).toBe(4.2);
+  });
+
+  it('counts synapse memory as nengo-loihi does: 64-synapse groups of 10 header bits + 18 bits each, in 64-bit words', () => {
+    const spec = loadChipSpec('loihi1');
+    expect(synapseWords(0, spec)).toBe(0);
+    expect(synapseWords(1, spec)).toBe(1); // 28 bits
+    expect(synapseWords(3, spec)).toBe(1); // 64 bits exactly
+    expect(synapseWords(4, spec)).toBe(2);
+    expect(synapseWords(64, spec)).toBe(19); // 1162 bits
+    expect(synapseWords(65, spec)).toBe(20);
+    expect(synapseWords(128, spec)).toBe(38);
+  });
+
+  it('interpolates the barrier between 113 ns (1 tile) and 465 ns (32 tiles)', () => {
+    const spec = loadChipSpec('loihi1');
+    expect(barrierNs(spec, 1)).toBe(113);
+    expect(barrierNs(spec, 32)).toBe(465);
+    expect(barrierNs(spec, 16.5)).toBeCloseTo(289, 10);
+    expect(barrierNs(loadChipSpec('loihi1-sanafe'), 9)).toBe(299);
+  });
+
+  it('loads a spec file by path and rejects a broken one with the reason', () => {
+    const spec = loadChipSpec('loihi1');
+    const file = join(dir, 'mychip.json');
+    writeFileSync(file, JSON.stringify({ ...spec, name: 'mychip', limits: { ...spec.limits, neurons: { value: 512, source: 'a smaller core' } } }));
+    expect(loadChipSpec(file).limits.neurons.value).toBe(512);
+    expect(() => loadChipSpec('loihi3')).toThrow(/unknown chip 'loihi3': presets are .*loihi1/);
+    const { events: _e, ...noEvents } = spec;
+    expect(() => checkChipSpec(noEvents, 'x.json')).toThrow(/x.json: does not match the chip schema at \(root\): must have required property 'events'/);
+    expect(() => checkChipSpec({ ...spec, barrier: { ...spec.barrier, tiles: [1, 2, 3] } }, 'x.json')).toThrow(/3 tile counts but 2 latencies/);
+    const narrow = { ...spec, synapse_encoding: { ...spec.synapse_encoding, index_bits: 8 } };
+    expect(() => checkChipSpec(narrow, 'x.json')).toThrow(/8 index bits cannot address 1024 neurons/);
+  });
+});
