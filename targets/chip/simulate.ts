@@ -79,10 +79,6 @@ export function configureChip(loaded: LoadedMap): ChipConfig {
   const { doc, ir } = loaded;
   const spec = doc.chip;
   let plan = buildPlan(ir);
-  const analog = (plan as { analog?: Array<{ id: string }> }).analog ?? [];
-  if (analog.length) {
-    throw new SnncError(`the IR has host nodes (${analog.map((a) => a.id).join(', ')}): matmul and softmax cannot run on neuromorphic cores, and the virtual chip does not model a host yet`);
-  }
   const net = chipNetwork(ir, plan);
   const layerIndex = new Map(net.pops.map((p, k) => [p.id, k]));
   if (doc.layers.length !== net.pops.length) mismatch(`${doc.layers.length} layers in the map, ${net.pops.length} in the IR`);

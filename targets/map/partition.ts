@@ -54,6 +54,10 @@ export interface ChipNetwork {
 }
 
 export function chipNetwork(ir: SnnIr, plan: NetworkPlan): ChipNetwork {
+  if (plan.analog.length) {
+    const nodes = plan.analog.map((a) => `${a.id} (${a.kind})`).join(', ');
+    throw new SnncError(`${nodes}: a product of two dynamic operands or a softmax has no fixed synapses, so no neuromorphic core can hold it (Loihi would run it on its embedded x86 cores or a host); mapping IRs with host nodes is not implemented`);
+  }
   const byId = new Map<string, IrNode>(ir.nodes.map((n) => [n.id, n]));
   const pops: ChipPopulation[] = plan.pops.map((p) => ({
     id: p.id,

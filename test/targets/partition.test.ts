@@ -4,6 +4,7 @@
  * limit as the one that binds. A neuron no slicing can place is refused with the limit and the excess.
  */
 import { describe, expect, it } from 'vitest';
+import type { IrNode } from '../../compiler/ir/types.ts';
 import { buildPlan } from '../../runtime/snn/plan.ts';
 import { LIMITS, type LimitName, loadChipSpec } from '../../targets/chip-spec.ts';
 import { buildMap } from '../../targets/map/map-file.ts';
@@ -90,5 +91,16 @@ describe('a layer that breaks one limit on its own', () => {
     const lb = lowerBound(net, spec);
     expect(lb.by_limit.neurons).toBe(Math.ceil((16 + 3000 + 4) / 1024));
     expect(buildMap(ir, 'x', NO_SHA, spec).doc.totals.cores).toBe(lb.cores);
+  });
+
+  it('refuses host nodes (a product of two spike tensors) by name: no core can hold them', () => {
+    const b = new IrBuilder([4, 8]);
+    const q = b.if('input', 0.5, { id: 'q' });
+    const kt = b.transpose(q, [1, 0], 'kt');
+    const ir = b.build(kt);
+    ir.nodes.push({ id: 'scores', kind: 'matmul', inputs: [q, kt], shape: [4, 4], onnx: ['scores'] } as IrNode);
+    ir.nodes.push({ id: 'flat', kind: 'reshape', inputs: ['scores'], shape: [16], onnx: ['flat'] } as IrNode);
+    ir.output = { id: 'flat', shape: [16] };
+    expect(() => buildMap(ir, 'x', NO_SHA, spec)).toThrow(/scores \(matmul\): a product of two dynamic operands .* no neuromorphic core can hold it/);
   });
 });
