@@ -143,7 +143,7 @@ function render(doc: MapDocument, file: string): string {
   );
   out.push(
     '',
-    `cores: ${t.cores} on ${t.tiles} tiles of ${t.chips} chip${t.chips > 1 ? 's' : ''}; lower bound ${lb.cores} (${bindingLb.join(', ')}); ${t.cores} / ${lb.cores} = ${t.cores_over_lower_bound.toFixed(3)}`,
+    `cores: ${t.cores} on ${t.tiles} tile${t.tiles > 1 ? 's' : ''} of ${t.chips} chip${t.chips > 1 ? 's' : ''}; lower bound ${lb.cores} (${bindingLb.join(', ')}); ${t.cores} / ${lb.cores} = ${t.cores_over_lower_bound.toFixed(3)}`,
     `lower bound per limit: ${Object.entries(lb.by_limit)
       .map(([l, n]) => `${LIMIT_SHORT[l]} ${n}`)
       .join(', ')}`,
@@ -158,7 +158,8 @@ function render(doc: MapDocument, file: string): string {
       : 'no profile: every connection weighted as one message';
   out.push(
     `spike traffic (${basis}): ${formatCount(Math.round(tr.messages_per_inference))} messages per inference`,
-    `spike-hops per inference: ${doc.options.placement} placement ${formatCount(Math.round(hops.placed))}, sequential placement ${formatCount(Math.round(hops.sequential))} (${hops.reduction >= 0 ? '−' : '+'}${percent(Math.abs(hops.reduction))})`,
+    `spike-hops per inference: ${doc.options.placement} placement ${formatCount(Math.round(hops.placed))}, sequential placement ${formatCount(Math.round(hops.sequential))}` +
+      (hops.sequential > 0 ? ` (${hops.reduction >= 0 ? '−' : '+'}${percent(Math.abs(hops.reduction))})` : ' (every message stays within its tile)'),
   );
   const q = doc.quantization;
   if (q) {

@@ -32,8 +32,8 @@ describe('snnc map and snnc chip', () => {
     const r = snnc('map', irFile, '--chip', 'loihi1-sanafe', '--profile', fixture('digits_test_x.npy'), '--profile-limit', '16', '--quantize', 'per-group', '-o', mapFile);
     expect(r.stderr).not.toMatch(/internal error/);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/cores: 1 on 1 tiles of 1 chip; lower bound 1/);
-    expect(r.stdout).toMatch(/spike-hops per inference: traffic placement 0, sequential placement 0/);
+    expect(r.stdout).toMatch(/cores: 1 on 1 tile of 1 chip; lower bound 1/);
+    expect(r.stdout).toMatch(/spike-hops per inference: traffic placement 0, sequential placement 0 \(every message stays within its tile\)/);
     expect(r.stdout).toMatch(/quantisation: per-group, 8-bit mantissa/);
     const doc = JSON.parse(readFileSync(mapFile, 'utf8'));
     validateDocument('map', doc, mapFile);
