@@ -12,7 +12,7 @@ import { loadChipSpec } from '../../targets/chip-spec.ts';
 import { buildMap } from '../../targets/map/map-file.ts';
 import type { QuantizeMode } from '../../targets/map/quantize.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
-import { compileFixture, samples } from './helpers.ts';
+import { compileFixture, limitNetwork, samples } from './helpers.ts';
 
 const NO_SHA = '0'.repeat(64);
 
@@ -93,5 +93,25 @@ describe('the virtual chip reproduces the functional simulator', () => {
     expect(sub.report.reset_note).toMatch(/native neuron resets to zero/);
     expect(zero.report.reset).toBe('zero');
     expect(zero.spikes!.map((r) => r.indices.length)).not.toEqual(sub.spikes!.map((r) => r.indices.length));
+  });
+
+  it('spans several chips when one is not enough: chip crossings are routed and costed, spikes unchanged', async () => {
+    // A chip of one tile with one core, four chips in a row on the board.
+    const base = loadChipSpec('loihi1');
+    const tiny = { ...base, name: 'tiny', mesh: { ...base.mesh, tiles_x: 1, tiles_y: 1, cores_per_tile: 1 }, board: { ...base.board, chips_x: 4, chips_y: 1 } };
+    const { ir } = limitNetwork('neurons');
+    const mapped = buildMap(ir, 'x', NO_SHA, tiny, { placement: 'sequential' });
+    expect(mapped.doc.totals.chips).toBe(3);
+    expect(mapped.doc.cores.map((c) => c.chip)).toEqual([0, 1, 2]);
+    const input = randomArray(9, 16 * 4, 0, 1);
+    const chip = runChip(configureFromMap(mapped.doc, ir), input, { T: 16, recordSpikes: true });
+    const sim = await simulatePlan(mapped.plan, input, { T: 16, recordSpikes: true, workers: 1 });
+    expectSameSpikes(chip.spikes!, sim.spikes!);
+    expect(chip.report.counts.chip_hop).toBeGreaterThan(0);
+    expect(chip.report.counts.hop_ew + chip.report.counts.hop_ns).toBe(0);
+    const chipHop = chip.report.energy.per_inference.chip.terms.find((t) => t.what === 'chip_hop')!;
+    expect(chipHop.source).toMatch(/ASSUMPTION/);
+    // A board too small for the network is refused with the excess.
+    expect(() => buildMap(ir, 'x', NO_SHA, { ...tiny, board: { ...tiny.board, chips_x: 2 } })).toThrow(/needs 3 chips \(3 cores\) but a tiny board holds 2 \(by 1\)/);
   });
 });
