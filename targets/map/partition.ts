@@ -314,6 +314,8 @@ export interface PartitionOptions {
 /** Expected messages of population p's spikes that stay on their own core, for a candidate cut. */
 function localTraffic(net: ChipNetwork, p: number, grown: Grown, coreOfSlice: number[], sliceOf: Int32Array, rates?: Float64Array[]): number {
   const pop = net.pops[p];
+  const stamp = new Int32Array(coreOfSlice.length).fill(-1);
+  let mark = 0;
   let local = 0;
   for (const s of grown.slices) {
     if (s.core < 0) continue; // a new core holds none of the destinations
@@ -321,13 +323,13 @@ function localTraffic(net: ChipNetwork, p: number, grown: Grown, coreOfSlice: nu
       const { rowPtr, col } = net.plan.streams[si].csr;
       for (const t of s.neurons) {
         const w = rates ? rates[p][t] : 1;
-        let seen = -1;
+        mark++;
         for (let j = rowPtr[t]; j < rowPtr[t + 1]; j++) {
           const d = sliceOf[col[j]];
-          if (d !== seen && coreOfSlice[d] === s.core) {
-            // One message per destination slice: count each slice once (rows are sorted, slices interleave rarely).
-            seen = d;
-            local += w;
+          // One message per destination slice.
+          if (stamp[d] !== mark) {
+            stamp[d] = mark;
+            if (coreOfSlice[d] === s.core) local += w;
           }
         }
       }
