@@ -71,7 +71,7 @@ export interface ChipConfig {
 }
 
 function mismatch(message: string): never {
-  throw new SnncError(`the map does not match its IR: ${message}`);
+  throw new SnncError(`the map does not fit its IR (or was edited): ${message}`);
 }
 
 /** Rebuilds the chip's configuration (synapse lists, routing) from a map and the plan of its IR. */
@@ -318,6 +318,121 @@ export interface ChipRun {
   spikes?: SpikeRecord[];
 }
 
+/**
+ * IF update of a population's neurons [from, end), in neuron order: v += I; spike if v ≥ θ; reset by
+ * subtraction or to zero; the current restarts from the constant base. Counts active updates and spikes per
+ * core. A leaf function (as engine.ts's): V8 optimises small, often-called functions fully.
+ */
+function integrate(
+  cur: Float64Array,
+  base: Float64Array,
+  v: Float64Array,
+  th: Float64Array,
+  from: number,
+  end: number,
+  subtract: boolean,
+  coreOf: Int32Array,
+  act: Float64Array,
+  spk: Float64Array,
+  list: Int32Array,
+): number {
+  let ns = 0;
+  for (let i = from; i < end; i++) {
+    const c = cur[i];
+    let vi = v[i] + c;
+    cur[i] = base[i];
+    if (vi >= th[i]) {
+      vi = subtract ? vi - th[i] : 0;
+      list[ns++] = i - from;
+      spk[coreOf[i]]++;
+      act[coreOf[i]]++;
+    } else if (c !== 0) {
+      act[coreOf[i]]++;
+    }
+    v[i] = vi;
+  }
+  return ns;
+}
+
+/** The readout's compartments accumulate their current; those that received one count as active. */
+function accumulate(cur: Float64Array, base: Float64Array, v: Float64Array, from: number, end: number, coreOf: Int32Array, act: Float64Array): void {
+  for (let i = from; i < end; i++) {
+    const c = cur[i];
+    v[i] += c;
+    cur[i] = base[i];
+    if (c !== 0) act[coreOf[i]]++;
+  }
+}
+
+/** Scalars that `send` accumulates (indices into its `acc` array). */
+const ROUTE_MAX = 0;
+const MESSAGES = 1;
+const HOP_PJ = 2;
+const DROPPED = 3;
+const SAVED_SOPS = 4;
+const SAVED_MESSAGES = 5;
+const SAVED_HOP_PJ = 6;
+
+/**
+ * Sends the listed spikes of one stream: a masked spike (draw below `below`) is dropped at its source;
+ * otherwise one message per destination slice, and the destination core adds the message's synapses to
+ * its neurons' currents, in spike order, which is the functional simulator's order for every neuron.
+ */
+function send(
+  table: MessageTable,
+  list: Int32Array,
+  ns: number,
+  srcOffset: number,
+  coreOf: Int32Array,
+  N: number,
+  cur: Float64Array,
+  masked: boolean,
+  key: number,
+  below: number,
+  mout: Float64Array,
+  min: Float64Array,
+  sops: Float64Array,
+  pairCount: Float64Array,
+  sliceLayer: Int32Array,
+  sopsIn: Float64Array,
+  routePj: Float64Array,
+  routeNs: Float64Array,
+  acc: Float64Array,
+  phasePairCount: Float64Array,
+  phasePairs: number[] | null,
+): void {
+  const { msgPtr, core, slice, entPtr, col, val } = table;
+  for (let k = 0; k < ns; k++) {
+    const i = list[k];
+    const src = coreOf[srcOffset + i];
+    const g0 = msgPtr[i];
+    const g1 = msgPtr[i + 1];
+    if (masked && draw32(key, i) < below) {
+      acc[DROPPED]++;
+      acc[SAVED_MESSAGES] += g1 - g0;
+      acc[SAVED_SOPS] += entPtr[g1] - entPtr[g0];
+      for (let g = g0; g < g1; g++) acc[SAVED_HOP_PJ] += routePj[src * N + core[g]];
+      continue;
+    }
+    acc[MESSAGES] += g1 - g0;
+    for (let g = g0; g < g1; g++) {
+      const d = core[g];
+      const pair = src * N + d;
+      mout[src]++;
+      min[d]++;
+      pairCount[pair]++;
+      acc[HOP_PJ] += routePj[pair];
+      if (routeNs[pair] > acc[ROUTE_MAX]) acc[ROUTE_MAX] = routeNs[pair];
+      if (phasePairs !== null && phasePairCount[pair]++ === 0) phasePairs.push(pair);
+      const a = entPtr[g];
+      const b = entPtr[g + 1];
+      sops[d] += b - a;
+      sopsIn[sliceLayer[slice[g]]] += b - a;
+      for (let e = a; e < b; e++) cur[col[e]] += val[e];
+    }
+  }
+}
+
 /** Runs `input` (raw samples, divided by the IR's divisor as the simulator does) on the configured chip. */
 export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions): ChipRun {
   const start = performance.now();
@@ -348,9 +463,8 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
   const v = new Float64Array(plan.currentSize);
   const lists = plan.pops.map((p) => new Int32Array(p.size));
 
-  // Per-phase per-core counters and the totals.
+  // Per-phase per-core counters, and the totals.
   const act = new Float64Array(N);
-  const inact = new Float64Array(N);
   const spk = new Float64Array(N);
   const mout = new Float64Array(N);
   const min = new Float64Array(N);
@@ -365,25 +479,21 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
     inactive: new Float64Array(L),
     hopPj: new Float64Array(L),
   };
+  const onCore = cfg.layerNeuronsOnCore.map((m) => {
+    const a = new Float64Array(N);
+    for (const [c, n] of m) a[c] = n;
+    return a;
+  });
   const pairCount = new Float64Array(N * N);
-  const hopsOf = cfg.routes.map((r) => [r.ew, r.ns, r.chip]);
-  const routePj = cfg.routes.map((r) => routeEnergyPj(r, spec));
-  const masks = plan.masks.map(() => ({ dropped: 0, sops: 0, messages: 0, hopPj: 0, hops: [0, 0, 0] }));
+  const routePj = Float64Array.from(cfg.routes, (r) => routeEnergyPj(r, spec));
+  const masks = plan.masks.map(() => ({ dropped: 0, sops: 0, messages: 0, hopPj: 0 }));
   const events = emptyEvents();
-  const touched = new Int32Array(N);
-  const isTouched = new Uint8Array(N);
-  let nTouched = 0;
-  const touch = (c: number) => {
-    if (!isTouched[c]) {
-      isTouched[c] = 1;
-      touched[nTouched++] = c;
-    }
-  };
-  const phasePairs: number[] = [];
+  const acc = new Float64Array(7);
+  const phasePairs: number[] | null = opts.trace ? [] : null;
   const phasePairCount = opts.trace ? new Float64Array(N * N) : new Float64Array(0);
 
-  const predictions = new Int32Array(samples);
   const allPredictions = new Int32Array(samples * checkpoints.length);
+  const predictions = new Int32Array(samples);
   const logits = new Float32Array(samples * classes);
   const records: SpikeRecord[] = [];
   const trace: TraceStep[][] = [];
@@ -414,114 +524,68 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
       for (const p of plan.order) {
         const layer = p < 0 ? readoutLayer : p;
         const pop = net.pops[layer];
-        let routeMax = 0;
-        // Neuron updates, in neuron order (each neuron's update is independent of the others').
-        for (const c of cfg.layerCores[layer]) touch(c);
-        let ns = 0;
+        acc.fill(0);
         if (p < 0) {
-          for (let i = pop.offset; i < pop.offset + pop.size; i++) {
-            const c = cur[i];
-            v[i] += c;
-            cur[i] = base[i];
-            if (c !== 0) act[cfg.coreOf[i]]++;
-          }
+          accumulate(cur, base, v, pop.offset, pop.offset + pop.size, cfg.coreOf, act);
         } else {
-          const th = plan.threshold;
           const list = lists[p];
-          for (let i = pop.offset; i < pop.offset + pop.size; i++) {
-            const c = cur[i];
-            let vi = v[i] + c;
-            cur[i] = base[i];
-            if (vi >= th[i]) {
-              vi = subtract ? vi - th[i] : 0;
-              list[ns++] = i - pop.offset;
-              spk[cfg.coreOf[i]]++;
-              act[cfg.coreOf[i]]++;
-            } else if (c !== 0) {
-              act[cfg.coreOf[i]]++;
-            }
-            v[i] = vi;
-          }
+          const ns = integrate(cur, base, v, plan.threshold, pop.offset, pop.offset + pop.size, subtract, cfg.coreOf, act, spk, list);
           layerTotals.spikes[layer] += ns;
           if (offsets) {
             for (let k = 0; k < ns; k++) recorded.push(list[k]);
             offsets[(t - 1) * P + p + 1] = recorded.length;
           }
-          // Spikes out: one message per (spike, destination slice); the destination core runs its synapses.
           for (const si of plan.pops[p].streams) {
-            const table = cfg.tables[si];
             const m = plan.streams[si].mask;
-            const key = m >= 0 ? maskKey(seed, s, t, m) : 0;
-            for (let k = 0; k < ns; k++) {
-              const i = list[k];
-              const src = cfg.coreOf[pop.offset + i];
-              if (m >= 0 && draw32(key, i) < below[m]) {
-                const mk = masks[m];
-                mk.dropped++;
-                for (let g = table.msgPtr[i]; g < table.msgPtr[i + 1]; g++) {
-                  mk.messages++;
-                  mk.sops += table.entPtr[g + 1] - table.entPtr[g];
-                  const pair = src * N + table.core[g];
-                  mk.hopPj += routePj[pair];
-                  for (let h = 0; h < 3; h++) mk.hops[h] += hopsOf[pair][h];
-                }
-                continue;
-              }
-              for (let g = table.msgPtr[i]; g < table.msgPtr[i + 1]; g++) {
-                const d = table.core[g];
-                const pair = src * N + d;
-                mout[src]++;
-                min[d]++;
-                touch(d);
-                pairCount[pair]++;
-                layerTotals.hopPj[layer] += routePj[pair];
-                if (cfg.routeNs[pair] > routeMax) routeMax = cfg.routeNs[pair];
-                if (opts.trace && phasePairCount[pair]++ === 0) phasePairs.push(pair);
-                const a = table.entPtr[g];
-                const b = table.entPtr[g + 1];
-                sops[d] += b - a;
-                layerTotals.sopsIn[cfg.sliceLayer[table.slice[g]]] += b - a;
-                const { col, val } = table;
-                for (let e = a; e < b; e++) cur[col[e]] += val[e];
-              }
-              layerTotals.mout[layer] += table.msgPtr[i + 1] - table.msgPtr[i];
+            const masked = m >= 0;
+            if (masked) acc[DROPPED] = acc[SAVED_SOPS] = acc[SAVED_MESSAGES] = acc[SAVED_HOP_PJ] = 0;
+            send(
+              cfg.tables[si], list, ns, pop.offset, cfg.coreOf, N, cur,
+              masked, masked ? maskKey(seed, s, t, m) : 0, masked ? below[m] : 0,
+              mout, min, sops, pairCount, cfg.sliceLayer, layerTotals.sopsIn, routePj, cfg.routeNs, acc, phasePairCount, phasePairs,
+            );
+            if (masked) {
+              masks[m].dropped += acc[DROPPED];
+              masks[m].sops += acc[SAVED_SOPS];
+              masks[m].messages += acc[SAVED_MESSAGES];
+              masks[m].hopPj += acc[SAVED_HOP_PJ];
             }
           }
+          layerTotals.mout[layer] += acc[MESSAGES];
+          layerTotals.hopPj[layer] += acc[HOP_PJ];
         }
         // Phase time: the slowest sender, the longest route, the slowest receiver.
         let sendMax = 0;
         let recvMax = 0;
+        const here = onCore[layer];
         const phaseCores: TraceCore[] = [];
-        for (let k = 0; k < nTouched; k++) {
-          const c = touched[k];
-          const onCore = cfg.layerNeuronsOnCore[layer].get(c) ?? 0;
-          inact[c] = onCore - act[c];
-          const send = act[c] * ev.neuron_active.latency_ns + inact[c] * ev.neuron_inactive.latency_ns + spk[c] * ev.spike_out.latency_ns + mout[c] * ev.message_out.latency_ns;
-          const recv = min[c] * ev.message_in.latency_ns + sops[c] * ev.synaptic_op.latency_ns;
-          if (send > sendMax) sendMax = send;
-          if (recv > recvMax) recvMax = recv;
-          busy[c] += send + recv;
+        for (let c = 0; c < N; c++) {
+          if (here[c] === 0 && min[c] === 0) continue;
+          const inactive = here[c] - act[c];
+          const sendNs = act[c] * ev.neuron_active.latency_ns + inactive * ev.neuron_inactive.latency_ns + spk[c] * ev.spike_out.latency_ns + mout[c] * ev.message_out.latency_ns;
+          const recvNs = min[c] * ev.message_in.latency_ns + sops[c] * ev.synaptic_op.latency_ns;
+          if (sendNs > sendMax) sendMax = sendNs;
+          if (recvNs > recvMax) recvMax = recvNs;
+          busy[c] += sendNs + recvNs;
           events.neuron_active += act[c];
-          events.neuron_inactive += inact[c];
+          events.neuron_inactive += inactive;
           events.spike_out += spk[c];
           events.message_out += mout[c];
           events.message_in += min[c];
           events.synaptic_op += sops[c];
           layerTotals.active[layer] += act[c];
-          layerTotals.inactive[layer] += inact[c];
+          layerTotals.inactive[layer] += inactive;
           coreTotals.sops[c] += sops[c];
-          coreTotals.updates[c] += act[c] + inact[c];
+          coreTotals.updates[c] += act[c] + inactive;
           coreTotals.mout[c] += mout[c];
           coreTotals.min[c] += min[c];
-          if (opts.trace) phaseCores.push([c, act[c], inact[c], spk[c], mout[c], min[c], sops[c]]);
-          act[c] = inact[c] = spk[c] = mout[c] = min[c] = sops[c] = 0;
-          isTouched[c] = 0;
+          if (phasePairs) phaseCores.push([c, act[c], inactive, spk[c], mout[c], min[c], sops[c]]);
+          act[c] = spk[c] = mout[c] = min[c] = sops[c] = 0;
         }
-        nTouched = 0;
+        const routeMax = acc[ROUTE_MAX];
         const phaseNs = sendMax + routeMax + recvMax;
         stepNs += phaseNs;
-        if (opts.trace) {
-          phaseCores.sort((a, b) => a[0] - b[0]);
+        if (phasePairs) {
           const routes = phasePairs.sort((a, b) => a - b).map((pair): [number, number, number] => [Math.floor(pair / N), pair % N, phasePairCount[pair]]);
           for (const pair of phasePairs) phasePairCount[pair] = 0;
           phasePairs.length = 0;
@@ -566,7 +630,7 @@ interface Totals {
   layerTotals: { spikes: Float64Array; sopsIn: Float64Array; mout: Float64Array; active: Float64Array; inactive: Float64Array; hopPj: Float64Array };
   coreTotals: { sops: Float64Array; updates: Float64Array; mout: Float64Array; min: Float64Array };
   busy: Float64Array;
-  masks: Array<{ dropped: number; sops: number; messages: number; hopPj: number; hops: number[] }>;
+  masks: Array<{ dropped: number; sops: number; messages: number; hopPj: number }>;
   totalNs: number;
   maxStepNs: number;
   barrier: number;
