@@ -78,24 +78,16 @@ export function chipEnergy(counts: EventCounts, spec: ChipSpec): EnergyBreakdown
   ]);
 }
 
-/** Work of one core in one phase. */
-export interface CoreWork {
-  active: number;
-  inactive: number;
-  spikes: number;
-  messages_out: number;
-  messages_in: number;
-  synaptic_ops: number;
+/** Serial time of a core's sending side in one phase: neuron updates, spikes fired, messages sent. */
+export function sendNs(spec: ChipSpec, active: number, inactive: number, spikes: number, messagesOut: number): number {
+  const e = spec.events;
+  return active * e.neuron_active.latency_ns + inactive * e.neuron_inactive.latency_ns + spikes * e.spike_out.latency_ns + messagesOut * e.message_out.latency_ns;
 }
 
-export function sendNs(w: CoreWork, spec: ChipSpec): number {
+/** Serial time of a core's receiving side in one phase: messages taken in, synaptic ops run. */
+export function receiveNs(spec: ChipSpec, messagesIn: number, synapticOps: number): number {
   const e = spec.events;
-  return w.active * e.neuron_active.latency_ns + w.inactive * e.neuron_inactive.latency_ns + w.spikes * e.spike_out.latency_ns + w.messages_out * e.message_out.latency_ns;
-}
-
-export function receiveNs(w: CoreWork, spec: ChipSpec): number {
-  const e = spec.events;
-  return w.messages_in * e.message_in.latency_ns + w.synaptic_ops * e.synaptic_op.latency_ns;
+  return messagesIn * e.message_in.latency_ns + synapticOps * e.synaptic_op.latency_ns;
 }
 
 export function routeNs(route: { ew: number; ns: number; chip: number }, spec: ChipSpec): number {

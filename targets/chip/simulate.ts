@@ -27,7 +27,7 @@ import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
 import { checkpointsFor } from '../../runtime/snn/simulate.ts';
 import { barrierNs, type ChipSpec, LIMITS, type LimitName, synapseWords } from '../chip-spec.ts';
-import { ann45nm, chipEnergy, type EnergyBreakdown, emptyEvents, type EventCounts, linearWork, routeEnergyPj, routeNs, snn45nm } from '../energy.ts';
+import { ann45nm, chipEnergy, type EnergyBreakdown, emptyEvents, type EventCounts, linearWork, receiveNs, routeEnergyPj, routeNs, sendNs, snn45nm } from '../energy.ts';
 import { type ChipNetwork, chipNetwork } from '../map/partition.ts';
 import type { LoadedMap, MapDocument } from '../map/map-file.ts';
 import { quantizePlan } from '../map/quantize.ts';
@@ -446,7 +446,6 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
   const reset = opts.reset ?? 'subtract';
   if (!spec.neuron.reset_modes.includes(reset)) throw new SnncError(`reset '${reset}' is not a reset mode of ${spec.name} (${spec.neuron.reset_modes.join(', ')})`);
   const subtract = reset === 'subtract';
-  const ev = spec.events;
   const P = plan.pops.length;
   const L = net.pops.length; // plan populations, then the readout
   const readoutLayer = L - 1;
@@ -562,11 +561,11 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
         for (let c = 0; c < N; c++) {
           if (here[c] === 0 && min[c] === 0) continue;
           const inactive = here[c] - act[c];
-          const sendNs = act[c] * ev.neuron_active.latency_ns + inactive * ev.neuron_inactive.latency_ns + spk[c] * ev.spike_out.latency_ns + mout[c] * ev.message_out.latency_ns;
-          const recvNs = min[c] * ev.message_in.latency_ns + sops[c] * ev.synaptic_op.latency_ns;
-          if (sendNs > sendMax) sendMax = sendNs;
-          if (recvNs > recvMax) recvMax = recvNs;
-          busy[c] += sendNs + recvNs;
+          const sending = sendNs(spec, act[c], inactive, spk[c], mout[c]);
+          const receiving = receiveNs(spec, min[c], sops[c]);
+          if (sending > sendMax) sendMax = sending;
+          if (receiving > recvMax) recvMax = receiving;
+          busy[c] += sending + receiving;
           events.neuron_active += act[c];
           events.neuron_inactive += inactive;
           events.spike_out += spk[c];
