@@ -87,7 +87,8 @@ function terms(b: EnergyBreakdown): string[][] {
 
 function render(r: ChipReport, cores: number): string {
   const out: string[] = [];
-  out.push(`chip ${r.chip.name}: ${cores} cores on ${r.latency.tiles_in_use} tiles; ${r.reset_note}`);
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  out.push(`chip ${r.chip.name}: ${plural(cores, 'core')} on ${plural(r.latency.tiles_in_use, 'tile')}; ${r.reset_note}`);
   out.push(r.quantization ? `weights quantised ${r.quantization.mode}, ${r.quantization.mantissa_bits}-bit mantissa (${r.quantization.groups} exponents)` : 'weights unquantised (float32, as the IR)');
   out.push(`host: ${r.host}`);
   out.push(`${r.samples} samples, T = ${r.T}, seed ${r.seed}, ${r.seconds.toFixed(2)} s`);

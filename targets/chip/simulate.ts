@@ -741,7 +741,7 @@ function assemble(cfg: ChipConfig, r: Totals, start: number, trace?: TraceStep[]
     quantization: cfg.quantized
       ? { mode: cfg.quantized.mode, mantissa_bits: cfg.quantized.mantissa_bits, groups: cfg.quantized.groups.length, max_relative_error: cfg.quantized.stats.max_relative_error }
       : null,
-    host: `the analog input layer (${plan.macsPerStep} MACs) runs on the host once per sample and enters as compartment biases; weights, thresholds and membranes are ${cfg.quantized ? 'quantised weights with float thresholds and membranes' : 'float (unquantised)'}`,
+    host: `the analog input layer (${plan.macsPerStep} MACs) runs on the host once per sample; its currents enter as compartment biases. Membranes and thresholds are float64${cfg.quantized ? '; weights quantised' : ', weights float32 as in the IR'}`,
     T: r.T,
     samples: S,
     seed: r.seed,
