@@ -7,6 +7,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { AnnOptions } from './commands/ann.ts';
 import type { ChipOptions as ChipCommandOptions } from './commands/chip.ts';
 import type { CompileOptions } from './commands/compile.ts';
+import type { DemoOptions } from './commands/demo.ts';
+import type { ReportOptions } from './commands/report.ts';
 import type { ExportNirOptions } from './commands/export-nir.ts';
 import type { InspectOptions } from './commands/inspect.ts';
 import type { MapOptions as MapCommandOptions } from './commands/map.ts';
@@ -156,5 +158,34 @@ program
   .action((map: string, options: ChipCommandOptions) =>
     runCommand(async () => (await import('./commands/chip.ts')).chip(map, options)),
   );
+
+program
+  .command('report')
+  .description('one self-contained HTML report: accuracy vs T, per-layer diagnostics, energy (ANN vs SNN vs SNN+RSM), chip view')
+  .argument('<ir>', 'spiking IR (.snn.json)')
+  .requiredOption('--input <x.npy>', 'evaluation samples (raw values; the IR records the divisor)')
+  .requiredOption('--labels <y.npy>', 'integer class labels, one per sample')
+  .requiredOption('-o, --output <report.html>', 'HTML file to write')
+  .option('--map <model.map.json>', 'core map from snnc map: adds the virtual chip run and the chip view')
+  .option('--ann <model.onnx>', 'the source ONNX model, if not at the path recorded in the IR')
+  .option('-T, --steps <T>', 'time steps', positiveInteger, 32)
+  .option('--limit <n>', 'use only the first n samples', positiveInteger)
+  .option('--chip-limit <n>', 'run the virtual chip on the first n samples', positiveInteger, 100)
+  .option('--seed <s>', 'seed of the random spike masks', seedValue, 0)
+  .option('--json', 'print the report data as one JSON object')
+  .action((ir: string, options: ReportOptions) =>
+    runCommand(async () => (await import('./commands/report.ts')).report(ir, options)),
+  );
+
+program
+  .command('demo')
+  .description('the main job on the bundled Fashion-MNIST QCFS model: compile, simulate, map onto loihi1, virtual chip, HTML report')
+  .option('--out <dir>', 'output folder', 'out')
+  .option('--samples <n>', 'test images to simulate', positiveInteger, 1000)
+  .option('-T, --steps <T>', 'time steps', positiveInteger, 32)
+  .option('--chip-samples <n>', 'test images to run on the virtual chip', positiveInteger, 100)
+  .option('--seed <s>', 'seed', seedValue, 0)
+  .option('--json', 'print the summary as one JSON object')
+  .action((options: DemoOptions) => runCommand(async () => (await import('./commands/demo.ts')).demo(options)));
 
 await program.parseAsync();

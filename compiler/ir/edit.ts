@@ -56,3 +56,13 @@ export function tensorRefs(n: IrNode): string[] {
       return [];
   }
 }
+
+/** The same network with every RSM mask removed (its consumers read the IF population directly). */
+export function withoutMasks(ir: SnnIr): SnnIr {
+  let out = ir;
+  for (const n of ir.nodes) {
+    if (n.kind !== 'rsm') continue;
+    out = renameUses({ ...out, nodes: out.nodes.filter((m) => m.id !== n.id) }, n.id, n.inputs[0]);
+  }
+  return out;
+}

@@ -4,7 +4,7 @@
  * that layer only, so other consumers of the same spikes stay unmasked.
  */
 import { SnncError } from '../errors.ts';
-import { nodeById } from '../ir/edit.ts';
+import { nodeById, pruneUnused } from '../ir/edit.ts';
 import type { IrNode, RsmNode, SnnIr } from '../ir/types.ts';
 
 export interface RsmSpec {
@@ -43,7 +43,8 @@ export function insertRsm(ir: SnnIr, specs: RsmSpec[]): SnnIr {
       for (const input of target.inputs) out = maskEdge(out, nodeById(out).get(target.id)!, input, spec.ratio);
     }
   }
-  return out;
+  // A chain copied for a masked consumer may leave the original with no consumer.
+  return pruneUnused(out);
 }
 
 function maskEdge(ir: SnnIr, target: IrNode, input: string, ratio: number): SnnIr {

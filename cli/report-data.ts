@@ -1,0 +1,231 @@
+/**
+ * Measures everything the HTML report shows (report/types.ts): the ANN on the same samples, the SNN with
+ * and without its masks, the energy models, and — given a core map — the virtual chip. Shared by
+ * `snnc report` and `snnc demo`, so both report the same numbers the same way.
+ */
+import type { AnnGraph } from '../compiler/graph.ts';
+import { withoutMasks } from '../compiler/ir/edit.ts';
+import type { SnnIr } from '../compiler/ir/types.ts';
+import { runBatched } from '../runtime/ann/execute.ts';
+import { simulate, type SimulationResult } from '../runtime/snn/simulate.ts';
+import { loadChipSpec, type ChipSpec } from '../targets/chip-spec.ts';
+import { configureChip, runChip, type ChipReport } from '../targets/chip/simulate.ts';
+import { ann45nm, chipEnergy, linearWork, NM45, snn45nm } from '../targets/energy.ts';
+import type { LoadedMap } from '../targets/map/map-file.ts';
+import type { ChipView, EnergyModel, ReportData, SnnRun } from '../report/types.ts';
+import { argmaxRows, countCorrect } from './data.ts';
+import type { Progress } from './common.ts';
+
+export interface ReportInputs {
+  ir: SnnIr;
+  irFile: string;
+  /** The ONNX model the IR came from: the ANN baseline runs on it. */
+  ann: AnnGraph;
+  /** Raw samples (the IR records the divisor), with labels. */
+  x: Float32Array;
+  labels: Int32Array;
+  samples: number;
+  evaluation: { input: string; labels: string };
+  T: number;
+  seed: number;
+  map?: { file: string; loaded: LoadedMap };
+  /** The virtual chip runs on the first `chipSamples` samples (it is slower than the functional simulator). */
+  chipSamples: number;
+  snncVersion: string;
+  progress: (label: string) => Promise<Progress>;
+}
+
+export interface ReportOutputs {
+  data: ReportData;
+  snn: SimulationResult;
+  chip: ChipReport | null;
+}
+
+async function withProgress<T>(inputs: ReportInputs, label: string, run: (onProgress: (d: number, t: number) => void) => Promise<T> | T): Promise<T> {
+  const p = await inputs.progress(label);
+  try {
+    return await run((d, t) => p.update(d, t));
+  } finally {
+    p.stop();
+  }
+}
+
+function snnRun(r: SimulationResult, ir: SnnIr): SnnRun {
+  const kindOf = new Map(ir.nodes.map((n) => [n.id, n.kind]));
+  return {
+    T: r.T,
+    samples: r.samples,
+    accuracy_per_T: r.accuracy ?? {},
+    layers: r.layers.map((l) => ({
+      id: l.id,
+      kind: l.kind === 'output' ? (kindOf.get(l.id) ?? 'readout') : 'if',
+      neurons: l.neurons,
+      threshold: l.threshold ? { min: l.threshold.min, max: l.threshold.max } : null,
+      firing_rate: l.firing_rate,
+      spikes_per_sample: l.spikes_per_sample,
+      sops_per_sample: l.sops_per_sample,
+    })),
+    sops_per_sample: r.sops_per_sample,
+    macs_per_sample: r.macs_per_sample,
+  };
+}
+
+export async function collectReport(inputs: ReportInputs): Promise<ReportOutputs> {
+  const { ir, x, labels, T, seed } = inputs;
+  const masked = ir.nodes.some((n) => n.kind === 'rsm');
+  const plain = masked ? withoutMasks(ir) : ir;
+  const divisor = ir.input.divisor;
+  const perSample = x.length / inputs.samples;
+
+  const annLogits = await withProgress(inputs, 'ann', (onProgress) =>
+    runBatched(inputs.ann, { dtype: 'float32', dims: [inputs.samples, ...inputs.ann.inputs[0].dims.slice(1).map((d, i) => (d > 0 ? d : ir.input.shape[i]))], data: x.map((v) => v / divisor) }, { onProgress }),
+  );
+  const annAccuracy = countCorrect(argmaxRows(annLogits.data, annLogits.data.length / inputs.samples), labels) / inputs.samples;
+  const work = linearWork(plain);
+  const annMacs = work.reduce((n, w) => n + w.macs, 0);
+
+  const snn = await withProgress(inputs, 'simulate', (onProgress) => simulate(plain, x, { T, seed, labels, onProgress }));
+  const snnRsm = masked ? await withProgress(inputs, 'simulate with masks', (onProgress) => simulate(ir, x, { T, seed, labels, onProgress })) : null;
+
+  let chipReport: ChipReport | null = null;
+  let chipView: ChipView | null = null;
+  let spec: ChipSpec | null = null;
+  if (inputs.map) {
+    const { loaded } = inputs.map;
+    const n = Math.min(inputs.chipSamples, inputs.samples);
+    chipReport = await withProgress(inputs, 'virtual chip', (onProgress) =>
+      runChip(configureChip(loaded), x.subarray(0, n * perSample), { T, seed, labels: labels.subarray(0, n), reset: 'subtract', onProgress }).report,
+    );
+    spec = loaded.doc.chip;
+    chipView = chipViewOf(loaded, chipReport);
+  }
+
+  const energy = energyModels(plain, work, annMacs, snn, snnRsm, chipReport, spec);
+  const warnings: string[] = [];
+  if (chipReport && chipReport.samples < inputs.samples) {
+    warnings.push(`the virtual chip ran the first ${chipReport.samples} of the ${inputs.samples} samples; chip energy and latency are per inference over those`);
+  }
+  for (const l of snn.layers) {
+    if (l.kind === 'if' && l.firing_rate > 0.5) warnings.push(`${l.id} fires at ${(100 * l.firing_rate).toFixed(0)} % of steps: its threshold may be too low`);
+  }
+
+  const data: ReportData = {
+    provenance: {
+      ...ir.provenance,
+      calibration: ir.provenance.calibration ?? null,
+      ir: inputs.irFile,
+      evaluation: { input: inputs.evaluation.input, labels: inputs.evaluation.labels, samples: inputs.samples },
+      map: inputs.map?.file ?? null,
+      report_snnc: inputs.snncVersion,
+      seed: masked ? seed : null,
+    },
+    ann: { accuracy: annAccuracy, macs_per_sample: annMacs },
+    snn: snnRun(snn, plain),
+    snn_rsm: snnRsm ? snnRun(snnRsm, ir) : null,
+    energy,
+    chip: chipView,
+    warnings,
+  };
+  return { data, snn: snnRsm ?? snn, chip: chipReport };
+}
+
+/**
+ * Energy per inference in each model. The ANN baseline is always the 45 nm MAC count (an ANN does not run on
+ * a spiking chip); per layer, work is charged to the layer that receives it (the synapses belong to it).
+ */
+function energyModels(
+  ir: SnnIr,
+  work: ReturnType<typeof linearWork>,
+  annMacs: number,
+  snn: SimulationResult,
+  snnRsm: SimulationResult | null,
+  chip: ChipReport | null,
+  spec: ChipSpec | null,
+): EnergyModel[] {
+  const annPj = ann45nm(annMacs).total_pj;
+  // Which layer receives each population's spikes: the reader of the linear node that consumes it.
+  const readerOfSource = new Map<string, string>();
+  const byId = new Map(ir.nodes.map((n) => [n.id, n]));
+  for (const w of work) {
+    for (const input of byId.get(w.node)?.inputs ?? []) if (!readerOfSource.has(input)) readerOfSource.set(input, w.layer);
+  }
+  const layers = [...new Set(work.map((w) => w.layer))];
+  const perLayer45 = (r: SimulationResult | null) => {
+    const pj = new Map<string, number>(layers.map((l) => [l, 0]));
+    if (!r) return pj;
+    for (const l of r.layers) {
+      const reader = readerOfSource.get(l.id);
+      if (reader) pj.set(reader, pj.get(reader)! + l.sops_per_sample * NM45.E_AC.value);
+    }
+    // The analog input layers: their MACs every step.
+    const inputMacs = work.filter((w) => w.input);
+    const total = inputMacs.reduce((n, w) => n + w.macs, 0);
+    for (const w of inputMacs) pj.set(w.layer, pj.get(w.layer)! + (total ? (r.macs_per_sample * w.macs) / total : 0) * NM45.E_MAC.value);
+    return pj;
+  };
+  const annPerLayer = new Map<string, number>(layers.map((l) => [l, 0]));
+  for (const w of work) annPerLayer.set(w.layer, annPerLayer.get(w.layer)! + w.macs * NM45.E_MAC.value);
+  const snnLayers = perLayer45(snn);
+  const rsmLayers = perLayer45(snnRsm);
+  const models: EnergyModel[] = [
+    {
+      name: '45 nm',
+      source: `Horowitz, ISSCC 2014 (45 nm, 0.9 V): E_AC = ${NM45.E_AC.value} pJ per SOP, E_MAC = ${NM45.E_MAC.value} pJ`,
+      unit: 'pJ',
+      ann_per_inference: annPj,
+      snn_per_inference: snn45nm(snn.sops_per_sample, snn.macs_per_sample).total_pj,
+      snn_rsm_per_inference: snnRsm ? snn45nm(snnRsm.sops_per_sample, snnRsm.macs_per_sample).total_pj : null,
+      per_layer: layers.map((id) => ({ id, ann: annPerLayer.get(id)!, snn: snnLayers.get(id)!, snn_rsm: snnRsm ? rsmLayers.get(id)! : null })),
+    },
+  ];
+  if (chip && spec) {
+    const specs: ChipSpec[] = [spec, ...otherPresets(spec)];
+    for (const s of specs) {
+      const total = chipEnergy(chip.counts, s).total_pj;
+      const scale = total / Math.max(chip.energy.per_inference.chip.total_pj, 1e-30);
+      models.push({
+        name: s.name,
+        source: `${s.description} — chip events counted by the virtual chip; the ANN column is the 45 nm MAC baseline`,
+        unit: 'pJ',
+        ann_per_inference: annPj,
+        snn_per_inference: total,
+        snn_rsm_per_inference: null,
+        // Per-layer chip energy is reported in the mapped spec's costs; other presets scale it.
+        per_layer: chip.layers.map((l) => ({ id: l.id, ann: annPerLayer.get(l.id) ?? 0, snn: l.energy_pj.chip * scale })),
+      });
+    }
+  }
+  return models;
+}
+
+/** The other chip presets, so one virtual-chip run is costed in every event table we ship. */
+function otherPresets(spec: ChipSpec): ChipSpec[] {
+  const names = spec.name === 'loihi1' ? ['loihi1-sanafe'] : spec.name === 'loihi1-sanafe' ? ['loihi1'] : [];
+  return names.map((n) => loadChipSpec(n));
+}
+
+function chipViewOf(loaded: LoadedMap, chip: ChipReport): ChipView {
+  const { doc } = loaded;
+  const spec = doc.chip;
+  const bindingOf = new Map(doc.layers.map((l) => [l.id, l.binding]));
+  const limits = spec.limits;
+  const cores = doc.cores.map((c) => {
+    const layer = doc.slices[c.slices[0]]?.layer ?? '';
+    const binding = bindingOf.get(layer) ?? 'none';
+    const used = binding === 'none' ? Math.max(...(Object.keys(limits) as (keyof typeof limits)[]).map((l) => c.use[l] / limits[l].value)) : c.use[binding] / limits[binding].value;
+    const perChip = spec.mesh.tiles_x;
+    return { index: c.core, tile_x: c.tile[0] % perChip, tile_y: c.tile[1] % spec.mesh.tiles_y, chip: c.chip, layer, utilisation: used, binding_limit: binding.replace('_', ' ') };
+  });
+  return {
+    name: spec.name,
+    mesh: { tiles_x: spec.mesh.tiles_x, tiles_y: spec.mesh.tiles_y, cores_per_tile: spec.mesh.cores_per_tile, chips: doc.totals.chips },
+    cores,
+    layers: doc.layers.map((l) => {
+      const mine = cores.filter((c) => c.layer === l.id);
+      return { id: l.id, cores: l.cores, binding_limit: l.binding.replace('_', ' '), utilisation: mine.length ? mine.reduce((a, c) => a + c.utilisation, 0) / mine.length : 0 };
+    }),
+    links: chip.links.loads.map((k) => ({ from: k.from, to: k.to, load: k.messages })),
+    step_latency_ns: chip.latency.per_step_ns.mean,
+    energy_per_inference_pj: chip.energy.per_inference.chip.total_pj,
+  };
+}
