@@ -207,23 +207,35 @@ function otherPresets(spec: ChipSpec): ChipSpec[] {
 function chipViewOf(loaded: LoadedMap, chip: ChipReport): ChipView {
   const { doc } = loaded;
   const spec = doc.chip;
-  const bindingOf = new Map(doc.layers.map((l) => [l.id, l.binding]));
-  const limits = spec.limits;
+  const limitNames = Object.keys(spec.limits) as (keyof typeof spec.limits)[];
+  const fraction = (use: Record<string, number>, limit: keyof typeof spec.limits, cores = 1) => use[limit] / (cores * spec.limits[limit].value);
   const cores = doc.cores.map((c) => {
-    const layer = doc.slices[c.slices[0]]?.layer ?? '';
-    const binding = bindingOf.get(layer) ?? 'none';
-    const used = binding === 'none' ? Math.max(...(Object.keys(limits) as (keyof typeof limits)[]).map((l) => c.use[l] / limits[l].value)) : c.use[binding] / limits[binding].value;
-    const perChip = spec.mesh.tiles_x;
-    return { index: c.core, tile_x: c.tile[0] % perChip, tile_y: c.tile[1] % spec.mesh.tiles_y, chip: c.chip, layer, utilisation: used, binding_limit: binding.replace('_', ' ') };
+    // A core may hold slices of several layers (leftover space is packed): label it by the largest.
+    const byLayer = new Map<string, number>();
+    for (const i of c.slices) byLayer.set(doc.slices[i].layer, (byLayer.get(doc.slices[i].layer) ?? 0) + doc.slices[i].neurons);
+    const layer = [...byLayer].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '';
+    const binding = limitNames.reduce((best, l) => (fraction(c.use, l) > fraction(c.use, best) ? l : best), limitNames[0]);
+    return {
+      index: c.core,
+      tile_x: c.tile[0] % spec.mesh.tiles_x,
+      tile_y: c.tile[1] % spec.mesh.tiles_y,
+      chip: c.chip,
+      layer,
+      utilisation: fraction(c.use, binding),
+      binding_limit: binding.replace('_', ' '),
+    };
   });
   return {
     name: spec.name,
     mesh: { tiles_x: spec.mesh.tiles_x, tiles_y: spec.mesh.tiles_y, cores_per_tile: spec.mesh.cores_per_tile, chips: doc.totals.chips },
     cores,
-    layers: doc.layers.map((l) => {
-      const mine = cores.filter((c) => c.layer === l.id);
-      return { id: l.id, cores: l.cores, binding_limit: l.binding.replace('_', ' '), utilisation: mine.length ? mine.reduce((a, c) => a + c.utilisation, 0) / mine.length : 0 };
-    }),
+    layers: doc.layers.map((l) => ({
+      id: l.id,
+      cores: l.cores,
+      binding_limit: l.binding.replace('_', ' '),
+      // The layer's share of its binding resource over the cores it occupies.
+      utilisation: l.binding === 'none' ? Math.max(...limitNames.map((n) => l.max_slice_fraction[n])) : fraction(l.use, l.binding, l.cores),
+    })),
     links: chip.links.loads.map((k) => ({ from: k.from, to: k.to, load: k.messages })),
     step_latency_ns: chip.latency.per_step_ns.mean,
     energy_per_inference_pj: chip.energy.per_inference.chip.total_pj,
