@@ -98,6 +98,8 @@ export async function demo(options: DemoOptions): Promise<void> {
     progress: createProgress,
   });
   writeFileAtomic(reportFile, renderReport(report));
+  // The measured data behind the page, for scripts (the same object `snnc report --json` prints).
+  writeFileAtomic(path.join(options.out, 'report.json'), `${JSON.stringify(report, null, 1)}\n`);
 
   const summary = {
     model: modelFile,
@@ -113,7 +115,7 @@ export async function demo(options: DemoOptions): Promise<void> {
     chip_samples: chip?.samples ?? 0,
     chip_accuracy: chip?.accuracy?.[String(options.steps)] ?? null,
     step_latency_ns: chip?.latency.per_step_ns.mean ?? null,
-    files: { ir: irFile, map: mapPath, report: reportFile },
+    files: { ir: irFile, map: mapPath, report: reportFile, data: path.join(options.out, 'report.json') },
     seconds: (performance.now() - started) / 1000,
   };
   if (options.json) printJson(summary);

@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chartIds, renderReport } from '../../report/render.ts';
 import type { ReportData } from '../../report/types.ts';
 import { sampleReport } from './sample.ts';
+import { snnc } from '../helpers/cli.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = [
@@ -303,6 +304,20 @@ describe('report in headless Chromium', () => {
     expect(p.text).toContain(hostile);
     expect(p.title).not.toBe('pwned');
     expect(p.title).toContain('fmnist_cnn_qcfs.onnx');
+  });
+
+  it('draws every chart of the report `snnc demo` writes from real runs', () => {
+    const out = join(work, 'demo');
+    const r = snnc('demo', '--out', out, '--samples', '48', '--chip-samples', '4', '-T', '16', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.files.report).toBe(join(out, 'report.html'));
+    const data = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as ReportData;
+    expect(data.chip?.cores.length).toBe(summary.cores);
+    expect(data.energy.map((m) => m.name)).toEqual(['45 nm', 'loihi1', 'loihi1-sanafe']);
+    const p = probe(readFileSync(join(out, 'report.html'), 'utf8'), 'demo');
+    checkCharts(data, p);
+    expect(p.charts.map((c) => c.id)).toContain('chart-chip-mesh');
   });
 
   it('keeps labels apart with 24 layers of long ONNX names', () => {
