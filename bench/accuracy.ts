@@ -75,6 +75,7 @@ async function main(): Promise<void> {
     process.stderr.write('\n');
     const row = {
       name: c.name,
+      date: new Date().toISOString().slice(0, 10),
       samples: n,
       T: c.T,
       ann_accuracy: argmaxAccuracy(annLogits.data, labels),
@@ -87,8 +88,26 @@ async function main(): Promise<void> {
   }
   mkdirSync('docs', { recursive: true });
   const date = new Date().toISOString().slice(0, 10);
-  writeFileSync('docs/accuracy.json', `${JSON.stringify({ date, node: process.version, limit: values.limit ?? null, results }, null, 1)}\n`);
-  writeMarkdown(results, date);
+  // Rows of configurations not run this time are kept, so one slow configuration can be re-run alone.
+  const merged = mergeResults(results, values.limit ?? null);
+  writeFileSync('docs/accuracy.json', `${JSON.stringify({ node: process.version, results: merged }, null, 1)}\n`);
+  writeMarkdown(merged, date);
+}
+
+type Row = { name: string; samples: number; T: number; ann_accuracy: number; snn_accuracy: Record<string, number> | null; sops_per_sample: number };
+
+function mergeResults(fresh: Row[], limit: string | null): Row[] {
+  let old: Row[] = [];
+  try {
+    old = (JSON.parse(readFileSync('docs/accuracy.json', 'utf8')) as { results: Row[] }).results;
+  } catch {
+    // no earlier results
+  }
+  // A quick --limit run never replaces a full-test-set row.
+  if (limit !== null) return old.length ? old : fresh;
+  const byName = new Map(old.map((r) => [r.name, r]));
+  for (const r of fresh) byName.set(r.name, r);
+  return CONFIGS.map((c) => byName.get(c.name)).filter((r): r is Row => r !== undefined);
 }
 
 function writeMarkdown(results: { name: string; samples: number; T: number; ann_accuracy: number; snn_accuracy: Record<string, number> | null; sops_per_sample: number }[], date: string): void {
