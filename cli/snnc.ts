@@ -136,7 +136,7 @@ program
   .option('--profile-limit <n>', 'profile on the first n samples', positiveInteger, 64)
   .option('--profile-steps <T>', 'time steps of the profiling run', positiveInteger, 32)
   .option('--seed <s>', 'seed of the random spike masks in the profiling run', seedValue, 0)
-  .option('--quantize [mode]', 'quantise weights to the chip: 8-bit mantissa, exponent per-core (default) or per-group')
+  .option('--quantize [mode]', 'quantise weights to the chip: 8-bit mantissa, exponent per-group (per incoming stream on a core; default) or per-core')
   .option('--min-residual <n>', 'smallest slice put in a core’s leftover space', positiveInteger, 64)
   .option('--json', 'print the summary as one JSON object')
   .action((ir: string, options: MapCommandOptions) =>

@@ -29,7 +29,7 @@ export interface MapOptions {
 
 function quantizeMode(q: string | boolean | undefined): QuantizeMode | null {
   if (q === undefined || q === false) return null;
-  if (q === true) return 'per-core';
+  if (q === true) return 'per-group';
   if (q === 'per-core' || q === 'per-group') return q;
   throw new SnncError(`--quantize ${q}: expected per-core or per-group`);
 }

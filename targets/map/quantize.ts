@@ -1,9 +1,10 @@
 /**
  * Weight quantisation to the chip's precision: every synapse weight becomes m·2^e with m a signed
  * integer mantissa of `weight_mantissa_bits` bits (8 on Loihi: −128 … 127) and e an exponent shared
- *   per-core   by all synapses stored on one core, or
  *   per-group  by the synapses of one incoming spike stream on one core (a "synapse group": Loihi keeps
- *              up to 16 synapse formats, each with its own weight exponent, per core).
+ *              up to 16 synapse formats, each with its own weight exponent, per core), or
+ *   per-core   by all synapses stored on one core: coarser, and costly when a core holds slices of layers
+ *              whose weights differ in scale (the small ones lose their low bits, many round to zero).
  * e is the smallest integer with max|w|/2^e ≤ 2^(bits−1) − 1 over the group; m = round(w/2^e), halves
  * away from zero. Only the chip's synapses are quantised: thresholds, membranes and the host-computed
  * input currents stay as they are (the report says so). The result is a NetworkPlan with the quantised

@@ -1,7 +1,7 @@
 /**
  * Weight quantisation to an 8-bit mantissa with shared exponents: the arithmetic, the exponent groups,
- * and the accuracy it costs fmnist_cnn_qcfs at T = 64 (≤ 1 pp on 300 test images; the full test set is in
- * docs/hardware.md).
+ * and the accuracy it costs fmnist_cnn_qcfs at T = 64 (≤ 1 pp on 300 test images per group; the full test
+ * set, both modes, is in docs/hardware.md).
  */
 import { describe, expect, it } from 'vitest';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
@@ -39,11 +39,14 @@ describe('8-bit mantissa, shared exponent', () => {
     for (const g of perGroup) expect(g.max_abs / 2 ** g.exponent).toBeLessThanOrEqual(127);
   });
 
-  it('costs fmnist_cnn_qcfs at most 1 pp of accuracy at T = 64 (300 images)', async () => {
+  // Per group, as Loihi keeps one weight exponent per synapse format. Per core is coarser: a core that holds
+  // slices of two layers (the readout shares one with an act3 slice) quantises the smaller weights with the
+  // larger ones' exponent, which costs fmnist 3.4 pp on the full test set (docs/hardware.md).
+  it('costs fmnist_cnn_qcfs at most 1 pp of accuracy at T = 64, per group (300 images)', async () => {
     const ir = compileFixture('fmnist_cnn_qcfs');
     const { input, labels } = samples('fmnist_test_x.npy', 'fmnist_test_y.npy', 300);
     const float = buildMap(ir, 'x', '0'.repeat(64), spec);
-    const quantized = buildMap(ir, 'x', '0'.repeat(64), spec, { quantize: 'per-core' });
+    const quantized = buildMap(ir, 'x', '0'.repeat(64), spec, { quantize: 'per-group' });
     // Half a mantissa step, and the largest weight of a group uses more than 63.5 steps.
     expect(quantized.doc.quantization!.stats.max_relative_error).toBeLessThan(0.5 / 63.5);
     const opts = { T: 64, labels, workers: 2 };
