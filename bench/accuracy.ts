@@ -12,6 +12,7 @@ import { loadOnnx } from '../compiler/onnx/load.ts';
 import { lower, type LowerOptions } from '../compiler/lower.ts';
 import { activationStats } from '../runtime/ann/calibrate.ts';
 import { runBatched } from '../runtime/ann/execute.ts';
+import { accuracyOf } from '../runtime/metrics.ts';
 import { readNpy, toFloatTensor, toLabels } from '../runtime/npy.ts';
 import { simulate } from '../runtime/snn/simulate.ts';
 
@@ -40,17 +41,6 @@ const CONFIGS: Config[] = [
 
 const FIX = 'test/fixtures';
 
-function argmaxAccuracy(logits: ArrayLike<number>, labels: Int32Array): number {
-  const classes = logits.length / labels.length;
-  let correct = 0;
-  labels.forEach((y, s) => {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (logits[s * classes + c] > logits[s * classes + best]) best = c;
-    if (best === y) correct++;
-  });
-  return correct / labels.length;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { limit: { type: 'string' }, only: { type: 'string' } } });
   const limit = values.limit ? Number(values.limit) : Infinity;
@@ -78,7 +68,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString().slice(0, 10),
       samples: n,
       T: c.T,
-      ann_accuracy: argmaxAccuracy(annLogits.data, labels),
+      ann_accuracy: accuracyOf(annLogits.data, labels),
       snn_accuracy: r.accuracy,
       sops_per_sample: r.sops_per_sample,
       seconds: (Date.now() - started) / 1000,

@@ -56,21 +56,3 @@ function firstSamples(x: NpyArray, count: number): NpyArray {
   const data = (x.data as NpyData).subarray(0, count * perSample) as NpyData;
   return { ...x, shape: [count, ...x.shape.slice(1)], data };
 }
-
-/** Predictions are the argmax of each row (the first maximum on ties, as numpy and PyTorch). */
-export function argmaxRows(logits: ArrayLike<number>, classes: number): Int32Array {
-  const rows = logits.length / classes;
-  const out = new Int32Array(rows);
-  for (let s = 0; s < rows; s++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (logits[s * classes + c]! > logits[s * classes + best]!) best = c;
-    out[s] = best;
-  }
-  return out;
-}
-
-export function countCorrect(predictions: Int32Array, labels: Int32Array): number {
-  let correct = 0;
-  for (let s = 0; s < labels.length; s++) if (predictions[s] === labels[s]) correct++;
-  return correct;
-}

@@ -7,13 +7,13 @@ import type { AnnGraph } from '../compiler/graph.ts';
 import { withoutMasks } from '../compiler/ir/edit.ts';
 import type { SnnIr } from '../compiler/ir/types.ts';
 import { runBatched } from '../runtime/ann/execute.ts';
+import { accuracyOf } from '../runtime/metrics.ts';
 import { simulate, type SimulationResult } from '../runtime/snn/simulate.ts';
 import { loadChipSpec, type ChipSpec } from '../targets/chip-spec.ts';
 import { configureChip, runChip, type ChipReport } from '../targets/chip/simulate.ts';
 import { ann45nm, chipEnergy, linearWork, NM45, snn45nm } from '../targets/energy.ts';
 import type { LoadedMap } from '../targets/map/map-file.ts';
 import type { ChipView, EnergyModel, ReportData, SnnRun } from '../report/types.ts';
-import { argmaxRows, countCorrect } from './data.ts';
 import type { Progress } from './common.ts';
 
 export interface ReportInputs {
@@ -80,7 +80,7 @@ export async function collectReport(inputs: ReportInputs): Promise<ReportOutputs
   const annLogits = await withProgress(inputs, 'ann', (onProgress) =>
     runBatched(inputs.ann, { dtype: 'float32', dims: [inputs.samples, ...inputs.ann.inputs[0].dims.slice(1).map((d, i) => (d > 0 ? d : ir.input.shape[i]))], data: x.map((v) => v / divisor) }, { onProgress }),
   );
-  const annAccuracy = countCorrect(argmaxRows(annLogits.data, annLogits.data.length / inputs.samples), labels) / inputs.samples;
+  const annAccuracy = accuracyOf(annLogits.data, labels);
   const work = linearWork(plain);
   const annMacs = work.reduce((n, w) => n + w.macs, 0);
 

@@ -6,7 +6,8 @@ import { SnncError } from '../../compiler/errors.ts';
 import type { AnnGraph, Tensor } from '../../compiler/graph.ts';
 import { tensorSize } from '../../compiler/graph.ts';
 import { writeNpy } from '../../runtime/npy.ts';
-import { argmaxRows, countCorrect, loadDataset } from '../data.ts';
+import { argmaxRows, countCorrect } from '../../runtime/metrics.ts';
+import { loadDataset } from '../data.ts';
 import { checkOutputPath, createProgress, formatTable, printJson } from '../common.ts';
 
 export interface AnnOptions {

@@ -10,6 +10,7 @@ import type { Tensor } from '../../compiler/graph.ts';
 import { loadOnnx } from '../../compiler/onnx/load.ts';
 import { readNpy, toFloatTensor, toLabels } from '../../runtime/npy.ts';
 import { runBatched } from '../../runtime/ann/execute.ts';
+import { argmaxRows, rowErrors } from '../../runtime/metrics.ts';
 
 ort.env.logLevel = 'error';
 
@@ -43,20 +44,8 @@ function firstSamples(t: Tensor, n: number): Tensor {
   return { ...t, dims: [n, ...t.dims.slice(1)], data: t.data.subarray(0, n * size) };
 }
 
-function argmax(data: ArrayLike<number>, row: number): number {
-  let best = 0;
-  for (let c = 1; c < CLASSES; c++) if (data[row * CLASSES + c] > data[row * CLASSES + best]) best = c;
-  return best;
-}
-
-/** Per sample, the largest absolute logit difference. */
-function sampleErrors(a: ArrayLike<number>, b: ArrayLike<number>, samples: number): number[] {
-  return Array.from({ length: samples }, (_, s) => {
-    let worst = 0;
-    for (let c = 0; c < CLASSES; c++) worst = Math.max(worst, Math.abs(a[s * CLASSES + c] - b[s * CLASSES + c]));
-    return worst;
-  });
-}
+const argmax = (data: ArrayLike<number>, row: number): number => argmaxRows(Array.prototype.slice.call(data, row * CLASSES, (row + 1) * CLASSES) as number[], CLASSES)[0];
+const sampleErrors = (a: ArrayLike<number>, b: ArrayLike<number>, rows: number): number[] => rowErrors(a, b, CLASSES).slice(0, rows);
 
 describe.each(FIXTURES)('$model', (f) => {
   const graph = loadOnnx(fixture(`${f.model}.onnx`));

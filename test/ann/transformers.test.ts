@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { Tensor } from '../../compiler/graph.ts';
 import { loadOnnx } from '../../compiler/onnx/load.ts';
 import { runBatched } from '../../runtime/ann/execute.ts';
+import { argmaxRows, rowErrors } from '../../runtime/metrics.ts';
 import { readNpy, toFloatTensor, toLabels } from '../../runtime/npy.ts';
 
 ort.env.logLevel = 'error';
@@ -35,20 +36,8 @@ const FIXTURES: Fixture[] = [
   { model: 'digits_ssa', correct: 345, ortOutliers: [] },
 ];
 
-function argmax(data: ArrayLike<number>, row: number): number {
-  let best = 0;
-  for (let c = 1; c < CLASSES; c++) if (data[row * CLASSES + c] > data[row * CLASSES + best]) best = c;
-  return best;
-}
-
-/** Per row, the largest absolute logit difference. */
-function rowErrors(a: ArrayLike<number>, b: ArrayLike<number>, rows: number): number[] {
-  return Array.from({ length: rows }, (_, s) => {
-    let worst = 0;
-    for (let c = 0; c < CLASSES; c++) worst = Math.max(worst, Math.abs(a[s * CLASSES + c] - b[s * CLASSES + c]));
-    return worst;
-  });
-}
+const rowErrorsOf = (a: ArrayLike<number>, b: ArrayLike<number>, rows: number): number[] => rowErrors(a, b, CLASSES).slice(0, rows);
+const argmax = (data: ArrayLike<number>, row: number): number => argmaxRows(Array.prototype.slice.call(data, row * CLASSES, (row + 1) * CLASSES) as number[], CLASSES)[0];
 
 const inputs = (): Tensor => toFloatTensor(readNpy(fixture('digits8x8_test_x.npy')));
 const labels = toLabels(readNpy(fixture('digits8x8_test_y.npy')));
@@ -62,13 +51,13 @@ describe.each(FIXTURES)('$model', (f) => {
     const reference = readNpy(fixture(`${f.model}_ref_logits.npy`));
     expect(reference.shape).toEqual([SAMPLES, CLASSES]);
     const ref = reference.data as Float32Array;
-    expect(Math.max(...rowErrors(logits, ref, SAMPLES))).toBeLessThanOrEqual(1e-4);
+    expect(Math.max(...rowErrorsOf(logits, ref, SAMPLES))).toBeLessThanOrEqual(1e-4);
     for (let s = 0; s < SAMPLES; s++) expect(argmax(logits, s), `row ${s}`).toBe(argmax(ref, s));
 
     const session = await ort.InferenceSession.create(readFileSync(fixture(`${f.model}.onnx`)));
     const ortLogits = (await session.run({ input: new ort.Tensor('float32', all.data as Float32Array, all.dims) })).logits.data as Float32Array;
     await session.release();
-    const errors = rowErrors(logits, ortLogits, labels.length);
+    const errors = rowErrorsOf(logits, ortLogits, labels.length);
     expect(errors.flatMap((e, row) => (e > 1e-4 ? [row] : []))).toEqual(f.ortOutliers);
     for (let s = 0; s < labels.length; s++) expect(argmax(logits, s), `row ${s}`).toBe(argmax(ortLogits, s));
   }, 60_000);

@@ -8,6 +8,7 @@ import { loadOnnx } from '../../compiler/onnx/load.ts';
 import { lower, type LowerOptions } from '../../compiler/lower.ts';
 import { activationStats } from '../../runtime/ann/calibrate.ts';
 import { runBatched } from '../../runtime/ann/execute.ts';
+import { accuracyOf } from '../../runtime/metrics.ts';
 import { readNpy, toFloatTensor, toLabels } from '../../runtime/npy.ts';
 import { simulate } from '../../runtime/snn/simulate.ts';
 
@@ -26,14 +27,7 @@ function data(name: string, n: number) {
 
 function annAccuracy(model: string, raw: Float32Array, dims: number[], divisor: number, labels: Int32Array): number {
   const logits = runBatched(loadOnnx(`${FIX}/${model}.onnx`), { dtype: 'float32', dims, data: raw.map((v) => v / divisor) });
-  const classes = logits.data.length / labels.length;
-  let correct = 0;
-  labels.forEach((y, s) => {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (logits.data[s * classes + c] > logits.data[s * classes + best]) best = c;
-    if (best === y) correct++;
-  });
-  return correct / labels.length;
+  return accuracyOf(logits.data, labels);
 }
 
 describe('converted networks keep the ANN accuracy', () => {
