@@ -254,7 +254,8 @@ function deliverAnalog(csr: Csr, y: Float64Array, cur: Float64Array, category: n
 }
 
 /** base += (x / divisor) · input table, skipping zero inputs. A leaf function, as `integrate`. */
-function applyInput(base: Float64Array, table: Csr, input: Float32Array, x0: number, size: number, divisor: number): void {
+/** Adds the analog input's currents into `base` (inputs ascending, table rows ascending): the virtual chip's host sums in this same order. */
+export function applyInput(base: Float64Array, table: Csr, input: Float32Array, x0: number, size: number, divisor: number): void {
   const { rowPtr, col, val } = table;
   for (let i = 0; i < size; i++) {
     const xi = input[x0 + i];

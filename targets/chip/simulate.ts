@@ -22,7 +22,7 @@
  */
 import { SnncError } from '../../compiler/errors.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
-import type { SpikeRecord } from '../../runtime/snn/engine.ts';
+import { applyInput, type SpikeRecord } from '../../runtime/snn/engine.ts';
 import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
 import { checkpointsFor } from '../../runtime/snn/simulate.ts';
@@ -501,16 +501,10 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
 
   for (let s = 0; s < samples; s++) {
     // The host writes the analog input layer's currents as compartment biases, once per sample, summed in
-    // the functional simulator's order (engine.ts applyInput): biases, then inputs ascending, rows ascending.
+    // the functional simulator's order: biases, then applyInput (inputs ascending, rows ascending).
     base.set(plan.bias);
     const x0 = s * plan.inputSize;
-    const { rowPtr: iPtr, col: iCol, val: iVal } = plan.input;
-    for (let i = 0; i < plan.inputSize; i++) {
-      const xi = input[x0 + i];
-      if (xi === 0) continue;
-      const a = xi / plan.divisor;
-      for (let j = iPtr[i]; j < iPtr[i + 1]; j++) base[iCol[j]] += a * iVal[j];
-    }
+    applyInput(base, plan.input, input, x0, plan.inputSize, plan.divisor);
     cur.set(base);
     v.set(plan.v0);
     const offsets = opts.recordSpikes ? new Int32Array(T * P + 1) : undefined;
