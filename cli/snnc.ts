@@ -31,7 +31,7 @@ function positiveNumber(value: string): number {
 }
 
 const program = new Command('snnc')
-  .description('ONNX to spiking neural network compiler: inspect, run, convert and simulate models')
+  .description('ONNX to spiking neural network compiler: convert, simulate, map onto a neuromorphic chip, report')
   .version(packageVersion())
   // Usage errors look like every other user error: one `snnc: ...` line and exit 2.
   .configureOutput({ outputError: (text, write) => write(`snnc: ${text.replace(/^error: /, '')}`) })
