@@ -41,6 +41,26 @@ function validator(schema: string): ValidateFunction {
   return fn;
 }
 
+/**
+ * Reads a JSON artifact and validates it against `schemas/<schema>.schema.json`; every failure (missing
+ * file, bad JSON, schema violation) is a one-line SnncError naming `label` (the file, by default).
+ */
+export function readDocument<T>(schema: string, file: string, label = file): T {
+  const doc = readJson(file, label);
+  validateDocument(schema, doc, label);
+  return doc as T;
+}
+
+/** The parse half of `readDocument`, for callers whose own check runs the schema. */
+export function readJson(file: string, label = file): unknown {
+  if (!existsSync(file)) throw new SnncError('no such file', { file: label });
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new SnncError(`not valid JSON (${(e as Error).message})`, { file: label });
+  }
+}
+
 /** Throws a one-line SnncError naming the file and the first violation. */
 export function validateDocument(schema: string, doc: unknown, file: string): void {
   const fn = validator(schema);

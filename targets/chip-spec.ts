@@ -4,10 +4,10 @@
  * `targets/chips/<name>.json`; any file of the same schema works. Mapping, the virtual chip and the energy
  * model read the spec and never hard-code a chip.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { SnncError } from '../compiler/errors.ts';
-import { packageRoot, validateDocument } from '../compiler/schema.ts';
+import { packageRoot, readJson, validateDocument } from '../compiler/schema.ts';
 
 export interface Labelled<T> {
   value: T;
@@ -68,17 +68,12 @@ export function chipPresets(): string[] {
 export function loadChipSpec(nameOrPath: string): ChipSpec {
   const isPath = nameOrPath.includes('/') || nameOrPath.includes('\\') || nameOrPath.endsWith('.json');
   const file = isPath ? nameOrPath : path.join(presetsFolder(), `${nameOrPath}.json`);
+  const label = isPath ? file : `chip ${nameOrPath}`;
   if (!existsSync(file)) {
     if (isPath) throw new SnncError('no such chip spec file', { file });
     throw new SnncError(`unknown chip '${nameOrPath}': presets are ${chipPresets().join(', ')} (or give a path to a chip spec .json)`);
   }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new SnncError(`not valid JSON (${(e as Error).message})`, { file: isPath ? file : `chip ${nameOrPath}` });
-  }
-  return checkChipSpec(doc, isPath ? file : `chip ${nameOrPath}`);
+  return checkChipSpec(readJson(file, label), label);
 }
 
 /** Schema validation plus the rules a schema cannot state. */

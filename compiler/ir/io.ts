@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SnncError } from '../errors.ts';
-import { validateDocument } from '../schema.ts';
+import { readDocument, validateDocument } from '../schema.ts';
 import { checkShapes } from './shapes.ts';
 import type { IrTensor, SnnIr } from './types.ts';
 import { IR_FORMAT, IR_VERSION } from './types.ts';
@@ -74,14 +74,7 @@ export function writeIr(ir: SnnIr, file: string): void {
 }
 
 export function readIr(file: string): SnnIr {
-  if (!existsSync(file)) throw new SnncError('no such file', { file });
-  let doc: IrDocument;
-  try {
-    doc = JSON.parse(readFileSync(file, 'utf8')) as IrDocument;
-  } catch (e) {
-    throw new SnncError(`not valid JSON (${(e as Error).message})`, { file });
-  }
-  validateDocument('ir', doc, file);
+  const doc = readDocument<IrDocument>('ir', file);
   const weightsFile = path.join(path.dirname(file), doc.weights.file);
   if (!existsSync(weightsFile)) throw new SnncError(`weights file ${doc.weights.file} not found next to it`, { file });
   const bytes = readFileSync(weightsFile);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { SnncError } from '../../compiler/errors.ts';
 import { readIr } from '../../compiler/ir/io.ts';
 import type { Shape, SnnIr } from '../../compiler/ir/types.ts';
-import { validateDocument } from '../../compiler/schema.ts';
+import { readDocument, validateDocument } from '../../compiler/schema.ts';
 import { writeFileAtomic } from '../../runtime/npy.ts';
 import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
@@ -324,14 +324,7 @@ export interface LoadedMap {
 
 /** Reads and validates a map, then the IR it references (which must be unchanged since mapping). */
 export function readMap(file: string): LoadedMap {
-  if (!existsSync(file)) throw new SnncError('no such file', { file });
-  let doc: MapDocument;
-  try {
-    doc = JSON.parse(readFileSync(file, 'utf8')) as MapDocument;
-  } catch (e) {
-    throw new SnncError(`not valid JSON (${(e as Error).message})`, { file });
-  }
-  validateDocument('map', doc, file);
+  const doc = readDocument<MapDocument>('map', file);
   checkChipSpec(doc.chip, `${file} (chip)`);
   const irFile = path.join(path.dirname(file), doc.ir.file);
   if (!existsSync(irFile)) throw new SnncError(`the IR it maps, ${doc.ir.file}, is not there (paths are relative to the map file)`, { file });
