@@ -284,9 +284,13 @@ function layersSection(data: ReportData): string {
   const ids = snn.layers.map((l) => l.id);
   const rsmById = new Map((rsm?.layers ?? []).map((l) => [l.id, l]));
   const withRsm = <T>(f: (l: SnnLayerStats) => T) => snn.layers.map((l) => (rsmById.has(l.id) ? f(rsmById.get(l.id)!) : null));
+  /** One bar series per run: the SNN, and the SNN with its masks when there are masks. */
+  const perRun = (value: (l: SnnLayerStats) => number): BarSeries[] => [
+    { name: rsm ? 'SNN (no masks)' : 'SNN', values: snn.layers.map(value), colour: COLOUR.snn },
+    ...(rsm ? [{ name: 'SNN + RSM', values: withRsm(value), colour: COLOUR.rsm }] : []),
+  ];
 
-  const rateSeries: BarSeries[] = [{ name: rsm ? 'SNN (no masks)' : 'SNN', values: snn.layers.map((l) => l.firing_rate), colour: COLOUR.snn }];
-  if (rsm) rateSeries.push({ name: 'SNN + RSM', values: withRsm((l) => l.firing_rate), colour: COLOUR.rsm });
+  const rateSeries = perRun((l) => l.firing_rate);
   const rates = barChart({
     id: 'chart-firing-rates',
     kind: 'firing-rates',
@@ -319,8 +323,7 @@ function layersSection(data: ReportData): string {
     width: HALF,
   });
 
-  const sopSeries: BarSeries[] = [{ name: rsm ? 'SNN (no masks)' : 'SNN', values: snn.layers.map((l) => l.sops_per_sample), colour: COLOUR.snn }];
-  if (rsm) sopSeries.push({ name: 'SNN + RSM', values: withRsm((l) => l.sops_per_sample), colour: COLOUR.rsm });
+  const sopSeries = perRun((l) => l.sops_per_sample);
   const sops = barChart({
     id: 'chart-sops',
     kind: 'sops',
@@ -333,8 +336,7 @@ function layersSection(data: ReportData): string {
     width: HALF,
   });
 
-  const spikesSeries: BarSeries[] = [{ name: rsm ? 'SNN (no masks)' : 'SNN', values: snn.layers.map((l) => l.spikes_per_sample), colour: COLOUR.snn }];
-  if (rsm) spikesSeries.push({ name: 'SNN + RSM', values: withRsm((l) => l.spikes_per_sample), colour: COLOUR.rsm });
+  const spikesSeries = perRun((l) => l.spikes_per_sample);
 
   const chipById = new Map((data.chip?.layers ?? []).map((l) => [l.id, l]));
   const headers = [
