@@ -9,7 +9,9 @@
  * spikes (or output elements) ascending, each row's table entries ascending. Analog nodes (transformers
  * only) are computed when their turn comes, from what their operand regions hold at that moment.
  */
+import type { ConvTable } from './conv-table.ts';
 import type { AnalogPlan, Csr, NetworkPlan } from './plan.ts';
+import { instantiateKernels, type Kernels, MemoryLayout } from './wasm/kernels.ts';
 import { CATEGORIES } from './modules.ts';
 import { draw32, dropBelow, maskKey } from './rng.ts';
 
@@ -116,6 +118,24 @@ function deliverMasked(csr: Csr, spikes: Int32Array, n: number, cur: Float64Arra
   }
   out[0] = sops;
   out[1] = dropped;
+}
+
+/**
+ * The spikes of a conv stream that survive its mask (all of them when `below` is 0): copies them to `out`,
+ * adds their SOPs (the CSR's row lengths) to counts[0] and the dropped ones to counts[1]; returns how many survive.
+ */
+function survivors(spikes: Int32Array, n: number, rowPtr: Int32Array, masked: boolean, key: number, below: number, out: Int32Array, counts: Float64Array): number {
+  let kept = 0;
+  let sops = 0;
+  for (let k = 0; k < n; k++) {
+    const i = spikes[k];
+    if (masked && draw32(key, i) < below) continue;
+    out[kept++] = i;
+    sops += rowPtr[i + 1] - rowPtr[i];
+  }
+  counts[0] = sops;
+  counts[1] = n - kept;
+  return kept;
 }
 
 /**
@@ -265,31 +285,6 @@ export function applyInput(base: Float64Array, table: Csr, input: Float32Array, 
   }
 }
 
-/**
- * IF update of neurons [from, end): v += I; spike if v ≥ θ (listing i − from); v −= θ; the current
- * resets to the constant base. Returns the spike count; out[0] = non-spiking neurons that had a non-zero current.
- * A leaf function: code after a hot loop that reads object properties made V8 bail out of its
- * optimized code on every call (measured: a third of the run time).
- */
-function integrate(cur: Float64Array, base: Float64Array, v: Float64Array, threshold: Float64Array, from: number, end: number, list: Int32Array, out: Float64Array): number {
-  let ns = 0;
-  let active = 0;
-  for (let i = from; i < end; i++) {
-    const c = cur[i];
-    let vi = v[i] + c;
-    cur[i] = base[i];
-    if (vi >= threshold[i]) {
-      vi -= threshold[i];
-      list[ns++] = i - from;
-    } else if (c !== 0) {
-      active++;
-    }
-    v[i] = vi;
-  }
-  out[0] = active;
-  return ns;
-}
-
 /** Growable Int32 list for spike records. */
 class IntList {
   data = new Int32Array(1024);
@@ -347,10 +342,16 @@ class Engine {
   readonly spikeLists: Int32Array[];
   private readonly below: number[];
   private readonly maskOut = new Float64Array(2);
-  private readonly counts = new Float64Array(1);
   /** IF neuron updates that received a non-zero current or spiked, this sample. */
   active = 0;
   private readonly analog: AnalogState[];
+  /** The state above lives in the kernels' memory; byte offsets of what the kernels are handed. */
+  private readonly kernels: Kernels;
+  private readonly at: { cur: number; base: number; v: number; theta: number; out: number; kept: number; acc: number; lists: number[] };
+  private readonly counts: Float64Array;
+  private readonly kept: Int32Array;
+  /** Per stream with a conv twin: byte offsets of its tables in the kernels' memory. */
+  private readonly convAt: Array<{ posPtr: number; posOut: number; posTap: number; weights: number } | null>;
 
   constructor(
     private readonly plan: NetworkPlan,
@@ -358,10 +359,47 @@ class Engine {
     private readonly totals: ChunkResult,
     private readonly accumulated: boolean,
   ) {
-    this.cur = new Float64Array(plan.currentSize);
-    this.base = new Float64Array(plan.currentSize);
-    this.v = new Float64Array(plan.currentSize);
-    this.spikeLists = plan.pops.map((p) => new Int32Array(p.size));
+    const n = plan.currentSize;
+    const layout = new MemoryLayout();
+    const at = {
+      cur: layout.reserve(8 * n),
+      base: layout.reserve(8 * n),
+      v: layout.reserve(8 * n),
+      theta: layout.reserve(8 * n),
+      out: layout.reserve(8),
+      lists: plan.pops.map((p) => layout.reserve(4 * p.size)),
+      kept: layout.reserve(4 * Math.max(0, ...plan.pops.map((p) => p.size))),
+      acc: layout.reserve(8 * Math.max(0, ...plan.streams.map((st) => (st.conv ? st.conv.cout * st.conv.outPlane : 0)))),
+    };
+    const convAt = plan.streams.map((st) =>
+      st.conv
+        ? {
+            posPtr: layout.reserve(4 * st.conv.posPtr.length),
+            posOut: layout.reserve(4 * st.conv.posOut.length),
+            posTap: layout.reserve(4 * st.conv.posTap.length),
+            weights: layout.reserve(8 * st.conv.weights.length),
+          }
+        : null,
+    );
+    this.kernels = instantiateKernels(layout.size);
+    const buffer = this.kernels.memory.buffer;
+    this.cur = new Float64Array(buffer, at.cur, n);
+    this.base = new Float64Array(buffer, at.base, n);
+    this.v = new Float64Array(buffer, at.v, n);
+    new Float64Array(buffer, at.theta, n).set(plan.threshold);
+    this.counts = new Float64Array(buffer, at.out, 1);
+    this.spikeLists = plan.pops.map((p, i) => new Int32Array(buffer, at.lists[i], p.size));
+    this.kept = new Int32Array(buffer, at.kept, Math.max(0, ...plan.pops.map((p) => p.size)));
+    plan.streams.forEach((st, i) => {
+      const c = convAt[i];
+      if (!st.conv || !c) return;
+      new Int32Array(buffer, c.posPtr, st.conv.posPtr.length).set(st.conv.posPtr);
+      new Int32Array(buffer, c.posOut, st.conv.posOut.length).set(st.conv.posOut);
+      new Int32Array(buffer, c.posTap, st.conv.posTap.length).set(st.conv.posTap);
+      new Float64Array(buffer, c.weights, st.conv.weights.length).set(st.conv.weights);
+    });
+    this.at = at;
+    this.convAt = convAt;
     this.below = plan.masks.map((m) => dropBelow(m.ratio));
     this.analog = plan.analog.map((a) => new AnalogState(a));
   }
@@ -380,7 +418,8 @@ class Engine {
   /** Integrates population p's current, fires, resets; returns the number of spikes (listed in spikeLists[p]). */
   fire(p: number): number {
     const { offset, size } = this.plan.pops[p];
-    const ns = integrate(this.cur, this.base, this.v, this.plan.threshold, offset, offset + size, this.spikeLists[p], this.counts);
+    const { at } = this;
+    const ns = this.kernels.integrate(at.cur, at.base, at.v, at.theta, offset, offset + size, at.lists[p], at.out);
     this.active += this.counts[0] + ns;
     return ns;
   }
@@ -392,7 +431,21 @@ class Engine {
     for (const si of plan.pops[p].streams) {
       const stream = plan.streams[si];
       const m = stream.mask;
-      if (stream.split) {
+      const conv = stream.conv;
+      if (conv && !stream.split) {
+        const key = m < 0 ? 0 : maskKey(this.seed, sample, t, m);
+        const kept = survivors(list, ns, stream.csr.rowPtr, m >= 0, key, m < 0 ? 0 : this.below[m], this.kept, this.maskOut);
+        const c = this.convAt[si]!;
+        const { at } = this;
+        if (kept > 0) {
+          this.kernels.deliverConv(at.kept, kept, at.cur + 8 * conv.offset, at.acc, c.posPtr, c.posOut, c.posTap, c.weights, conv.plane, conv.outPlane, conv.cinPerGroup, conv.coutPerGroup, conv.cout, conv.taps);
+        }
+        totals.sops[si] += this.maskOut[0];
+        if (m >= 0) {
+          totals.dropped[m] += this.maskOut[1];
+          totals.arriving[m] += ns;
+        }
+      } else if (stream.split) {
         const key = m < 0 ? 0 : maskKey(this.seed, sample, t, m);
         deliverSplit(stream.csr, list, ns, cur, m >= 0, key, m < 0 ? 0 : this.below[m], stream.split, totals.streamCategories, si * CATEGORIES, this.maskOut);
         totals.sops[si] += this.maskOut[0];

@@ -24,6 +24,7 @@ import type { IfNode, IrNode, RsmNode, Shape, SnnIr } from '../../compiler/ir/ty
 import { sizeOf, stridesOf } from '../ir/broadcast.ts';
 import { LINEAR_KINDS, type LinearOp, linearOp, SparseVec } from './linear.ts';
 import { CATEGORIES, categoryOf, moduleOf } from './modules.ts';
+import { type ConvTable, convTable } from './conv-table.ts';
 
 /** Compressed sparse rows: row i's entries are col/val[rowPtr[i] .. rowPtr[i+1]). */
 export interface Csr {
@@ -66,6 +67,8 @@ export interface StreamPlan {
   category: number;
   /** When `category` is -1: per row, the number of entries in each category (rows × CATEGORIES). */
   split: Int32Array | null;
+  /** When the table is exactly one conv2d: its compact twin (conv-table.ts), which the engine delivers from. */
+  conv: ConvTable | null;
 }
 
 /** One operand of an analog node: a region of the flat current space that the tables fill every step. */
@@ -377,6 +380,17 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
     return csr.finish();
   };
 
+  /** The compact twin of a source's table when the source feeds one conv2d read by one population alone. */
+  const convTwin = (source: string, theta: Float64Array, csr: Csr): ConvTable | null => {
+    const nodes = downstreamOf(source);
+    const conv = nodes[0];
+    const convReaders = readers.get(conv?.id) ?? [];
+    const inShape = shapes.get(source)!;
+    if (nodes.length !== 1 || conv.kind !== 'conv2d' || readers.has(source) || convReaders.length !== 1 || inShape.length !== 3) return null;
+    if (convReaders[0].offset >= readout.offset) return null;
+    return convTable(conv, inShape, ir.tensors.get(conv.weight)!, theta, convReaders[0].offset, csr);
+  };
+
   const input = table(ir.input.id, 1) ?? { rowPtr: new Int32Array(sizeOf(ir.input.shape) + 1), col: new Int32Array(0), val: new Float32Array(0) };
   const inputLayers = downstreamOf(ir.input.id);
   const macsPerStep = inputLayers.reduce((m, n) => m + ops.get(n.id)!.macs, 0);
@@ -390,7 +404,7 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
     if (!csr) return;
     pops[p].streams.push(streams.length);
     const category = singleCategory(csr);
-    streams.push({ id: node.id, pop: p, mask: -1, csr, category, split: category < 0 ? splitOf(csr) : null });
+    streams.push({ id: node.id, pop: p, mask: -1, csr, category, split: category < 0 ? splitOf(csr) : null, conv: convTwin(node.id, thetas[p], csr) });
   });
   for (const node of ir.nodes.filter((n): n is RsmNode => n.kind === 'rsm')) {
     const p = popIndex.get(node.inputs[0])!;
@@ -400,7 +414,7 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
     pops[p].streams.push(streams.length);
     masks.push({ id: node.id, from: node.inputs[0], to, ratio: node.ratio, stream: streams.length });
     const category = singleCategory(csr);
-    streams.push({ id: node.id, pop: p, mask: masks.length - 1, csr, category, split: category < 0 ? splitOf(csr) : null });
+    streams.push({ id: node.id, pop: p, mask: masks.length - 1, csr, category, split: category < 0 ? splitOf(csr) : null, conv: convTwin(node.id, thetas[p], csr) });
   }
 
   const emptyCsr = (rows: number): Csr => ({ rowPtr: new Int32Array(rows + 1), col: new Int32Array(0), val: new Float32Array(0) });

@@ -122,7 +122,8 @@ export function quantizePlan(plan: NetworkPlan, coreOfCurrent: Int32Array, group
         sumSq += rel * rel;
       }
     }
-    return { ...s, csr: { rowPtr: s.csr.rowPtr, col: s.csr.col, val: q } };
+    // The conv twin holds the unquantised weights: the quantised table is delivered from its CSR.
+    return { ...s, csr: { rowPtr: s.csr.rowPtr, col: s.csr.col, val: q }, conv: null };
   });
   return {
     plan: { ...plan, streams },

@@ -1,0 +1,54 @@
+/**
+ * The WebAssembly kernels (kernels.wat) bound to one memory. The module is compiled once per thread; each
+ * engine instantiates it over a memory of its own that holds the arrays the kernels touch.
+ */
+import { KERNELS_WASM_BASE64 } from './kernels-wasm.ts';
+
+export interface Kernels {
+  memory: WebAssembly.Memory;
+  /** See kernels.wat: every pointer is a byte offset into `memory`. */
+  integrate(cur: number, base: number, v: number, theta: number, from: number, end: number, list: number, out: number): number;
+  deliverConv(
+    spikes: number,
+    n: number,
+    cur: number,
+    acc: number,
+    posPtr: number,
+    posOut: number,
+    posTap: number,
+    weights: number,
+    plane: number,
+    outPlane: number,
+    cinPerGroup: number,
+    cpg: number,
+    cout: number,
+    taps: number,
+  ): void;
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+/** The kernels over a fresh memory of at least `bytes` bytes. */
+export function instantiateKernels(bytes: number): Kernels {
+  compiled ??= new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
+  const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+  const instance = new WebAssembly.Instance(compiled, { env: { memory } });
+  const { integrate, deliverConv } = instance.exports as unknown as Omit<Kernels, 'memory'>;
+  return { memory, integrate, deliverConv };
+}
+
+/** Hands out 16-byte-aligned regions of a memory, first by size, then as typed-array views. */
+export class MemoryLayout {
+  private end = 0;
+
+  /** Reserves `bytes` bytes; returns their byte offset. */
+  reserve(bytes: number): number {
+    const at = this.end;
+    this.end += Math.ceil(bytes / 16) * 16;
+    return at;
+  }
+
+  get size(): number {
+    return this.end;
+  }
+}

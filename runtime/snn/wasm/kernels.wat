@@ -1,0 +1,116 @@
+;; The simulator's two hottest loops in WebAssembly (SIMD): the IF update of a population and the delivery
+;; of spikes through a conv table's compact twin (conv-table.ts). Built into kernels-wasm.ts by
+;; `npm run build:wasm`; the engine (engine.ts) keeps its state in this module's memory, so JavaScript and
+;; these kernels read and write the same arrays.
+;;
+;; Every address is a byte offset into the memory; every float is a double, added in the same order as the
+;; plain JavaScript loops they replace (f64x2.add is two IEEE double additions), so results are bit-identical.
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; IF update of neurons [from, end): v += I; I = base; spike if v >= θ (list i − from); v −= θ.
+  ;; Returns the spike count; stores at $out (f64) the non-spiking neurons that had a non-zero current.
+  (func (export "integrate")
+    (param $cur i32) (param $base i32) (param $v i32) (param $theta i32)
+    (param $from i32) (param $end i32) (param $list i32) (param $out i32) (result i32)
+    (local $i i32) (local $e i32) (local $c f64) (local $vi f64) (local $th f64) (local $ns i32) (local $active i32)
+    (local.set $i (local.get $from))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (local.set $e (i32.shl (local.get $i) (i32.const 3)))
+        (local.set $c (f64.load (i32.add (local.get $cur) (local.get $e))))
+        (local.set $vi (f64.add (f64.load (i32.add (local.get $v) (local.get $e))) (local.get $c)))
+        (f64.store (i32.add (local.get $cur) (local.get $e)) (f64.load (i32.add (local.get $base) (local.get $e))))
+        (local.set $th (f64.load (i32.add (local.get $theta) (local.get $e))))
+        (if (f64.ge (local.get $vi) (local.get $th))
+          (then
+            (local.set $vi (f64.sub (local.get $vi) (local.get $th)))
+            (i32.store
+              (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2)))
+              (i32.sub (local.get $i) (local.get $from)))
+            (local.set $ns (i32.add (local.get $ns) (i32.const 1))))
+          (else
+            (if (f64.ne (local.get $c) (f64.const 0))
+              (then (local.set $active (i32.add (local.get $active) (i32.const 1)))))))
+        (f64.store (i32.add (local.get $v) (local.get $e)) (local.get $vi))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (f64.store (local.get $out) (f64.convert_i32_u (local.get $active)))
+    (local.get $ns))
+
+  ;; acc[p·cout + o] = cur[o·outPlane + p] (to = 1) or back (to = 0), for o < cout, p < outPlane.
+  ;; $cur points at the target population's first current.
+  (func $stage (param $cur i32) (param $acc i32) (param $cout i32) (param $outPlane i32) (param $to i32)
+    (local $o i32) (local $p i32) (local $a i32) (local $b i32)
+    (block $doneO
+      (loop $forO
+        (br_if $doneO (i32.ge_u (local.get $o) (local.get $cout)))
+        (local.set $p (i32.const 0))
+        (block $doneP
+          (loop $forP
+            (br_if $doneP (i32.ge_u (local.get $p) (local.get $outPlane)))
+            (local.set $a (i32.add (local.get $acc)
+              (i32.shl (i32.add (i32.mul (local.get $p) (local.get $cout)) (local.get $o)) (i32.const 3))))
+            (local.set $b (i32.add (local.get $cur)
+              (i32.shl (i32.add (i32.mul (local.get $o) (local.get $outPlane)) (local.get $p)) (i32.const 3))))
+            (if (local.get $to)
+              (then (f64.store (local.get $a) (f64.load (local.get $b))))
+              (else (f64.store (local.get $b) (f64.load (local.get $a)))))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br $forP)))
+        (local.set $o (i32.add (local.get $o) (i32.const 1)))
+        (br $forO))))
+
+  ;; Delivers n spikes (ascending neuron indices at $spikes) of a [C, H, W] population through a conv twin:
+  ;; per spike (c, s), per pair q of its position, adds the cpg weights at
+  ;; $weights + ((c·taps + posTap[q])·cpg) to the cpg currents of output position posOut[q] and c's group.
+  ;; The target currents are staged channel-last in $acc, so those cpg additions are contiguous (SIMD);
+  ;; each target still receives its sources' weights in ascending source order, as from the CSR.
+  (func (export "deliverConv")
+    (param $spikes i32) (param $n i32) (param $cur i32) (param $acc i32)
+    (param $posPtr i32) (param $posOut i32) (param $posTap i32) (param $weights i32)
+    (param $plane i32) (param $outPlane i32) (param $cinPerGroup i32) (param $cpg i32) (param $cout i32) (param $taps i32)
+    (local $k i32) (local $i i32) (local $c i32) (local $s i32) (local $q i32) (local $qEnd i32)
+    (local $a i32) (local $w i32) (local $pairEnd i32) (local $end i32) (local $group i32)
+    (call $stage (local.get $cur) (local.get $acc) (local.get $cout) (local.get $outPlane) (i32.const 1))
+    (block $doneK
+      (loop $forK
+        (br_if $doneK (i32.ge_u (local.get $k) (local.get $n)))
+        (local.set $i (i32.load (i32.add (local.get $spikes) (i32.shl (local.get $k) (i32.const 2)))))
+        (local.set $c (i32.div_u (local.get $i) (local.get $plane)))
+        (local.set $s (i32.sub (local.get $i) (i32.mul (local.get $c) (local.get $plane))))
+        ;; Offset of c's group among the output channels.
+        (local.set $group (i32.mul (i32.div_u (local.get $c) (local.get $cinPerGroup)) (local.get $cpg)))
+        (local.set $q (i32.load (i32.add (local.get $posPtr) (i32.shl (local.get $s) (i32.const 2)))))
+        (local.set $qEnd (i32.load (i32.add (local.get $posPtr) (i32.shl (i32.add (local.get $s) (i32.const 1)) (i32.const 2)))))
+        (block $doneQ
+          (loop $forQ
+            (br_if $doneQ (i32.ge_u (local.get $q) (local.get $qEnd)))
+            (local.set $a (i32.add (local.get $acc) (i32.shl
+              (i32.add
+                (i32.mul (i32.load (i32.add (local.get $posOut) (i32.shl (local.get $q) (i32.const 2)))) (local.get $cout))
+                (local.get $group))
+              (i32.const 3))))
+            (local.set $w (i32.add (local.get $weights) (i32.shl
+              (i32.mul
+                (i32.add (i32.mul (local.get $c) (local.get $taps)) (i32.load (i32.add (local.get $posTap) (i32.shl (local.get $q) (i32.const 2)))))
+                (local.get $cpg))
+              (i32.const 3))))
+            (local.set $end (i32.add (local.get $a) (i32.shl (local.get $cpg) (i32.const 3))))
+            (local.set $pairEnd (i32.add (local.get $a) (i32.shl (i32.and (local.get $cpg) (i32.const -2)) (i32.const 3))))
+            ;; Two doubles at a time, then the odd one.
+            (block $donePairs
+              (loop $pairs
+                (br_if $donePairs (i32.ge_u (local.get $a) (local.get $pairEnd)))
+                (v128.store (local.get $a) (f64x2.add (v128.load (local.get $a)) (v128.load (local.get $w))))
+                (local.set $a (i32.add (local.get $a) (i32.const 16)))
+                (local.set $w (i32.add (local.get $w) (i32.const 16)))
+                (br $pairs)))
+            (if (i32.lt_u (local.get $a) (local.get $end))
+              (then (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.load (local.get $w))))))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br $forQ)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $forK)))
+    (call $stage (local.get $cur) (local.get $acc) (local.get $cout) (local.get $outPlane) (i32.const 0))))
