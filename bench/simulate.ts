@@ -66,7 +66,15 @@ export async function benchSimulateFixture(): Promise<Record<string, unknown>> {
     divisor: 255, percentile: 99.9, perChannel: false, vInit: 0.5, maxpool: 'error', rsm: [], snncVersion: 'bench', recorded: {},
   });
   const x = readNpy('test/fixtures/fmnist_test_x.npy');
-  return timeSimulation('simulate_fmnist_qcfs', ir, Float32Array.from((x.data as Uint8Array).subarray(0, SAMPLES * PIXELS)));
+  const out = await timeSimulation('simulate_fmnist_qcfs', ir, Float32Array.from((x.data as Uint8Array).subarray(0, SAMPLES * PIXELS)));
+  const one = out.simulate_fmnist_qcfs_w1 as { sops_per_cpu_s: number };
+  const two = out.simulate_fmnist_qcfs_w2 as { images_per_s: number };
+  // Issue #4's targets, checked here rather than in a timed unit test.
+  out.simulate_fmnist_qcfs_targets = {
+    sops_per_s_per_core: { target: 3e8, measured: one.sops_per_cpu_s, met: one.sops_per_cpu_s >= 3e8 },
+    images_per_s_two_cores: { target: 150, measured: two.images_per_s, met: two.images_per_s >= 150 },
+  };
+  return out;
 }
 
 async function timeSimulation(name: string, ir: SnnIr, input: Float32Array): Promise<Record<string, unknown>> {
