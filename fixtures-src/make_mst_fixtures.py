@@ -4,11 +4,14 @@
 Run from the repository root with Debian's system Python (packages python3-torch 1.13,
 python3-onnx 1.12, python3-sklearn, python3-numpy):
 
-    /usr/bin/python3 fixtures-src/make_mst_fixtures.py
+    /usr/bin/python3 fixtures-src/make_mst_fixtures.py              # everything
+    /usr/bin/python3 fixtures-src/make_mst_fixtures.py --only swin  # only digits_swin (+ its TRANSFORMERS.md section)
 
 Writes into test/fixtures/:
   digits8x8_test_x.npy, digits8x8_test_y.npy, digits8x8_calib_x.npy
   digits_mst.onnx, digits_mst_rsm.onnx, digits_ssa.onnx  (+ <model>_ref_logits.npy)
+  digits_swin.onnx (+ digits_swin_ref_logits.npy): Swin-style MST (windows, shifted windows + mask,
+                   fused qkv + Gather, relative-position bias), see SpikingWindowAttention below
   tiny_layernorm.onnx, tiny_gelu.onnx                    (must-be-rejected graphs)
   TRANSFORMERS.md                                        (generated description)
 
@@ -408,6 +411,10 @@ def main():
     with open('/tmp/mst_fixtures_report.json', 'w') as f:
         json.dump(report, f, indent=1)
     write_markdown(report, split_note)
+    swin = build_swin(Xtr_t, ytr_t, Xte_t, yte_t)
+    md = os.path.join(OUT, 'TRANSFORMERS.md')
+    with open(md, 'a') as f:
+        f.write('\n' + swin_markdown(swin))
     print(f'done in {time.time() - t_start:.0f}s')
 
 
@@ -594,8 +601,234 @@ def write_markdown(r, split_note):
         f.write('\n'.join(lines) + '\n')
 
 
+
+# ---------------------------------------------------------------- Swin-style MST (digits_swin)
+WIN = 2                   # window 2x2 tokens
+WN = WIN * WIN            # tokens per window
+GRID = 4                  # 4x4 token grid
+NW = (GRID // WIN) ** 2   # 4 windows per image
+SWIN_EPOCHS = int(os.environ.get('SWIN_EPOCHS', '80'))
+
+
+def window_partition(x):
+    """[B, 4, 4, C] -> [B*nW, WN, C]  (MST/Swin window_partition, batch folded into the window axis)."""
+    x = x.reshape(-1, GRID // WIN, WIN, GRID // WIN, WIN, D)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, WN, D)
+
+
+def window_reverse(w):
+    """[B*nW, WN, C] -> [B, 4, 4, C]  (MST/Swin window_reverse)."""
+    x = w.reshape(-1, GRID // WIN, GRID // WIN, WIN, WIN, D)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, GRID, GRID, D)
+
+
+def swin_attn_mask(shift):
+    """Swin's shifted-window mask: [nW, WN, WN], 0 within a region, -100 across regions."""
+    img = torch.zeros((1, GRID, GRID, 1))
+    sl = (slice(0, -WIN), slice(-WIN, -shift), slice(-shift, None))
+    cnt = 0
+    for hs in sl:
+        for ws in sl:
+            img[:, hs, ws, :] = cnt
+            cnt += 1
+    mw = img.reshape(1, GRID // WIN, WIN, GRID // WIN, WIN, 1).permute(0, 1, 3, 2, 4, 5).reshape(-1, WN)
+    m = mw.unsqueeze(1) - mw.unsqueeze(2)
+    return m.masked_fill(m != 0, -100.0).masked_fill(m == 0, 0.0)
+
+
+class SpikingWindowAttention(nn.Module):
+    """MST's SpikingWindowAttention: fused qkv, reshape/permute, qkv[0..2], QCFS on q/k/v, scores QCFS,
+    (RSM on q, k, scores), + relative-position bias (+ shift mask), softmax, @ v, QCFS, proj, QCFS."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = HD ** -0.5
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * WIN - 1) * (2 * WIN - 1), HEADS))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        coords = torch.stack(torch.meshgrid([torch.arange(WIN), torch.arange(WIN)], indexing='ij'))
+        flat = torch.flatten(coords, 1)
+        rel = (flat[:, :, None] - flat[:, None, :]).permute(1, 2, 0).contiguous()
+        rel[:, :, 0] += WIN - 1
+        rel[:, :, 1] += WIN - 1
+        rel[:, :, 0] *= 2 * WIN - 1
+        self.register_buffer('relative_position_index', rel.sum(-1))
+        self.qkv = nn.Linear(D, 3 * D)
+        self.q_act = QCFS()
+        self.k_act = QCFS()
+        self.v_act = QCFS()
+        self.attn_act = QCFS()
+        self.attn_v_act = QCFS()
+        self.proj = nn.Linear(D, D)
+        self.proj_act = QCFS()
+        self.rsm_ratio = 0.0
+        self.rsm_active = False
+
+    def _mask(self, x):
+        if self.rsm_active and self.rsm_ratio > 0:
+            return masking_spike(x, self.rsm_ratio)
+        return x
+
+    def forward(self, x, mask=None):           # x: [B*nW, WN, D]
+        qkv = self.qkv(x).reshape(-1, WN, 3, HEADS, HD).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]        # [B*nW, H, WN, HD]
+        q = self._mask(self.q_act(q))
+        k = self._mask(self.k_act(k))
+        v = self.v_act(v)
+        attn = (q @ k.transpose(-2, -1)) * self.scale
+        attn = self._mask(self.attn_act(attn))
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(WN, WN, -1)
+        bias = bias.permute(2, 0, 1).contiguous()
+        attn = attn + bias.unsqueeze(0)
+        if mask is not None:
+            attn = attn.view(-1, NW, HEADS, WN, WN) + mask.unsqueeze(1).unsqueeze(0)
+            attn = attn.view(-1, HEADS, WN, WN)
+        attn = attn.softmax(dim=-1)
+        x = (attn @ v).transpose(1, 2).reshape(-1, WN, D)
+        x = self.attn_v_act(x)
+        return self.proj_act(self.proj(x))
+
+
+class SwinBlock(nn.Module):
+    """MST's MaskedSpikingTransformerBlock with BN: windows (shifted by `shift` via torch.roll + mask)."""
+
+    def __init__(self, shift):
+        super().__init__()
+        self.shift = shift
+        self.norm1 = TokenBN(D)
+        self.act_in = QCFS()
+        self.attn = SpikingWindowAttention()
+        if shift > 0:
+            self.register_buffer('attn_mask', swin_attn_mask(shift))
+        else:
+            self.attn_mask = None
+        self.norm2 = TokenBN(D)
+        self.act_mlp = QCFS()
+        self.mlp = Mlp()
+
+    def forward(self, x):                       # [B, 16, D]
+        shortcut = x
+        h = self.act_in(self.norm1(x)).reshape(-1, GRID, GRID, D)
+        if self.shift > 0:
+            h = torch.roll(h, shifts=(-self.shift, -self.shift), dims=(1, 2))
+        a = self.attn(window_partition(h), mask=self.attn_mask)
+        a = window_reverse(a)
+        if self.shift > 0:
+            a = torch.roll(a, shifts=(self.shift, self.shift), dims=(1, 2))
+        x = shortcut + a.reshape(-1, TOKENS, D)
+        x = self.norm2(x)
+        x = x + self.mlp(self.act_mlp(x))
+        return x
+
+
+class TinySwinMST(TinyMST):
+    def __init__(self):
+        super().__init__(depth=2)
+        self.blocks = nn.ModuleList([SwinBlock(0), SwinBlock(1)])
+
+    def set_rsm(self, ratio, active):
+        for m in self.modules():
+            if isinstance(m, SpikingWindowAttention):
+                m.rsm_ratio = ratio
+                m.rsm_active = active
+
+
+def build_swin(Xtr_t, ytr_t, Xte_t, yte_t, seed=5):
+    torch.manual_seed(seed)
+    model = TinySwinMST()
+    train(model, Xtr_t, ytr_t, Xte_t, yte_t, seed=seed, epochs=SWIN_EPOCHS, tag='digits_swin')
+    acc = accuracy(model, Xte_t, yte_t)
+    path = os.path.join(OUT, 'digits_swin.onnx')
+    m = export(model, path, Xte_t[:2])
+    np.save(os.path.join(OUT, 'digits_swin_ref_logits.npy'), torch_logits(model, Xte_t[:256]))
+    info = {'acc': acc, 'hist': op_histogram(m), 'sites': qcfs_sites(m, model), 'bytes': os.path.getsize(path),
+            'params': sum(p.numel() for p in model.parameters()), 'nodes': len(m.graph.node),
+            'epochs': SWIN_EPOCHS, 'seed': seed}
+    print(f'digits_swin: {acc}/360, {info["bytes"]} bytes', flush=True)
+    return info
+
+
+SWIN_BEGIN = '<!-- digits_swin: begin (generated by make_mst_fixtures.py) -->'
+SWIN_END = '<!-- digits_swin: end -->'
+
+
+def swin_markdown(i):
+    lines = [SWIN_BEGIN, '## digits_swin (Swin-style MST: windows, fused qkv, relative-position bias)', '']
+    w = lines.append
+    w('Faithful to `SpikingWindowAttention` / `MaskedSpikingTransformerBlock` of MST\'s `models/mst.py` '
+      '(BatchNorm instead of LayerNorm, QCFS at the same sites as digits_mst). 4×4 tokens, C = 32, 2 heads, '
+      'window 2×2 (4 windows of 4 tokens), block 0 regular windows, block 1 shifted by 1 with Swin\'s attention '
+      'mask, absolute position embedding kept (Swin\'s `ape` option) as in digits_mst.')
+    w('')
+    w('```')
+    w('input [N,1,8,8]')
+    w('patch:  Conv(1→32, 2×2, s2) → Reshape → BatchNormalization → Transpose → QCFS patch_act → Add pos_embed  [N,16,32]')
+    w('block b (b = 0: shift 0, b = 1: shift 1):')
+    w('   h = QCFS act_in(Transpose → BatchNormalization (norm1.bn) → Transpose (x)) → Reshape(-1,4,4,32)')
+    w('   b = 1: h = torch.roll(h, (-1,-1), (1,2))            ONNX: Slice×2 + Concat per axis')
+    w('   window_partition: Reshape(-1,2,2,2,2,32) → Transpose(0,1,3,2,4,5) → Reshape(-1,4,32)   [N·4,4,32]')
+    w('   qkv = Linear qkv(32→96) → Reshape(-1,4,3,2,16) → Transpose(2,0,3,1,4)   [3,N·4,2,4,16]')
+    w('   q,k,v = qkv[0], qkv[1], qkv[2]                       ONNX: Gather(axis 0, constant scalar index)')
+    w('   q,k,v = QCFS q_act / k_act / v_act')
+    w('   s = QCFS attn_act(Mul(MatMul(q, kᵀ), 0.25))')
+    w('   s = s + Unsqueeze(Transpose(Reshape(Gather(relative_position_bias_table [9,2], relative_position_index))))')
+    w('   b = 1: s = Reshape(-1,4,2,4,4)(s) + attn_mask [1,4,1,4,4] (0 / −100) → Reshape(-1,2,4,4)')
+    w('   o = QCFS attn_v_act(Reshape(-1,4,32)(Transpose(MatMul(Softmax(s), v))))')
+    w('   o = QCFS proj_act(Linear proj(o)); window_reverse (Reshape/Transpose/Reshape); b = 1: roll back (+1,+1)')
+    w('   x = x + Reshape(-1,16,32)(o); x = BN norm2(x); x = x + MLP(QCFS act_mlp(x))   (as digits_mst)')
+    w('head:   ReduceMean over tokens → BatchNormalization → Gemm(32→10)')
+    w('```')
+    w('')
+    w(f"Training as digits_mst but {i['epochs']} epochs, seed {i['seed']}. Params {i['params']}, "
+      f"{i['nodes']} nodes, {i['bytes']} bytes.")
+    w('')
+    w(f"ANN test accuracy (torch, eval, no mask): **{100 * i['acc'] / 360:.2f} % ({i['acc']}/360)**. "
+      '`digits_swin_ref_logits.npy`: float32 [256,10], torch logits of the first 256 test rows.')
+    w('')
+    w(f"Op histogram: {fmt_hist(i['hist'])}")
+    w('')
+    w('The relative-position bias is a constant subgraph (Reshape of the index buffer, Gather on the table, '
+      'Reshape, Transpose, Unsqueeze; constant folding is off at export); q, k and v come from Gather with a '
+      'constant scalar index on the dynamic qkv tensor whose batch axis is axis 1 after the permute; the window '
+      'tensors fold the batch into the window axis ([N·4, …]), exactly as MST/Swin do.')
+    w('')
+    w(f"QCFS sites ({len(i['sites'])}):")
+    w('')
+    w('| site | λ |')
+    w('|---|---:|')
+    for s in i['sites']:
+        w(f"| `{s['site']}` | {s['lam']:.5f} |")
+    w('')
+    w(SWIN_END)
+    return '\n'.join(lines) + '\n'
+
+
+def main_swin():
+    t0 = time.time()
+    Xtr, ytr, Xte, yte, _ = load_data()
+    info = build_swin(torch.from_numpy(Xtr), torch.from_numpy(ytr), torch.from_numpy(Xte), torch.from_numpy(yte))
+    with open('/tmp/swin_fixture_report.json', 'w') as f:
+        json.dump(info, f, indent=1)
+    md = os.path.join(OUT, 'TRANSFORMERS.md')
+    text = open(md).read()
+    section = swin_markdown(info)
+    if SWIN_BEGIN in text:
+        text = text[:text.index(SWIN_BEGIN)] + section + text[text.index(SWIN_END) + len(SWIN_END) + 1:]
+    else:
+        text = text.rstrip('\n') + '\n\n' + section
+    with open(md, 'w') as f:
+        f.write(text)
+    print(f'done in {time.time() - t0:.0f}s')
+
 if __name__ == '__main__':
-    if len(sys.argv) > 1 and sys.argv[1] == '--dry':
+    if sys.argv[1:3] == ['--only', 'swin']:
+        main_swin()
+    elif sys.argv[1:] == ['--dry-swin']:
+        torch.manual_seed(0)
+        mdl = TinySwinMST().eval()
+        m = export(mdl, '/tmp/dry_swin.onnx', torch.zeros(2, 1, 8, 8))
+        print(fmt_hist(op_histogram(m)))
+        print(len(qcfs_sites(m, mdl)), 'sites ok')
+    elif len(sys.argv) > 1 and sys.argv[1] == '--dry':
         # quick structural check of the export without training
         torch.manual_seed(0)
         mdl = TinyMST().eval()

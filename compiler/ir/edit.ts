@@ -50,6 +50,8 @@ export function tensorRefs(n: IrNode): string[] {
       return [n.scale, n.shift];
     case 'bias':
       return [n.value];
+    case 'select':
+      return [n.index];
     case 'onnx':
       return Object.values(n.constants);
     default:

@@ -54,6 +54,15 @@ export function deriveShape(node: IrNode, inputs: Shape[], tensors: Map<string, 
       if (product(target) !== product(x)) fail(node, `cannot reshape [${x}] to [${target}]`);
       return [...target];
     }
+    case 'select': {
+      const target = declared ?? node.shape;
+      const index = tensors.get(node.index);
+      if (!index) fail(node, `tensor ${node.index} is missing`);
+      if (index.data.length !== product(target)) fail(node, `index map has ${index.data.length} entries for [${target}]`);
+      const n = product(x);
+      for (const v of index.data) if (!Number.isInteger(v) || v < 0 || v >= n) fail(node, `index ${v} is outside [${x}]`);
+      return [...target];
+    }
     case 'transpose':
       if (node.perm.length !== x.length) fail(node, `permutation [${node.perm}] does not fit [${x}]`);
       return node.perm.map((p) => x[p]);

@@ -4,7 +4,7 @@
  * Lowering turns ONNX nodes into these kinds; the passes then fold BatchNorm, capture activations
  * as IF neurons, set thresholds and insert masks. After the last pass every node is one of the
  * "final" kinds below: synaptic (conv2d, dense), linear pass-through (avgpool2d, flatten, reshape,
- * transpose, add, concat, affine), neurons (if), masks (rsm). The simulator and targets read only those.
+ * transpose, select, add, concat, affine), neurons (if), masks (rsm). The simulator and targets read only those.
  *
  * Semantics of an IF node's output in the SNN: a spike of neuron i carries the value θ_i, so
  * rate × θ approximates the ANN activation that the IF node replaced.
@@ -106,6 +106,17 @@ export interface BiasNode extends NodeBase {
   value: string;
 }
 
+/**
+ * y[e] = x[index[e]]: an index-only selection (ONNX Slice, Split outputs, Gather with constant indices on a
+ * dynamic tensor; with concat also torch.roll). `index` names a tensor in the IR's tensor table holding, for
+ * every output element in C order, the flat index of the input element it copies (integers stored as
+ * float32, exact below 2^24 elements). Linear with 0/1 weights: no neurons, no MACs.
+ */
+export interface SelectNode extends NodeBase {
+  kind: 'select';
+  index: string;
+}
+
 export interface ConcatNode extends NodeBase {
   kind: 'concat';
   axis: number;
@@ -192,6 +203,7 @@ export type IrNode =
   | AddNode
   | BiasNode
   | ConcatNode
+  | SelectNode
   | ActivationNode
   | IfNode
   | RsmNode

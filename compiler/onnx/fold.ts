@@ -1,11 +1,18 @@
 /**
  * Constant folding at load time: Constant nodes become initializers, and Identity/Cast/Transpose of a
  * constant become constants too (PyTorch wraps QCFS clip bounds in Cast(Constant) and exports a Linear on
- * tokens as MatMul(x, Transpose(W))). Later ops see plain initializers.
+ * tokens as MatMul(x, Transpose(W))). Index-only ops whose inputs are all constants (Reshape, Gather,
+ * Unsqueeze, Squeeze, Slice, Concat, Flatten) are evaluated with the ANN kernels: Swin/MST's
+ * `relative_position_bias_table[relative_position_index]` and its attention mask become plain constants.
+ * Later ops see plain initializers.
  */
 import type { AnnGraph, DType, GraphNode, Tensor } from '../graph.ts';
 import { SnncError } from '../errors.ts';
 import { castTarget } from '../shapes.ts';
+import { kernels } from '../../runtime/ann/kernels/index.ts';
+
+/** Data movement only: folding them cannot change a value's rounding. */
+const INDEX_OPS = new Set(['Reshape', 'Gather', 'Unsqueeze', 'Squeeze', 'Slice', 'Concat', 'Flatten']);
 
 
 export function foldConstants(graph: AnnGraph): AnnGraph {
@@ -13,16 +20,20 @@ export function foldConstants(graph: AnnGraph): AnnGraph {
   const graphOutputs = new Set(graph.outputs.map((o) => o.name));
   const kept: GraphNode[] = [];
   for (const node of graph.nodes) {
-    const value = graphOutputs.has(node.outputs[0]) ? undefined : foldNode(node, constants, graph.source.path);
+    const value = graphOutputs.has(node.outputs[0]) ? undefined : foldNode(node, constants, graph.source.path, graph.opset);
     if (value) constants.set(node.outputs[0], value);
     else kept.push(node);
   }
   return { ...graph, initializers: constants, nodes: kept };
 }
 
-function foldNode(node: GraphNode, constants: Map<string, Tensor>, file: string): Tensor | undefined {
+function foldNode(node: GraphNode, constants: Map<string, Tensor>, file: string, opset: number): Tensor | undefined {
   const where = { file, node: node.name, op: node.op };
   if (node.op === 'Constant') return constantValue(node, where);
+  if (INDEX_OPS.has(node.op) && node.outputs.length === 1 && node.inputs.length > 0 && node.inputs.every((x) => x === '' || constants.has(x))) {
+    const inputs = node.inputs.map((x) => (x === '' ? undefined : constants.get(x)));
+    return kernels().get(node.op)!({ node, opset, file }, inputs)[0];
+  }
   const input = constants.get(node.inputs[0]);
   if (!input || node.inputs.length !== 1) return undefined;
   if (node.op === 'Identity') return input;

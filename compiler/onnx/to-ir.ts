@@ -3,6 +3,14 @@
  * BatchNorm, pooling, layout ops, Relu/ReLU6) map straight to it; other ops (Div, Mul, Floor, Clip, …)
  * are kept as `onnx` nodes for the capture passes. Shapes come from shape inference with batch 2, so a
  * reshape that moves the batch axis is caught here.
+ *
+ * Batch layout. Shape inference runs twice (batch 2 and 3); the one axis whose size changes is the
+ * value's batch axis, and the change is its per-sample factor k. Most values are [N, ...] (axis 0, k = 1:
+ * the sample shape drops the axis). Swin/MST windows fold the batch into the window axis,
+ * [N·nW, tokens, C] (axis 0, k = nW: the sample keeps the axis with size nW), and MST's fused qkv is
+ * permuted to [3, N·nW, heads, tokens, d] (axis 1) before `qkv[0]`. In every case the sample's elements in
+ * C order are exactly the ONNX tensor's at batch 1, so index-only ops (Slice, Split, Gather with constant
+ * indices) lower to one `select` node whose index map is the ANN kernel run on an iota tensor.
  */
 import { SnncError } from '../errors.ts';
 import type { AnnGraph, GraphNode, Tensor } from '../graph.ts';
@@ -11,8 +19,22 @@ import { inferShapes } from '../shapes.ts';
 import { deriveShape } from '../ir/shapes.ts';
 import type { IrNode, IrTensor, Shape, SnnIr } from '../ir/types.ts';
 import { IR_FORMAT, IR_VERSION } from '../ir/types.ts';
+import { kernels } from '../../runtime/ann/kernels/index.ts';
 
 const BATCH = 2;
+
+/** Where the batch sits in an ONNX value: axis, per-sample factor k (N·k along that axis), dims at batch 2. */
+interface Layout {
+  axis: number;
+  k: number;
+  dims: number[];
+}
+
+/** Ops that read their input only through its batch-1 C-order layout (the iota trick above). */
+const SELECT_OPS = new Set(['Gather', 'Slice', 'Split']);
+/** Ops that assume [N, C, ...] exactly (axis 0, k = 1). */
+const STANDARD_ONLY = new Set(['Conv', 'Gemm', 'BatchNormalization', 'AveragePool', 'MaxPool', 'GlobalAveragePool', 'ReduceMean']);
+const RESHAPES = new Set(['Flatten', 'Reshape', 'Squeeze', 'Unsqueeze']);
 
 /** Ops that only rename a value. */
 const ALIASES = new Set(['Identity', 'Dropout']);
@@ -29,6 +51,28 @@ export function importOnnx(graph: AnnGraph, opts: ImportOptions): SnnIr {
   if (graph.inputs.length !== 1) throw new SnncError(`snnc converts single-input models; this one has ${graph.inputs.length}`, { file });
   if (graph.outputs.length !== 1) throw new SnncError(`snnc converts single-output models; this one has ${graph.outputs.length}`, { file });
   const shapes = inferShapes(graph, BATCH);
+  const shapes3 = inferShapes(graph, BATCH + 1);
+  const layouts = new Map<string, Layout>();
+  const layoutOf = (value: string, where: { file: string; node?: string; op?: string } = { file }): Layout => {
+    const known = layouts.get(value);
+    if (known) return known;
+    const a = shapes.get(value)?.dims;
+    const b = shapes3.get(value)?.dims;
+    const axes = a && b && a.length === b.length ? a.map((_, i) => i).filter((i) => a[i] !== b[i]) : [];
+    const axis = axes[0];
+    const k = axes.length === 1 ? b![axis] - a![axis] : 0;
+    if (axes.length !== 1 || k <= 0 || a![axis] !== BATCH * k) {
+      throw new SnncError(`value ${value} does not keep one batch axis (shapes [${a ?? ''}] at batch 2, [${b ?? ''}] at batch 3)`, where);
+    }
+    const layout = { axis, k, dims: a! };
+    layouts.set(value, layout);
+    return layout;
+  };
+  /** Per-sample shape: the batch axis dropped (k = 1) or kept with size k (k > 1). */
+  const irShapeOf = (value: string, where?: { file: string; node?: string; op?: string }): Shape => {
+    const l = layoutOf(value, where);
+    return l.k === 1 ? l.dims.filter((_, i) => i !== l.axis) : l.dims.map((d, i) => (i === l.axis ? l.k : d));
+  };
   const sampleShape = (value: string): Shape => {
     const s = shapes.get(value);
     if (!s || s.dims[0] !== BATCH) throw new SnncError(`value ${value} does not keep the batch axis first`, { file });
@@ -64,20 +108,25 @@ export function importOnnx(graph: AnnGraph, opts: ImportOptions): SnnIr {
       throw new SnncError(`${node.outputs.length} outputs are not supported for this op`, where);
     }
     const dynamicInputs = node.inputs.filter((x) => x !== '' && !constant(x));
+    checkLayouts(node, dynamicInputs, layoutOf, where);
     const base = {
       id: uniqueId(node, usedIds),
       inputs: dynamicInputs.map((x) => resolve(x, ids, where)),
-      shape: sampleShape(node.outputs[0]),
+      shape: irShapeOf(node.outputs[0], where),
       onnx: [node.name],
     };
-    const irNode = translate(node, base, { opset: graph.opset, constant, constTensor, addTensor, sampleShape, where });
-    const inputShapes = irNode.inputs.map((id) => (id === input.name ? sampleShape(input.name) : nodes.find((n) => n.id === id)!.shape));
-    const derived = deriveShape(irNode, inputShapes, tensors, irNode.shape);
-    if (derived.join() !== irNode.shape.join()) {
-      throw new SnncError(`shape mismatch: IR gives [${derived}], shape inference [${irNode.shape}]`, where);
-    }
-    nodes.push(irNode);
-    ids.set(node.outputs[0], irNode.id);
+    const irNodes = SELECT_OPS.has(node.op)
+      ? selectNodes(node, base, dynamicInputs, { opset: graph.opset, constant, addTensor, layoutOf, irShapeOf, usedIds, where })
+      : [translate(node, base, { opset: graph.opset, constant, constTensor, addTensor, sampleShape, layoutOf, where })];
+    irNodes.forEach((irNode, i) => {
+      const inputShapes = irNode.inputs.map((id) => (id === input.name ? sampleShape(input.name) : nodes.find((n) => n.id === id)!.shape));
+      const derived = deriveShape(irNode, inputShapes, tensors, irNode.shape);
+      if (derived.join() !== irNode.shape.join()) {
+        throw new SnncError(`shape mismatch: IR gives [${derived}], shape inference [${irNode.shape}]`, where);
+      }
+      nodes.push(irNode);
+      ids.set(node.outputs[i], irNode.id);
+    });
   }
 
   const outputId = resolve(graph.outputs[0].name, ids, { file });
@@ -92,6 +141,71 @@ export function importOnnx(graph: AnnGraph, opts: ImportOptions): SnnIr {
     tensors,
     provenance: { source: file, sha256: graph.source.sha256, snnc: opts.snncVersion, options: opts.options },
   };
+}
+
+type Where = { file: string; node?: string; op?: string };
+
+/** One-line errors for values whose batch layout an op cannot take (see "Batch layout" above). */
+function checkLayouts(node: GraphNode, dynamicInputs: string[], layoutOf: (v: string, w?: Where) => Layout, where: Where): void {
+  if (SELECT_OPS.has(node.op) || node.op === 'Transpose') return;
+  const values = [...dynamicInputs, ...node.outputs.filter((x) => x !== '')];
+  for (const v of values) {
+    const l = layoutOf(v, where);
+    if (RESHAPES.has(node.op)) {
+      // C-order per sample needs nothing but size-1 axes before the batch axis.
+      if (l.dims.slice(0, l.axis).some((d) => d !== 1)) {
+        throw new SnncError(`a ${node.op} whose value ${v} has its batch axis at ${l.axis} behind non-unit axes is not supported`, where);
+      }
+    } else if (STANDARD_ONLY.has(node.op) ? l.axis !== 0 || l.k !== 1 : l.axis !== 0) {
+      const what = l.axis !== 0 ? `its batch axis at ONNX axis ${l.axis}` : `the batch folded into axis 0 (N·${l.k})`;
+      throw new SnncError(`${node.op} on value ${v} with ${what} is not supported`, where);
+    }
+  }
+}
+
+interface SelectHelpers {
+  opset: number;
+  constant(name: string): Tensor | undefined;
+  addTensor(name: string, dims: number[], data: Float32Array): string;
+  layoutOf(value: string, where?: Where): Layout;
+  irShapeOf(value: string, where?: Where): Shape;
+  usedIds: Set<string>;
+  where: { file: string; node: string; op: string };
+}
+
+/**
+ * Slice, Split and Gather with constant indices on a dynamic tensor: one `select` node per output. The index
+ * map is the op's own ANN kernel applied to iota over the input's batch-1 layout (which is the sample's C
+ * order), so every attribute form the executor supports (steps, negative starts, split sizes, negative
+ * indices) lowers identically.
+ */
+function selectNodes(node: GraphNode, base: Base, dynamicInputs: string[], h: SelectHelpers): IrNode[] {
+  const { where } = h;
+  if (dynamicInputs.length !== 1 || dynamicInputs[0] !== node.inputs[0]) {
+    throw new SnncError(`${node.op} with computed (non-constant) ${node.op === 'Gather' ? 'indices' : 'parameters'} is not supported`, where);
+  }
+  const l = h.layoutOf(node.inputs[0], where);
+  const dims1 = l.dims.map((d, i) => (i === l.axis ? l.k : d));
+  const n = tensorSize(dims1);
+  if (n >= 1 << 24) throw new SnncError(`${node.op} over ${n} elements: index maps are limited to 2^24 elements`, where);
+  const iota: Tensor = { dtype: 'float32', dims: dims1, data: Float32Array.from({ length: n }, (_, i) => i) };
+  const inputs = node.inputs.map((x, i) => (i === 0 ? iota : x === '' ? undefined : h.constant(x)));
+  const outs = kernels().get(node.op)!({ node, opset: h.opset, file: where.file }, inputs);
+  return node.outputs.map((value, i) => {
+    const lo = h.layoutOf(value, where);
+    const want = lo.dims.map((d, a) => (a === lo.axis ? lo.k : d));
+    if (outs[i].dims.join() !== want.join()) {
+      throw new SnncError(`${node.op} selects along the batch axis (output [${outs[i].dims}] per sample, expected [${want}])`, where);
+    }
+    let id = base.id;
+    if (i > 0) {
+      id = `${base.id}_${i}`;
+      for (let k = 2; h.usedIds.has(id); k++) id = `${base.id}_${i}_${k}`;
+      h.usedIds.add(id);
+    }
+    const index = h.addTensor(`${id}.index`, [outs[i].data.length], Float32Array.from(outs[i].data));
+    return { ...base, id, shape: h.irShapeOf(value, where), kind: 'select', index } as IrNode;
+  });
 }
 
 function resolve(value: string, ids: Map<string, string>, where: { file: string; node?: string; op?: string }): string {
@@ -121,7 +235,17 @@ interface Helpers {
   constTensor(name: string): string;
   addTensor(name: string, dims: number[], data: Float32Array): string;
   sampleShape(value: string): Shape;
+  layoutOf(value: string, where?: Where): Layout;
   where: { file: string; node: string; op: string };
+}
+
+/** An ONNX axis of `value` as an axis of the sample (the batch axis itself only when it is folded, k > 1). */
+function sampleAxis(h: Helpers, value: string, onnxAxis: number, what: string): number {
+  const l = h.layoutOf(value, h.where);
+  const axis = (onnxAxis + l.dims.length) % l.dims.length;
+  if (l.k > 1) return axis;
+  if (axis === l.axis) throw new SnncError(`${what} along the batch axis is not supported`, h.where);
+  return axis > l.axis ? axis - 1 : axis;
 }
 
 type Base = Pick<IrNode, 'id' | 'inputs' | 'shape' | 'onnx'>;
@@ -223,26 +347,27 @@ function translate(node: GraphNode, base: Base, h: Helpers): IrNode {
     case 'Unsqueeze':
       return { ...base, kind: 'reshape' };
     case 'Transpose': {
-      const perm = ints(node, 'perm', []);
-      if (perm[0] !== 0) throw new SnncError('a Transpose that moves the batch axis is not supported', where);
-      return { ...base, kind: 'transpose', perm: perm.slice(1).map((p) => p - 1) };
+      const li = h.layoutOf(node.inputs[0], where);
+      const lo = h.layoutOf(node.outputs[0], where);
+      const perm = ints(node, 'perm', li.dims.map((_, i) => li.dims.length - 1 - i));
+      if (perm[lo.axis] !== li.axis) throw new SnncError('a Transpose that moves the batch axis is not supported', where);
+      // k = 1: the batch axis leaves the permutation; k > 1: it is a sample axis like any other.
+      const irPerm = li.k > 1 ? perm : perm.filter((_, j) => j !== lo.axis).map((p) => (p > li.axis ? p - 1 : p));
+      return { ...base, kind: 'transpose', perm: irPerm };
     }
     case 'Add':
       if (base.inputs.length === 2) return { ...base, kind: 'add', scales: [1, 1] };
       return keep(node, base, h);
     case 'Concat': {
       if (base.inputs.length !== node.inputs.length) return keep(node, base, h);
-      const rank = base.shape.length + 1;
-      const axis = ((node.attrs.axis as number) + rank) % rank;
-      if (axis === 0) throw new SnncError('Concat along the batch axis is not supported', where);
-      return { ...base, kind: 'concat', axis: axis - 1 };
+      const axis = sampleAxis(h, node.outputs[0], node.attrs.axis as number, 'Concat');
+      return { ...base, kind: 'concat', axis };
     }
     case 'Softmax': {
-      const rank = base.shape.length + 1;
-      const axis = (((node.attrs.axis as number | undefined) ?? -1) + rank) % rank;
-      if (axis === 0) throw new SnncError('Softmax across the batch axis is not supported', where);
-      if (h.opset < 13 && axis !== rank - 1) throw new SnncError('Softmax before opset 13 flattens the trailing axes; only the last axis is supported', where);
-      return { ...base, kind: 'softmax', axis: axis - 1 };
+      const rank = h.layoutOf(node.outputs[0], where).dims.length;
+      const onnxAxis = (((node.attrs.axis as number | undefined) ?? -1) + rank) % rank;
+      if (h.opset < 13 && onnxAxis !== rank - 1) throw new SnncError('Softmax before opset 13 flattens the trailing axes; only the last axis is supported', where);
+      return { ...base, kind: 'softmax', axis: sampleAxis(h, node.outputs[0], onnxAxis, 'Softmax') };
     }
     case 'ReduceMean': {
       const rank = inShape().length + 1;

@@ -7,7 +7,7 @@ import { consumersOf, nodeById } from '../ir/edit.ts';
 import type { IrNode, OnnxOpNode, SnnIr } from '../ir/types.ts';
 
 const FINAL_KINDS = new Set([
-  'conv2d', 'dense', 'avgpool2d', 'reshape', 'transpose', 'add', 'bias', 'concat', 'affine', 'mean', 'if', 'rsm', 'matmul', 'softmax',
+  'conv2d', 'dense', 'avgpool2d', 'reshape', 'transpose', 'select', 'add', 'bias', 'concat', 'affine', 'mean', 'if', 'rsm', 'matmul', 'softmax',
 ]);
 
 export function checkSupported(ir: SnnIr): SnnIr {

@@ -13,7 +13,7 @@ export interface RsmSpec {
 }
 
 /** Index-only ops a spike stream may pass through between its IF population and the masked layer. */
-const INDEX_ONLY = new Set(['reshape', 'transpose']);
+const INDEX_ONLY = new Set(['reshape', 'transpose', 'select']);
 
 export function parseRsmSpec(text: string): RsmSpec {
   const m = /^(.+)=([0-9.]+)$/.exec(text);

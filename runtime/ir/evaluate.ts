@@ -96,6 +96,11 @@ export function evaluateLinear(node: IrNode, inputs: Float64Array[], inShapes: S
       }
       return out;
     }
+    case 'select': {
+      const index = tensorOf(tensors, node.index, node);
+      for (let e = 0; e < out.length; e++) out[e] = x[index[e]];
+      return out;
+    }
     case 'add':
       inputs.forEach((v, k) => v.forEach((a, e) => (out[e] += node.scales[k] * a)));
       return out;

@@ -46,13 +46,13 @@ export interface LinearOp {
   addConstant(dst: SparseVec): void;
   /**
    * Multiply-accumulates of one dense evaluation: conv2d/dense/avgpool count in-bounds taps only,
-   * affine one per element, mean one per input element (as avgpool's taps); add, bias, concat, reshape
-   * and transpose are additions or data movement.
+   * affine one per element, mean one per input element (as avgpool's taps); add, bias, concat, reshape,
+   * transpose and select are additions or data movement.
    */
   macs: number;
 }
 
-export const LINEAR_KINDS = new Set(['conv2d', 'dense', 'avgpool2d', 'reshape', 'transpose', 'add', 'bias', 'concat', 'affine', 'mean']);
+export const LINEAR_KINDS = new Set(['conv2d', 'dense', 'avgpool2d', 'reshape', 'transpose', 'select', 'add', 'bias', 'concat', 'affine', 'mean']);
 
 /**
  * Along one spatial axis: for each input coordinate, the (kernel tap, output coordinate) pairs it reaches.
@@ -228,6 +228,28 @@ export function linearOp(node: IrNode, inShapes: Shape[], tensors: Map<string, I
             let o = 0;
             for (let a = 0; a < inShape.length; a++) o += (Math.floor(e / inStrides[a]) % inShape[a]) * strideOfInAxis[a];
             dst.add(o, src.val[e]);
+          }
+        },
+        addConstant: noConstant,
+      };
+    }
+    case 'select': {
+      // y[o] = x[index[o]]: the inverse map lists, per input element, the outputs that copy it (a Slice or
+      // Gather copies each input element at most once; a Gather with repeated indices more than once).
+      const index = tensor(tensors, node.index, node).data;
+      const n = sizeOf(inShapes[0]);
+      const start = new Int32Array(n + 1);
+      for (let o = 0; o < index.length; o++) start[index[o] + 1]++;
+      for (let i = 0; i < n; i++) start[i + 1] += start[i];
+      const outs = new Int32Array(index.length);
+      const fill = start.slice(0, n);
+      for (let o = 0; o < index.length; o++) outs[fill[index[o]]++] = o;
+      return {
+        macs: 0,
+        scatter(_k, src, dst) {
+          for (let s = 0; s < src.count; s++) {
+            const e = src.idx[s];
+            for (let j = start[e]; j < start[e + 1]; j++) dst.add(outs[j], src.val[e]);
           }
         },
         addConstant: noConstant,

@@ -160,6 +160,8 @@ function problemOf(node: IrNode, shapes: Map<string, Shape>, tensors: Map<string
       return refuse('NIR has no concat node');
     case 'transpose':
       return refuse('NIR has no transpose node');
+    case 'select':
+      return refuse('NIR has no gather/slice node (select)');
     case 'matmul':
       return refuse('a product of two spiking operands has no NIR node');
     case 'mean':
