@@ -248,7 +248,14 @@ export function buildNirGraph(ir: SnnIr, opts: NirExportOptions = {}): NirBuild 
   const problems = ir.nodes.map((n) => problemOf(n, shapes, ir.tensors)).filter((p): p is Problem => p !== undefined);
   const refused = problems.filter((p) => !(opts.allowUnsupported && p.skippable));
   if (refused.length) {
-    const list = refused.map((p) => `${p.node} (${p.kind}: ${p.reason})`).join('; ');
+    // A whole transformer can refuse dozens of nodes: name the first few, then count the rest by kind.
+    const SHOWN = 8;
+    let list = refused.slice(0, SHOWN).map((p) => `${p.node} (${p.kind}: ${p.reason})`).join('; ');
+    if (refused.length > SHOWN) {
+      const rest = new Map<string, number>();
+      for (const p of refused.slice(SHOWN)) rest.set(p.kind, (rest.get(p.kind) ?? 0) + 1);
+      list += `; and ${refused.length - SHOWN} more (${[...rest].map(([kind, n]) => `${n} ${kind}`).join(', ')})`;
+    }
     const skippable = refused.filter((p) => p.skippable);
     const hint = skippable.length === refused.length ? '; --allow-unsupported writes the graph without them' : '';
     throw new SnncError(`cannot export to NIR: ${list}${hint}`);

@@ -346,6 +346,23 @@ describe('what NIR cannot express', () => {
     }
   });
 
+  it('names the first eight refused nodes and counts the rest by kind, so the message stays readable', () => {
+    const b = new IrBuilder([2, 3]);
+    let x = 'input';
+    for (let i = 0; i < 11; i++) x = b.transpose(x, [1, 0], `t${i}`);
+    x = b.add([x, x], [1, 1], 'sum');
+    let message = '';
+    try {
+      buildNirGraph(b.build(x));
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/^cannot export to NIR: t0 \(transpose/);
+    expect(message).toContain('t7 (transpose');
+    expect(message).not.toContain('t8 (transpose');
+    expect(message).toMatch(/; and 4 more \(3 transpose, 1 add\)$/);
+  });
+
   it('folds what it can (scale-only affine, pooling divisors with in-bounds counts, per-channel θ) and writes Scale only where it must', async () => {
     // input → IF straight from the analog input (θ × divisor), avg pool with padding that excludes pads,
     // a scale-only affine, per-channel thresholds, and spikes × 3 as the readout (Scale before Output).
