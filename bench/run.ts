@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../runtime/npy.ts';
+import { benchChip } from './chip.ts';
 import { benchLoad } from './load.ts';
 import { benchSimulate, benchSimulateFixture } from './simulate.ts';
 
@@ -13,6 +14,7 @@ const BENCHMARKS: Array<[name: string, run: Bench]> = [
   ['load', benchLoad],
   ['simulate (synthetic CNN)', benchSimulate],
   ['simulate (fmnist_cnn_qcfs)', benchSimulateFixture],
+  ['virtual chip (fmnist_cnn_qcfs)', benchChip],
 ];
 
 const resultsFile = join(import.meta.dirname, 'results.json');

@@ -17,14 +17,23 @@
  * change any neuron's order: a row reaches each neuron once). Spike masks come from the same counter-based
  * hash (rng.ts). On Loihi itself the accumulators are integers, where order does not matter.
  *
+ * Speed. As in the engine, the compartments and synapses live in a WebAssembly memory and the IF update
+ * and synaptic ops run in kernels.wat: a stream's surviving spikes are delivered in one call, through the
+ * plan's conv twin when it has one (the engine's own kernel, exact: conv-table.ts) or the rows' synapse
+ * lists otherwise, in the order above. Events are counted apart from the delivery, per row signature
+ * (`StreamRun`); the counts, energies and latencies are the same numbers, added in an order that leaves
+ * them bit-identical (integer counts; route energies in message order unless they are integers).
+ *
  * Loihi 1's native neuron resets to zero; the IR's neurons reset by subtraction (Loihi 2 microcode). The
  * chip runs either (`reset`) and says which.
  */
 import { SnncError } from '../../compiler/errors.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
 import { applyInput, type SpikeRecord } from '../../runtime/snn/engine.ts';
-import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
+import { buildPlan, type Csr, type NetworkPlan } from '../../runtime/snn/plan.ts';
+import type { ConvTable } from '../../runtime/snn/conv-table.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
+import { instantiateKernels, MemoryLayout } from '../../runtime/snn/wasm/kernels.ts';
 import { checkpointsFor } from '../../runtime/snn/simulate.ts';
 import { barrierNs, type ChipSpec, LIMITS, type LimitName, synapseWords } from '../chip-spec.ts';
 import { ann45nm, chipEnergy, type EnergyBreakdown, emptyEvents, type EventCounts, linearWork, receiveNs, routeEnergyPj, routeNs, sendNs, snn45nm } from '../energy.ts';
@@ -63,6 +72,8 @@ export interface ChipConfig {
   layerCores: number[][];
   layerNeuronsOnCore: Array<Map<number, number>>;
   tables: MessageTable[];
+  /** Per stream: the unquantised plan's conv twin (the quantised plan drops it; runChip rebuilds it per core). */
+  twins: Array<ConvTable | null>;
   routes: Route[];
   /** Per (source core · cores + destination core): route latency and hop count. */
   routeNs: Float64Array;
@@ -79,6 +90,7 @@ export function configureChip(loaded: LoadedMap): ChipConfig {
   const { doc, ir } = loaded;
   const spec = doc.chip;
   let plan = buildPlan(ir);
+  const twins = plan.streams.map((s) => s.conv);
   const net = chipNetwork(ir, plan);
   const layerIndex = new Map(net.pops.map((p, k) => [p.id, k]));
   if (doc.layers.length !== net.pops.length) mismatch(`${doc.layers.length} layers in the map, ${net.pops.length} in the IR`);
@@ -200,6 +212,7 @@ export function configureChip(loaded: LoadedMap): ChipConfig {
     layerCores,
     layerNeuronsOnCore,
     tables,
+    twins,
     routes,
     routeNs: latency,
     tilesInUse: new Set(positions.map((p) => tileOf(spec, p))).size,
@@ -318,42 +331,6 @@ export interface ChipRun {
   spikes?: SpikeRecord[];
 }
 
-/**
- * IF update of a population's neurons [from, end), in neuron order: v += I; spike if v ≥ θ; reset by
- * subtraction or to zero; the current restarts from the constant base. Counts active updates and spikes per
- * core. A leaf function (as engine.ts's): V8 optimises small, often-called functions fully.
- */
-function integrate(
-  cur: Float64Array,
-  base: Float64Array,
-  v: Float64Array,
-  th: Float64Array,
-  from: number,
-  end: number,
-  subtract: boolean,
-  coreOf: Int32Array,
-  act: Float64Array,
-  spk: Float64Array,
-  list: Int32Array,
-): number {
-  let ns = 0;
-  for (let i = from; i < end; i++) {
-    const c = cur[i];
-    let vi = v[i] + c;
-    cur[i] = base[i];
-    if (vi >= th[i]) {
-      vi = subtract ? vi - th[i] : 0;
-      list[ns++] = i - from;
-      spk[coreOf[i]]++;
-      act[coreOf[i]]++;
-    } else if (c !== 0) {
-      act[coreOf[i]]++;
-    }
-    v[i] = vi;
-  }
-  return ns;
-}
-
 /** The readout's compartments accumulate their current; those that received one count as active. */
 function accumulate(cur: Float64Array, base: Float64Array, v: Float64Array, from: number, end: number, coreOf: Int32Array, act: Float64Array): void {
   for (let i = from; i < end; i++) {
@@ -374,63 +351,308 @@ const SAVED_MESSAGES = 5;
 const SAVED_HOP_PJ = 6;
 
 /**
- * Sends the listed spikes of one stream: a masked spike (draw below `below`) is dropped at its source;
- * otherwise one message per destination slice, and the destination core adds the message's synapses to
- * its neurons' currents, in spike order, which is the functional simulator's order for every neuron.
+ * A stream's messages as `send` counts them. Rows whose messages go from the same core to the same cores
+ * (and layers) with the same numbers of synapses cost the same to send: such a set of rows is a signature,
+ * with its messages' core pairs, route latencies and energies worked out once per run (fmnist_cnn_qcfs:
+ * 12544 rows, 269 signatures). A spike then only counts one more send of its row's signature, and the
+ * counts become per-core events once per phase (`tally`: at worst one pass over the rows, as the neuron
+ * update is one over the neurons) instead of per message.
  */
-function send(
-  table: MessageTable,
-  list: Int32Array,
-  ns: number,
-  srcOffset: number,
-  coreOf: Int32Array,
-  N: number,
-  cur: Float64Array,
-  masked: boolean,
-  key: number,
-  below: number,
-  mout: Float64Array,
-  min: Float64Array,
-  sops: Float64Array,
-  pairCount: Float64Array,
-  sliceLayer: Int32Array,
-  sopsIn: Float64Array,
-  routePj: Float64Array,
-  routeNs: Float64Array,
-  acc: Float64Array,
-  phasePairCount: Float64Array,
-  phasePairs: number[] | null,
-): void {
-  const { msgPtr, core, slice, entPtr, col, val } = table;
-  for (let k = 0; k < ns; k++) {
-    const i = list[k];
-    const src = coreOf[srcOffset + i];
-    const g0 = msgPtr[i];
-    const g1 = msgPtr[i + 1];
-    if (masked && draw32(key, i) < below) {
-      acc[DROPPED]++;
-      acc[SAVED_MESSAGES] += g1 - g0;
-      acc[SAVED_SOPS] += entPtr[g1] - entPtr[g0];
-      for (let g = g0; g < g1; g++) acc[SAVED_HOP_PJ] += routePj[src * N + core[g]];
-      continue;
+interface StreamRun {
+  /** Signature of each row. */
+  sig: Int32Array;
+  /** Per signature k: the sender's core, the longest route in ns (0 without messages), messages ptr[k] .. ptr[k+1]. */
+  src: Int32Array;
+  routeNs: Float64Array;
+  ptr: Int32Array;
+  /** Per message of a signature: destination core, core pair, destination layer, synapses, route energy. */
+  core: Int32Array;
+  pair: Int32Array;
+  layer: Int32Array;
+  synapses: Float64Array;
+  hopPj: Float64Array;
+  /** Per signature: sends in this phase, and over the run (for `settle`). */
+  count: Float64Array;
+  sent: Float64Array;
+  /**
+   * Where the synapses are in the kernels' memory: a conv twin (with `banks` − 1 or, for quantised
+   * weights, the byte offset of its banks' offsets), or per-row synapse lists.
+   */
+  conv: { table: ConvTable; posPtr: number; posOut: number; posTap: number; weights: number; banks: number; banked: ReturnType<typeof bankedTwin> } | null;
+  rowPtr: number;
+  entries: number;
+}
+
+function streamRun(cfg: ChipConfig, si: number, routePj: Float64Array): StreamRun {
+  const { msgPtr, core, slice, entPtr } = cfg.tables[si];
+  const N = cfg.cores;
+  const srcOffset = cfg.net.pops[cfg.plan.streams[si].pop].offset;
+  const rows = msgPtr.length - 1;
+  const sig = new Int32Array(rows);
+  const ids = new Map<string, number>();
+  const src: number[] = [];
+  const ptr = [0];
+  const cores: number[] = [];
+  const synapses: number[] = [];
+  const layers: number[] = [];
+  for (let i = 0; i < rows; i++) {
+    const from = cfg.coreOf[srcOffset + i];
+    let key = `${from}`;
+    for (let g = msgPtr[i]; g < msgPtr[i + 1]; g++) key += ` ${core[g]}:${entPtr[g + 1] - entPtr[g]}:${cfg.sliceLayer[slice[g]]}`;
+    let k = ids.get(key);
+    if (k === undefined) {
+      k = src.length;
+      ids.set(key, k);
+      src.push(from);
+      for (let g = msgPtr[i]; g < msgPtr[i + 1]; g++) {
+        cores.push(core[g]);
+        synapses.push(entPtr[g + 1] - entPtr[g]);
+        layers.push(cfg.sliceLayer[slice[g]]);
+      }
+      ptr.push(cores.length);
     }
-    acc[MESSAGES] += g1 - g0;
-    for (let g = g0; g < g1; g++) {
-      const d = core[g];
-      const pair = src * N + d;
-      mout[src]++;
-      min[d]++;
-      pairCount[pair]++;
-      acc[HOP_PJ] += routePj[pair];
-      if (routeNs[pair] > acc[ROUTE_MAX]) acc[ROUTE_MAX] = routeNs[pair];
-      if (phasePairs !== null && phasePairCount[pair]++ === 0) phasePairs.push(pair);
-      const a = entPtr[g];
-      const b = entPtr[g + 1];
-      sops[d] += b - a;
-      sopsIn[sliceLayer[slice[g]]] += b - a;
-      for (let e = a; e < b; e++) cur[col[e]] += val[e];
+    sig[i] = k;
+  }
+  const S = src.length;
+  const run: StreamRun = {
+    sig,
+    src: Int32Array.from(src),
+    routeNs: new Float64Array(S),
+    ptr: Int32Array.from(ptr),
+    core: Int32Array.from(cores),
+    pair: new Int32Array(cores.length),
+    layer: Int32Array.from(layers),
+    synapses: Float64Array.from(synapses),
+    hopPj: new Float64Array(cores.length),
+    count: new Float64Array(S),
+    sent: new Float64Array(S),
+    conv: null,
+    rowPtr: -1,
+    entries: -1,
+  };
+  for (let k = 0; k < S; k++) {
+    for (let g = ptr[k]; g < ptr[k + 1]; g++) {
+      const pair = src[k] * N + cores[g];
+      run.pair[g] = pair;
+      run.hopPj[g] = routePj[pair];
+      if (cfg.routeNs[pair] > run.routeNs[k]) run.routeNs[k] = cfg.routeNs[pair];
     }
   }
+  return run;
+}
+
+/** Per-core counters of the phase that `send` adds to. */
+interface Counters {
+  mout: Float64Array;
+  min: Float64Array;
+  sops: Float64Array;
+  acc: Float64Array;
+  /**
+   * True: route energies are summed message by message in spike order, as they arrive (needed unless they
+   * are all integers: floating-point sums depend on their order). False: they are integers, whose sums are
+   * exact in any order, and `tally` adds them per signature.
+   */
+  ordered: boolean;
+  phasePairCount: Float64Array;
+  phasePairs: number[] | null;
+}
+
+/**
+ * Sends the listed spikes of one stream: a masked spike (draw below `below`) is dropped at its source;
+ * otherwise one message per destination slice, counted per signature, then per core for the phase's
+ * timing. The spikes that survive are copied to `kept`, whose synapses the caller then adds in one kernel
+ * call: each neuron still receives its inputs in ascending spike order, the functional simulator's.
+ * Returns how many survive.
+ */
+function send(run: StreamRun, list: Int32Array, ns: number, masked: boolean, key: number, below: number, kept: Int32Array, k: Counters): number {
+  const { sig, ptr, hopPj, count } = run;
+  const { acc, ordered } = k;
+  let hop = acc[HOP_PJ];
+  let n = 0;
+  for (let s = 0; s < ns; s++) {
+    const i = list[s];
+    const q = sig[i];
+    if (masked && draw32(key, i) < below) {
+      acc[DROPPED]++;
+      acc[SAVED_MESSAGES] += ptr[q + 1] - ptr[q];
+      for (let g = ptr[q]; g < ptr[q + 1]; g++) {
+        acc[SAVED_SOPS] += run.synapses[g];
+        acc[SAVED_HOP_PJ] += hopPj[g];
+      }
+      continue;
+    }
+    kept[n++] = i;
+    count[q]++;
+    if (ordered) for (let g = ptr[q]; g < ptr[q + 1]; g++) hop += hopPj[g];
+  }
+  acc[HOP_PJ] = hop;
+  tally(run, k);
+  return n;
+}
+
+/** Turns a stream's sends per signature into the phase's per-core events, and clears them. */
+function tally(run: StreamRun, k: Counters): void {
+  const { src, routeNs, ptr, core, pair, synapses, hopPj, count, sent } = run;
+  const { mout, min, sops, acc, ordered, phasePairCount, phasePairs } = k;
+  let hop = acc[HOP_PJ];
+  let routeMax = acc[ROUTE_MAX];
+  let messages = 0;
+  for (let q = 0; q < count.length; q++) {
+    const n = count[q];
+    if (n === 0) continue;
+    count[q] = 0;
+    sent[q] += n;
+    const m = ptr[q + 1] - ptr[q];
+    mout[src[q]] += n * m;
+    messages += n * m;
+    if (routeNs[q] > routeMax) routeMax = routeNs[q];
+    for (let g = ptr[q]; g < ptr[q + 1]; g++) {
+      min[core[g]] += n;
+      sops[core[g]] += n * synapses[g];
+      if (!ordered) hop += n * hopPj[g];
+      if (phasePairs !== null) {
+        if (phasePairCount[pair[g]] === 0) phasePairs.push(pair[g]);
+        phasePairCount[pair[g]] += n;
+      }
+    }
+  }
+  acc[HOP_PJ] = hop;
+  acc[ROUTE_MAX] = routeMax;
+  acc[MESSAGES] += messages;
+}
+
+/**
+ * A conv twin of a quantised stream: the same structure as the unquantised twin `t` (quantisation keeps
+ * the table's entries and changes their weights), with one weight table per bank of output positions whose
+ * channels lie on the same cores, i.e. in the same exponent groups. Read from the quantised table `csr`;
+ * null unless every entry lands in a bank slot that holds exactly its weight (then it reproduces the table,
+ * as conv-table.ts's twins do), or when the banks would outweigh the table.
+ */
+function bankedTwin(t: ConvTable, csr: Csr, coreOf: Int32Array): { banks: Int32Array; weights: Float64Array } | null {
+  const { plane, outPlane, cout, taps, offset, cinPerGroup, coutPerGroup: cpg, posPtr, posOut, posTap } = t;
+  const rows = csr.rowPtr.length - 1;
+  const bankOf = new Int32Array(outPlane);
+  const ids = new Map<string, number>();
+  for (let p = 0; p < outPlane; p++) {
+    const key = Array.from({ length: cout }, (_, o) => coreOf[offset + o * outPlane + p]).join(' ');
+    if (!ids.has(key)) ids.set(key, ids.size);
+    bankOf[p] = ids.get(key)!;
+  }
+  const size = (rows / plane) * taps * cpg;
+  // Worth it only while the banks stay smaller than the synapse lists they replace.
+  if (ids.size * size > csr.col.length) return null;
+  const weights = new Float64Array(ids.size * size);
+  const filled = new Uint8Array(ids.size * size);
+  // The row's weights by target (stamped with the row), to look them up in the twin's order.
+  const stamp = new Int32Array(cout * outPlane).fill(-1);
+  const w = new Float64Array(cout * outPlane);
+  for (let i = 0; i < rows; i++) {
+    for (let j = csr.rowPtr[i]; j < csr.rowPtr[i + 1]; j++) {
+      const target = csr.col[j] - offset;
+      if (target < 0 || target >= cout * outPlane) return null;
+      stamp[target] = i;
+      w[target] = csr.val[j];
+    }
+    const c = Math.floor(i / plane);
+    const s = i - c * plane;
+    const first = Math.floor(c / cinPerGroup) * cpg * outPlane;
+    for (let q = posPtr[s]; q < posPtr[s + 1]; q++) {
+      for (let o = 0; o < cpg; o++) {
+        const target = first + o * outPlane + posOut[q];
+        const value = stamp[target] === i ? w[target] : 0;
+        const slot = bankOf[posOut[q]] * size + (c * taps + posTap[q]) * cpg + o;
+        if (filled[slot] && !Object.is(weights[slot], value)) return null;
+        weights[slot] = value;
+        filled[slot] = 1;
+      }
+    }
+  }
+  return { banks: Int32Array.from(bankOf, (b) => 8 * b * size), weights };
+}
+
+/** Messages per core pair and synaptic ops per layer over the run, from the signatures' send counts. */
+function settle(runs: StreamRun[], pairCount: Float64Array, sopsIn: Float64Array): void {
+  for (const run of runs) {
+    for (let q = 0; q < run.sent.length; q++) {
+      const n = run.sent[q];
+      for (let g = run.ptr[q]; g < run.ptr[q + 1]; g++) {
+        pairCount[run.pair[g]] += n;
+        sopsIn[run.layer[g]] += n * run.synapses[g];
+      }
+    }
+  }
+}
+
+/**
+ * Lays out the chip's compartments and synapses in a fresh kernels memory and copies in what does not
+ * change during a run (thresholds, cores, synapses); returns the kernels and the byte offsets.
+ */
+function loadChip(cfg: ChipConfig, runs: StreamRun[]) {
+  const { plan, cores: N } = cfg;
+  const n = plan.currentSize;
+  const maxPop = Math.max(0, ...plan.pops.map((p) => p.size));
+  const layout = new MemoryLayout();
+  const at = {
+    maxPop,
+    cur: layout.reserve(8 * n),
+    base: layout.reserve(8 * n),
+    v: layout.reserve(8 * n),
+    theta: layout.reserve(8 * n),
+    coreOf: layout.reserve(4 * n),
+    act: layout.reserve(8 * N),
+    spk: layout.reserve(8 * N),
+    lists: plan.pops.map((p) => layout.reserve(4 * p.size)),
+    kept: layout.reserve(4 * maxPop),
+    stage: layout.reserve(8 * Math.max(0, ...cfg.twins.map((t) => (t ? t.cout * t.outPlane : 0)))),
+  };
+  // A stream with a conv twin is delivered through it, as the functional simulator does (quantised: one
+  // weight table per bank of cores); the others (dense layers) through their synapse lists.
+  plan.streams.forEach((st, si) => {
+    const run = runs[si];
+    const twin = st.conv ?? cfg.twins[si];
+    const banked = !st.conv && twin ? bankedTwin(twin, st.csr, cfg.coreOf) : null;
+    if (twin && (st.conv || banked)) {
+      run.conv = {
+        table: twin,
+        posPtr: layout.reserve(4 * twin.posPtr.length),
+        posOut: layout.reserve(4 * twin.posOut.length),
+        posTap: layout.reserve(4 * twin.posTap.length),
+        weights: layout.reserve(8 * (banked ? banked.weights.length : twin.weights.length)),
+        banks: banked ? layout.reserve(4 * banked.banks.length) : -1,
+        banked,
+      };
+    } else {
+      run.rowPtr = layout.reserve(4 * cfg.tables[si].msgPtr.length);
+      run.entries = layout.reserve(8 * cfg.tables[si].col.length);
+    }
+  });
+  const kernels = instantiateKernels(layout.size);
+  const buffer = kernels.memory.buffer;
+  new Float64Array(buffer, at.theta, n).set(plan.threshold);
+  new Int32Array(buffer, at.coreOf, n).set(cfg.coreOf);
+  runs.forEach((run, si) => {
+    const c = run.conv;
+    if (c) {
+      new Int32Array(buffer, c.posPtr, c.table.posPtr.length).set(c.table.posPtr);
+      new Int32Array(buffer, c.posOut, c.table.posOut.length).set(c.table.posOut);
+      new Int32Array(buffer, c.posTap, c.table.posTap.length).set(c.table.posTap);
+      const weights = c.banked ? c.banked.weights : c.table.weights;
+      new Float64Array(buffer, c.weights, weights.length).set(weights);
+      if (c.banked) new Int32Array(buffer, c.banks, c.banked.banks.length).set(c.banked.banks);
+      return;
+    }
+    // Row i's synapses: the entries of its messages, which are consecutive; each entry is the byte address
+    // of its target's current and its weight.
+    const { msgPtr, entPtr, col, val } = cfg.tables[si];
+    new Int32Array(buffer, run.rowPtr, msgPtr.length).set(Array.from(msgPtr, (g) => entPtr[g]));
+    const addr = new Int32Array(buffer, run.entries, 2 * col.length);
+    const weight = new Float32Array(buffer, run.entries, 2 * col.length);
+    for (let e = 0; e < col.length; e++) {
+      addr[2 * e] = at.cur + 8 * col[e];
+      weight[2 * e + 1] = val[e];
+    }
+  });
+  return { kernels, at };
 }
 
 /** Runs `input` (raw samples, divided by the IR's divisor as the simulator does) on the configured chip. */
@@ -456,15 +678,22 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
   const below = plan.masks.map((m) => dropBelow(m.ratio));
   const barrier = barrierNs(spec, cfg.tilesInUse);
 
-  // State (the chip's compartments; kept in the plan's current-space layout, each core owning its neurons).
-  const cur = new Float64Array(plan.currentSize);
-  const base = new Float64Array(plan.currentSize);
-  const v = new Float64Array(plan.currentSize);
-  const lists = plan.pops.map((p) => new Int32Array(p.size));
+  // State (the chip's compartments; kept in the plan's current-space layout, each core owning its neurons)
+  // and synapses, in the kernels' memory: the IF update and the synaptic ops run in WebAssembly.
+  const routePj = Float64Array.from(cfg.routes, (r) => routeEnergyPj(r, spec));
+  const runs = plan.streams.map((_, si) => streamRun(cfg, si, routePj));
+  const { kernels, at } = loadChip(cfg, runs);
+  const buffer = kernels.memory.buffer;
+  const n = plan.currentSize;
+  const cur = new Float64Array(buffer, at.cur, n);
+  const base = new Float64Array(buffer, at.base, n);
+  const v = new Float64Array(buffer, at.v, n);
+  const lists = plan.pops.map((p, i) => new Int32Array(buffer, at.lists[i], p.size));
+  const kept = new Int32Array(buffer, at.kept, at.maxPop);
 
   // Per-phase per-core counters, and the totals.
-  const act = new Float64Array(N);
-  const spk = new Float64Array(N);
+  const act = new Float64Array(buffer, at.act, N);
+  const spk = new Float64Array(buffer, at.spk, N);
   const mout = new Float64Array(N);
   const min = new Float64Array(N);
   const sops = new Float64Array(N);
@@ -484,12 +713,13 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
     return a;
   });
   const pairCount = new Float64Array(N * N);
-  const routePj = Float64Array.from(cfg.routes, (r) => routeEnergyPj(r, spec));
   const masks = plan.masks.map(() => ({ dropped: 0, sops: 0, messages: 0, hopPj: 0 }));
   const events = emptyEvents();
   const acc = new Float64Array(7);
   const phasePairs: number[] | null = opts.trace ? [] : null;
   const phasePairCount = opts.trace ? new Float64Array(N * N) : new Float64Array(0);
+  // Route energies that are all integers (loihi1's 3, 4 and 30 pJ per hop) sum exactly in any order.
+  const counters: Counters = { mout, min, sops, acc, ordered: !routePj.every(Number.isInteger), phasePairCount, phasePairs };
 
   const allPredictions = new Int32Array(samples * checkpoints.length);
   const predictions = new Int32Array(samples);
@@ -522,7 +752,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
           accumulate(cur, base, v, pop.offset, pop.offset + pop.size, cfg.coreOf, act);
         } else {
           const list = lists[p];
-          const ns = integrate(cur, base, v, plan.threshold, pop.offset, pop.offset + pop.size, subtract, cfg.coreOf, act, spk, list);
+          const ns = kernels.integrateCores(at.cur, at.base, at.v, at.theta, pop.offset, pop.offset + pop.size, at.lists[p], at.coreOf, at.act, at.spk, subtract ? 1 : 0);
           layerTotals.spikes[layer] += ns;
           if (offsets) {
             for (let k = 0; k < ns; k++) recorded.push(list[k]);
@@ -532,11 +762,15 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
             const m = plan.streams[si].mask;
             const masked = m >= 0;
             if (masked) acc[DROPPED] = acc[SAVED_SOPS] = acc[SAVED_MESSAGES] = acc[SAVED_HOP_PJ] = 0;
-            send(
-              cfg.tables[si], list, ns, pop.offset, cfg.coreOf, N, cur,
-              masked, masked ? maskKey(seed, s, t, m) : 0, masked ? below[m] : 0,
-              mout, min, sops, pairCount, cfg.sliceLayer, layerTotals.sopsIn, routePj, cfg.routeNs, acc, phasePairCount, phasePairs,
-            );
+            const run = runs[si];
+            const kn = send(run, list, ns, masked, masked ? maskKey(seed, s, t, m) : 0, masked ? below[m] : 0, kept, counters);
+            const c = run.conv;
+            if (c && kn > 0) {
+              const x = c.table;
+              kernels.deliverConvBanked(at.kept, kn, at.cur + 8 * x.offset, at.stage, c.posPtr, c.posOut, c.posTap, c.weights, x.plane, x.outPlane, x.cinPerGroup, x.coutPerGroup, x.cout, x.taps, c.banks);
+            } else if (kn > 0) {
+              kernels.addEntries(at.kept, kn, run.rowPtr, run.entries);
+            }
             if (masked) {
               masks[m].dropped += acc[DROPPED];
               masks[m].sops += acc[SAVED_SOPS];
@@ -604,6 +838,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
     opts.onProgress?.(s + 1, samples);
   }
 
+  settle(runs, pairCount, layerTotals.sopsIn);
   return {
     report: assemble(cfg, { samples, T, seed, reset, opts, events, pairCount, layerTotals, coreTotals, busy, masks, totalNs, maxStepNs, barrier, allPredictions, checkpoints }, start, opts.trace ? trace : undefined),
     predictions,

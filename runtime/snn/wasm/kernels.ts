@@ -24,6 +24,28 @@ export interface Kernels {
     cout: number,
     taps: number,
   ): void;
+  /** deliverConv with a weight table per bank: output position p's weights at weights + banks[p] (bytes). */
+  deliverConvBanked(
+    spikes: number,
+    n: number,
+    cur: number,
+    acc: number,
+    posPtr: number,
+    posOut: number,
+    posTap: number,
+    weights: number,
+    plane: number,
+    outPlane: number,
+    cinPerGroup: number,
+    cpg: number,
+    cout: number,
+    taps: number,
+    banks: number,
+  ): void;
+  /** The virtual chip's IF update, counted per core (see kernels.wat). */
+  integrateCores(cur: number, base: number, v: number, theta: number, from: number, end: number, list: number, coreOf: number, act: number, spk: number, subtract: number): number;
+  /** Adds the synapse lists of n listed rows: 8-byte entries (target byte address, f32 weight). */
+  addEntries(spikes: number, n: number, rowPtr: number, entries: number): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -33,8 +55,8 @@ export function instantiateKernels(bytes: number): Kernels {
   compiled ??= new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
   const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
   const instance = new WebAssembly.Instance(compiled, { env: { memory } });
-  const { integrate, deliverConv } = instance.exports as unknown as Omit<Kernels, 'memory'>;
-  return { memory, integrate, deliverConv };
+  const { integrate, deliverConv, deliverConvBanked, integrateCores, addEntries } = instance.exports as unknown as Omit<Kernels, 'memory'>;
+  return { memory, integrate, deliverConv, deliverConvBanked, integrateCores, addEntries };
 }
 
 /** Hands out 16-byte-aligned regions of a memory, first by size, then as typed-array views. */

@@ -1,6 +1,7 @@
 ;; The simulator's two hottest loops in WebAssembly (SIMD): the IF update of a population and the delivery
-;; of spikes through a conv table's compact twin (conv-table.ts). Built into kernels-wasm.ts by
-;; `npm run build:wasm`; the engine (engine.ts) keeps its state in this module's memory, so JavaScript and
+;; of spikes through a conv table's compact twin (conv-table.ts); and the virtual chip's (targets/chip/
+;; simulate.ts): its IF update counted per core, conv twins with weights per core, synapse lists. Built
+;; into kernels-wasm.ts by `npm run build:wasm`; the engine (engine.ts) keeps its state in this module's memory, so JavaScript and
 ;; these kernels read and write the same arrays.
 ;;
 ;; Every address is a byte offset into the memory; every float is a double, added in the same order as the
@@ -71,6 +72,21 @@
     (param $spikes i32) (param $n i32) (param $cur i32) (param $acc i32)
     (param $posPtr i32) (param $posOut i32) (param $posTap i32) (param $weights i32)
     (param $plane i32) (param $outPlane i32) (param $cinPerGroup i32) (param $cpg i32) (param $cout i32) (param $taps i32)
+    (call $deliverConvBanked
+      (local.get $spikes) (local.get $n) (local.get $cur) (local.get $acc)
+      (local.get $posPtr) (local.get $posOut) (local.get $posTap) (local.get $weights)
+      (local.get $plane) (local.get $outPlane) (local.get $cinPerGroup) (local.get $cpg) (local.get $cout) (local.get $taps)
+      (i32.const -1)))
+
+  ;; As deliverConv, with one weight table per bank: output position p reads its weights at $weights plus
+  ;; the byte offset $banks[p] (i32 per output position; $banks = -1: one table). The virtual chip's
+  ;; quantised weights differ by the core (exponent group) that holds the target.
+  (func $deliverConvBanked (export "deliverConvBanked")
+    (param $spikes i32) (param $n i32) (param $cur i32) (param $acc i32)
+    (param $posPtr i32) (param $posOut i32) (param $posTap i32) (param $weights i32)
+    (param $plane i32) (param $outPlane i32) (param $cinPerGroup i32) (param $cpg i32) (param $cout i32) (param $taps i32)
+    (param $banks i32)
+    (local $o i32)
     (local $k i32) (local $i i32) (local $c i32) (local $s i32) (local $q i32) (local $qEnd i32)
     (local $a i32) (local $w i32) (local $pairEnd i32) (local $end i32) (local $group i32)
     (call $stage (local.get $cur) (local.get $acc) (local.get $cout) (local.get $outPlane) (i32.const 1))
@@ -87,16 +103,18 @@
         (block $doneQ
           (loop $forQ
             (br_if $doneQ (i32.ge_u (local.get $q) (local.get $qEnd)))
+            (local.set $o (i32.load (i32.add (local.get $posOut) (i32.shl (local.get $q) (i32.const 2)))))
             (local.set $a (i32.add (local.get $acc) (i32.shl
-              (i32.add
-                (i32.mul (i32.load (i32.add (local.get $posOut) (i32.shl (local.get $q) (i32.const 2)))) (local.get $cout))
-                (local.get $group))
+              (i32.add (i32.mul (local.get $o) (local.get $cout)) (local.get $group))
               (i32.const 3))))
             (local.set $w (i32.add (local.get $weights) (i32.shl
               (i32.mul
                 (i32.add (i32.mul (local.get $c) (local.get $taps)) (i32.load (i32.add (local.get $posTap) (i32.shl (local.get $q) (i32.const 2)))))
                 (local.get $cpg))
               (i32.const 3))))
+            (if (i32.ne (local.get $banks) (i32.const -1))
+              (then (local.set $w (i32.add (local.get $w)
+                (i32.load (i32.add (local.get $banks) (i32.shl (local.get $o) (i32.const 2))))))))
             (local.set $end (i32.add (local.get $a) (i32.shl (local.get $cpg) (i32.const 3))))
             (local.set $pairEnd (i32.add (local.get $a) (i32.shl (i32.and (local.get $cpg) (i32.const -2)) (i32.const 3))))
             ;; Two doubles at a time, then the odd one.
@@ -113,4 +131,82 @@
             (br $forQ)))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $forK)))
-    (call $stage (local.get $cur) (local.get $acc) (local.get $cout) (local.get $outPlane) (i32.const 0))))
+    (call $stage (local.get $cur) (local.get $acc) (local.get $cout) (local.get $outPlane) (i32.const 0)))
+
+  ;; The virtual chip's IF update of neurons [from, end): as `integrate`, reset by subtraction ($subtract)
+  ;; or to zero, and counted per core ($coreOf: i32 per neuron): a spike adds 1 to the core's $spk and $act
+  ;; (f64 per core), a non-spiking neuron with a non-zero current 1 to its $act. A core's neurons are mostly
+  ;; consecutive, so the counts are kept in locals until the core changes: adding to the same counter in
+  ;; memory neuron after neuron would chain every iteration on the last one's store. Returns the spikes.
+  (func (export "integrateCores")
+    (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $from i32) (param $end i32)
+    (param $list i32) (param $coreOf i32) (param $act i32) (param $spk i32) (param $subtract i32) (result i32)
+    (local $i i32) (local $e i32) (local $c f64) (local $vi f64) (local $th f64) (local $ns i32)
+    (local $core i32) (local $owner i32) (local $active i32) (local $fired i32)
+    (local.set $i (local.get $from))
+    (if (i32.lt_u (local.get $from) (local.get $end))
+      (then (local.set $core (i32.load (i32.add (local.get $coreOf) (i32.shl (local.get $from) (i32.const 2)))))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (local.set $owner (i32.load (i32.add (local.get $coreOf) (i32.shl (local.get $i) (i32.const 2)))))
+        (if (i32.ne (local.get $owner) (local.get $core))
+          (then
+            (call $count (local.get $act) (local.get $spk) (local.get $core) (local.get $active) (local.get $fired))
+            (local.set $core (local.get $owner))
+            (local.set $active (i32.const 0))
+            (local.set $fired (i32.const 0))))
+        (local.set $e (i32.shl (local.get $i) (i32.const 3)))
+        (local.set $c (f64.load (i32.add (local.get $cur) (local.get $e))))
+        (local.set $vi (f64.add (f64.load (i32.add (local.get $v) (local.get $e))) (local.get $c)))
+        (f64.store (i32.add (local.get $cur) (local.get $e)) (f64.load (i32.add (local.get $base) (local.get $e))))
+        (local.set $th (f64.load (i32.add (local.get $theta) (local.get $e))))
+        (if (f64.ge (local.get $vi) (local.get $th))
+          (then
+            (local.set $vi (select (f64.sub (local.get $vi) (local.get $th)) (f64.const 0) (local.get $subtract)))
+            (i32.store
+              (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2)))
+              (i32.sub (local.get $i) (local.get $from)))
+            (local.set $ns (i32.add (local.get $ns) (i32.const 1)))
+            (local.set $fired (i32.add (local.get $fired) (i32.const 1)))
+            (local.set $active (i32.add (local.get $active) (i32.const 1))))
+          (else
+            (if (f64.ne (local.get $c) (f64.const 0))
+              (then (local.set $active (i32.add (local.get $active) (i32.const 1)))))))
+        (f64.store (i32.add (local.get $v) (local.get $e)) (local.get $vi))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (if (i32.lt_u (local.get $from) (local.get $end))
+      (then (call $count (local.get $act) (local.get $spk) (local.get $core) (local.get $active) (local.get $fired))))
+    (local.get $ns))
+
+  ;; act[core] += active; spk[core] += fired (f64 counters).
+  (func $count (param $act i32) (param $spk i32) (param $core i32) (param $active i32) (param $fired i32)
+    (local $a i32)
+    (local.set $a (i32.add (local.get $act) (i32.shl (local.get $core) (i32.const 3))))
+    (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.convert_i32_u (local.get $active))))
+    (local.set $a (i32.add (local.get $spk) (i32.shl (local.get $core) (i32.const 3))))
+    (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.convert_i32_u (local.get $fired)))))
+
+  ;; Delivers n spikes (source rows at $spikes) through synapse lists: row i's synapses are the 8-byte
+  ;; entries $rowPtr[i] .. $rowPtr[i+1] at $entries, each the byte address of its target current (i32) and
+  ;; its weight (f32, widened exactly to f64 as JavaScript does). In list order, so each target receives
+  ;; its sources' weights in ascending source order.
+  (func (export "addEntries") (param $spikes i32) (param $n i32) (param $rowPtr i32) (param $entries i32)
+    (local $k i32) (local $r i32) (local $e i32) (local $end i32) (local $a i32)
+    (block $doneK
+      (loop $forK
+        (br_if $doneK (i32.ge_u (local.get $k) (local.get $n)))
+        (local.set $r (i32.add (local.get $rowPtr)
+          (i32.shl (i32.load (i32.add (local.get $spikes) (i32.shl (local.get $k) (i32.const 2)))) (i32.const 2))))
+        (local.set $e (i32.add (local.get $entries) (i32.shl (i32.load (local.get $r)) (i32.const 3))))
+        (local.set $end (i32.add (local.get $entries) (i32.shl (i32.load offset=4 (local.get $r)) (i32.const 3))))
+        (block $doneE
+          (loop $forE
+            (br_if $doneE (i32.ge_u (local.get $e) (local.get $end)))
+            (local.set $a (i32.load (local.get $e)))
+            (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.promote_f32 (f32.load offset=4 (local.get $e)))))
+            (local.set $e (i32.add (local.get $e) (i32.const 8)))
+            (br $forE)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $forK)))))
