@@ -2,7 +2,10 @@
  * The time-stepped core: runs a contiguous range of samples through a NetworkPlan. Pure and
  * deterministic per sample (masks are keyed by the global sample index), so any split of the samples
  * over workers gives the same bytes. Synaptic work is event-driven: each step walks the spike lists
- * and adds CSR rows; only the threshold pass touches every neuron (the neuron updates).
+ * and adds their fan-out rows; only the threshold pass touches every neuron (the neuron updates). The state
+ * lives in a WebAssembly memory: the IF update and the delivery of a stream's spikes (through a conv twin,
+ * conv-table.ts, or the CSR's entries) are kernels of wasm/kernels.wat; only tables that span several work
+ * categories and the analog nodes are delivered in JavaScript.
  *
  * Currents accumulate in Float64 in a fixed order: the constant base (biases, then the analog input), then
  * the sources in the plan's `order` (populations and analog nodes in topological order), each one's
@@ -86,42 +89,8 @@ function addRow(cur: Float64Array, col: Int32Array, val: Float32Array, a: number
   for (; j < b; j++) cur[col[j]] += val[j];
 }
 
-/** Adds the CSR rows of the listed spikes to `cur`; returns the SOPs (row lengths). */
-function deliver(csr: Csr, spikes: Int32Array, n: number, cur: Float64Array): number {
-  const { rowPtr, col, val } = csr;
-  let sops = 0;
-  for (let k = 0; k < n; k++) {
-    const i = spikes[k];
-    const a = rowPtr[i];
-    const b = rowPtr[i + 1];
-    sops += b - a;
-    addRow(cur, col, val, a, b);
-  }
-  return sops;
-}
-
-/** As `deliver`, dropping each spike with its mask's probability; writes out[0] = SOPs, out[1] = dropped. */
-function deliverMasked(csr: Csr, spikes: Int32Array, n: number, cur: Float64Array, key: number, below: number, out: Float64Array): void {
-  const { rowPtr, col, val } = csr;
-  let sops = 0;
-  let dropped = 0;
-  for (let k = 0; k < n; k++) {
-    const i = spikes[k];
-    if (draw32(key, i) < below) {
-      dropped++;
-      continue;
-    }
-    const a = rowPtr[i];
-    const b = rowPtr[i + 1];
-    sops += b - a;
-    addRow(cur, col, val, a, b);
-  }
-  out[0] = sops;
-  out[1] = dropped;
-}
-
 /**
- * The spikes of a conv stream that survive its mask (all of them when `below` is 0): copies them to `out`,
+ * The spikes of a stream that survive its mask (all of them when `below` is 0): copies them to `out`,
  * adds their SOPs (the CSR's row lengths) to counts[0] and the dropped ones to counts[1]; returns how many survive.
  */
 function survivors(spikes: Int32Array, n: number, rowPtr: Int32Array, masked: boolean, key: number, below: number, out: Int32Array, counts: Float64Array): number {
@@ -352,6 +321,11 @@ class Engine {
   private readonly kept: Int32Array;
   /** Per stream with a conv twin: byte offsets of its tables in the kernels' memory. */
   private readonly convAt: Array<{ posPtr: number; posOut: number; posTap: number; weights: number } | null>;
+  /**
+   * Per other stream (unless its table spans several work categories): its CSR in the kernels' memory, row
+   * pointers and 8-byte entries (target current's byte address, Float32 weight) for `addEntries`.
+   */
+  private readonly csrAt: Array<{ rowPtr: number; entries: number } | null>;
 
   constructor(
     private readonly plan: NetworkPlan,
@@ -381,6 +355,9 @@ class Engine {
           }
         : null,
     );
+    const csrAt = plan.streams.map((st) =>
+      st.conv || st.split ? null : { rowPtr: layout.reserve(4 * st.csr.rowPtr.length), entries: layout.reserve(8 * st.csr.col.length) },
+    );
     this.kernels = instantiateKernels(layout.size);
     const buffer = this.kernels.memory.buffer;
     this.cur = new Float64Array(buffer, at.cur, n);
@@ -398,8 +375,21 @@ class Engine {
       new Int32Array(buffer, c.posTap, st.conv.posTap.length).set(st.conv.posTap);
       new Float64Array(buffer, c.weights, st.conv.weights.length).set(st.conv.weights);
     });
+    plan.streams.forEach((st, i) => {
+      const c = csrAt[i];
+      if (!c) return;
+      const { rowPtr, col, val } = st.csr;
+      new Int32Array(buffer, c.rowPtr, rowPtr.length).set(rowPtr);
+      const addr = new Int32Array(buffer, c.entries, 2 * col.length);
+      const weight = new Float32Array(buffer, c.entries, 2 * col.length);
+      for (let j = 0; j < col.length; j++) {
+        addr[2 * j] = at.cur + 8 * col[j];
+        weight[2 * j + 1] = val[j];
+      }
+    });
     this.at = at;
     this.convAt = convAt;
+    this.csrAt = csrAt;
     this.below = plan.masks.map((m) => dropBelow(m.ratio));
     this.analog = plan.analog.map((a) => new AnalogState(a));
   }
@@ -426,38 +416,29 @@ class Engine {
 
   /** Sends population p's spikes down each of its streams (masked ones through their mask). */
   send(p: number, ns: number, sample: number, t: number): void {
-    const { plan, totals, cur } = this;
+    const { plan, totals, cur, at, kernels } = this;
     const list = this.spikeLists[p];
     for (const si of plan.pops[p].streams) {
       const stream = plan.streams[si];
       const m = stream.mask;
-      const conv = stream.conv;
-      if (conv && !stream.split) {
-        const key = m < 0 ? 0 : maskKey(this.seed, sample, t, m);
-        const kept = survivors(list, ns, stream.csr.rowPtr, m >= 0, key, m < 0 ? 0 : this.below[m], this.kept, this.maskOut);
-        const c = this.convAt[si]!;
-        const { at } = this;
-        if (kept > 0) {
-          this.kernels.deliverConv(at.kept, kept, at.cur + 8 * conv.offset, at.acc, c.posPtr, c.posOut, c.posTap, c.weights, conv.plane, conv.outPlane, conv.cinPerGroup, conv.coutPerGroup, conv.cout, conv.taps);
-        }
-        totals.sops[si] += this.maskOut[0];
-        if (m >= 0) {
-          totals.dropped[m] += this.maskOut[1];
-          totals.arriving[m] += ns;
-        }
-      } else if (stream.split) {
-        const key = m < 0 ? 0 : maskKey(this.seed, sample, t, m);
-        deliverSplit(stream.csr, list, ns, cur, m >= 0, key, m < 0 ? 0 : this.below[m], stream.split, totals.streamCategories, si * CATEGORIES, this.maskOut);
-        totals.sops[si] += this.maskOut[0];
-        if (m >= 0) {
-          totals.dropped[m] += this.maskOut[1];
-          totals.arriving[m] += ns;
-        }
-      } else if (m < 0) {
-        totals.sops[si] += deliver(stream.csr, list, ns, cur);
+      const key = m < 0 ? 0 : maskKey(this.seed, sample, t, m);
+      const below = m < 0 ? 0 : this.below[m];
+      if (stream.split) {
+        deliverSplit(stream.csr, list, ns, cur, m >= 0, key, below, stream.split, totals.streamCategories, si * CATEGORIES, this.maskOut);
       } else {
-        deliverMasked(stream.csr, list, ns, cur, maskKey(this.seed, sample, t, m), this.below[m], this.maskOut);
-        totals.sops[si] += this.maskOut[0];
+        // The survivors, then one kernel call: the conv twin's SIMD scatter or the CSR's entries.
+        const kept = survivors(list, ns, stream.csr.rowPtr, m >= 0, key, below, this.kept, this.maskOut);
+        const conv = stream.conv;
+        const c = this.convAt[si];
+        const table = this.csrAt[si];
+        if (kept > 0 && conv && c) {
+          kernels.deliverConv(at.kept, kept, at.cur + 8 * conv.offset, at.acc, c.posPtr, c.posOut, c.posTap, c.weights, conv.plane, conv.outPlane, conv.cinPerGroup, conv.coutPerGroup, conv.cout, conv.taps);
+        } else if (kept > 0 && table) {
+          kernels.addEntries(at.kept, kept, table.rowPtr, table.entries);
+        }
+      }
+      totals.sops[si] += this.maskOut[0];
+      if (m >= 0) {
         totals.dropped[m] += this.maskOut[1];
         totals.arriving[m] += ns;
       }
