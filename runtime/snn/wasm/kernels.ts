@@ -4,44 +4,19 @@
  */
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.ts';
 
+/** Spikes of a [C, H, W] population through a conv twin (conv-table.ts); see kernels.wat. */
+type ConvDelivery = (
+  spikes: number, n: number, cur: number, acc: number, posPtr: number, posOut: number, posTap: number, weights: number,
+  plane: number, outPlane: number, cinPerGroup: number, cpg: number, cout: number, taps: number,
+) => void;
+
 export interface Kernels {
   memory: WebAssembly.Memory;
   /** See kernels.wat: every pointer is a byte offset into `memory`. */
   integrate(cur: number, base: number, v: number, theta: number, from: number, end: number, list: number, out: number): number;
-  deliverConv(
-    spikes: number,
-    n: number,
-    cur: number,
-    acc: number,
-    posPtr: number,
-    posOut: number,
-    posTap: number,
-    weights: number,
-    plane: number,
-    outPlane: number,
-    cinPerGroup: number,
-    cpg: number,
-    cout: number,
-    taps: number,
-  ): void;
+  deliverConv: ConvDelivery;
   /** deliverConv with a weight table per bank: output position p's weights at weights + banks[p] (bytes). */
-  deliverConvBanked(
-    spikes: number,
-    n: number,
-    cur: number,
-    acc: number,
-    posPtr: number,
-    posOut: number,
-    posTap: number,
-    weights: number,
-    plane: number,
-    outPlane: number,
-    cinPerGroup: number,
-    cpg: number,
-    cout: number,
-    taps: number,
-    banks: number,
-  ): void;
+  deliverConvBanked(...args: [...Parameters<ConvDelivery>, banks: number]): void;
   /** The virtual chip's IF update, counted per core (see kernels.wat). */
   integrateCores(cur: number, base: number, v: number, theta: number, from: number, end: number, list: number, coreOf: number, act: number, spk: number, subtract: number): number;
   /** Adds the synapse lists of n listed rows: 8-byte entries (target byte address, f32 weight). */
