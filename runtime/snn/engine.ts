@@ -14,7 +14,7 @@
  */
 import type { ConvTable } from './conv-table.ts';
 import type { AnalogPlan, Csr, NetworkPlan } from './plan.ts';
-import { instantiateKernels, type Kernels, MemoryLayout } from './wasm/kernels.ts';
+import { type ConvTwinAt, instantiateKernels, type Kernels, MemoryLayout, reserveConvTwin, writeConvTwin, writeEntries } from './wasm/kernels.ts';
 import { CATEGORIES } from './modules.ts';
 import { draw32, dropBelow, maskKey } from './rng.ts';
 
@@ -320,7 +320,7 @@ class Engine {
   private readonly counts: Float64Array;
   private readonly kept: Int32Array;
   /** Per stream with a conv twin: byte offsets of its tables in the kernels' memory. */
-  private readonly convAt: Array<{ posPtr: number; posOut: number; posTap: number; weights: number } | null>;
+  private readonly convAt: Array<ConvTwinAt | null>;
   /**
    * Per other stream (unless its table spans several work categories): its CSR in the kernels' memory, row
    * pointers and 8-byte entries (target current's byte address, Float32 weight) for `addEntries`.
@@ -345,16 +345,7 @@ class Engine {
       kept: layout.reserve(4 * Math.max(0, ...plan.pops.map((p) => p.size))),
       acc: layout.reserve(8 * Math.max(0, ...plan.streams.map((st) => (st.conv ? st.conv.cout * st.conv.outPlane : 0)))),
     };
-    const convAt = plan.streams.map((st) =>
-      st.conv
-        ? {
-            posPtr: layout.reserve(4 * st.conv.posPtr.length),
-            posOut: layout.reserve(4 * st.conv.posOut.length),
-            posTap: layout.reserve(4 * st.conv.posTap.length),
-            weights: layout.reserve(8 * st.conv.weights.length),
-          }
-        : null,
-    );
+    const convAt = plan.streams.map((st) => (st.conv ? reserveConvTwin(layout, st.conv) : null));
     const csrAt = plan.streams.map((st) =>
       st.conv || st.split ? null : { rowPtr: layout.reserve(4 * st.csr.rowPtr.length), entries: layout.reserve(8 * st.csr.col.length) },
     );
@@ -368,23 +359,12 @@ class Engine {
     this.spikeLists = plan.pops.map((p, i) => new Int32Array(buffer, at.lists[i], p.size));
     this.kept = new Int32Array(buffer, at.kept, Math.max(0, ...plan.pops.map((p) => p.size)));
     plan.streams.forEach((st, i) => {
-      const c = convAt[i];
-      if (!st.conv || !c) return;
-      new Int32Array(buffer, c.posPtr, st.conv.posPtr.length).set(st.conv.posPtr);
-      new Int32Array(buffer, c.posOut, st.conv.posOut.length).set(st.conv.posOut);
-      new Int32Array(buffer, c.posTap, st.conv.posTap.length).set(st.conv.posTap);
-      new Float64Array(buffer, c.weights, st.conv.weights.length).set(st.conv.weights);
-    });
-    plan.streams.forEach((st, i) => {
-      const c = csrAt[i];
-      if (!c) return;
-      const { rowPtr, col, val } = st.csr;
-      new Int32Array(buffer, c.rowPtr, rowPtr.length).set(rowPtr);
-      const addr = new Int32Array(buffer, c.entries, 2 * col.length);
-      const weight = new Float32Array(buffer, c.entries, 2 * col.length);
-      for (let j = 0; j < col.length; j++) {
-        addr[2 * j] = at.cur + 8 * col[j];
-        weight[2 * j + 1] = val[j];
+      const conv = convAt[i];
+      const table = csrAt[i];
+      if (st.conv && conv) writeConvTwin(buffer, conv, st.conv);
+      if (table) {
+        new Int32Array(buffer, table.rowPtr, st.csr.rowPtr.length).set(st.csr.rowPtr);
+        writeEntries(buffer, table.entries, at.cur, st.csr.col, st.csr.val);
       }
     });
     this.at = at;

@@ -33,7 +33,7 @@ import { applyInput, type SpikeRecord } from '../../runtime/snn/engine.ts';
 import { buildPlan, type Csr, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import type { ConvTable } from '../../runtime/snn/conv-table.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
-import { instantiateKernels, MemoryLayout } from '../../runtime/snn/wasm/kernels.ts';
+import { type ConvTwinAt, instantiateKernels, MemoryLayout, reserveConvTwin, writeConvTwin, writeEntries } from '../../runtime/snn/wasm/kernels.ts';
 import { checkpointsFor } from '../../runtime/snn/simulate.ts';
 import { barrierNs, type ChipSpec, LIMITS, type LimitName, synapseWords } from '../chip-spec.ts';
 import { ann45nm, chipEnergy, type EnergyBreakdown, emptyEvents, type EventCounts, linearWork, receiveNs, routeEnergyPj, routeNs, sendNs, snn45nm } from '../energy.ts';
@@ -378,7 +378,7 @@ interface StreamRun {
    * Where the synapses are in the kernels' memory: a conv twin (with `banks` − 1 or, for quantised
    * weights, the byte offset of its banks' offsets), or per-row synapse lists.
    */
-  conv: { table: ConvTable; posPtr: number; posOut: number; posTap: number; weights: number; banks: number; banked: ReturnType<typeof bankedTwin> } | null;
+  conv: (ConvTwinAt & { table: ConvTable; banks: number; banked: ReturnType<typeof bankedTwin> }) | null;
   rowPtr: number;
   entries: number;
 }
@@ -613,11 +613,8 @@ function loadChip(cfg: ChipConfig, runs: StreamRun[]) {
     const banked = !st.conv && twin ? bankedTwin(twin, st.csr, cfg.coreOf) : null;
     if (twin && (st.conv || banked)) {
       run.conv = {
+        ...reserveConvTwin(layout, twin, banked ? banked.weights.length : twin.weights.length),
         table: twin,
-        posPtr: layout.reserve(4 * twin.posPtr.length),
-        posOut: layout.reserve(4 * twin.posOut.length),
-        posTap: layout.reserve(4 * twin.posTap.length),
-        weights: layout.reserve(8 * (banked ? banked.weights.length : twin.weights.length)),
         banks: banked ? layout.reserve(4 * banked.banks.length) : -1,
         banked,
       };
@@ -633,11 +630,7 @@ function loadChip(cfg: ChipConfig, runs: StreamRun[]) {
   runs.forEach((run, si) => {
     const c = run.conv;
     if (c) {
-      new Int32Array(buffer, c.posPtr, c.table.posPtr.length).set(c.table.posPtr);
-      new Int32Array(buffer, c.posOut, c.table.posOut.length).set(c.table.posOut);
-      new Int32Array(buffer, c.posTap, c.table.posTap.length).set(c.table.posTap);
-      const weights = c.banked ? c.banked.weights : c.table.weights;
-      new Float64Array(buffer, c.weights, weights.length).set(weights);
+      writeConvTwin(buffer, c, c.table, c.banked ? c.banked.weights : c.table.weights);
       if (c.banked) new Int32Array(buffer, c.banks, c.banked.banks.length).set(c.banked.banks);
       return;
     }
@@ -645,12 +638,7 @@ function loadChip(cfg: ChipConfig, runs: StreamRun[]) {
     // of its target's current and its weight.
     const { msgPtr, entPtr, col, val } = cfg.tables[si];
     new Int32Array(buffer, run.rowPtr, msgPtr.length).set(Array.from(msgPtr, (g) => entPtr[g]));
-    const addr = new Int32Array(buffer, run.entries, 2 * col.length);
-    const weight = new Float32Array(buffer, run.entries, 2 * col.length);
-    for (let e = 0; e < col.length; e++) {
-      addr[2 * e] = at.cur + 8 * col[e];
-      weight[2 * e + 1] = val[e];
-    }
+    writeEntries(buffer, run.entries, at.cur, col, val);
   });
   return { kernels, at };
 }

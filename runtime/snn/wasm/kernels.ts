@@ -2,6 +2,7 @@
  * The WebAssembly kernels (kernels.wat) bound to one memory. The module is compiled once per thread; each
  * engine instantiates it over a memory of its own that holds the arrays the kernels touch.
  */
+import type { ConvTable } from '../conv-table.ts';
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.ts';
 
 /** Spikes of a [C, H, W] population through a conv twin (conv-table.ts); see kernels.wat. */
@@ -47,5 +48,41 @@ export class MemoryLayout {
 
   get size(): number {
     return this.end;
+  }
+}
+
+/** Byte offsets of a conv twin's tables in a kernels' memory. */
+export interface ConvTwinAt {
+  posPtr: number;
+  posOut: number;
+  posTap: number;
+  weights: number;
+}
+
+/** Reserves a conv twin's tables, with room for `weights` float64 weights (more than the twin's when banked). */
+export function reserveConvTwin(layout: MemoryLayout, twin: ConvTable, weights = twin.weights.length): ConvTwinAt {
+  return {
+    posPtr: layout.reserve(4 * twin.posPtr.length),
+    posOut: layout.reserve(4 * twin.posOut.length),
+    posTap: layout.reserve(4 * twin.posTap.length),
+    weights: layout.reserve(8 * weights),
+  };
+}
+
+/** Copies a conv twin's tables (and its weights, or banked ones) into the memory. */
+export function writeConvTwin(buffer: ArrayBuffer, at: ConvTwinAt, twin: ConvTable, weights: ArrayLike<number> = twin.weights): void {
+  new Int32Array(buffer, at.posPtr, twin.posPtr.length).set(twin.posPtr);
+  new Int32Array(buffer, at.posOut, twin.posOut.length).set(twin.posOut);
+  new Int32Array(buffer, at.posTap, twin.posTap.length).set(twin.posTap);
+  new Float64Array(buffer, at.weights, weights.length).set(weights);
+}
+
+/** Writes `addEntries`' 8-byte entries at `at`: per synapse, its target current's byte address (cur + 8·col) and weight. */
+export function writeEntries(buffer: ArrayBuffer, at: number, cur: number, col: Int32Array, val: Float32Array): void {
+  const addr = new Int32Array(buffer, at, 2 * col.length);
+  const weight = new Float32Array(buffer, at, 2 * col.length);
+  for (let j = 0; j < col.length; j++) {
+    addr[2 * j] = cur + 8 * col[j];
+    weight[2 * j + 1] = val[j];
   }
 }
