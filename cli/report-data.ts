@@ -175,6 +175,7 @@ function energyModels(
       ann_per_inference: annPj,
       snn_per_inference: snn45nm(snn.sops_per_sample, snn.macs_per_sample).total_pj,
       snn_rsm_per_inference: snnRsm ? snn45nm(snnRsm.sops_per_sample, snnRsm.macs_per_sample).total_pj : null,
+      snn_input_once_per_inference: snn45nm(snn.sops_per_sample, snn.macs_per_sample / snn.T).total_pj,
       per_layer: layers.map((id) => ({ id, ann: annPerLayer.get(id)!, snn: snnLayers.get(id)!, snn_rsm: snnRsm ? rsmLayers.get(id)! : null })),
     },
   ];

@@ -216,8 +216,12 @@ function summarySection(data: ReportData): string {
       `${fmtEnergy(e.snn_per_inference)} (${ratio(e.snn_per_inference, e.ann_per_inference)})`,
       ...(anyRsm ? [`${fmtEnergy(e.snn_rsm_per_inference)} (${ratio(e.snn_rsm_per_inference, e.ann_per_inference)})`] : []),
     ]);
+    // The analog input layer is charged every step; say what computing it once would give.
+    const notes = data.energy
+      .filter((e) => typeof e.snn_input_once_per_inference === 'number')
+      .map((e) => `<div class="note">${esc(`${e.name}, input layer computed once per image (a constant current): ${fmtEnergy(e.snn_input_once_per_inference)} (${ratio(e.snn_input_once_per_inference, e.ann_per_inference)})`)}</div>`);
     cards.push(
-      `<div class="card wide"><div class="card-label">Energy / inference (× ANN)</div>${table(head, rows, { numeric: head.map((_, i) => i > 0), cls: 'mini' })}</div>`,
+      `<div class="card wide"><div class="card-label">Energy / inference (× ANN)</div>${table(head, rows, { numeric: head.map((_, i) => i > 0), cls: 'mini' })}${notes.join('')}</div>`,
     );
   } else {
     cards.push(card('Energy / inference', '—', ['no energy model applied']));

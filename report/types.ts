@@ -89,6 +89,11 @@ export interface EnergyModel {
   ann_per_inference: number;
   snn_per_inference: number;
   snn_rsm_per_inference?: number | null;
+  /**
+   * 45 nm only: the SNN with its analog input layer evaluated once per inference instead of every step (the
+   * input is constant, so a host can compute it once and hold it as a bias current, as snnc simulate does).
+   */
+  snn_input_once_per_inference?: number | null;
   per_layer: EnergyLayer[];
 }
 

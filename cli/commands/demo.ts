@@ -109,7 +109,9 @@ export async function demo(options: DemoOptions): Promise<void> {
     snn_accuracy: report.snn.accuracy_per_T[String(options.steps)],
     sops_per_inference: report.snn.sops_per_sample,
     ann_macs_per_inference: report.ann.macs_per_sample,
-    energy_pj: Object.fromEntries(report.energy.map((m) => [m.name, { ann: m.ann_per_inference, snn: m.snn_per_inference }])),
+    energy_pj: Object.fromEntries(
+      report.energy.map((m) => [m.name, { ann: m.ann_per_inference, snn: m.snn_per_inference, ...(typeof m.snn_input_once_per_inference === 'number' ? { snn_input_once: m.snn_input_once_per_inference } : {}) }]),
+    ),
     cores: built.doc.totals.cores,
     cores_lower_bound: built.doc.totals.lower_bound.cores,
     chip_samples: chip?.samples ?? 0,
@@ -131,7 +133,13 @@ function render(s: { samples: number; T: number; ann_accuracy: number; snn_accur
   const rows = [
     ['accuracy', `ANN ${pct(s.ann_accuracy)}  SNN ${pct(s.snn_accuracy)} at T = ${s.T} (${s.samples} test images)`],
     ['work / inference', `SNN ${(s.sops_per_inference / 1e6).toFixed(2)} M SOPs  ANN ${(s.ann_macs_per_inference / 1e6).toFixed(2)} M MACs`],
-    ...r.energy.map((m) => [`energy (${m.name})`, `ANN ${energyText(m.ann_per_inference)}  SNN ${energyText(m.snn_per_inference)}  (${(m.snn_per_inference / m.ann_per_inference).toFixed(2)}× the ANN)`]),
+    ...r.energy.map((m) => [
+      `energy (${m.name})`,
+      `ANN ${energyText(m.ann_per_inference)}  SNN ${energyText(m.snn_per_inference)}  (${(m.snn_per_inference / m.ann_per_inference).toFixed(2)}× the ANN)` +
+        (typeof m.snn_input_once_per_inference === 'number'
+          ? `; input layer once per image: ${energyText(m.snn_input_once_per_inference)} (${(m.snn_input_once_per_inference / m.ann_per_inference).toFixed(2)}×)`
+          : ''),
+    ]),
     ['loihi1 cores', `${s.cores} (lower bound ${s.cores_lower_bound})`],
     ['virtual chip', `${pct(s.chip_accuracy)} on ${s.chip_samples} images, ${s.step_latency_ns === null ? '–' : `${(s.step_latency_ns / 1000).toFixed(2)} µs`} per time step`],
     ['wrote', `${s.files.report}, ${s.files.ir}, ${s.files.map}`],

@@ -34,10 +34,14 @@ describe('snnc report', () => {
     const nm45 = data.energy[0];
     expect(nm45.snn_per_inference).toBeCloseTo(data.snn.sops_per_sample * 0.9 + data.snn.macs_per_sample * 4.6, 3);
     expect(nm45.ann_per_inference).toBeCloseTo(data.ann.macs_per_sample * 4.6, 3);
+    // With the constant input layer evaluated once per inference instead of at each of the 24 steps.
+    expect(data.snn.macs_per_sample).toBe(64 * 128 * 24);
+    expect(nm45.snn_input_once_per_inference).toBeCloseTo(data.snn.sops_per_sample * 0.9 + 64 * 128 * 4.6, 3);
     expect(data.ann.macs_per_sample).toBe(64 * 128 + 128 * 64 + 64 * 10);
     expect(data.chip?.name).toBe('loihi1');
     const page = readFileSync(html, 'utf8');
     for (const id of chartIds(data)) expect(page).toContain(`id="${id}"`);
+    expect(page).toContain('45 nm, input layer computed once per image');
   });
 
   it('refuses a map made for another IR, and leaves no report behind', () => {
