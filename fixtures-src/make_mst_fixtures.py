@@ -6,6 +6,7 @@ python3-onnx 1.12, python3-sklearn, python3-numpy):
 
     /usr/bin/python3 fixtures-src/make_mst_fixtures.py              # everything
     /usr/bin/python3 fixtures-src/make_mst_fixtures.py --only swin  # only digits_swin (+ its TRANSFORMERS.md section)
+    /usr/bin/python3 fixtures-src/make_mst_fixtures.py --only mst64 [plain|rsm]  # 64-token model -> /tmp/mst64 (no fixture)
 
 Writes into test/fixtures/:
   digits8x8_test_x.npy, digits8x8_test_y.npy, digits8x8_calib_x.npy
@@ -173,9 +174,9 @@ class Block(nn.Module):
 
 
 class TinyMST(nn.Module):
-    def __init__(self, depth=2, softmax=True):
+    def __init__(self, depth=2, softmax=True, patch=2):
         super().__init__()
-        self.patch = nn.Conv2d(1, D, kernel_size=2, stride=2)   # [N, D, 4, 4]
+        self.patch = nn.Conv2d(1, D, kernel_size=patch, stride=patch)   # [N, D, 4, 4] (patch 1: [N, D, 8, 8])
         self.patch_bn = TokenBN(D)
         self.patch_act = QCFS()
         self.pos_embed = nn.Parameter(torch.zeros(1, TOKENS, D))
@@ -819,8 +820,53 @@ def main_swin():
         f.write(text)
     print(f'done in {time.time() - t0:.0f}s')
 
+
+# ---------------------------------------------------------------- mst64 (measurement model, not a fixture)
+# digits_mst's architecture with many tokens per window: patch Conv 1x1 stride 1 -> 8x8 = 64 tokens in one
+# window, C = 16, 2 heads (head dim 8), MLP 16->32->16. Written to MST64_OUT (default /tmp/mst64), never
+# into test/fixtures/ and never into TRANSFORMERS.md.
+MST64_OUT = os.environ.get('MST64_OUT', '/tmp/mst64')
+MST64_EPOCHS = int(os.environ.get('MST64_EPOCHS', '80'))
+
+
+def main_mst64(variants=('plain', 'rsm')):
+    global D, HD, TOKENS, MLP_HIDDEN      # the model classes read these at construction and in forward
+    D, HD, TOKENS, MLP_HIDDEN = 16, 16 // HEADS, 64, 32
+    os.makedirs(MST64_OUT, exist_ok=True)
+    Xtr, ytr, Xte, yte, _ = load_data()
+    Xtr_t, ytr_t = torch.from_numpy(Xtr), torch.from_numpy(ytr)
+    Xte_t, yte_t = torch.from_numpy(Xte), torch.from_numpy(yte)
+    for variant in variants:
+        name, ratio = ('mst64', 0.0) if variant == 'plain' else ('mst64_rsm', RSM_RATIO)
+        t0 = time.time()
+        torch.manual_seed(1)
+        model = TinyMST(depth=2, softmax=True, patch=1)
+        train(model, Xtr_t, ytr_t, Xte_t, yte_t, seed=1, rsm_ratio=ratio, epochs=MST64_EPOCHS, tag=name)
+        t_train = time.time() - t0
+        acc = accuracy(model, Xte_t, yte_t)
+        masked = masked_eval(model, Xte_t, yte_t, RSM_RATIO, seeds=10)
+        path = os.path.join(MST64_OUT, name + '.onnx')
+        m = export(model, path, Xte_t[:2])
+        np.save(os.path.join(MST64_OUT, name + '_ref_logits.npy'), torch_logits(model, Xte_t[:256]))
+        sites = qcfs_sites(m, model)
+        info = {'name': name, 'rsm_train': ratio, 'epochs': MST64_EPOCHS, 'train_seconds': round(t_train, 1),
+                'acc': acc, 'masked_accs': masked, 'masked_mean': float(np.mean(masked)),
+                'params': sum(p.numel() for p in model.parameters()), 'nodes': len(m.graph.node),
+                'bytes': os.path.getsize(path), 'hist': op_histogram(m), 'shape_ops': check_shape_ops(m),
+                'sites': [(s['site'], s['lam']) for s in sites]}
+        with open(os.path.join(MST64_OUT, name + '_report.json'), 'w') as f:
+            json.dump(info, f, indent=1)
+        print(f"{name}: trained {t_train:.0f}s ({MST64_EPOCHS} epochs); ANN {acc}/360 ({100 * acc / 360:.2f} %); "
+              f"masked ANN (RSM {RSM_RATIO}, 10 seeds) mean {np.mean(masked):.1f}/360 "
+              f"(min {min(masked)}, max {max(masked)}); {info['params']} params, {info['nodes']} nodes, "
+              f"{len(sites)} QCFS sites -> {path}", flush=True)
+        print('  ops: ' + fmt_hist(info['hist']), flush=True)
+
+
 if __name__ == '__main__':
-    if sys.argv[1:3] == ['--only', 'swin']:
+    if sys.argv[1:3] == ['--only', 'mst64']:
+        main_mst64(tuple(sys.argv[3:]) or ('plain', 'rsm'))   # optional: plain | rsm
+    elif sys.argv[1:3] == ['--only', 'swin']:
         main_swin()
     elif sys.argv[1:] == ['--dry-swin']:
         torch.manual_seed(0)
