@@ -105,14 +105,26 @@ export function convTable(node: Conv2dNode, inShape: Shape, weight: IrTensor, th
 function reproduces(t: ConvTable, csr: Csr, cin: number): boolean {
   const { rowPtr, col, val } = csr;
   if (rowPtr.length !== cin * t.plane + 1) return false;
-  const seen = new Map<number, number>();
+  // Per target (relative to the conv's first current): the row that last wrote it, and the weight.
+  const size = t.cout * t.outPlane;
+  const row = new Int32Array(size).fill(-1);
+  const weight = new Float64Array(size);
+  let duplicate = false;
   for (let i = 0; i < cin * t.plane; i++) {
-    seen.clear();
+    let count = 0;
     forEachEntry(t, i, (target, w) => {
-      if (w !== 0) seen.set(target, w);
+      if (w === 0) return;
+      const k = target - t.offset;
+      if (row[k] === i) duplicate = true;
+      row[k] = i;
+      weight[k] = w;
+      count++;
     });
-    if (seen.size !== rowPtr[i + 1] - rowPtr[i]) return false;
-    for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) if (seen.get(col[j]) !== val[j]) return false;
+    if (duplicate || count !== rowPtr[i + 1] - rowPtr[i]) return false;
+    for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) {
+      const k = col[j] - t.offset;
+      if (!(k >= 0 && k < size && row[k] === i && weight[k] === val[j])) return false;
+    }
   }
   return true;
 }
