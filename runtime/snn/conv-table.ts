@@ -130,7 +130,7 @@ function reproduces(t: ConvTable, csr: Csr, cin: number): boolean {
 }
 
 /** The (target, weight) entries of source neuron i, as the engine delivers them. */
-export function forEachEntry(t: ConvTable, i: number, visit: (target: number, weight: number) => void): void {
+function forEachEntry(t: ConvTable, i: number, visit: (target: number, weight: number) => void): void {
   const c = Math.floor(i / t.plane);
   const s = i - c * t.plane;
   const g = Math.floor(c / t.cinPerGroup);

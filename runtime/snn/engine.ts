@@ -12,7 +12,6 @@
  * spikes (or output elements) ascending, each row's table entries ascending. Analog nodes (transformers
  * only) are computed when their turn comes, from what their operand regions hold at that moment.
  */
-import type { ConvTable } from './conv-table.ts';
 import type { AnalogPlan, Csr, NetworkPlan } from './plan.ts';
 import { type ConvTwinAt, instantiateKernels, type Kernels, MemoryLayout, reserveConvTwin, writeConvTwin, writeEntries } from './wasm/kernels.ts';
 import { CATEGORIES } from './modules.ts';
