@@ -1,5 +1,5 @@
 /**
- * Assembles every `*.wat` file under runtime/ into a sibling `<name>-wasm.ts` that exports the module's bytes
+ * Assembles every `*.wat` file under compiler/ and runtime/ into a sibling `<name>-wasm.ts` that exports the module's bytes
  * in base64 as `<NAME>_WASM_BASE64` (runtime/snn/wasm/kernels.wat → kernels-wasm.ts, KERNELS_WASM_BASE64), so
  * the runtime needs no assembler and loads the kernels synchronously. `npm run build:wasm`; a test checks that
  * every committed -wasm.ts file is what this script makes from its committed .wat.
@@ -11,7 +11,7 @@ import wabtInit from 'wabt';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** Every .wat file under runtime/, as paths relative to the repository root, sorted. */
+/** Every .wat file under compiler/ and runtime/, as paths relative to the repository root, sorted. */
 export function watFiles(root = ROOT): string[] {
   const found: string[] = [];
   const walk = (dir: string): void => {
@@ -21,6 +21,7 @@ export function watFiles(root = ROOT): string[] {
       else if (entry.isFile() && entry.name.endsWith('.wat')) found.push(relative(root, path));
     }
   };
+  walk(join(root, 'compiler'));
   walk(join(root, 'runtime'));
   return found.sort();
 }

@@ -1,4 +1,4 @@
-/** Every committed `<name>-wasm.ts` under runtime/ is what scripts/build-wasm.ts assembles from its committed `<name>.wat`. */
+/** Every committed `<name>-wasm.ts` under compiler/ and runtime/ is what scripts/build-wasm.ts assembles from its committed `<name>.wat`. */
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { assembleWat, constantName, wasmModulePath, watFiles } from '../scripts/build-wasm.ts';
@@ -8,7 +8,7 @@ const files = watFiles();
 describe('generated WebAssembly modules are up to date (run `npm run build:wasm`)', () => {
   it('finds the kernels', () => {
     expect(files).toContain('runtime/snn/wasm/kernels.wat');
-    expect(files).toContain('runtime/ann/kernels/conv.wat');
+    expect(files).toContain('compiler/ops/kernels/conv.wat');
   });
 
   it.each(files)('%s', async (wat) => {
@@ -20,6 +20,6 @@ describe('generated WebAssembly modules are up to date (run `npm run build:wasm`
   it('names the simulator kernels as before', () => {
     expect(wasmModulePath('runtime/snn/wasm/kernels.wat')).toBe('runtime/snn/wasm/kernels-wasm.ts');
     expect(constantName('runtime/snn/wasm/kernels.wat')).toBe('KERNELS_WASM_BASE64');
-    expect(constantName('runtime/ann/kernels/conv.wat')).toBe('CONV_WASM_BASE64');
+    expect(constantName('compiler/ops/kernels/conv.wat')).toBe('CONV_WASM_BASE64');
   });
 });

@@ -6,10 +6,11 @@
  * `relative_position_bias_table[relative_position_index]` and its attention mask become plain constants.
  * Later ops see plain initializers.
  */
-import type { AnnGraph, DType, GraphNode, Tensor } from '../graph.ts';
+import type { AnnGraph, GraphNode, Tensor } from '../graph.ts';
 import { SnncError } from '../errors.ts';
-import { castTarget } from '../shapes.ts';
-import { kernels } from '../../runtime/ann/kernels/index.ts';
+import { castTarget } from '../ops/rules.ts';
+import { kernels } from '../ops/kernels/index.ts';
+import { castTensor } from '../ops/kernels/elementwise.ts';
 
 /** Data movement only: folding them cannot change a value's rounding. */
 const INDEX_OPS = new Set(['Reshape', 'Gather', 'Unsqueeze', 'Squeeze', 'Slice', 'Concat', 'Flatten']);
@@ -59,15 +60,6 @@ function constantValue(node: GraphNode, where: { file: string; node: string; op:
     return { dtype: 'int64', dims: [v.length], data: Float64Array.from(v) };
   }
   throw new SnncError(`Constant has no supported value attribute (has ${Object.keys(a).join(', ') || 'none'})`, where);
-}
-
-/** ONNX Cast: float → int truncates toward zero, anything → bool is `x != 0`. */
-export function castTensor(t: Tensor, to: DType): Tensor {
-  const n = t.data.length;
-  if (to === 'float32') return { dtype: to, dims: t.dims, data: Float32Array.from(t.data) };
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = to === 'bool' ? (t.data[i] !== 0 ? 1 : 0) : Math.trunc(t.data[i]);
-  return { dtype: to, dims: t.dims, data: out };
 }
 
 function transposeTensor(t: Tensor, perm: number[]): Tensor {

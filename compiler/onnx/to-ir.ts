@@ -19,7 +19,7 @@ import { inferShapes } from '../shapes.ts';
 import { deriveShape } from '../ir/shapes.ts';
 import type { IrNode, IrTensor, Shape, SnnIr } from '../ir/types.ts';
 import { IR_FORMAT, IR_VERSION } from '../ir/types.ts';
-import { kernels } from '../../runtime/ann/kernels/index.ts';
+import { kernels } from '../ops/kernels/index.ts';
 
 const BATCH = 2;
 

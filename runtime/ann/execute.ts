@@ -5,8 +5,9 @@
 import type { AnnGraph, DType, Tensor, ValueInfo } from '../../compiler/graph.ts';
 import { makeTensor, tensorSize } from '../../compiler/graph.ts';
 import { SnncError } from '../../compiler/errors.ts';
-import { formatDims, inferShapes } from '../../compiler/shapes.ts';
-import { kernels } from './kernels/index.ts';
+import { formatDims } from '../../compiler/ops/rules.ts';
+import { inferShapes } from '../../compiler/shapes.ts';
+import { kernels } from '../../compiler/ops/kernels/index.ts';
 
 export const SUPPORTED_OPS: ReadonlySet<string> = new Set(kernels().keys());
 

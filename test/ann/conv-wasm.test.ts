@@ -1,5 +1,5 @@
 /**
- * The Conv kernel sums its runs in WebAssembly (runtime/ann/kernels/conv.wat); its outputs must be
+ * The Conv kernel sums its runs in WebAssembly (compiler/ops/kernels/conv.wat); its outputs must be
  * bit-identical to the plain JavaScript loop it replaced, which is kept here as the reference: on random
  * geometries (1-D and 2-D, odd and even run lengths, strides, dilations, pads, groups, tap counts below, at
  * and past eight), float64 and float32 tensors, and across memory growth.
@@ -7,10 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import type { AttrValue, DType, Tensor } from '../../compiler/graph.ts';
 import { makeTensor } from '../../compiler/graph.ts';
-import type { NodeContext } from '../../compiler/shapes.ts';
-import { convGeometry } from '../../compiler/shapes.ts';
-import { planar } from '../../runtime/ann/kernels/common.ts';
-import { convKernels } from '../../runtime/ann/kernels/conv.ts';
+import type { NodeContext } from '../../compiler/ops/rules.ts';
+import { convGeometry } from '../../compiler/ops/rules.ts';
+import { planar } from '../../compiler/ops/kernels/common.ts';
+import { convKernels } from '../../compiler/ops/kernels/conv.ts';
 
 /** Uniform doubles in [lo, hi) with all 52 mantissa bits random (mulberry32 pairs). */
 function randomDoubles(n: number, seed: number, lo = -1, hi = 1): Float64Array {

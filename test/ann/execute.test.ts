@@ -3,10 +3,11 @@ import { describe, expect, it } from 'vitest';
 import type { AnnGraph } from '../../compiler/graph.ts';
 import { SnncError } from '../../compiler/errors.ts';
 import { loadOnnxBytes } from '../../compiler/onnx/load.ts';
-import { SHAPE_RULES, broadcastDims, inferShapes } from '../../compiler/shapes.ts';
+import { SHAPE_RULES, broadcastDims } from '../../compiler/ops/rules.ts';
+import { inferShapes } from '../../compiler/shapes.ts';
 import { SUPPORTED_OPS, executeGraph, runBatched } from '../../runtime/ann/execute.ts';
-import { kernels } from '../../runtime/ann/kernels/index.ts';
-import { erf } from '../../runtime/ann/kernels/elementwise.ts';
+import { kernels } from '../../compiler/ops/kernels/index.ts';
+import { erf } from '../../compiler/ops/kernels/elementwise.ts';
 import type { ModelSpec } from '../helpers/onnx-builder.ts';
 import { buildModel, randomTensor, randomValues } from '../helpers/onnx-builder.ts';
 

@@ -1,7 +1,7 @@
 /** Gemm and MatMul (NumPy batching and broadcasting), on one row-major i-k-j product. */
-import type { Tensor } from '../../../compiler/graph.ts';
-import { makeTensor } from '../../../compiler/graph.ts';
-import { attrFloat, gemmGeometry, matmulGeometry, required } from '../../../compiler/shapes.ts';
+import type { Tensor } from '../../graph.ts';
+import { makeTensor } from '../../graph.ts';
+import { attrFloat, gemmGeometry, matmulGeometry, required } from '../rules.ts';
 import type { Data, Kernel } from './common.ts';
 import { forEachBroadcastRow, outputTensor, stridedCopy } from './common.ts';
 

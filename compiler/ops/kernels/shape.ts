@@ -2,11 +2,11 @@
  * Layout and shape ops: Flatten, Reshape, Squeeze, Unsqueeze (views), Transpose, Slice, Split (strided
  * copies), Concat, Gather, Shape, and ReduceMean. They work on float and integer tensors alike.
  */
-import type { Tensor } from '../../../compiler/graph.ts';
-import { makeTensor, tensorSize } from '../../../compiler/graph.ts';
+import type { Tensor } from '../../graph.ts';
+import { makeTensor, tensorSize } from '../../graph.ts';
 import {
   concatDims, gatherDims, nodeError, outputShapes, reduceGeometry, required, shapeRange, sliceView, splitSizes, transposePerm,
-} from '../../../compiler/shapes.ts';
+} from '../rules.ts';
 import type { Kernel } from './common.ts';
 import { contiguousStrides, outputTensor, stridedCopy } from './common.ts';
 

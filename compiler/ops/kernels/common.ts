@@ -2,10 +2,10 @@
  * What every kernel family shares: the kernel signature, the one broadcasting loop, the one strided copy,
  * and the 2-D view of a sliding window.
  */
-import type { DType, Tensor } from '../../../compiler/graph.ts';
-import { makeTensor } from '../../../compiler/graph.ts';
-import type { NodeContext, WindowGeometry } from '../../../compiler/shapes.ts';
-import { nodeError } from '../../../compiler/shapes.ts';
+import type { DType, Tensor } from '../../graph.ts';
+import { makeTensor } from '../../graph.ts';
+import type { NodeContext, WindowGeometry } from '../rules.ts';
+import { nodeError } from '../rules.ts';
 
 /** A kernel computes a node's outputs from its inputs (undefined = omitted optional input). Inputs are never modified. */
 export type Kernel = (ctx: NodeContext, inputs: (Tensor | undefined)[]) => Tensor[];

@@ -13,7 +13,7 @@
  * weights and the image's output live in the memory of one module-level instance, which grows when a call
  * needs more.
  */
-import { convGeometry, nodeError, required } from '../../../compiler/shapes.ts';
+import { convGeometry, nodeError, required } from '../rules.ts';
 import type { Kernel } from './common.ts';
 import { outputTensor, planar } from './common.ts';
 import { CONV_WASM_BASE64 } from './conv-wasm.ts';

@@ -3,11 +3,10 @@
  * Erf, Sqrt, Cast, Identity) and Softmax. Each op writes its own loop so V8 inlines the arithmetic; only the
  * broadcasting (which rows to run) is shared.
  */
-import type { Tensor } from '../../../compiler/graph.ts';
-import { isFloat } from '../../../compiler/graph.ts';
-import { castTensor } from '../../../compiler/onnx/fold.ts';
-import type { NodeContext } from '../../../compiler/shapes.ts';
-import { attrFloat, castTarget, nodeError, outputShapes, required, softmaxLayout } from '../../../compiler/shapes.ts';
+import type { DType, Tensor } from '../../graph.ts';
+import { isFloat } from '../../graph.ts';
+import type { NodeContext } from '../rules.ts';
+import { attrFloat, castTarget, nodeError, outputShapes, required, softmaxLayout } from '../rules.ts';
 import type { BroadcastRow, Data, Kernel } from './common.ts';
 import { forEachBroadcastRow, outputTensor } from './common.ts';
 
@@ -99,6 +98,15 @@ const softmax: Kernel = (ctx, inputs) => {
   }
   return [y];
 };
+
+/** ONNX Cast: float → int truncates toward zero, anything → bool is `x != 0`. Constant folding uses it too. */
+export function castTensor(t: Tensor, to: DType): Tensor {
+  const n = t.data.length;
+  if (to === 'float32') return { dtype: to, dims: t.dims, data: Float32Array.from(t.data) };
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = to === 'bool' ? (t.data[i] !== 0 ? 1 : 0) : Math.trunc(t.data[i]);
+  return { dtype: to, dims: t.dims, data: out };
+}
 
 export const elementwiseKernels: Record<string, Kernel> = {
   Add: binary((y, a, b) => (o, ai, as, bi, bs, n) => {

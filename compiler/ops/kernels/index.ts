@@ -9,16 +9,15 @@ import { shapeKernels } from './shape.ts';
 
 export type { Kernel } from './common.ts';
 
-let registry: ReadonlyMap<string, Kernel> | undefined;
+const REGISTRY: ReadonlyMap<string, Kernel> = new Map(
+  Object.entries({ ...convKernels, ...gemmKernels, ...poolKernels, ...elementwiseKernels, ...batchNormKernels, ...shapeKernels }),
+);
 
 /**
- * The registry, built on first use. compiler/shapes.ts evaluates small constant subgraphs with these kernels
- * and the kernels use its shape rules, so the modules import each other: whichever loads first, nothing may
- * read the kernel files' exports while modules are still loading.
+ * The registry. Constant folding, shape inference and ONNX → IR lowering (compiler/) evaluate ops with these
+ * kernels, and the ANN executor (runtime/ann) runs graphs with them; the kernels import only the shape rules
+ * (../rules.ts) and the graph types, so no module cycle runs through here.
  */
 export function kernels(): ReadonlyMap<string, Kernel> {
-  registry ??= new Map(
-    Object.entries({ ...convKernels, ...gemmKernels, ...poolKernels, ...elementwiseKernels, ...batchNormKernels, ...shapeKernels }),
-  );
-  return registry;
+  return REGISTRY;
 }

@@ -1,6 +1,6 @@
 /** MaxPool, AveragePool (pads, strides, dilations, ceil_mode, count_include_pad) and GlobalAveragePool. */
-import { tensorSize } from '../../../compiler/graph.ts';
-import { attrInt, outputShapes, poolGeometry, required } from '../../../compiler/shapes.ts';
+import { tensorSize } from '../../graph.ts';
+import { attrInt, outputShapes, poolGeometry, required } from '../rules.ts';
 import type { Kernel } from './common.ts';
 import { outputTensor, planar } from './common.ts';
 

@@ -1,6 +1,6 @@
 /** BatchNormalization in inference form: y = (x − mean)/√(var + ε)·scale + B, per channel (axis 1). */
-import { tensorSize } from '../../../compiler/graph.ts';
-import { attrFloat, outputShapes, required } from '../../../compiler/shapes.ts';
+import { tensorSize } from '../../graph.ts';
+import { attrFloat, outputShapes, required } from '../rules.ts';
 import type { Kernel } from './common.ts';
 import { outputTensor } from './common.ts';
 
