@@ -3,7 +3,7 @@
  * The snnc command line. This file only declares commands and parses flags; each command lives in
  * commands/<name>.ts and is imported when it runs, so `snnc --help` loads nothing heavy.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option, type ParseOptionsResult } from 'commander';
 import type { AnnOptions } from './commands/ann.ts';
 import type { ChipOptions as ChipCommandOptions } from './commands/chip.ts';
 import type { CompileOptions } from './commands/compile.ts';
@@ -15,6 +15,11 @@ import type { MapOptions as MapCommandOptions } from './commands/map.ts';
 import type { SimulateOptions } from './commands/simulate.ts';
 import { EXIT_USER_ERROR, runCommand } from './common.ts';
 import { packageVersion } from './version.ts';
+
+/** Commander's suggestion for an unknown command comes on a second line; snnc's errors are one line. */
+function oneLineUsage(text: string): string {
+  return `${text.replace(/^error: /, '').replace(/\n\(Did you mean (.*)\?\)\s*$/, ' (did you mean $1?)').trimEnd()}\n`;
+}
 
 function positiveInteger(value: string): number {
   const n = Number(value);
@@ -30,11 +35,85 @@ function positiveNumber(value: string): number {
   return n;
 }
 
-const program = new Command('snnc')
+/** One default number of time steps for every command that runs the network (simulate, chip, report, demo). */
+const DEFAULT_STEPS = 32;
+
+/** Names users try for an option, mapped to the option's long name (other tools call T "timesteps"). */
+const OPTION_SYNONYMS: Record<string, string> = { timesteps: 'steps', 'time-steps': 'steps', timestep: 'steps', time_steps: 'steps', t: 'steps' };
+
+/** Damerau-Levenshtein distance (adjacent transpositions count once): how far a typo is from a flag. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/**
+ * The option a mistyped flag most likely meant, as the user would type it: a short flag in the other case
+ * (-t → -T), a known synonym (--timesteps → -T), or the nearest long flag (--inputs → --input).
+ */
+function suggestOption(flag: string, options: readonly Option[]): string | undefined {
+  const typed = flag.replace(/=.*$/, '');
+  const name = typed.replace(/^-+/, '');
+  const shown = (o: Option) => o.short ?? o.long;
+  const byCase = options.find((o) => o.short && o.short.toLowerCase() === `-${name.toLowerCase()}` && !typed.startsWith('--'));
+  if (byCase) return byCase.short;
+  const synonym = OPTION_SYNONYMS[name.toLowerCase()];
+  const bySynonym = synonym ? options.find((o) => o.long === `--${synonym}`) : undefined;
+  if (bySynonym) return shown(bySynonym);
+  let best: { flag: string; distance: number } | undefined;
+  for (const o of options) {
+    const long = o.long?.slice(2);
+    if (!long) continue;
+    const prefix = (long.startsWith(name) && name.length >= 3) || (name.startsWith(long) && long.length >= 4);
+    const distance = prefix ? 0.5 : editDistance(name, long);
+    const similar = distance <= 3 && (Math.max(name.length, long.length) - distance) / Math.max(name.length, long.length) > 0.4;
+    if (similar && (!best || distance < best.distance)) best = { flag: o.long!, distance };
+  }
+  return best?.flag;
+}
+
+/**
+ * Commander with one-line usage errors that name the typo: an unknown option is reported with its likely
+ * meaning, and before a missing required option it probably stands for (`--inputs x.npy` means `--input`).
+ */
+class SnncCommand extends Command {
+  private unknownFlag?: string;
+
+  override createCommand(name?: string): Command {
+    return new SnncCommand(name);
+  }
+
+  override parseOptions(args: string[]): ParseOptionsResult {
+    const parsed = super.parseOptions(args);
+    // A subcommand's own arguments reach the program's parse as unknown: only a leaf command's count.
+    this.unknownFlag = this.commands.length ? undefined : parsed.unknown.find((a) => /^-[^\d]/.test(a));
+    return parsed;
+  }
+
+  /** Called by commander before unknown options are checked; the unknown flag is the better error. */
+  missingMandatoryOptionValue(option: Option): void {
+    if (this.unknownFlag) this.unknownOption(this.unknownFlag);
+    this.error(`error: required option '${option.flags}' not specified`, { code: 'commander.missingMandatoryOptionValue' });
+  }
+
+  unknownOption(flag: string): void {
+    const suggestion = suggestOption(flag, this.options);
+    this.error(`error: unknown option ${flag.replace(/=.*$/, '')}${suggestion ? ` (did you mean ${suggestion}?)` : ''}`, { code: 'commander.unknownOption' });
+  }
+}
+
+const program = new SnncCommand('snnc')
   .description('ONNX to spiking neural network compiler: convert, simulate, map onto a neuromorphic chip, report')
   .version(packageVersion())
   // Usage errors look like every other user error: one `snnc: ...` line and exit 2.
-  .configureOutput({ outputError: (text, write) => write(`snnc: ${text.replace(/^error: /, '')}`) })
+  .configureOutput({ outputError: (text, write) => write(`snnc: ${oneLineUsage(text)}`) })
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_USER_ERROR));
 
 program
@@ -103,11 +182,13 @@ program
   .requiredOption('--input <x.npy>', 'input samples, first dimension = samples (raw values; the IR records the divisor)')
   .option('--labels <y.npy>', 'integer class labels, one per sample')
   .option('--input-divisor <d>', 'override the input divisor recorded in the IR', positiveNumber)
-  .option('-T, --steps <T>', 'time steps', positiveInteger, 64)
+  .option('-T, --steps <T>', 'time steps', positiveInteger, DEFAULT_STEPS)
   .option('--limit <n>', 'use only the first n samples', positiveInteger)
   .option('--seed <s>', 'seed of the random spike masks', seedValue, 0)
   .option('--workers <n>', 'worker threads (default: up to 2 cores)', positiveInteger)
   .addOption(new Option('--attention <mode>', 'matmul/softmax rule: per-step (MST) or accumulated (exact rate product)').choices(['per-step', 'accumulated']).default('accumulated'))
+  .option('--logits <out.npy>', 'write the readout at T (accumulated / T), float32 [samples, classes], to compare with snnc ann --logits')
+  .option('--predictions <out.npy>', 'write the predicted class at every T of the accuracy table (1, 2, 4, …, T), int32 [samples, Ts]')
   .option('--json', 'print one JSON object instead of tables')
   .action((ir: string, options: SimulateOptions) =>
     runCommand(async () => (await import('./commands/simulate.ts')).simulate(ir, options)),
@@ -149,7 +230,7 @@ program
   .argument('<map>', 'core map (.map.json from snnc map)')
   .requiredOption('--input <x.npy>', 'input samples (raw values; the IR records the divisor)')
   .option('--labels <y.npy>', 'integer class labels, one per sample')
-  .option('-T, --steps <T>', 'time steps', positiveInteger, 32)
+  .option('-T, --steps <T>', 'time steps', positiveInteger, DEFAULT_STEPS)
   .option('--limit <n>', 'use only the first n samples', positiveInteger)
   .option('--seed <s>', 'seed of the random spike masks', seedValue, 0)
   .addOption(new Option('--reset <mode>', 'neuron reset: subtract (the IR’s rule) or zero (Loihi 1’s native neuron)').choices(['subtract', 'zero']).default('subtract'))
@@ -168,7 +249,7 @@ program
   .requiredOption('-o, --output <report.html>', 'HTML file to write')
   .option('--map <model.map.json>', 'core map from snnc map: adds the virtual chip run and the chip view')
   .option('--ann <model.onnx>', 'the source ONNX model, if not at the path recorded in the IR')
-  .option('-T, --steps <T>', 'time steps', positiveInteger, 32)
+  .option('-T, --steps <T>', 'time steps', positiveInteger, DEFAULT_STEPS)
   .option('--limit <n>', 'use only the first n samples', positiveInteger)
   .option('--chip-limit <n>', 'run the virtual chip on the first n samples', positiveInteger, 100)
   .option('--seed <s>', 'seed of the random spike masks', seedValue, 0)
@@ -182,7 +263,7 @@ program
   .description('the main job on the bundled Fashion-MNIST QCFS model: compile, simulate, map onto loihi1, virtual chip, HTML report')
   .option('--out <dir>', 'output folder', 'out')
   .option('--samples <n>', 'test images to simulate', positiveInteger, 1000)
-  .option('-T, --steps <T>', 'time steps', positiveInteger, 32)
+  .option('-T, --steps <T>', 'time steps', positiveInteger, DEFAULT_STEPS)
   .option('--chip-samples <n>', 'test images to run on the virtual chip', positiveInteger, 100)
   .option('--seed <s>', 'seed', seedValue, 0)
   .option('--json', 'print the summary as one JSON object')

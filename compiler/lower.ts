@@ -12,7 +12,7 @@ import { constantArithmetic } from './passes/constant-arithmetic.ts';
 import { foldBatchnorm } from './passes/fold-batchnorm.ts';
 import { mergeBias } from './passes/merge-bias.ts';
 import type { ActivationStats, CalibrationRequest, NeuronOptions } from './passes/convert-neurons.ts';
-import { calibrationRequests, convertNeurons } from './passes/convert-neurons.ts';
+import { activationAxis, calibrationRequests, convertNeurons } from './passes/convert-neurons.ts';
 import type { MaxPoolPolicy } from './passes/convert-pooling.ts';
 import { convertPooling } from './passes/convert-pooling.ts';
 import type { RsmSpec } from './passes/insert-rsm.ts';
@@ -55,12 +55,30 @@ export function lower(graph: AnnGraph, opts: LowerOptions, calibrate?: Calibrate
 
 function runPasses(graph: AnnGraph, opts: LowerOptions, calibrate?: Calibrate): Lowered {
   const warnings: string[] = [];
-  let ir = lowerAnn(graph, opts);
+  const ir = lowerAnn(graph, opts);
+  refuseBeforeCalibration(ir, opts);
   const requests = calibrationRequests(ir);
   const stats = requests.length && calibrate ? calibrate(requests) : new Map<string, ActivationStats>();
+  return { ir: thresholdedPasses(ir, stats, opts, warnings), warnings };
+}
+
+/** Everything from the choice of thresholds on. */
+function thresholdedPasses(ir: SnnIr, stats: Map<string, ActivationStats>, opts: LowerOptions, warnings: string[]): SnnIr {
   ir = convertNeurons(ir, stats, opts);
   ir = convertPooling(ir, opts.maxpool, warnings);
   ir = insertRsm(ir, opts.rsm);
-  ir = checkSupported(ir);
-  return { ir, warnings };
+  return checkSupported(ir);
+}
+
+/**
+ * Calibration can take minutes, and no refusal after it depends on its numbers: the passes run once on
+ * unit thresholds first, so an unsupported model (MaxPool, LayerNorm, GELU, a --rsm that matches no layer)
+ * is refused before any data is read.
+ */
+function refuseBeforeCalibration(ir: SnnIr, opts: LowerOptions): void {
+  const unit = new Map<string, ActivationStats>();
+  for (const n of ir.nodes) {
+    if (n.kind === 'relu' || n.kind === 'relu6') unit.set(n.value, { layer: 1, channels: new Array<number>(n.shape[activationAxis(n.shape)]).fill(1) });
+  }
+  thresholdedPasses(ir, unit, opts, []);
 }

@@ -9,6 +9,7 @@ import type { ChipReport } from '../../targets/chip/simulate.ts';
 import type { EnergyBreakdown } from '../../targets/energy.ts';
 import { createProgress, formatCount, formatTable, printJson } from '../common.ts';
 import { loadDataset } from '../data.ts';
+import { warnIfLimitExceeds } from './simulate.ts';
 
 export interface ChipOptions {
   input: string;
@@ -35,6 +36,7 @@ export async function chip(mapPath: string, options: ChipOptions): Promise<void>
   const loaded = readMap(mapPath);
   const { ir } = loaded;
   const data = loadDataset({ input: options.input, labels: options.labels, limit: options.limit }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
+  warnIfLimitExceeds('--limit', options.limit, data.samples, options.input);
   if (options.trace && data.samples * options.steps > TRACE_MAX_STEPS) {
     throw new SnncError(`--trace on ${data.samples} samples × T ${options.steps} = ${data.samples * options.steps} steps: at most ${TRACE_MAX_STEPS} (use --limit)`);
   }

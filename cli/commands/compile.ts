@@ -8,6 +8,7 @@ import type { SnnIr } from '../../compiler/ir/types.ts';
 import { checkOutputPath, createProgress, formatTable, printJson } from '../common.ts';
 import { loadDataset } from '../data.ts';
 import { packageVersion } from '../version.ts';
+import { warnIfLimitExceeds } from './simulate.ts';
 
 export interface CompileOptions {
   output: string;
@@ -75,6 +76,7 @@ export async function compile(modelPath: string, options: CompileOptions): Promi
       ? (requests) => {
           const data = loadDataset({ input: options.calib!, limit: options.calibLimit, divisor }, graph.inputs[0]!);
           calibrationSamples = data.samples;
+          warnIfLimitExceeds('--calib-limit', options.calibLimit, data.samples, options.calib!);
           try {
             return activationStats(graph, data.x, requests, { percentile, onProgress: (d, t) => progress.update(d, t) });
           } finally {

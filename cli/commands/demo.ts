@@ -10,6 +10,7 @@ import type { ReportData } from '../../report/types.ts';
 import { createProgress, formatTable, printJson, writeFileAtomic } from '../common.ts';
 import { loadDataset } from '../data.ts';
 import { packageVersion } from '../version.ts';
+import { warnIfLimitExceeds } from './simulate.ts';
 
 export interface DemoOptions {
   out: string;
@@ -57,6 +58,7 @@ export async function demo(options: DemoOptions): Promise<void> {
 
   const data = loadDataset({ input: xFile, labels: yFile, limit: options.samples }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
   const x = data.x.data as Float32Array;
+  warnIfLimitExceeds('--samples', options.samples, data.samples, xFile);
 
   // 2. Map onto loihi1, placement weighted by spike rates from a short profiling run.
   const spec = loadChipSpec('loihi1');

@@ -9,6 +9,7 @@ import { SnncError } from '../../compiler/errors.ts';
 import { checkOutputPath, createProgress, printJson, writeFileAtomic } from '../common.ts';
 import { loadDataset } from '../data.ts';
 import { packageVersion } from '../version.ts';
+import { warnIfLimitExceeds } from './simulate.ts';
 
 export interface ReportOptions {
   input: string;
@@ -42,6 +43,7 @@ export async function report(irPath: string, options: ReportOptions): Promise<vo
     throw new SnncError(`the source model ${annPath} recorded in the IR is not there: give it with --ann <model.onnx>`, { file: irPath });
   }
   const data = loadDataset({ input: options.input, labels: options.labels, limit: options.limit }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
+  warnIfLimitExceeds('--limit', options.limit, data.samples, options.input);
   const { data: reportData } = await collectReport({
     ir,
     irFile: irPath,

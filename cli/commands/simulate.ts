@@ -1,12 +1,15 @@
 /**
- * `snnc simulate <model.snn.json> --input x.npy -T 64`: the event-driven IF simulator on a data set.
+ * `snnc simulate <model.snn.json> --input x.npy -T 32`: the event-driven IF simulator on a data set.
  * One causal run gives accuracy at T = 1, 2, 4, …, T; per layer firing rates and SOPs; per mask the
  * spikes arriving, dropped and the SOPs delivered; for transformers the host nodes' work (`--attention`
- * selects their rule) and the work per module (attention, mlp, other).
+ * selects their rule) and the work per module (attention, mlp, other). `--logits` and `--predictions`
+ * write per-sample results, to compare with `snnc ann --logits` sample by sample.
  */
+import { availableParallelism } from 'node:os';
 import { SnncError } from '../../compiler/errors.ts';
+import { writeNpy } from '../../runtime/npy.ts';
 import type { AttentionMode, SimulationResult } from '../../runtime/snn/simulate.ts';
-import { createProgress, formatCount, formatTable, printJson } from '../common.ts';
+import { checkOutputPath, createProgress, formatCount, formatTable, printJson } from '../common.ts';
 import { loadDataset } from '../data.ts';
 
 export interface SimulateOptions {
@@ -18,16 +21,32 @@ export interface SimulateOptions {
   seed: number;
   workers?: number;
   attention?: AttentionMode;
+  logits?: string;
+  predictions?: string;
   json?: boolean;
+}
+
+/** A warning on stderr: the run goes on, but not quite as asked. */
+export function warn(message: string): void {
+  process.stderr.write(`snnc: warning: ${message}\n`);
+}
+
+/** `--limit` beyond the data is not an error (all samples are used), but the user should know. */
+export function warnIfLimitExceeds(flag: string, limit: number | undefined, samples: number, file: string): void {
+  if (limit !== undefined && limit > samples) warn(`${flag} ${limit}: ${file} has only ${samples} samples; using all of them`);
 }
 
 export async function simulate(irPath: string, options: SimulateOptions): Promise<void> {
   const [{ readIr }, sim] = await Promise.all([import('../../compiler/ir/io.ts'), import('../../runtime/snn/simulate.ts')]);
+  for (const out of [options.logits, options.predictions]) if (out) checkOutputPath(out);
   const ir = readIr(irPath);
   if (options.inputDivisor !== undefined) ir.input = { ...ir.input, divisor: options.inputDivisor };
   // Raw values: the simulator divides by the IR's divisor itself.
   const data = loadDataset({ input: options.input, labels: options.labels, limit: options.limit }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
   if (options.steps > 100_000) throw new SnncError(`-T ${options.steps}: at most 100000 time steps`);
+  warnIfLimitExceeds('--limit', options.limit, data.samples, options.input);
+  const cores = availableParallelism();
+  if (options.workers !== undefined && options.workers > cores) warn(`--workers ${options.workers}: this machine has ${cores} cores; more threads than cores only add overhead`);
 
   const progress = await createProgress('simulate');
   let result: SimulationResult;
@@ -43,10 +62,14 @@ export async function simulate(irPath: string, options: SimulateOptions): Promis
   } finally {
     progress.stop();
   }
+  writePerSample(result, options);
   const report = {
     ir: irPath,
     input: options.input,
     labels: options.labels ?? null,
+    logits: options.logits ?? null,
+    predictions: options.predictions ?? null,
+    checkpoints: sim.checkpointsFor(result.T),
     ...withoutArrays(result),
     images_per_second: result.samples / result.seconds,
     sops_per_second: (result.sops_per_sample * result.samples) / result.seconds,
@@ -55,8 +78,24 @@ export async function simulate(irPath: string, options: SimulateOptions): Promis
   else process.stdout.write(render(result));
 }
 
-function withoutArrays(r: SimulationResult): Omit<SimulationResult, 'predictions' | 'logits' | 'spikes'> {
-  const { predictions: _p, logits: _l, spikes: _s, ...rest } = r;
+/**
+ * --logits: float32 [samples, classes], the readout accumulated to T divided by T (the ANN's logits in the
+ * rate limit). --predictions: int32 [samples, checkpoints], the argmax at every T the accuracy table shows.
+ */
+function writePerSample(r: SimulationResult, options: SimulateOptions): void {
+  if (options.logits) {
+    writeNpy(options.logits, { dtype: 'float32', shape: [r.samples, r.classes], data: r.logits });
+    process.stderr.write(`wrote ${options.logits}: logits at T = ${r.T}, [${r.samples}, ${r.classes}]\n`);
+  }
+  if (options.predictions) {
+    const checkpoints = r.checkpoint_predictions.length / r.samples;
+    writeNpy(options.predictions, { dtype: 'int32', shape: [r.samples, checkpoints], data: r.checkpoint_predictions });
+    process.stderr.write(`wrote ${options.predictions}: predictions at every T of the accuracy table, [${r.samples}, ${checkpoints}]\n`);
+  }
+}
+
+function withoutArrays(r: SimulationResult): Omit<SimulationResult, 'predictions' | 'checkpoint_predictions' | 'logits' | 'spikes'> {
+  const { predictions: _p, checkpoint_predictions: _c, logits: _l, spikes: _s, ...rest } = r;
   return rest;
 }
 

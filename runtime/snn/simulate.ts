@@ -103,6 +103,8 @@ export interface SimulationResult {
   accuracy: Record<string, number> | null;
   /** Argmax of the readout at T, per sample. */
   predictions: Int32Array;
+  /** Argmax of the readout at every T of `checkpointsFor(T)`: samples × checkpoints, row-major. */
+  checkpoint_predictions: Int32Array;
   /** samples × classes: accumulated readout / T. */
   logits: Float32Array;
   classes: number;
@@ -363,6 +365,7 @@ function assemble(
     seed: opts.seed,
     accuracy,
     predictions,
+    checkpoint_predictions: allPredictions,
     logits,
     classes,
     sops_per_sample: sopsTotal / samples,
