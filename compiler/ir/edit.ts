@@ -3,7 +3,14 @@ import type { IrNode, SnnIr } from './types.ts';
 
 export function consumersOf(ir: SnnIr): Map<string, IrNode[]> {
   const map = new Map<string, IrNode[]>();
-  for (const n of ir.nodes) for (const x of n.inputs) map.set(x, [...(map.get(x) ?? []), n]);
+  for (const n of ir.nodes) {
+    for (const x of n.inputs) {
+      // push, not spread: a value read by 10⁵ nodes must not cost 10¹⁰ copies.
+      const list = map.get(x);
+      if (list) list.push(n);
+      else map.set(x, [n]);
+    }
+  }
   return map;
 }
 

@@ -279,7 +279,10 @@ function decodeAttribute(a: onnxProto.onnx.IAttributeProto, ctx: TensorContext, 
   }
 }
 
-/** Kahn's algorithm, stable: exporters already emit topological order, so this mostly checks it. */
+/**
+ * Kahn's algorithm, stable: among the ready nodes the one listed first goes next, so a graph already in
+ * topological order (what exporters emit) keeps its order. O(n log n): the ready set is a min-heap.
+ */
 function topologicalOrder(nodes: GraphNode[], inputs: ValueInfo[], initializers: Map<string, Tensor>, file: string): GraphNode[] {
   const producer = new Map<string, number>();
   nodes.forEach((n, i) => {
@@ -290,33 +293,74 @@ function topologicalOrder(nodes: GraphNode[], inputs: ValueInfo[], initializers:
     }
   });
   const available = new Set<string>([...inputs.map((v) => v.name), ...initializers.keys(), '']);
-  const pending = nodes.map((n) => n.inputs.filter((x) => !available.has(x)));
-  for (let i = 0; i < nodes.length; i++) {
-    for (const x of pending[i]) {
-      if (!producer.has(x)) throw new SnncError(`input ${x} is not produced by any node, input or initializer`, { file, node: nodes[i].name, op: nodes[i].op });
-    }
-  }
+  // Each node waits on its distinct inputs that some node produces.
+  const pending = nodes.map((n) => [...new Set(n.inputs.filter((x) => !available.has(x)))]);
   const consumers = new Map<string, number[]>();
-  pending.forEach((xs, i) => xs.forEach((x) => consumers.set(x, [...(consumers.get(x) ?? []), i])));
-  const missing = pending.map((xs) => new Set(xs).size);
-  const ready: number[] = [];
+  pending.forEach((xs, i) => {
+    for (const x of xs) {
+      if (!producer.has(x)) throw new SnncError(`input ${x} is not produced by any node, input or initializer`, { file, node: nodes[i].name, op: nodes[i].op });
+      const list = consumers.get(x);
+      if (list) list.push(i);
+      else consumers.set(x, [i]);
+    }
+  });
+  const missing = pending.map((xs) => xs.length);
+  const ready = new MinHeap();
   missing.forEach((m, i) => m === 0 && ready.push(i));
   const order: GraphNode[] = [];
-  const done = new Set<number>();
-  while (ready.length) {
-    ready.sort((a, b) => a - b);
-    const i = ready.shift()!;
-    done.add(i);
+  const done = new Uint8Array(nodes.length);
+  while (ready.size > 0) {
+    const i = ready.pop();
+    done[i] = 1;
     order.push(nodes[i]);
     for (const o of nodes[i].outputs) {
-      for (const c of new Set(consumers.get(o) ?? [])) if (--missing[c] === 0) ready.push(c);
+      for (const c of consumers.get(o) ?? []) if (--missing[c] === 0) ready.push(c);
     }
   }
   if (order.length !== nodes.length) {
-    const stuck = nodes.find((_, i) => !done.has(i))!;
+    const stuck = nodes.find((_, i) => !done[i])!;
     throw new SnncError('the graph has a cycle', { file, node: stuck.name, op: stuck.op });
   }
   return order;
+}
+
+/** A binary min-heap of node indices. */
+class MinHeap {
+  private items: number[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  push(value: number): void {
+    const a = this.items;
+    let i = a.push(value) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (a[parent] <= value) break;
+      a[i] = a[parent];
+      i = parent;
+    }
+    a[i] = value;
+  }
+
+  pop(): number {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length === 0) return top;
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= a.length) break;
+      if (child + 1 < a.length && a[child + 1] < a[child]) child++;
+      if (a[child] >= last) break;
+      a[i] = a[child];
+      i = child;
+    }
+    a[i] = last;
+    return top;
+  }
 }
 
 function checkOutputsProduced(graph: AnnGraph): void {
