@@ -6,6 +6,7 @@ import type { SnnIr } from '../../compiler/ir/types.ts';
 import type { Csr, NetworkPlan } from '../../runtime/snn/plan.ts';
 import { formatCount, formatTable, printJson } from '../common.ts';
 import type { InspectOptions } from './inspect.ts';
+import { tableOf } from '../../runtime/snn/routes.ts';
 
 interface Spread {
   mean: number;
@@ -54,7 +55,7 @@ function rowSpread(csr: Csr): Spread {
 export function summarizeIr(file: string, ir: SnnIr, plan: NetworkPlan): IrSummary {
   // Fan-in per neuron of the flat current space, from every table that reaches it.
   const fanIn = new Int32Array(plan.currentSize);
-  const tables = [plan.input, ...plan.streams.map((s) => s.csr)];
+  const tables = [plan.input, ...plan.streams.map((s) => s.fanout)].map(tableOf);
   for (const t of tables) for (const c of t.col) fanIn[c]++;
   const inSpread = (offset: number, size: number): Spread => {
     let sum = 0;
@@ -67,9 +68,9 @@ export function summarizeIr(file: string, ir: SnnIr, plan: NetworkPlan): IrSumma
   };
   const inputSize = plan.inputSize;
   const populations: PopulationSummary[] = [
-    { id: ir.input.id, kind: 'input', neurons: inputSize, threshold: null, synapses_out: plan.input.col.length, fan_out: rowSpread(plan.input), fan_in: { mean: 0, max: 0 } },
+    { id: ir.input.id, kind: 'input', neurons: inputSize, threshold: null, synapses_out: tableOf(plan.input).col.length, fan_out: rowSpread(tableOf(plan.input)), fan_in: { mean: 0, max: 0 } },
     ...plan.pops.map((p): PopulationSummary => {
-      const streams = p.streams.map((s) => plan.streams[s].csr);
+      const streams = p.streams.map((s) => tableOf(plan.streams[s].fanout));
       const out = streams.reduce((n, c) => n + c.col.length, 0);
       const maxOut = Math.max(0, ...streams.map((c) => rowSpread(c).max));
       return {

@@ -5,12 +5,10 @@
  * Delivering a spike then reads a few kilobytes of weights that stay in L1 instead of streaming its CSR
  * row (8 bytes per synapse) from memory: the simulator's hot loop.
  *
- * The twin is only kept when it reproduces the CSR exactly (same targets, same Float32 weights, zero
- * weights aside: the CSR drops them and adding 0 changes nothing), so the engine may use either; SOPs are
- * still counted from the CSR's row lengths.
+ * The twin holds exactly the composed table's Float32 weights (zero weights included: the table drops
+ * them and adding 0 changes nothing); SOPs count the non-zero ones (routes.ts `convFanOut`).
  */
 import type { Conv2dNode, IrTensor, Shape } from '../../compiler/ir/types.ts';
-import type { Csr } from './plan.ts';
 
 export interface ConvTable {
   /** Source positions per channel (H·W) and output positions per channel (OH·OW). */
@@ -45,10 +43,12 @@ function axisPairs(size: number, outSize: number, kernel: number, stride: number
 }
 
 /**
- * The twin of `csr` (the table of a population with thresholds `theta` feeding `node` alone, read at
- * `offset`), or null when θ varies within a channel or the twin would differ from the table in any entry.
+ * The twin of a conv2d whose input element (c, h, w) carries the value `channelValue[c]` (θ_c for a
+ * population's spikes, 1 for analog values, times any scale of an index-only prefix) and whose output is
+ * multiplied by `postScales` in order (residual adds' scales) before it lands at `offset`. Each weight is
+ * computed as the composed table computes it: ((value·W)·s₁)·s₂ … in doubles, rounded once to Float32.
  */
-export function convTable(node: Conv2dNode, inShape: Shape, weight: IrTensor, theta: Float64Array, offset: number, csr: Csr): ConvTable | null {
+export function convTable(node: Conv2dNode, inShape: Shape, weight: IrTensor, channelValue: Float64Array, postScales: number[], offset: number): ConvTable {
   const [cin, h, w] = inShape;
   const [, oh, ow] = node.shape;
   const [cout, cinPerGroup, kh, kw] = weight.dims;
@@ -56,8 +56,6 @@ export function convTable(node: Conv2dNode, inShape: Shape, weight: IrTensor, th
   const outPlane = oh * ow;
   const taps = kh * kw;
   const coutPerGroup = cout / node.groups;
-  for (let c = 0; c < cin; c++) for (let s = 1; s < plane; s++) if (theta[c * plane + s] !== theta[c * plane]) return null;
-
   const rows = axisPairs(h, oh, kh, node.strides[0], node.pads[0], node.dilations[0]);
   const cols = axisPairs(w, ow, kw, node.strides[1], node.pads[1], node.dilations[1]);
   const posPtr = new Int32Array(plane + 1);
@@ -81,62 +79,11 @@ export function convTable(node: Conv2dNode, inShape: Shape, weight: IrTensor, th
     for (let tap = 0; tap < taps; tap++) {
       for (let o = 0; o < coutPerGroup; o++) {
         const co = g * coutPerGroup + o;
-        weights[(c * taps + tap) * coutPerGroup + o] = Math.fround(theta[c * plane] * weight.data[(co * cinPerGroup + cl) * taps + tap]);
+        let v = channelValue[c] * weight.data[(co * cinPerGroup + cl) * taps + tap];
+        for (const s of postScales) v = s * v;
+        weights[(c * taps + tap) * coutPerGroup + o] = Math.fround(v);
       }
     }
   }
-  const table: ConvTable = {
-    plane,
-    outPlane,
-    cinPerGroup,
-    coutPerGroup,
-    cout,
-    taps,
-    offset,
-    posPtr,
-    posOut: Int32Array.from(posOut),
-    posTap: Int32Array.from(posTap),
-    weights,
-  };
-  return reproduces(table, csr, cin) ? table : null;
-}
-
-/** Every row of the twin, zero weights left out, has exactly the CSR row's targets and weights. */
-function reproduces(t: ConvTable, csr: Csr, cin: number): boolean {
-  const { rowPtr, col, val } = csr;
-  if (rowPtr.length !== cin * t.plane + 1) return false;
-  // Per target (relative to the conv's first current): the row that last wrote it, and the weight.
-  const size = t.cout * t.outPlane;
-  const row = new Int32Array(size).fill(-1);
-  const weight = new Float64Array(size);
-  let duplicate = false;
-  for (let i = 0; i < cin * t.plane; i++) {
-    let count = 0;
-    forEachEntry(t, i, (target, w) => {
-      if (w === 0) return;
-      const k = target - t.offset;
-      if (row[k] === i) duplicate = true;
-      row[k] = i;
-      weight[k] = w;
-      count++;
-    });
-    if (duplicate || count !== rowPtr[i + 1] - rowPtr[i]) return false;
-    for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) {
-      const k = col[j] - t.offset;
-      if (!(k >= 0 && k < size && row[k] === i && weight[k] === val[j])) return false;
-    }
-  }
-  return true;
-}
-
-/** The (target, weight) entries of source neuron i, as the engine delivers them. */
-function forEachEntry(t: ConvTable, i: number, visit: (target: number, weight: number) => void): void {
-  const c = Math.floor(i / t.plane);
-  const s = i - c * t.plane;
-  const g = Math.floor(c / t.cinPerGroup);
-  const first = t.offset + g * t.coutPerGroup * t.outPlane;
-  for (let q = t.posPtr[s]; q < t.posPtr[s + 1]; q++) {
-    const wb = (c * t.taps + t.posTap[q]) * t.coutPerGroup;
-    for (let o = 0; o < t.coutPerGroup; o++) visit(first + o * t.outPlane + t.posOut[q], t.weights[wb + o]);
-  }
+  return { plane, outPlane, cinPerGroup, coutPerGroup, cout, taps, offset, posPtr, posOut: Int32Array.from(posOut), posTap: Int32Array.from(posTap), weights };
 }

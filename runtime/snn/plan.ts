@@ -20,20 +20,14 @@
  */
 import { SnncError } from '../../compiler/errors.ts';
 import { checkShapes } from '../../compiler/ir/shapes.ts';
-import type { IfNode, IrNode, RsmNode, Shape, SnnIr } from '../../compiler/ir/types.ts';
+import type { Conv2dNode, DenseNode, IfNode, IrNode, RsmNode, Shape, SnnIr } from '../../compiler/ir/types.ts';
 import { sizeOf, stridesOf } from '../ir/broadcast.ts';
 import { LINEAR_KINDS, type LinearOp, linearOp, SparseVec } from './linear.ts';
 import { CATEGORIES, categoryOf, moduleOf } from './modules.ts';
 import { type ConvTable, convTable } from './conv-table.ts';
+import { convFanOut, type Csr, type Fanout, fanoutOf, remapFanOut, type Route, routeStart, tableRoute } from './routes.ts';
 
-/** Compressed sparse rows: row i's entries are col/val[rowPtr[i] .. rowPtr[i+1]). */
-export interface Csr {
-  rowPtr: Int32Array;
-  /** Index into the plan's flat current space. */
-  col: Int32Array;
-  /** Composed weight, times θ of the source neuron for spike streams. */
-  val: Float32Array;
-}
+export type { Csr, Fanout } from './routes.ts';
 
 export interface ThresholdSummary {
   min: number;
@@ -62,12 +56,9 @@ export interface StreamPlan {
   pop: number;
   /** Index into `masks`, or -1. */
   mask: number;
-  csr: Csr;
-  /** Work category (modules.ts) of every entry of the table, or -1 when they differ (then see `split`). */
-  category: number;
-  /** When `category` is -1: per row, the number of entries in each category (rows × CATEGORIES). */
-  split: Int32Array | null;
-  /** When the table is exactly one conv2d: its compact twin (conv-table.ts), which the engine delivers from. */
+  /** Where the spikes go: routes through the operators they cross (routes.ts). */
+  fanout: Fanout;
+  /** When the fan-out is exactly one conv2d read by one population: its twin (also fanout.routes[0]). */
   conv: ConvTable | null;
 }
 
@@ -102,11 +93,7 @@ export interface AnalogPlan {
   len: number;
   inner: number;
   /** Output → targets, per unit of output value. */
-  csr: Csr;
-  /** Work category of every entry of the table, or -1 when they differ (then see `split`). */
-  category: number;
-  /** Per output row, the number of table entries in each work category (rows × CATEGORIES). */
-  split: Int32Array;
+  fanout: Fanout;
 }
 
 export interface MaskPlan {
@@ -136,7 +123,7 @@ export interface NetworkPlan {
   /** Constant current per step from biases: the linear chains evaluated on zero input and no spikes. */
   bias: Float64Array;
   /** Analog input → targets, per unit of (raw input / divisor). */
-  input: Csr;
+  input: Fanout;
   streams: StreamPlan[];
   masks: MaskPlan[];
   /** MACs of the dense (analog) layers fed by the input, per evaluation; a chip recomputes them every step. */
@@ -238,7 +225,15 @@ function validate(ir: SnnIr, byId: Map<string, IrNode>): IrNode {
   return output;
 }
 
-export function buildPlan(ir: SnnIr): NetworkPlan {
+export interface PlanOptions {
+  /**
+   * false: every fan-out is a composed table of every synapse (the reference the structured routes are
+   * tested against; memory O(synapses)). Default true.
+   */
+  structured?: boolean;
+}
+
+export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
   checkShapes(ir);
   const byId = new Map(ir.nodes.map((n) => [n.id, n]));
   const outputNode = validate(ir, byId);
@@ -293,21 +288,6 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
   analogNodes.forEach((node, a) => {
     for (const r of operandRegions[a]) categoryAt.fill(categoryOf(moduleOf(node), true), r.offset, r.offset + r.size);
   });
-  /** Entries per category of each row of a table. */
-  const splitOf = (csr: Csr): Int32Array => {
-    const rows = csr.rowPtr.length - 1;
-    const split = new Int32Array(rows * CATEGORIES);
-    for (let i = 0; i < rows; i++) for (let j = csr.rowPtr[i]; j < csr.rowPtr[i + 1]; j++) split[i * CATEGORIES + categoryAt[csr.col[j]]]++;
-    return split;
-  };
-  /** The one category of all a table's entries (0 for an empty table: it costs nothing), or -1. */
-  const singleCategory = (csr: Csr): number => {
-    if (csr.col.length === 0) return 0;
-    const c = categoryAt[csr.col[0]];
-    for (const col of csr.col) if (categoryAt[col] !== c) return -1;
-    return c;
-  };
-
   const threshold = new Float64Array(currentSize);
   const v0 = new Float64Array(currentSize);
   pops.forEach((p, i) => {
@@ -351,21 +331,39 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
     }
   };
 
-  /** The fan-out table of one source: row i = one-hot(i)·scale[i] pushed to every target. */
-  const table = (source: string, scale: Float64Array | number): Csr | undefined => {
-    const nodes = downstreamOf(source);
+  interface Target {
+    id: string;
+    offset: number;
+    size: number;
+  }
+  /** The regions a source's values reach through linear nodes, by first target. */
+  const targetsOf = (source: string, nodes: IrNode[]): Target[] =>
+    [source, ...nodes.map((n) => n.id)].flatMap((id) => (readers.get(id) ?? []).map((r) => ({ id, ...r }))).sort((a, b) => a.offset - b.offset);
+
+  /** Linear nodes on some path from `source` to `target` (itself included when linear), in topological order. */
+  const between = (source: string, downstream: Set<string>, target: string): IrNode[] => {
+    const seen = new Set<string>();
+    const stack = downstream.has(target) ? [target] : [];
+    while (stack.length) {
+      const id = stack.pop()!;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      for (const x of byId.get(id)!.inputs) if (downstream.has(x) && x !== source) stack.push(x);
+    }
+    return [...seen].map((id) => byId.get(id)!).sort((a, b) => position.get(a.id)! - position.get(b.id)!);
+  };
+
+  /** The table of one source into `targets` only: row i = one-hot(i)·value[i] pushed through `nodes`. */
+  const composeTable = (source: string, value: Float64Array | number, nodes: IrNode[], targets: Target[]): Csr => {
     const reached = [source, ...nodes.map((n) => n.id)];
-    const targets = reached
-      .flatMap((id) => (readers.get(id) ?? []).map((r) => ({ ...r, vec: vecs.get(id)! })))
-      .sort((a, b) => a.offset - b.offset);
-    if (targets.length === 0) return undefined;
+    const withVecs = targets.map((t) => ({ ...t, vec: vecs.get(t.id)! }));
     const srcVec = vecs.get(source)!;
     const rows = srcVec.size;
     const csr = new CsrBuilder(rows);
     for (let i = 0; i < rows; i++) {
-      srcVec.add(i, typeof scale === 'number' ? scale : scale[i]);
+      srcVec.add(i, typeof value === 'number' ? value : value[i]);
       propagate(nodes, false);
-      for (const { offset, vec } of targets) {
+      for (const { offset, vec } of withVecs) {
         // Sorted columns: deterministic tables and better locality when spikes are delivered.
         const idx = vec.idx.subarray(0, vec.count).sort();
         for (const e of idx) {
@@ -380,18 +378,123 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
     return csr.finish();
   };
 
-  /** The compact twin of a source's table when the source feeds one conv2d read by one population alone. */
-  const convTwin = (source: string, theta: Float64Array, csr: Csr): ConvTable | null => {
-    const nodes = downstreamOf(source);
-    const conv = nodes[0];
-    const convReaders = readers.get(conv?.id) ?? [];
-    const inShape = shapes.get(source)!;
-    if (nodes.length !== 1 || conv.kind !== 'conv2d' || readers.has(source) || convReaders.length !== 1 || inShape.length !== 3) return null;
-    if (convReaders[0].offset >= readout.offset) return null;
-    return convTable(conv, inShape, ir.tensors.get(conv.weight)!, theta, convReaders[0].offset, csr);
+  /**
+   * A conv or dense route from `source` to `target` when the linear nodes between them form one chain with
+   * exactly one weighted op: before it, nodes that send each source element to at most one element of the
+   * op's input (with a value uniform per channel or feature); after it, residual adds, reshapes, biases and
+   * concats that only shift the region. Null when the chain has another form (a table composes it then).
+   */
+  const structuredRoute = (source: string, value: Float64Array | number, chain: IrNode[], target: Target): Route | null => {
+    let prev = source;
+    const inputIndex: number[] = [];
+    for (const node of chain) {
+      const ks = node.inputs.flatMap((x, k) => (x === source || chain.includes(byId.get(x)!) ? [k] : []));
+      if (ks.length !== 1 || node.inputs[ks[0]] !== prev) return null;
+      inputIndex.push(ks[0]);
+      prev = node.id;
+    }
+    const w = chain.findIndex((n) => n.kind === 'conv2d' || n.kind === 'dense');
+    if (w < 0 || chain.slice(w + 1).some((n) => n.kind === 'conv2d' || n.kind === 'dense')) return null;
+    const op = chain[w] as Conv2dNode | DenseNode;
+    // After the op: scales in order and a shift of the region.
+    const postScales: number[] = [];
+    let shift = 0;
+    for (let j = w + 1; j < chain.length; j++) {
+      const node = chain[j];
+      const k = inputIndex[j];
+      if (node.kind === 'add') postScales.push(node.scales[k]);
+      else if (node.kind === 'concat') {
+        if (sizeOf(node.shape.slice(0, node.axis)) !== 1) return null;
+        const inner = sizeOf(node.shape.slice(node.axis + 1));
+        for (let q = 0; q < k; q++) shift += shapes.get(node.inputs[q])![node.axis] * inner;
+      } else if (node.kind !== 'reshape' && node.kind !== 'bias') return null;
+    }
+    // Before the op: where each source element lands in the op's input, and with what value.
+    const prefix = chain.slice(0, w);
+    const rows = sizeOf(shapes.get(source)!);
+    const midShape = shapes.get(op.inputs[0])!;
+    const midSize = sizeOf(midShape);
+    const remap = prefix.length ? new Int32Array(rows) : null;
+    const values = new Float64Array(rows);
+    const srcVec = vecs.get(source)!;
+    const midVec = vecs.get(prefix.length ? prefix[prefix.length - 1].id : source)!;
+    for (let i = 0; i < rows; i++) {
+      const v = typeof value === 'number' ? value : value[i];
+      if (!remap) {
+        values[i] = v;
+        continue;
+      }
+      srcVec.add(i, v);
+      propagate(prefix, false);
+      const count = midVec.count;
+      const m = midVec.idx[0];
+      values[i] = count ? midVec.val[m] : 0;
+      remap[i] = count ? m : -1;
+      srcVec.clear();
+      for (const n of prefix) vecs.get(n.id)!.clear();
+      if (count > 1) return null;
+    }
+    // One value per channel (conv) or feature (dense) of the op's input.
+    const conv = op.kind === 'conv2d';
+    if (conv && midShape.length !== 3) return null;
+    const groupOf = (m: number) => (conv ? Math.floor(m / (midShape[1] * midShape[2])) : m % midShape[midShape.length - 1]);
+    const groups = conv ? midShape[0] : midShape[midShape.length - 1];
+    const groupValue = new Float64Array(groups);
+    const set = new Uint8Array(groups);
+    for (let i = 0; i < rows; i++) {
+      const m = remap ? remap[i] : i;
+      if (m < 0 || m >= midSize) continue;
+      const g = groupOf(m);
+      if (set[g] && groupValue[g] !== values[i]) return null;
+      groupValue[g] = values[i];
+      set[g] = 1;
+    }
+    const category = categoryAt[target.offset];
+    const weight = ir.tensors.get(op.weight)!;
+    if (op.kind === 'conv2d') {
+      const twin = convTable(op, midShape, weight, groupValue, postScales, target.offset + shift);
+      return { kind: 'conv', twin, remap, category, fanOut: remapFanOut(remap, convFanOut(twin, midShape[0]), rows) };
+    }
+    const [out, inner] = weight.dims;
+    const weights = new Float32Array(inner * out);
+    const perFeature = new Int32Array(inner);
+    for (let k = 0; k < inner; k++) {
+      for (let o = 0; o < out; o++) {
+        let v = groupValue[k] * weight.data[o * inner + k];
+        for (const sc of postScales) v = sc * v;
+        const f = Math.fround(v);
+        weights[k * out + o] = f;
+        if (f !== 0) perFeature[k]++;
+      }
+    }
+    const perMid = new Int32Array(midSize);
+    for (let m = 0; m < midSize; m++) perMid[m] = perFeature[m % inner];
+    return { kind: 'dense', offset: target.offset + shift, inner, out, targets: (midSize / inner) * out, weights, remap, category, fanOut: remapFanOut(remap, perMid, rows) };
   };
 
-  const input = table(ir.input.id, 1) ?? { rowPtr: new Int32Array(sizeOf(ir.input.shape) + 1), col: new Int32Array(0), val: new Float32Array(0) };
+  /**
+   * The fan-out of one source: per target region, a structured route where the chain allows (and
+   * `opts.structured` is not false), otherwise a composed table per region.
+   */
+  const fanoutFrom = (source: string, value: Float64Array | number): Fanout | undefined => {
+    const nodes = downstreamOf(source);
+    const targets = targetsOf(source, nodes);
+    if (targets.length === 0) return undefined;
+    const downstream = new Set(nodes.map((n) => n.id));
+    const routes: Route[] = targets.map((target) => {
+      const chain = between(source, downstream, target.id);
+      const route = opts.structured === false ? null : structuredRoute(source, value, chain, target);
+      return route ?? tableRoute(composeTable(source, value, chain, [target]), categoryAt[target.offset]);
+    });
+    routes.sort((a, b) => routeStart(a) - routeStart(b));
+    return fanoutOf(sizeOf(shapes.get(source)!), routes);
+  };
+
+  const emptyFanout = (rows: number): Fanout => fanoutOf(rows, []);
+  /** The twin the chip may deliver from: the whole fan-out is one conv read straight from the source. */
+  const twinOf = (f: Fanout): ConvTable | null => (f.routes.length === 1 && f.routes[0].kind === 'conv' && !f.routes[0].remap ? f.routes[0].twin : null);
+
+  const input = fanoutFrom(ir.input.id, 1) ?? emptyFanout(sizeOf(ir.input.shape));
   const inputLayers = downstreamOf(ir.input.id);
   const macsPerStep = inputLayers.reduce((m, n) => m + ops.get(n.id)!.macs, 0);
   const macsPerStepByModule = [0, 0, 0];
@@ -400,28 +503,24 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
   const streams: StreamPlan[] = [];
   const masks: MaskPlan[] = [];
   ifNodes.forEach((node, p) => {
-    const csr = table(node.id, thetas[p]);
-    if (!csr) return;
+    const fanout = fanoutFrom(node.id, thetas[p]);
+    if (!fanout) return;
     pops[p].streams.push(streams.length);
-    const category = singleCategory(csr);
-    streams.push({ id: node.id, pop: p, mask: -1, csr, category, split: category < 0 ? splitOf(csr) : null, conv: convTwin(node.id, thetas[p], csr) });
+    streams.push({ id: node.id, pop: p, mask: -1, fanout, conv: twinOf(fanout) });
   });
   for (const node of ir.nodes.filter((n): n is RsmNode => n.kind === 'rsm')) {
     const p = popIndex.get(node.inputs[0])!;
-    const rows = pops[p].size;
-    const csr = table(node.id, thetas[p]) ?? { rowPtr: new Int32Array(rows + 1), col: new Int32Array(0), val: new Float32Array(0) };
+    const fanout = fanoutFrom(node.id, thetas[p]) ?? emptyFanout(pops[p].size);
     const to = (consumers.get(node.id) ?? []).map((c) => c.id).join(', ');
     pops[p].streams.push(streams.length);
     masks.push({ id: node.id, from: node.inputs[0], to, ratio: node.ratio, stream: streams.length });
-    const category = singleCategory(csr);
-    streams.push({ id: node.id, pop: p, mask: masks.length - 1, csr, category, split: category < 0 ? splitOf(csr) : null, conv: convTwin(node.id, thetas[p], csr) });
+    streams.push({ id: node.id, pop: p, mask: masks.length - 1, fanout, conv: twinOf(fanout) });
   }
 
-  const emptyCsr = (rows: number): Csr => ({ rowPtr: new Int32Array(rows + 1), col: new Int32Array(0), val: new Float32Array(0) });
   const analog: AnalogPlan[] = analogNodes.map((node, a) => {
     const size = sizeOf(node.shape);
-    const csr = table(node.id, 1) ?? emptyCsr(size);
-    const base = { id: node.id, module: moduleOf(node), size, csr, category: singleCategory(csr), split: splitOf(csr) };
+    const fanout = fanoutFrom(node.id, 1) ?? emptyFanout(size);
+    const base = { id: node.id, module: moduleOf(node), size, fanout };
     const operands = operandRegions[a].map((r) => ({ ...r, spiking: false }));
     const geometry = { m: 0, k: 0, n: 0, aBatch: new Int32Array(0), bBatch: new Int32Array(0), outer: 0, len: 0, inner: 0 };
     if (node.kind === 'matmul') {
@@ -452,7 +551,13 @@ export function buildPlan(ir: SnnIr): NetworkPlan {
 
   // An operand is spiking when nothing but spike streams writes into it: no input, no analog output, no constant.
   const written = new Uint8Array(currentSize);
-  for (const t of [input, ...analog.map((a) => a.csr)]) for (const c of t.col) written[c] = 1;
+  for (const f of [input, ...analog.map((a) => a.fanout)]) {
+    for (const r of f.routes) {
+      if (r.kind === 'table') for (const c of r.csr.col) written[c] = 1;
+      else if (r.kind === 'dense') written.fill(1, r.offset, r.offset + r.targets);
+      else written.fill(1, r.twin.offset, r.twin.offset + r.twin.cout * r.twin.outPlane);
+    }
+  }
   for (const a of analog) {
     for (const op of a.operands) {
       op.spiking = true;

@@ -286,8 +286,8 @@ function assemble(
   // Table entries delivered per work category (module · 2 + host), per stream and per analog node.
   const perStream = plan.streams.map((st, si) => {
     const cats = new Float64Array(CATEGORIES);
-    if (st.split) cats.set(streamCategories.subarray(si * CATEGORIES, (si + 1) * CATEGORIES));
-    else cats[st.category] = sops[si];
+    if (st.fanout.category < 0) cats.set(streamCategories.subarray(si * CATEGORIES, (si + 1) * CATEGORIES));
+    else cats[st.fanout.category] = sops[si];
     return cats;
   });
   const perAnalog = plan.analog.map((_, a) => analogOut.subarray(a * CATEGORIES, (a + 1) * CATEGORIES));

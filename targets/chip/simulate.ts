@@ -41,6 +41,7 @@ import { type ChipNetwork, chipNetwork } from '../map/partition.ts';
 import type { LoadedMap, MapDocument } from '../map/map-file.ts';
 import { quantizePlan } from '../map/quantize.ts';
 import { linkEnds, type Route, type SlotPosition, slotPosition, tileOf, xyRoute } from '../map/route.ts';
+import { tableOf } from '../../runtime/snn/routes.ts';
 
 /** One stream's synapses as stored on the chip: per source row, its messages; per message, its synapses. */
 interface MessageTable {
@@ -140,7 +141,7 @@ export function configureChip(loaded: LoadedMap): ChipConfig {
   const counts = new Int32Array(doc.slices.length);
   let mark = 0;
   const tables: MessageTable[] = plan.streams.map((s) => {
-    const { rowPtr, col, val } = s.csr;
+    const { rowPtr, col, val } = tableOf(s.fanout);
     const rows = rowPtr.length - 1;
     const msgPtr = new Int32Array(rows + 1);
     const slices: number[] = [];
@@ -610,7 +611,7 @@ function loadChip(cfg: ChipConfig, runs: StreamRun[]) {
   plan.streams.forEach((st, si) => {
     const run = runs[si];
     const twin = st.conv ?? cfg.twins[si];
-    const banked = !st.conv && twin ? bankedTwin(twin, st.csr, cfg.coreOf) : null;
+    const banked = !st.conv && twin ? bankedTwin(twin, tableOf(st.fanout), cfg.coreOf) : null;
     if (twin && (st.conv || banked)) {
       run.conv = {
         ...reserveConvTwin(layout, twin, banked ? banked.weights.length : twin.weights.length),

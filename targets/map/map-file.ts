@@ -19,6 +19,7 @@ import { type ChipNetwork, chipNetwork, type LowerBound, lowerBound, partition, 
 import { type CoreEdge, PLACERS, spikeHops } from './place.ts';
 import { chooseExponents, type QuantizeMode, quantizePlan, type QuantizeStats } from './quantize.ts';
 import { chipsFor, slotPosition, tileOf } from './route.ts';
+import { tableOf } from '../../runtime/snn/routes.ts';
 
 export const MAP_FORMAT = 'snnc-map';
 export const MAP_VERSION = 1;
@@ -228,7 +229,7 @@ export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: Chip
     return { core: c, slot: slots[c], chip: p.chip, tile: [p.x, p.y], core_in_tile: p.core, slices: sl, use: usage(part.use[c]) };
   });
   const tiles = new Set(cores.map((c) => tileOf(spec, slotPosition(spec, c.slot)))).size;
-  const synapses = plan.streams.reduce((a, s) => a + s.csr.col.length, 0);
+  const synapses = plan.streams.reduce((a, s) => a + tableOf(s.fanout).col.length, 0);
   const doc: MapDocument = {
     format: MAP_FORMAT,
     version: MAP_VERSION,

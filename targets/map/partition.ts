@@ -25,6 +25,7 @@ import { SnncError } from '../../compiler/errors.ts';
 import type { IfNode, IrNode, Shape, SnnIr } from '../../compiler/ir/types.ts';
 import type { NetworkPlan } from '../../runtime/snn/plan.ts';
 import { type ChipSpec, LIMITS, type LimitName, synapseWords } from '../chip-spec.ts';
+import { tableOf } from '../../runtime/snn/routes.ts';
 
 /** A population as the chip sees it: the IF populations of the plan, then the non-spiking readout. */
 export interface ChipPopulation {
@@ -75,7 +76,7 @@ export function chipNetwork(ir: SnnIr, plan: NetworkPlan): ChipNetwork {
   // Transpose every stream table into per-target lists, in (stream, row) order.
   const counts = pops.map((p) => new Int32Array(p.size + 1));
   plan.streams.forEach((s) => {
-    for (const c of s.csr.col) counts[popOf[c]][c - pops[popOf[c]].offset + 1]++;
+    for (const c of tableOf(s.fanout).col) counts[popOf[c]][c - pops[popOf[c]].offset + 1]++;
   });
   const incoming: Incoming[] = pops.map((p, k) => {
     const ptr = counts[k];
@@ -85,7 +86,7 @@ export function chipNetwork(ir: SnnIr, plan: NetworkPlan): ChipNetwork {
   });
   const fill = pops.map((p, k) => incoming[k].ptr.slice(0, p.size));
   plan.streams.forEach((s, si) => {
-    const { rowPtr, col } = s.csr;
+    const { rowPtr, col } = tableOf(s.fanout);
     for (let i = 0; i + 1 < rowPtr.length; i++) {
       for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) {
         const k = popOf[col[j]];
@@ -176,7 +177,7 @@ function outputAxons(net: ChipNetwork, p: number, sliceOf: Int32Array, slices: n
   const stamp = new Int32Array(slices).fill(-1);
   let mark = 0;
   for (const si of pop.streams) {
-    const { rowPtr, col } = net.plan.streams[si].csr;
+    const { rowPtr, col } = tableOf(net.plan.streams[si].fanout);
     for (let i = 0; i < pop.size; i++, mark++) {
       let n = 0;
       for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) {
@@ -215,8 +216,8 @@ function grow(net: ChipNetwork, p: number, order: Int32Array, outAx: Int32Array,
   const pop = net.pops[p];
   const { ptr, stream, row } = net.incoming[p];
   const hard = capsOf(spec);
-  const stamps = net.plan.streams.map((s) => new Int32Array(s.csr.rowPtr.length - 1).fill(-1));
-  const counts = net.plan.streams.map((s) => new Int32Array(s.csr.rowPtr.length - 1));
+  const stamps = net.plan.streams.map((s) => new Int32Array(tableOf(s.fanout).rowPtr.length - 1).fill(-1));
+  const counts = net.plan.streams.map((s) => new Int32Array(tableOf(s.fanout).rowPtr.length - 1));
   const wordStep = new Int32Array(hard[0] + 2);
   for (let n = 0; n < wordStep.length; n++) wordStep[n] = synapseWords(n + 1, spec) - synapseWords(n, spec);
 
@@ -320,7 +321,7 @@ function localTraffic(net: ChipNetwork, p: number, grown: Grown, coreOfSlice: nu
   for (const s of grown.slices) {
     if (s.core < 0) continue; // a new core holds none of the destinations
     for (const si of pop.streams) {
-      const { rowPtr, col } = net.plan.streams[si].csr;
+      const { rowPtr, col } = tableOf(net.plan.streams[si].fanout);
       for (const t of s.neurons) {
         const w = rates ? rates[p][t] : 1;
         mark++;
@@ -362,7 +363,7 @@ export function partition(net: ChipNetwork, spec: ChipSpec, options: PartitionOp
     const destRank = new Map<number, number>();
     const destPops = new Set<number>();
     for (const si of pop.streams) {
-      const { col } = net.plan.streams[si].csr;
+      const { col } = tableOf(net.plan.streams[si].fanout);
       for (let j = 0; j < col.length; j++) destPops.add(net.popOf[col[j]]);
     }
     for (const s of slices) {
@@ -424,7 +425,7 @@ export function sliceTraffic(net: ChipNetwork, part: Partition, rates?: Float64A
   let mark = 0;
   net.pops.forEach((pop, p) => {
     for (const si of pop.streams) {
-      const { rowPtr, col } = net.plan.streams[si].csr;
+      const { rowPtr, col } = tableOf(net.plan.streams[si].fanout);
       for (let i = 0; i < pop.size; i++, mark++) {
         const w = rates ? rates[p][i] : 1;
         if (w === 0) continue;
@@ -462,7 +463,7 @@ export function lowerBound(net: ChipNetwork, spec: ChipSpec): LowerBound {
   let rows = 0;
   let bits = 0;
   for (const s of net.plan.streams) {
-    const { rowPtr } = s.csr;
+    const { rowPtr } = tableOf(s.fanout);
     for (let i = 0; i + 1 < rowPtr.length; i++) {
       const n = rowPtr[i + 1] - rowPtr[i];
       if (n === 0) continue;

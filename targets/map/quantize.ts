@@ -13,6 +13,7 @@
 import { SnncError } from '../../compiler/errors.ts';
 import type { NetworkPlan } from '../../runtime/snn/plan.ts';
 import type { ChipSpec } from '../chip-spec.ts';
+import { tableFanout, tableOf } from '../../runtime/snn/routes.ts';
 
 export type QuantizeMode = 'per-core' | 'per-group';
 export const QUANTIZE_MODES: QuantizeMode[] = ['per-core', 'per-group'];
@@ -69,7 +70,7 @@ export function chooseExponents(plan: NetworkPlan, coreOfCurrent: Int32Array, mo
   const S = plan.streams.length;
   const groups = new Map<number, ExponentGroup>();
   plan.streams.forEach((s, si) => {
-    const { col, val } = s.csr;
+    const { col, val } = tableOf(s.fanout);
     for (let j = 0; j < col.length; j++) {
       const core = coreOfCurrent[col[j]];
       const key = groupKey(mode, core, si, S);
@@ -107,7 +108,7 @@ export function quantizePlan(plan: NetworkPlan, coreOfCurrent: Int32Array, group
   let maxRel = 0;
   let sumSq = 0;
   const streams = plan.streams.map((s, si) => {
-    const { col, val } = s.csr;
+    const { col, val } = tableOf(s.fanout);
     const q = new Float32Array(val.length);
     for (let j = 0; j < col.length; j++) {
       const core = coreOfCurrent[col[j]];
@@ -123,7 +124,8 @@ export function quantizePlan(plan: NetworkPlan, coreOfCurrent: Int32Array, group
       }
     }
     // The conv twin holds the unquantised weights: the quantised table is delivered from its CSR.
-    return { ...s, csr: { rowPtr: s.csr.rowPtr, col: s.csr.col, val: q }, conv: null };
+    const table = tableOf(s.fanout);
+    return { ...s, fanout: tableFanout({ rowPtr: table.rowPtr, col: table.col, val: q }, s.fanout.category), conv: null };
   });
   return {
     plan: { ...plan, streams },

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { buildPlan } from '../../runtime/snn/plan.ts';
 import { simulate } from '../../runtime/snn/simulate.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
+import { tableOf } from '../../runtime/snn/routes.ts';
 
 /** Targets of input (c, y, x) under a conv: every (co, oy, ox, tap) with oy·s − p + ky = y (same for x), in bounds. */
 function bruteFanOut(y: number, x: number, o: { cout: number; k: number; s: number; p: number; outH: number; outW: number }): number {
@@ -30,7 +31,7 @@ describe('SOP counting', () => {
 
   it('gives each neuron its exact per-position fan-out (border and stride-2 positions differ)', () => {
     const plan = buildPlan(ir);
-    const { rowPtr } = plan.streams[0].csr;
+    const { rowPtr } = tableOf(plan.streams[0].fanout);
     for (let c = 0; c < C; c++) {
       for (let y = 0; y < H; y++) {
         for (let x = 0; x < H; x++) {

@@ -4,6 +4,7 @@ import { buildPlan } from '../../runtime/snn/plan.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
 import { simulate } from '../../runtime/snn/simulate.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
+import { tableOf } from '../../runtime/snn/routes.ts';
 
 const C = 2;
 const H = 8;
@@ -36,7 +37,7 @@ describe('RSM', () => {
     const samples = 3;
     const seed = 11;
     const ir = maskedConv(0.5);
-    const { rowPtr } = buildPlan(ir).streams[0].csr;
+    const { rowPtr } = tableOf(buildPlan(ir).streams[0].fanout);
     const r = await simulate(ir, allOnes(samples), { T, seed });
     let survivors = 0;
     let sops = 0;

@@ -16,6 +16,7 @@ import type { NetworkPlan } from '../../runtime/snn/plan.ts';
 import type { ChipSpec } from '../../targets/chip-spec.ts';
 import type { MapDocument } from '../../targets/map/map-file.ts';
 import { IrBuilder } from '../helpers/ir-builder.ts';
+import { tableOf } from '../../runtime/snn/routes.ts';
 
 export const root = resolve(import.meta.dirname, '..', '..');
 export const fixture = (name: string) => join(root, 'test', 'fixtures', name);
@@ -94,7 +95,7 @@ export function recount(plan: NetworkPlan, doc: MapDocument): Array<[number, num
   const use = doc.cores.map((): [number, number, number, number] => [0, 0, 0, 0]);
   doc.slices.forEach((s) => (use[s.core][0] += s.neurons));
   plan.streams.forEach((stream) => {
-    const { rowPtr, col } = stream.csr;
+    const { rowPtr, col } = tableOf(stream.fanout);
     const offset = plan.pops[stream.pop].offset;
     for (let i = 0; i + 1 < rowPtr.length; i++) {
       const perSlice = new Map<number, number>();

@@ -11,6 +11,7 @@ import { buildMap } from '../../targets/map/map-file.ts';
 import { chipNetwork, lowerBound } from '../../targets/map/partition.ts';
 import { IrBuilder } from '../helpers/ir-builder.ts';
 import { limitNetwork, recount, wordsFor } from './helpers.ts';
+import { tableOf } from '../../runtime/snn/routes.ts';
 
 const spec = loadChipSpec('loihi1');
 const NO_SHA = '0'.repeat(64);
@@ -24,7 +25,7 @@ function asOneSlice(limit: LimitName, layer: string, ir: ReturnType<typeof limit
   let inAxons = 0;
   let words = 0;
   for (const s of plan.streams) {
-    const { rowPtr, col } = s.csr;
+    const { rowPtr, col } = tableOf(s.fanout);
     for (let i = 0; i + 1 < rowPtr.length; i++) {
       let n = 0;
       for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) if (inside(col[j])) n++;
