@@ -413,7 +413,7 @@ async function runModel(model: string, manifest: Manifest): Promise<Partial<Reco
     const { args, needs, writes } = plan[step];
     const command = `snnc ${args.map((a) => (isAbsolute(a) ? relative(outDir, a) : a)).join(' ')}`;
     const date = new Date().toISOString();
-    const base = { seconds: null, peak_rss_mb: null, cpu_s: null, exit_code: null, command, date };
+    const base = { seconds: null, peak_rss_mb: null, cpu_s: null, exit_code: null, command, date, commit: cliCommit };
     if (needs && (failedOutputs.has(needs) || !existsSync(needs))) {
       const producer = needs === ir ? 'compile' : 'map';
       const why = failedOutputs.get(needs) ?? `no ${relative(outDir, needs)} (run ${producer} first)`;
@@ -508,7 +508,7 @@ function targets(results: Record<string, Partial<Record<Step, StepRecord>>>): Re
             ? null
             : rec.status === 'ok' && rec.seconds! <= t.max_s && rec.peak_rss_mb! <= t.max_rss_mb;
         and(met);
-        return [s, { seconds: rec?.seconds ?? null, peak_rss_mb: rec?.peak_rss_mb ?? null, status: rec?.status ?? null, met }];
+        return [s, met];
       }),
     );
   }
@@ -518,21 +518,27 @@ function targets(results: Record<string, Partial<Record<Step, StepRecord>>>): Re
   and(sopsMet);
   return {
     limits: TARGETS,
-    steps: perModel,
+    note: 'met, per model and step: within the limits (true), failed or over them (false), not run or skipped (null)',
+    met: perModel,
     sops_per_cpu_s: { model: SOPS_TARGET.model, target: SOPS_TARGET.sops_per_cpu_s, measured, met: sopsMet },
     all_met: all,
   };
 }
 
+/** The commit of the checkout the CLI comes from, and whether its source differs from that commit. */
 function gitDescribe(): string {
-  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).stdout.trim();
+  const git = (...args: string[]) => spawnSync('git', args, { cwd: dirname(cliFile), encoding: 'utf8' });
+  const top = git('rev-parse', '--show-toplevel').stdout?.trim();
+  const head = git('rev-parse', '--short', 'HEAD').stdout?.trim();
+  if (!top || !head) return 'unknown (the CLI is not in a git checkout)';
   const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'cli', 'compiler', 'runtime', 'targets'], {
-    cwd: REPO,
+    cwd: top,
     encoding: 'utf8',
   }).stdout.trim();
-  return head ? `${head}${dirty ? ' + uncommitted changes' : ''}` : 'unknown';
+  return `${head}${dirty ? ' + uncommitted changes in cli/compiler/runtime/targets' : ''}`;
 }
 
+const cliCommit = gitDescribe();
 const manifest = ensureModels();
 const runs: Record<string, Partial<Record<Step, StepRecord>>> = {};
 const started = performance.now();
@@ -560,7 +566,7 @@ if (!opts['no-save']) {
     node_version: process.version,
     machine: { cpus: availableParallelism(), memory_gb: round(totalmem() / 1024 / MB, 1) },
     cli: cliLabel,
-    commit: relative(REPO, cliFile).startsWith('..') ? 'n/a (CLI outside this checkout)' : gitDescribe(),
+    commit: cliCommit,
     timeout_s: timeoutS,
     mem_limit_gb: memLimitGb,
     models: Object.fromEntries(
