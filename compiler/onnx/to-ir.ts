@@ -11,6 +11,10 @@
  * permuted to [3, N·nW, heads, tokens, d] (axis 1) before `qkv[0]`. In every case the sample's elements in
  * C order are exactly the ONNX tensor's at batch 1, so index-only ops (Slice, Split, Gather with constant
  * indices) lower to one `select` node whose index map is the ANN kernel run on an iota tensor.
+ *
+ * Pad. PyTorch exports nn.AvgPool2d as a constant Pad (all zero without padding) and an AveragePool. A
+ * constant zero Pad on the spatial axes has no node of its own: its pads are added to the pads of the Conv,
+ * AveragePool or MaxPool that reads it, where that is exact (see foldPads); anything else is refused by name.
  */
 import { SnncError } from '../errors.ts';
 import type { AnnGraph, GraphNode, Tensor } from '../graph.ts';
@@ -20,6 +24,7 @@ import { deriveShape } from '../ir/shapes.ts';
 import type { IrNode, IrTensor, Shape, SnnIr } from '../ir/types.ts';
 import { IR_FORMAT, IR_VERSION } from '../ir/types.ts';
 import { kernels } from '../ops/kernels/index.ts';
+import { padGeometry } from '../ops/rules.ts';
 
 const BATCH = 2;
 
@@ -38,6 +43,18 @@ const RESHAPES = new Set(['Flatten', 'Reshape', 'Squeeze', 'Unsqueeze']);
 
 /** Ops that only rename a value. */
 const ALIASES = new Set(['Identity', 'Dropout']);
+
+/** Ops whose own zero padding can take a Pad's. */
+const PAD_CONSUMERS = new Set(['Conv', 'AveragePool', 'MaxPool']);
+
+/** [top, left, bottom, right], as IR pads. */
+type Pads2d = [number, number, number, number];
+
+/** A value made by a non-zero Pad: the pads still to fold into its reader, and the Pad node for errors. */
+interface PendingPad {
+  pads: Pads2d;
+  node: string;
+}
 
 export interface ImportOptions {
   /** Input scaling: the simulator divides raw input by this. */
@@ -84,6 +101,7 @@ export function importOnnx(graph: AnnGraph, opts: ImportOptions): SnnIr {
   const ids = new Map<string, string>([[input.name, input.name]]); // ONNX value → IR node id
   const usedIds = new Set<string>([input.name]);
   const nodes: IrNode[] = [];
+  const pendingPads = new Map<string, PendingPad>();
 
   const constant = (name: string): Tensor | undefined => graph.initializers.get(name);
   const addTensor = (name: string, dims: number[], data: Float32Array): string => {
@@ -100,8 +118,11 @@ export function importOnnx(graph: AnnGraph, opts: ImportOptions): SnnIr {
 
   for (const node of graph.nodes) {
     const where = { file, node: node.name, op: node.op };
-    if (ALIASES.has(node.op)) {
+    refuseUnfoldablePad(node, pendingPads, file);
+    if (ALIASES.has(node.op) || node.op === 'Pad') {
       ids.set(node.outputs[0], resolve(node.inputs[0], ids, where));
+      const pads = node.op === 'Pad' ? padToFold(node, graph, shapes, layoutOf, where) : pendingPads.get(node.inputs[0])?.pads;
+      if (pads) pendingPads.set(node.outputs[0], { pads, node: pendingPads.get(node.inputs[0])?.node ?? node.name });
       continue;
     }
     if (node.outputs.length !== 1 && node.op !== 'Split' && node.op !== 'BatchNormalization') {
@@ -117,7 +138,7 @@ export function importOnnx(graph: AnnGraph, opts: ImportOptions): SnnIr {
     };
     const irNodes = SELECT_OPS.has(node.op)
       ? selectNodes(node, base, dynamicInputs, { opset: graph.opset, constant, addTensor, layoutOf, irShapeOf, usedIds, where })
-      : [translate(node, base, { opset: graph.opset, constant, constTensor, addTensor, sampleShape, layoutOf, where })];
+      : [translate(node, base, { opset: graph.opset, constant, constTensor, addTensor, sampleShape, layoutOf, pendingPads, where })];
     irNodes.forEach((irNode, i) => {
       const inputShapes = irNode.inputs.map((id) => (id === input.name ? sampleShape(input.name) : nodes.find((n) => n.id === id)!.shape));
       const derived = deriveShape(irNode, inputShapes, tensors, irNode.shape);
@@ -129,6 +150,8 @@ export function importOnnx(graph: AnnGraph, opts: ImportOptions): SnnIr {
     });
   }
 
+  const padded = pendingPads.get(graph.outputs[0].name);
+  if (padded) throw new SnncError('a Pad whose value is the model output cannot be folded into a following layer', { file, node: padded.node, op: 'Pad' });
   const outputId = resolve(graph.outputs[0].name, ids, { file });
   const output = nodes.find((n) => n.id === outputId);
   if (!output) throw new SnncError('the output is the input itself: nothing to convert', { file });
@@ -144,6 +167,57 @@ export function importOnnx(graph: AnnGraph, opts: ImportOptions): SnnIr {
 }
 
 type Where = { file: string; node?: string; op?: string };
+
+/**
+ * The spatial pads of a Pad node to fold into its reader, or undefined when it pads nothing (then it is
+ * only a new name, whatever its mode). Only constant zero padding of H and W equals a layer's own pads.
+ */
+function padToFold(node: GraphNode, graph: AnnGraph, shapes: Map<string, { dtype: Tensor['dtype']; dims: number[] }>, layoutOf: (v: string, w?: Where) => Layout, where: Where): Pads2d | undefined {
+  const inputs = node.inputs.map((name, i) => (name === '' ? undefined : i > 0 ? (graph.initializers.get(name) ?? shapes.get(name)) : shapes.get(name)));
+  const g = padGeometry({ node, opset: graph.opset, file: where.file }, inputs);
+  if ([...g.begin, ...g.end].every((p) => p === 0)) return undefined;
+  const fix = 'only a constant zero Pad of H and W is supported, folded into the next Conv, AveragePool or MaxPool';
+  if (g.mode !== 'constant') throw new SnncError(`Pad mode ${g.mode} has no spiking conversion: ${fix}`, where);
+  if (g.value !== 0) throw new SnncError(`Pad with the value ${g.value} has no spiking conversion: ${fix}`, where);
+  const l = layoutOf(node.inputs[0], where);
+  const spatialOnly = g.begin.length === 4 && l.axis === 0 && l.k === 1 && [0, 1].every((a) => g.begin[a] === 0 && g.end[a] === 0);
+  if (!spatialOnly) throw new SnncError(`Pad of [${l.dims}] by [${g.begin}] before and [${g.end}] after pads more than H and W of an [N, C, H, W] value: ${fix}`, where);
+  if ([...g.begin, ...g.end].some((p) => p < 0)) throw new SnncError(`Pad with negative pads (a crop) is not supported: ${fix}`, where);
+  return [g.begin[2], g.begin[3], g.end[2], g.end[3]];
+}
+
+/** A padded value may only be read as the data input of a Conv, AveragePool or MaxPool (or renamed). */
+function refuseUnfoldablePad(node: GraphNode, pendingPads: Map<string, PendingPad>, file: string): void {
+  node.inputs.forEach((value, i) => {
+    const pending = pendingPads.get(value);
+    if (!pending || (i === 0 && (PAD_CONSUMERS.has(node.op) || ALIASES.has(node.op)))) return;
+    throw new SnncError(`its padding cannot be folded into ${node.op} node ${node.name}: snnc folds a zero Pad only into a following Conv, AveragePool or MaxPool`, {
+      file,
+      node: pending.node,
+      op: 'Pad',
+    });
+  });
+}
+
+/**
+ * A layer's own pads plus those of a Pad before it. Conv pads with zeros, so the sum is exact. So is an
+ * AveragePool with count_include_pad=1 (every zero counts), and one with count_include_pad=0 and no pads of
+ * its own: its windows lie inside the padded input, so both divide by the whole window, as
+ * count_include_pad=1 does. With pads of its own as well, the Pad's zeros would count and its own padding
+ * not: one avgpool2d node has one rule, so that is refused. MaxPool is never simulated as a max: snnc
+ * refuses it or averages it with padding counted as zeros (--maxpool avg), which the sum matches.
+ */
+function foldPads(own: Pads2d, pending: PendingPad | undefined, countIncludePad: boolean | undefined, where: Where): { pads: Pads2d; countIncludePad?: boolean } {
+  if (!pending) return { pads: own, countIncludePad };
+  const pads = own.map((p, i) => p + pending.pads[i]) as Pads2d;
+  if (countIncludePad === false && own.some((p) => p !== 0)) {
+    throw new SnncError(
+      `a zero Pad (node ${pending.node}) before an AveragePool with pads of its own and count_include_pad=0 cannot be folded: the Pad's zeros count in the divisor and the pool's own padding does not`,
+      where,
+    );
+  }
+  return { pads, countIncludePad: countIncludePad === undefined ? undefined : true };
+}
 
 /** One-line errors for values whose batch layout an op cannot take (see "Batch layout" above). */
 function checkLayouts(node: GraphNode, dynamicInputs: string[], layoutOf: (v: string, w?: Where) => Layout, where: Where): void {
@@ -236,6 +310,7 @@ interface Helpers {
   addTensor(name: string, dims: number[], data: Float32Array): string;
   sampleShape(value: string): Shape;
   layoutOf(value: string, where?: Where): Layout;
+  pendingPads: Map<string, PendingPad>;
   where: { file: string; node: string; op: string };
 }
 
@@ -290,7 +365,7 @@ function translate(node: GraphNode, base: Base, h: Helpers): IrNode {
       if (w.dims.length !== 4) throw new SnncError(`only 2-D convolution is supported (weight has rank ${w.dims.length})`, where);
       const strides = ints(node, 'strides', [1, 1]);
       const dilations = ints(node, 'dilations', [1, 1]);
-      const pads = pads2d(node, inShape().slice(1), w.dims.slice(2), strides, dilations);
+      const { pads } = foldPads(pads2d(node, inShape().slice(1), w.dims.slice(2), strides, dilations), h.pendingPads.get(node.inputs[0]), undefined, where);
       const bias = node.inputs[2] ? h.constTensor(node.inputs[2]) : undefined;
       return {
         ...base, kind: 'conv2d', weight: h.constTensor(node.inputs[1]), ...(bias ? { bias } : {}),
@@ -330,12 +405,11 @@ function translate(node: GraphNode, base: Base, h: Helpers): IrNode {
       if (kernel.length !== 2) throw new SnncError('only 2-D pooling is supported', where);
       if ((node.attrs.ceil_mode as number) === 1) throw new SnncError('ceil_mode=1 pooling is not supported', where);
       const strides = ints(node, 'strides', [1, 1]);
-      const pads = pads2d(node, inShape().slice(1), kernel, strides, [1, 1]);
-      if (node.op === 'MaxPool') return { ...base, kind: 'maxpool2d', kernel: pair(kernel), strides: pair(strides), pads };
-      return {
-        ...base, kind: 'avgpool2d', kernel: pair(kernel), strides: pair(strides), pads,
-        countIncludePad: (node.attrs.count_include_pad as number) === 1,
-      };
+      const own = pads2d(node, inShape().slice(1), kernel, strides, [1, 1]);
+      const pending = h.pendingPads.get(node.inputs[0]);
+      if (node.op === 'MaxPool') return { ...base, kind: 'maxpool2d', kernel: pair(kernel), strides: pair(strides), pads: foldPads(own, pending, undefined, where).pads };
+      const { pads, countIncludePad } = foldPads(own, pending, (node.attrs.count_include_pad as number) === 1, where);
+      return { ...base, kind: 'avgpool2d', kernel: pair(kernel), strides: pair(strides), pads, countIncludePad: countIncludePad! };
     }
     case 'GlobalAveragePool': {
       const [, hh, ww] = inShape();

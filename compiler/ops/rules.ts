@@ -474,6 +474,46 @@ export function reduceGeometry(ctx: NodeContext, inputs: (ShapedValue | undefine
   return { reduced, dims: out };
 }
 
+/** Pad: what is added before and after every axis (negative = cropped), and how the new elements are filled. */
+export interface PadGeometry {
+  begin: number[];
+  end: number[];
+  mode: string;
+  /** The fill of mode constant. */
+  value: number;
+  dims: number[];
+}
+
+/**
+ * Pad at every opset: before 11 `pads` and `value` are attributes; from 11 they are inputs 1 and 2; from 18
+ * input 3 (`axes`) names the axes `pads` covers. `pads` is [x1_begin, x2_begin, …, x1_end, x2_end, …].
+ */
+export function padGeometry(ctx: NodeContext, inputs: (ShapedValue | undefined)[]): PadGeometry {
+  const dims = required(ctx, inputs, 0).dims;
+  const rank = dims.length;
+  const mode = attrString(ctx, 'mode', 'constant');
+  if (!['constant', 'reflect', 'edge'].includes(mode)) throw nodeError(ctx, `Pad mode ${mode} is not supported (constant, reflect and edge are)`);
+  const pads = ctx.opset < 11 ? attrInts(ctx, 'pads') : constantInts(ctx, required(ctx, inputs, 1), 'pads');
+  const axesInput = ctx.opset >= 18 ? inputs[3] : undefined;
+  const axes = axesInput ? normalizeAxes(ctx, constantInts(ctx, axesInput, 'axes'), rank) : dims.map((_, i) => i);
+  if (!pads || pads.length !== 2 * axes.length) throw nodeError(ctx, `pads has ${pads?.length ?? 0} values, expected ${2 * axes.length}`);
+  const begin = new Array<number>(rank).fill(0);
+  const end = new Array<number>(rank).fill(0);
+  axes.forEach((axis, i) => {
+    begin[axis] = pads[i];
+    end[axis] = pads[i + axes.length];
+  });
+  const out = dims.map((d, i) => d + begin[i] + end[i]);
+  if (out.some((d) => d < 0)) throw shapeMismatch(ctx, `pads ${formatDims(pads)} crop ${formatDims(dims)} below zero`);
+  if (mode === 'reflect' && dims.some((d, i) => (begin[i] > 0 || end[i] > 0) && (begin[i] >= d || end[i] >= d))) {
+    throw shapeMismatch(ctx, `reflect pads ${formatDims(pads)} must be smaller than the dims ${formatDims(dims)}`);
+  }
+  const valueInput = ctx.opset < 11 ? undefined : inputs[2];
+  const value = valueInput?.data ? valueInput.data[0] : ctx.opset < 11 ? attrFloat(ctx, 'value', 0) : 0;
+  if (valueInput && !valueInput.data) throw nodeError(ctx, 'the constant_value of Pad must be a constant');
+  return { begin, end, mode, value, dims: out };
+}
+
 /** Shape (opset 15 start/end): the range of dims it returns. */
 export function shapeRange(ctx: NodeContext, rank: number): [number, number] {
   const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + rank : v, 0), rank);
@@ -607,6 +647,7 @@ export const SHAPE_RULES: ReadonlyMap<string, ShapeRule> = new Map<string, Shape
   ['Unsqueeze', (ctx, inputs) => [{ dtype: required(ctx, inputs, 0).dtype, dims: unsqueezeDims(ctx, inputs) }]],
   ['Squeeze', (ctx, inputs) => [{ dtype: required(ctx, inputs, 0).dtype, dims: squeezeDims(ctx, inputs) }]],
   ['ReduceMean', (ctx, inputs) => [{ dtype: required(ctx, inputs, 0).dtype, dims: reduceGeometry(ctx, inputs).dims }]],
+  ['Pad', (ctx, inputs) => [{ dtype: required(ctx, inputs, 0).dtype, dims: padGeometry(ctx, inputs).dims }]],
 ]);
 
 /** Output shapes of one node. Unknown op → SnncError naming node and op. */

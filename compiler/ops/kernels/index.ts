@@ -4,13 +4,14 @@ import { batchNormKernels } from './batchnorm.ts';
 import { convKernels } from './conv.ts';
 import { elementwiseKernels } from './elementwise.ts';
 import { gemmKernels } from './gemm.ts';
+import { padKernels } from './pad.ts';
 import { poolKernels } from './pool.ts';
 import { shapeKernels } from './shape.ts';
 
 export type { Kernel } from './common.ts';
 
 const REGISTRY: ReadonlyMap<string, Kernel> = new Map(
-  Object.entries({ ...convKernels, ...gemmKernels, ...poolKernels, ...elementwiseKernels, ...batchNormKernels, ...shapeKernels }),
+  Object.entries({ ...convKernels, ...gemmKernels, ...poolKernels, ...elementwiseKernels, ...batchNormKernels, ...shapeKernels, ...padKernels }),
 );
 
 /**
