@@ -99,6 +99,7 @@ export async function demo(options: DemoOptions): Promise<void> {
     snncVersion: packageVersion(),
     progress: createProgress,
   });
+  if (report.ann_baseline.note) process.stderr.write(`snnc: note: ${report.ann_baseline.note}\n`);
   writeFileAtomic(reportFile, renderReport(report));
   // The measured data behind the page, for scripts (the same object `snnc report --json` prints).
   writeFileAtomic(path.join(options.out, 'report.json'), `${JSON.stringify(report, null, 1)}\n`);

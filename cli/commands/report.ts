@@ -59,6 +59,7 @@ export async function report(irPath: string, options: ReportOptions): Promise<vo
     snncVersion: packageVersion(),
     progress: createProgress,
   });
+  if (reportData.ann_baseline.note) process.stderr.write(`snnc: note: ${reportData.ann_baseline.note}\n`);
   writeFileAtomic(options.output, renderReport(reportData));
   if (options.json) printJson(reportData);
   else process.stderr.write(`wrote ${options.output}\n`);
