@@ -41,6 +41,7 @@ function foldNode(node: GraphNode, constants: Map<string, Tensor>, file: string,
   if (node.op === 'Cast') return castTensor(input, castTarget({ node, opset: 0, file }));
   if (node.op === 'Transpose') {
     const perm = (node.attrs.perm as number[] | undefined) ?? input.dims.map((_, i) => input.dims.length - 1 - i);
+    checkPermutation(perm, input.dims.length, where);
     return transposeTensor(input, perm);
   }
   return undefined;
@@ -60,6 +61,13 @@ function constantValue(node: GraphNode, where: { file: string; node: string; op:
     return { dtype: 'int64', dims: [v.length], data: Float64Array.from(v) };
   }
   throw new SnncError(`Constant has no supported value attribute (has ${Object.keys(a).join(', ') || 'none'})`, where);
+}
+
+/** A bad perm would fold into a tensor with undefined dims or duplicated rows: refuse it at the ONNX node. */
+function checkPermutation(perm: unknown, rank: number, where: { file: string; node: string; op: string }): void {
+  const ok = Array.isArray(perm) && perm.length === rank && new Set(perm).size === rank && perm.every((p) => Number.isInteger(p) && p >= 0 && p < rank);
+  const shown = Array.isArray(perm) ? `[${perm.join(', ')}]` : String(perm);
+  if (!ok) throw new SnncError(`perm ${shown} is not a permutation of the ${rank} axes of its constant input`, where);
 }
 
 function transposeTensor(t: Tensor, perm: number[]): Tensor {

@@ -3,12 +3,12 @@
  * typed arrays here, then constant Constant/Identity/Cast chains are folded into initializers.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, openSync, readSync, closeSync, fstatSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, openSync, readSync, closeSync, fstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { AnnGraph, AttrValue, DType, GraphNode, Tensor, ValueInfo } from '../graph.ts';
 import { tensorSize } from '../graph.ts';
-import { SnncError } from '../errors.ts';
+import { checkFinite, type ErrorPlace, SnncError } from '../errors.ts';
 import { foldConstants } from './fold.ts';
 
 const { onnx } = onnxProto;
@@ -32,6 +32,8 @@ const DTYPES: Record<number, DType | undefined> = {
 };
 /** Bytes per element of raw_data, by ONNX data type. */
 const RAW_BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2 };
+/** The ai.onnx opsets snnc's op rules know; outside them an op's semantics would be a guess. */
+export const OPSET_RANGE = { min: 1, max: 24 } as const;
 const DTYPE_NAMES: Record<number, string> = {
   0: 'UNDEFINED', 8: 'STRING', 14: 'COMPLEX64', 15: 'COMPLEX128', 17: 'FLOAT8E4M3FN', 18: 'FLOAT8E4M3FNUZ',
   19: 'FLOAT8E5M2', 20: 'FLOAT8E5M2FNUZ', 21: 'UINT4', 22: 'INT4', 23: 'FLOAT4E2M1',
@@ -47,6 +49,7 @@ export interface LoadOptions {
 /** Reads and decodes an ONNX file. Every failure is a one-line SnncError naming the file. */
 export function loadOnnx(file: string): AnnGraph {
   if (!existsSync(file)) throw new SnncError('no such file', { file });
+  if (!statSync(file).isFile()) throw new SnncError('not a regular file (a directory?)', { file });
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
@@ -74,7 +77,7 @@ export function loadOnnxBytes(bytes: Uint8Array, opts: LoadOptions): AnnGraph {
   const initializers = new Map<string, Tensor>();
   for (const t of g.initializer ?? []) {
     if (!t.name) throw new SnncError('an initializer has no name', { file });
-    initializers.set(t.name, decodeTensor(t, ctx, `initializer ${t.name}`));
+    initializers.set(t.name, decodeTensor(t, ctx, `initializer ${t.name}`, { file, tensor: t.name }));
   }
   if ((g.sparseInitializer ?? []).length) throw new SnncError('sparse initializers are not supported', { file });
 
@@ -110,10 +113,13 @@ export function loadOnnxBytes(bytes: Uint8Array, opts: LoadOptions): AnnGraph {
 }
 
 function defaultOpset(imports: { domain?: string | null; version?: number | Long | null }[], file: string): number {
-  for (const imp of imports) {
-    if (!imp.domain || imp.domain === 'ai.onnx') return toNumber(imp.version ?? 0);
+  const imp = imports.find((i) => !i.domain || i.domain === 'ai.onnx');
+  if (!imp) throw new SnncError('the model imports no default (ai.onnx) opset', { file });
+  const version = toNumber(imp.version ?? 0);
+  if (!(version >= OPSET_RANGE.min && version <= OPSET_RANGE.max)) {
+    throw new SnncError(`ai.onnx opset ${version} is outside the opsets snnc supports (${OPSET_RANGE.min}–${OPSET_RANGE.max})`, { file });
   }
-  throw new SnncError('the model imports no default (ai.onnx) opset', { file });
+  return version;
 }
 
 function toNumber(x: number | Long): number {
@@ -138,7 +144,7 @@ interface TensorContext {
   baseDir: string;
 }
 
-function decodeTensor(t: onnxProto.onnx.ITensorProto, ctx: TensorContext, what: string): Tensor {
+function decodeTensor(t: onnxProto.onnx.ITensorProto, ctx: TensorContext, what: string, place: ErrorPlace): Tensor {
   const code = t.dataType ?? 0;
   const dtype = DTYPES[code];
   if (!dtype) throw new SnncError(`${what} has unsupported data type ${dtypeName(code)}`, { file: ctx.file });
@@ -174,6 +180,7 @@ function decodeTensor(t: onnxProto.onnx.ITensorProto, ctx: TensorContext, what: 
       data[i] = code === 10 ? halfToFloat(num) : code === 16 ? bfloatToFloat(num) : num;
     }
   }
+  checkFinite(data, dims, place);
   return { dtype, dims, data };
 }
 
@@ -232,6 +239,7 @@ function readExternal(t: onnxProto.onnx.ITensorProto, ctx: TensorContext, what: 
     throw new SnncError(`${what}: external data path ${location} leaves the model's folder`, { file: ctx.file });
   }
   if (!existsSync(target)) throw new SnncError(`${what}: external data file ${location} not found`, { file: ctx.file });
+  if (!statSync(target).isFile()) throw new SnncError(`${what}: external data ${location} is not a regular file`, { file: ctx.file });
   if (!isInside(realpathSync(base), realpathSync(target))) {
     throw new SnncError(`${what}: external data path ${location} links outside the model's folder`, { file: ctx.file });
   }
@@ -261,13 +269,16 @@ function isInside(base: string, target: string): boolean {
 
 function decodeAttribute(a: onnxProto.onnx.IAttributeProto, ctx: TensorContext, node: string, op: string): AttrValue {
   const T = onnx.AttributeProto.AttributeType;
+  const place = { file: ctx.file, node, op };
   // Unset scalar fields read back protobuf defaults, so the declared type decides which field counts.
   switch (a.type) {
-    case T.FLOAT: return a.f ?? 0;
+    case T.FLOAT: return finiteAttribute([a.f ?? 0], a.name, place)[0];
     case T.INT: return toNumber(a.i ?? 0);
     case T.STRING: return Buffer.from(a.s ?? new Uint8Array()).toString('utf8');
-    case T.TENSOR: return decodeTensor(a.t!, ctx, `attribute ${a.name} of node ${node}`);
-    case T.FLOATS: return [...(a.floats ?? [])];
+    case T.TENSOR:
+      if (!a.t) throw new SnncError(`attribute ${a.name} is declared TENSOR but holds no tensor`, place);
+      return decodeTensor(a.t, ctx, `attribute ${a.name} of node ${node}`, { ...place, tensor: `attribute ${a.name}` });
+    case T.FLOATS: return finiteAttribute([...(a.floats ?? [])], a.name, place);
     case T.INTS: return (a.ints ?? []).map(toNumber);
     case T.STRINGS: return (a.strings ?? []).map((s) => Buffer.from(s).toString('utf8'));
     default:
@@ -277,6 +288,16 @@ function decodeAttribute(a: onnxProto.onnx.IAttributeProto, ctx: TensorContext, 
         op,
       });
   }
+}
+
+/** Gemm alpha = Inf or a NaN epsilon would compile into garbage weights: refuse them by name. */
+function finiteAttribute(values: number[], name: string | null | undefined, place: ErrorPlace): number[] {
+  const i = values.findIndex((v) => !Number.isFinite(v));
+  if (i >= 0) {
+    const at = values.length > 1 ? ` at index ${i}` : '';
+    throw new SnncError(`attribute ${name} is ${values[i]}${at}: it must be finite`, place);
+  }
+  return values;
 }
 
 /**
