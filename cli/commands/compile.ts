@@ -4,9 +4,12 @@
  * and its weights side file, and prints a layer summary on stderr (stdout: JSON with --json).
  */
 import { SnncError } from '../../compiler/errors.ts';
+import type { AnnGraph } from '../../compiler/graph.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
-import { checkOutputPath, createProgress, formatTable, printJson } from '../common.ts';
-import { loadDataset } from '../data.ts';
+import type { LowerOptions } from '../../compiler/lower.ts';
+import type { LayerStats, StatsRequest } from '../../runtime/ann/calibrate.ts';
+import { checkOutputPath, createProgress, formatTable, printJson, type Progress } from '../common.ts';
+import { loadDataset, type Dataset } from '../data.ts';
 import { packageVersion } from '../version.ts';
 import { warnIfLimitExceeds } from './simulate.ts';
 
@@ -21,6 +24,8 @@ export interface CompileOptions {
   vInit: 'half' | 'zero';
   maxpool: 'error' | 'avg';
   rsm: string[];
+  /** Who runs the ANN for threshold balancing: onnxruntime (`ort`), the reference executor (`js`), or `auto`. */
+  calibrationEngine?: 'auto' | 'ort' | 'js';
   json?: boolean;
 }
 
@@ -60,25 +65,27 @@ export async function compile(modelPath: string, options: CompileOptions): Promi
 
   let calibrationSamples = 0;
   const progress = await createProgress('calibrate');
+  const lowerOptions = {
+    divisor,
+    percentile,
+    perChannel: Boolean(options.perChannel),
+    vInit: options.vInit === 'zero' ? 0 : 0.5,
+    maxpool: options.maxpool,
+    rsm,
+    snncVersion: packageVersion(),
+    recorded,
+  };
+  const early = await calibrateWithOrt(modelPath, graph, options, lowerOptions, progress);
   const { ir, warnings } = lower(
     graph,
-    {
-      divisor,
-      percentile,
-      perChannel: Boolean(options.perChannel),
-      vInit: options.vInit === 'zero' ? 0 : 0.5,
-      maxpool: options.maxpool,
-      rsm,
-      snncVersion: packageVersion(),
-      recorded,
-    },
+    lowerOptions,
     options.calib
       ? (requests) => {
-          const data = loadDataset({ input: options.calib!, limit: options.calibLimit, divisor }, graph.inputs[0]!);
+          const data = early?.data ?? loadDataset({ input: options.calib!, limit: options.calibLimit, divisor }, graph.inputs[0]!);
           calibrationSamples = data.samples;
           warnIfLimitExceeds('--calib-limit', options.calibLimit, data.samples, options.calib!);
           try {
-            return activationStats(graph, data.x, requests, { percentile, onProgress: (d, t) => progress.update(d, t) });
+            return early?.stats ?? activationStats(graph, data.x, requests, { percentile, onProgress: (d, t) => progress.update(d, t) });
           } finally {
             progress.stop();
           }
@@ -101,6 +108,52 @@ export async function compile(modelPath: string, options: CompileOptions): Promi
   };
   if (options.json) printJson(summary);
   process.stderr.write(renderSummary(summary));
+}
+
+/**
+ * `--calibration-engine`: with onnxruntime, the statistics are computed before lowering, since the session runs
+ * asynchronously and lower() asks for them synchronously. A dry run of lower() (placeholder thresholds) finds
+ * the activations to calibrate and makes every refusal come before the data is read, as on the js path.
+ * Returns the data set it loaded (reused by the js path) and the statistics when onnxruntime ran.
+ */
+async function calibrateWithOrt(
+  modelPath: string,
+  graph: AnnGraph,
+  options: CompileOptions,
+  lowerOptions: LowerOptions,
+  progress: Progress,
+): Promise<{ data: Dataset; stats?: Map<string, LayerStats> } | undefined> {
+  const engine = options.calibrationEngine ?? 'auto';
+  if (!options.calib || engine === 'js') return undefined;
+  const [{ lower }, ortCalibration] = await Promise.all([import('../../compiler/lower.ts'), import('../../runtime/ann/calibrate-ort.ts')]);
+  let requests: StatsRequest[] = [];
+  lower(graph, { ...lowerOptions, perChannel: false }, (r) => {
+    requests = r;
+    return new Map(r.map((q) => [q.value, { layer: 1, channels: [] }]));
+  });
+  if (requests.length === 0) return undefined;
+  const data = loadDataset({ input: options.calib, limit: options.calibLimit, divisor: lowerOptions.divisor }, graph.inputs[0]!);
+  let chosen: 'ort' | 'js' = engine === 'ort' ? 'ort' : 'js';
+  if (engine === 'auto') {
+    try {
+      chosen = ortCalibration.chooseCalibrationEngine(engine, ortCalibration.calibrationWork(graph, requests), data.samples);
+    } catch {
+      // Shapes the MAC count cannot infer: a model the reference executor also cannot run; let it say why.
+    }
+  }
+  if (chosen === 'js') return { data };
+  try {
+    const stats = await ortCalibration.ortActivationStats(modelPath, graph, data.x, requests, {
+      percentile: lowerOptions.percentile,
+      onProgress: (d, t) => progress.update(d, t),
+    });
+    return { data, stats };
+  } catch (e) {
+    if (!(e instanceof SnncError)) throw e;
+    if (engine === 'ort') throw new SnncError(`${e.detail}; --calibration-engine js calibrates with the reference executor`, e.where);
+    process.stderr.write(`snnc: warning: ${e.detail}; calibrating with the reference executor instead\n`);
+    return { data };
+  }
 }
 
 function summarise(ir: SnnIr): LayerSummary[] {
