@@ -3,8 +3,8 @@
  * (position embeddings, broadcast biases), Mul/Div(x, c) → affine (attention scale, normalisation).
  * Runs after activation capture, so the constants inside QCFS chains are already gone.
  */
-import { SnncError } from '../errors.ts';
-import type { IrNode, IrTensor, SnnIr } from '../ir/types.ts';
+import { checkFinite, SnncError } from '../errors.ts';
+import type { IrNode, IrTensor, OnnxOpNode, SnnIr } from '../ir/types.ts';
 import { pruneUnused } from '../ir/edit.ts';
 
 const OPS = new Set(['Add', 'Sub', 'Mul', 'Div']);
@@ -37,10 +37,17 @@ export function constantArithmetic(ir: SnnIr): SnnIr {
         return { ...base, kind: 'affine', scale: put('scale', c), shift: put('shift', zero()) };
       default: // Div
         if (constantFirst) throw new SnncError('constant divided by activation is not supported', { node: n.onnx[0], op: n.op });
-        return { ...base, kind: 'affine', scale: put('scale', map((v) => 1 / v)), shift: put('shift', zero()) };
+        return { ...base, kind: 'affine', scale: put('scale', reciprocal(c, n, n.constants[positions[0]])), shift: put('shift', zero()) };
     }
   });
   return pruneUnused({ ...ir, nodes, tensors });
+}
+
+/** Division by a constant as multiplication by 1/c; a zero (or subnormal) divisor would give ±Inf. */
+function reciprocal(c: IrTensor, n: OnnxOpNode, tensor: string): IrTensor {
+  const data = c.data.map((v) => 1 / v);
+  checkFinite(data, c.dims, { node: n.onnx[0] ?? n.id, op: 'Div', tensor }, 'of 1/divisor (a zero or tiny divisor)');
+  return { dims: c.dims, data };
 }
 
 function zero(): IrTensor {

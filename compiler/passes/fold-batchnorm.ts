@@ -4,6 +4,7 @@
  * MST uses in place of LayerNorm) becomes a per-channel affine on the current, which the simulator
  * composes into the neighbouring synapses.
  */
+import { checkFinite, indexIn, SnncError } from '../errors.ts';
 import { consumersOf, nodeById, pruneUnused, renameUses } from '../ir/edit.ts';
 import type { AffineNode, BatchNormNode, Conv2dNode, DenseNode, IrTensor, SnnIr } from '../ir/types.ts';
 
@@ -25,6 +26,7 @@ export function foldBatchnorm(ir: SnnIr): SnnIr {
 function bnAffine(bn: BatchNormNode, tensors: Map<string, IrTensor>): { scale: Float32Array; shift: Float32Array } {
   const [gamma, beta, mean, variance] = [bn.scale, bn.shift, bn.mean, bn.variance].map((k) => tensors.get(k)!.data);
   const c = gamma.length;
+  checkVariance(bn, tensors.get(bn.variance)!);
   const scale = new Float32Array(c);
   const shift = new Float32Array(c);
   for (let i = 0; i < c; i++) {
@@ -33,7 +35,26 @@ function bnAffine(bn: BatchNormNode, tensors: Map<string, IrTensor>): { scale: F
     scale[i] = s;
     shift[i] = beta[i] - mean[i] * s;
   }
+  checkFolded(bn, `${bn.id}.scale`, scale);
+  checkFolded(bn, `${bn.id}.shift`, shift);
   return { scale, shift };
+}
+
+/** A negative running variance (or σ² + ε ≤ 0) has no square root: the model is damaged, not exotic. */
+function checkVariance(bn: BatchNormNode, variance: IrTensor): void {
+  const bad = variance.data.findIndex((v) => v < 0 || !(v + bn.epsilon > 0));
+  if (bad < 0) return;
+  const at = variance.dims.length > 1 ? indexIn(variance.dims, bad) : String(bad);
+  throw new SnncError(`variance ${variance.data[bad]} at index ${at} (ε = ${bn.epsilon}): a running variance must be ≥ 0 and σ² + ε > 0`, where(bn, bn.variance));
+}
+
+/** Finite inputs can still overflow float32 once multiplied out (γ/√(σ²+ε) with a tiny variance). */
+function checkFolded(bn: BatchNormNode, name: string, data: Float32Array): void {
+  checkFinite(data, [data.length], where(bn, name), 'after BatchNorm folding (float32 overflow)');
+}
+
+function where(bn: BatchNormNode, tensor: string) {
+  return { node: bn.onnx[0] ?? bn.id, op: 'BatchNormalization', tensor };
 }
 
 function foldInto(ir: SnnIr, layer: Conv2dNode | DenseNode, bn: BatchNormNode, scale: Float32Array, shift: Float32Array): SnnIr {
@@ -45,6 +66,8 @@ function foldInto(ir: SnnIr, layer: Conv2dNode | DenseNode, bn: BatchNormNode, s
   const oldBias = layer.bias ? ir.tensors.get(layer.bias)!.data : new Float32Array(cout);
   const bias = new Float32Array(cout);
   for (let o = 0; o < cout; o++) bias[o] = oldBias[o] * scale[o] + shift[o];
+  checkFinite(weight, w.dims, where(bn, `${layer.id}.weight.bn`), 'after BatchNorm folding (float32 overflow)');
+  checkFolded(bn, `${layer.id}.bias.bn`, bias);
 
   const tensors = new Map(ir.tensors);
   const weightName = `${layer.id}.weight.bn`;

@@ -2,6 +2,7 @@
  * MatMul+Add (and Conv + broadcast Add) → one layer with a bias: a `bias` node whose constant is one
  * value per output channel of the Dense/Conv right before it is merged into that layer's bias.
  */
+import { checkFinite } from '../errors.ts';
 import { consumersOf, nodeById, pruneUnused, renameUses } from '../ir/edit.ts';
 import type { BiasNode, Conv2dNode, DenseNode, SnnIr } from '../ir/types.ts';
 
@@ -18,7 +19,9 @@ export function mergeBias(ir: SnnIr): SnnIr {
     const old = layer.bias ? out.tensors.get(layer.bias)!.data : new Float32Array(cout);
     const tensors = new Map(out.tensors);
     const name = `${layer.id}.bias.merged`;
-    tensors.set(name, { dims: [cout], data: add.map((v, o) => v + old[o]) });
+    const sum = add.map((v, o) => v + old[o]);
+    checkFinite(sum, [cout], { node: node.onnx[0] ?? node.id, op: 'Add', tensor: name }, 'after merging two biases (float32 overflow)');
+    tensors.set(name, { dims: [cout], data: sum });
     const merged = { ...layer, bias: name, onnx: [...layer.onnx, ...node.onnx] };
     const nodes = out.nodes.filter((n) => n.id !== node.id).map((n) => (n.id === layer.id ? merged : n));
     out = renameUses({ ...out, nodes, tensors }, node.id, layer.id);
