@@ -25,6 +25,7 @@ import { sizeOf, stridesOf } from '../ir/broadcast.ts';
 import { LINEAR_KINDS, type LinearOp, linearOp, SparseVec } from './linear.ts';
 import { CATEGORIES, categoryOf, moduleOf } from './modules.ts';
 import { type ConvTable, convTable } from './conv-table.ts';
+import { composedTwin } from './composed-twin.ts';
 import { convFanOut, type Csr, type Fanout, fanoutOf, remapFanOut, type Route, routeStart, tableRoute } from './routes.ts';
 
 export type { Csr, Fanout } from './routes.ts';
@@ -393,13 +394,12 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
       inputIndex.push(ks[0]);
       prev = node.id;
     }
-    const w = chain.findIndex((n) => n.kind === 'conv2d' || n.kind === 'dense');
-    if (w < 0 || chain.slice(w + 1).some((n) => n.kind === 'conv2d' || n.kind === 'dense')) return null;
-    const op = chain[w] as Conv2dNode | DenseNode;
-    // After the op: scales in order and a shift of the region.
+    const weighted = chain.flatMap((n, j) => (n.kind === 'conv2d' || n.kind === 'dense' ? [j] : []));
+    if (weighted.length === 0) return null;
+    // After the last weighted op: scales in order and a shift of the region.
     const postScales: number[] = [];
     let shift = 0;
-    for (let j = w + 1; j < chain.length; j++) {
+    for (let j = weighted[weighted.length - 1] + 1; j < chain.length; j++) {
       const node = chain[j];
       const k = inputIndex[j];
       if (node.kind === 'add') postScales.push(node.scales[k]);
@@ -409,6 +409,29 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
         for (let q = 0; q < k; q++) shift += shapes.get(node.inputs[q])![node.axis] * inner;
       } else if (node.kind !== 'reshape' && node.kind !== 'bias') return null;
     }
+    const simple = weighted.length === 1 ? simpleRoute(source, value, chain, weighted[0], postScales, shift, target) : null;
+    return simple ?? composedRoute(source, value, chain, shift, target);
+  };
+
+  /** A conv route whose twin composes the chain (composed-twin.ts), when θ is uniform per source channel. */
+  const composedRoute = (source: string, value: Float64Array | number, chain: IrNode[], shift: number, target: Target): Route | null => {
+    const shape = shapes.get(source)!;
+    if (shape.length !== 3) return null;
+    const plane = shape[1] * shape[2];
+    const channelValue = new Float64Array(shape[0]);
+    for (let c = 0; c < shape[0]; c++) {
+      channelValue[c] = typeof value === 'number' ? value : value[c * plane];
+      if (typeof value !== 'number') for (let s = 1; s < plane; s++) if (value[c * plane + s] !== channelValue[c]) return null;
+    }
+    const ctx = { shapes, tensors: ir.tensors, vec: (id: string) => vecs.get(id)!, propagate: (nodes: IrNode[]) => propagate(nodes, false) };
+    const twin = composedTwin(source, chain, channelValue, target.offset, shift, ctx);
+    if (!twin) return null;
+    return { kind: 'conv', twin, remap: null, category: categoryAt[target.offset], fanOut: convFanOut(twin, shape[0]) };
+  };
+
+  /** One weighted op after an index-only prefix that sends each source element to at most one of its inputs. */
+  const simpleRoute = (source: string, value: Float64Array | number, chain: IrNode[], w: number, postScales: number[], shift: number, target: Target): Route | null => {
+    const op = chain[w] as Conv2dNode | DenseNode;
     // Before the op: where each source element lands in the op's input, and with what value.
     const prefix = chain.slice(0, w);
     const rows = sizeOf(shapes.get(source)!);

@@ -110,6 +110,32 @@ describe('structured routes reproduce the composed tables', () => {
     expect(plan.streams.find((s) => s.id === 'A2')!.fanout.routes.map((r) => r.kind)).toEqual(['conv']);
   });
 
+  for (const countIncludePad of [true, false]) {
+    it(`overlapping avgpool 3×3 stride 2 pad 1 (count_include_pad ${countIncludePad}) → conv: one composed twin`, async () => {
+      const b = new IrBuilder([2, 11, 10]);
+      const a = b.if(b.conv2d('input', randomArray(21, 4 * 18, -0.5, 1), [4, 2, 3, 3], { pads: [1, 1, 1, 1] }), [0.5, 0.7, 0.6, 0.9], { vInit: 0.5, axis: 0, id: 'A' });
+      const pooled = b.avgpool(a, [3, 3], { strides: [2, 2], pads: [1, 1, 1, 1], countIncludePad });
+      const B = b.if(b.conv2d(pooled, randomArray(22, 5 * 4 * 9, -0.6, 1), [5, 4, 3, 3], { pads: [1, 1, 1, 1] }), 0.7, { vInit: 0.5 });
+      const ir = b.build(b.dense(b.reshape(B, [5 * 6 * 5]), randomArray(23, 3 * 150), [3, 150]));
+      const plan = await expectSameAsTables(ir, randomArray(24, 4 * 220, 0, 1.5), 24, ['conv']);
+      const route = plan.streams.find((s) => s.id === 'A')!.fanout.routes;
+      expect(route.map((r) => r.kind)).toEqual(['conv']);
+    });
+  }
+
+  it('MobileNet-style linear bottleneck: depthwise → 1×1 projection → residual add → 1×1 expansion, one composed twin', async () => {
+    const b = new IrBuilder([3, 6, 6]);
+    const x = b.conv2d('input', randomArray(31, 4 * 27, -0.5, 1), [4, 3, 3, 3], { pads: [1, 1, 1, 1], id: 'stem' });
+    const E = b.if(b.conv2d(x, randomArray(32, 8 * 4, -0.5, 1), [8, 4, 1, 1]), 0.6, { vInit: 0.5, id: 'E' });
+    const D = b.if(b.conv2d(E, randomArray(33, 8 * 9, -0.5, 1), [8, 1, 3, 3], { pads: [1, 1, 1, 1], groups: 8 }), 0.5, { vInit: 0.5, id: 'D' });
+    const project = b.conv2d(D, randomArray(34, 4 * 8, -0.5, 1), [4, 8, 1, 1], { bias: randomArray(35, 4, 0, 0.1) });
+    const y = b.add([project, x], [1, 1]);
+    const E2 = b.if(b.conv2d(y, randomArray(36, 6 * 4, -0.5, 1), [6, 4, 1, 1]), 0.6, { vInit: 0.5, id: 'E2' });
+    const ir = b.build(b.dense(b.reshape(b.avgpool(E2, [6, 6]), [6]), randomArray(37, 3 * 6), [3, 6]));
+    const plan = await expectSameAsTables(ir, randomArray(38, 4 * 108, 0, 1.5), 24, ['conv']);
+    expect(plan.streams.find((s) => s.id === 'D')!.fanout.routes.map((r) => r.kind)).toEqual(['conv']);
+  });
+
   it('a source that reaches one target by two paths is composed into one table', async () => {
     const b = new IrBuilder([2, 6, 6]);
     const a = b.if(b.conv2d('input', randomArray(11, 2 * 18, -0.5, 1), [2, 2, 3, 3], { pads: [1, 1, 1, 1] }), 0.5, { vInit: 0.5 });
