@@ -112,8 +112,8 @@ export async function compile(modelPath: string, options: CompileOptions): Promi
 
 /**
  * `--calibration-engine`: with onnxruntime, the statistics are computed before lowering, since the session runs
- * asynchronously and lower() asks for them synchronously. A dry run of lower() (placeholder thresholds) finds
- * the activations to calibrate and makes every refusal come before the data is read, as on the js path.
+ * asynchronously and lower() asks for them synchronously. A first lower() that stops at its `calibrate` call
+ * finds the activations to calibrate, after its refusals, so those still come before the data is read.
  * Returns the data set it loaded (reused by the js path) and the statistics when onnxruntime ran.
  */
 async function calibrateWithOrt(
@@ -126,11 +126,17 @@ async function calibrateWithOrt(
   const engine = options.calibrationEngine ?? 'auto';
   if (!options.calib || engine === 'js') return undefined;
   const [{ lower }, ortCalibration] = await Promise.all([import('../../compiler/lower.ts'), import('../../runtime/ann/calibrate-ort.ts')]);
+  // lower() refuses unsupported models before it asks for statistics: stop it there, with the requests.
   let requests: StatsRequest[] = [];
-  lower(graph, { ...lowerOptions, perChannel: false }, (r) => {
-    requests = r;
-    return new Map(r.map((q) => [q.value, { layer: 1, channels: [] }]));
-  });
+  const stop = new Error('requests captured');
+  try {
+    lower(graph, lowerOptions, (r) => {
+      requests = r;
+      throw stop;
+    });
+  } catch (e) {
+    if (e !== stop) throw e;
+  }
   if (requests.length === 0) return undefined;
   const data = loadDataset({ input: options.calib, limit: options.calibLimit, divisor: lowerOptions.divisor }, graph.inputs[0]!);
   let chosen: 'ort' | 'js' = engine === 'ort' ? 'ort' : 'js';
