@@ -58,7 +58,7 @@ function reportOn(pool: 'MaxPool' | 'AveragePool') {
   const ir = join(tmp, `${pool}.snn.json`);
   const compiled = snnc('compile', model, '--calib', xFile, '--maxpool', 'avg', '-o', ir);
   expect(compiled.status, compiled.stderr).toBe(0);
-  const r = snnc('report', ir, '--input', xFile, '--labels', yFile, '-T', '8', '-o', join(tmp, `${pool}.html`), '--json');
+  const r = snnc('report', ir, '--input', xFile, '--labels', yFile, '-T', '8', '--limit', '1000', '-o', join(tmp, `${pool}.html`), '--json');
   expect(r.status, r.stderr).toBe(0);
   return { r, data: JSON.parse(r.stdout), ir, labels };
 }
@@ -83,5 +83,8 @@ describe('the ANN baseline of snnc report', () => {
     expect(data.ann_baseline).toEqual({ network: 'onnx', onnx_accuracy: 1, note: null });
     expect(data.ann.accuracy).toBe(1);
     expect(r.stderr).not.toContain('note');
+    // --limit 1000 on 40 samples: all of them, with a warning.
+    expect(data.snn.samples).toBe(SAMPLES);
+    expect(r.stderr).toMatch(/^snnc: warning: --limit 1000: \S+x.npy has only 40 samples; using all of them$/m);
   });
 });

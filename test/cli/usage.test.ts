@@ -93,6 +93,13 @@ describe('snnc simulate on the digits MLP', () => {
     expect(r.stderr).toMatch(/^snnc: warning: --workers \d+: this machine has \d+ cores/m);
   });
 
+  it('compile --calib-limit beyond the calibration set: a warning, and all of it is used', () => {
+    const r = snnc('compile', fx('digits_mlp.onnx'), '--calib', fx('digits_calib_x.npy'), '--calib-limit', '100000', '-o', join(tmp, 'all.snn.json'), '--json');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).calibration.samples).toBe(512);
+    expect(r.stderr).toMatch(/^snnc: warning: --calib-limit 100000: \S+digits_calib_x.npy has only 512 samples; using all of them$/m);
+  });
+
   it('no warning when the limit fits', () => {
     const r = snnc('simulate', ir, '--input', fx('digits_test_x.npy'), '-T', '2', '--limit', '20', '--workers', '1', '--json');
     expect(r.stderr).not.toContain('warning');
