@@ -90,7 +90,14 @@ export async function ortActivationStats(
   const file = graph.source.path;
   const inputName = graph.inputs[0].name;
   const { bytes, fetches } = withActivationOutputs(modelPath, requests.map((r) => r.value));
-  const ort = await import('onnxruntime-node');
+  let ort: typeof import('onnxruntime-node');
+  try {
+    ort = await import('onnxruntime-node');
+  } catch (e) {
+    // An optional dependency: its install can fail (e.g. its postinstall's CUDA download, without
+    // ONNXRUNTIME_NODE_INSTALL=skip) without failing snnc's.
+    throw new SnncError(`onnxruntime-node is not installed (${firstLine(e)}); reinstall with ONNXRUNTIME_NODE_INSTALL=skip in the environment`);
+  }
   let session: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
   try {
     session = await ort.InferenceSession.create(bytes, {
