@@ -2,11 +2,11 @@
  * JSON Schema validation (draft 2020-12, ajv) of every artifact snnc writes or reads.
  * Schemas live in `schemas/` at the package root: the contract between the pipeline's stages.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { SnncError } from './errors.ts';
 
@@ -23,20 +23,21 @@ export function packageRoot(): string {
   return dir;
 }
 
-let ajv: Ajv2020 | undefined;
-const compiled = new Map<string, ValidateFunction>();
+/** Fast: stops at the first error. Only a document that fails is validated again with allErrors, to explain it. */
+const checkers = { first: new Map<string, ValidateFunction>(), all: new Map<string, ValidateFunction>() };
+const instances: { first?: Ajv2020; all?: Ajv2020 } = {};
 
-function validator(schema: string): ValidateFunction {
-  let fn = compiled.get(schema);
+function validator(schema: string, mode: 'first' | 'all' = 'first'): ValidateFunction {
+  let fn = checkers[mode].get(schema);
   if (!fn) {
-    ajv ??= (() => {
-      const a = new Ajv2020({ allErrors: false, strict: false });
+    const ajv = (instances[mode] ??= (() => {
+      const a = new Ajv2020({ allErrors: mode === 'all', strict: false });
       addFormats(a);
       return a;
-    })();
+    })());
     const file = path.join(packageRoot(), 'schemas', `${schema}.schema.json`);
     fn = ajv.compile(JSON.parse(readFileSync(file, 'utf8')));
-    compiled.set(schema, fn);
+    checkers[mode].set(schema, fn);
   }
   return fn;
 }
@@ -54,19 +55,79 @@ export function readDocument<T>(schema: string, file: string, label = file): T {
 /** The parse half of `readDocument`, for callers whose own check runs the schema. */
 export function readJson(file: string, label = file): unknown {
   if (!existsSync(file)) throw new SnncError('no such file', { file: label });
+  if (!statSync(file).isFile()) throw new SnncError('not a regular file (a directory?)', { file: label });
+  let doc: unknown;
   try {
-    return JSON.parse(readFileSync(file, 'utf8'));
+    doc = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
     throw new SnncError(`not valid JSON (${(e as Error).message})`, { file: label });
   }
+  const overflow = firstInfinity(doc, '');
+  if (overflow !== undefined) throw new SnncError(`${overflow || '(root)'} is a number beyond the range of a double (parsed as ±Infinity)`, { file: label });
+  return doc;
 }
 
-/** Throws a one-line SnncError naming the file and the first violation. */
-export function validateDocument(schema: string, doc: unknown, file: string): void {
-  const fn = validator(schema);
-  if (!fn(doc)) {
-    const e = fn.errors?.[0];
-    const where = e?.instancePath || '(root)';
-    throw new SnncError(`does not match the ${schema} schema at ${where}: ${e?.message ?? 'invalid'}`, { file });
+/** JSON has no Infinity, but 1e400 parses to it and a schema's "type": "number" accepts it. */
+function firstInfinity(value: unknown, at: string): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : at;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const found = firstInfinity(child, `${at}/${key}`);
+    if (found !== undefined) return found;
   }
+  return undefined;
+}
+
+/** Throws a one-line SnncError naming the file and the most specific violation. */
+export function validateDocument(schema: string, doc: unknown, file: string): void {
+  if (validator(schema)(doc)) return;
+  const all = validator(schema, 'all');
+  all(doc);
+  const e = mostSpecific(all.errors ?? []);
+  const where = e?.instancePath || '(root)';
+  throw new SnncError(`does not match the ${schema} schema at ${where}: ${e?.message ?? 'invalid'}`, { file });
+}
+
+interface Explanation {
+  instancePath: string;
+  message?: string;
+}
+
+/**
+ * The error that explains a failure. For a `oneOf` (IR nodes by kind, a threshold that is a number or a
+ * list) the first error ajv meets is usually from a branch that was never meant to match ("must have
+ * required property 'weight'" for an IF node): drop branches that rule themselves out by a discriminator
+ * (`const`/`enum` on a property, such as `kind`) or by the instance's type, then take the deepest error.
+ */
+function mostSpecific(errors: ErrorObject[]): Explanation | undefined {
+  // A branch is a schema path (shared by every item of an array) applied at one instance path.
+  const ruledOut: { branch: string; instance: string }[] = [];
+  const allowed: ErrorObject[] = [];
+  for (const e of errors) {
+    const branch = /^(.*\/(?:oneOf|anyOf)\/\d+)\//.exec(e.schemaPath)?.[1];
+    if (!branch) continue;
+    const rest = e.schemaPath.slice(branch.length);
+    const discriminator = (e.keyword === 'const' || e.keyword === 'enum') && /^\/properties\/[^/]+\/(const|enum)$/.test(rest);
+    const wrongType = e.keyword === 'type' && rest === '/type';
+    if (discriminator) allowed.push(e);
+    if (discriminator) ruledOut.push({ branch, instance: e.instancePath.replace(/\/[^/]*$/, '') });
+    if (wrongType) ruledOut.push({ branch, instance: e.instancePath });
+  }
+  const within = (e: ErrorObject, r: { branch: string; instance: string }) =>
+    e.schemaPath.startsWith(`${r.branch}/`) && (e.instancePath === r.instance || e.instancePath.startsWith(`${r.instance}/`));
+  const aggregate = new Set(['oneOf', 'anyOf', 'allOf', 'if', 'not']);
+  const relevant = errors.filter((e) => !aggregate.has(e.keyword) && !ruledOut.some((r) => within(e, r)));
+  if (!relevant.length && allowed.length) return noBranch(allowed);
+  const pool = relevant.length ? relevant : errors;
+  return pool.reduce<Explanation | undefined>((best, e) => (!best || depth(e) > depth(best) ? e : best), undefined);
+}
+
+/** Every branch ruled itself out by its discriminator: list the values they accept (`kind` must be one of …). */
+function noBranch(discriminators: ErrorObject[]): Explanation {
+  const values = discriminators.flatMap((e) => (e.keyword === 'const' ? [e.params.allowedValue] : (e.params.allowedValues as unknown[])));
+  return { instancePath: discriminators[0].instancePath, message: `must be one of ${[...new Set(values)].join(', ')}` };
+}
+
+function depth(e: Explanation): number {
+  return e.instancePath.split('/').length;
 }

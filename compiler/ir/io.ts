@@ -4,13 +4,13 @@
  * same IR always gives the same bytes. Both files are validated and written atomically.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SnncError } from '../errors.ts';
 import { readDocument, validateDocument } from '../schema.ts';
-import { checkShapes } from './shapes.ts';
 import type { IrTensor, SnnIr } from './types.ts';
 import { IR_FORMAT, IR_VERSION } from './types.ts';
+import { validateIr } from './validate.ts';
 
 /** `model.snn.json` → `model.snn.bin`. */
 export function weightsFileFor(irFile: string): string {
@@ -57,6 +57,7 @@ export function serializeIr(ir: SnnIr, weightsFile: string): { json: string; wei
 /** Writes `file` and its weights side file; on any failure neither is left behind half-written. */
 export function writeIr(ir: SnnIr, file: string): void {
   const weightsFile = weightsFileFor(file);
+  validateIr(ir, file);
   const { json, weights } = serializeIr(ir, weightsFile);
   validateDocument('ir', JSON.parse(json), file);
   const tmpJson = `${file}.tmp-${process.pid}`;
@@ -73,15 +74,11 @@ export function writeIr(ir: SnnIr, file: string): void {
   }
 }
 
+/** Reads an IR and its weights; every problem, from a missing file to a threshold that fits no axis, names `file`. */
 export function readIr(file: string): SnnIr {
+  refuseOnnx(file);
   const doc = readDocument<IrDocument>('ir', file);
-  const weightsFile = path.join(path.dirname(file), doc.weights.file);
-  if (!existsSync(weightsFile)) throw new SnncError(`weights file ${doc.weights.file} not found next to it`, { file });
-  const bytes = readFileSync(weightsFile);
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  if (bytes.length !== doc.weights.bytes || sha !== doc.weights.sha256) {
-    throw new SnncError(`weights file ${doc.weights.file} does not match (size or sha256 differs): was it rewritten by another compile?`, { file });
-  }
+  const bytes = readWeights(doc, file);
   const tensors = new Map<string, IrTensor>();
   for (const [name, { dims, offset }] of Object.entries(doc.tensors)) {
     const n = dims.reduce((a, b) => a * b, 1);
@@ -99,11 +96,33 @@ export function readIr(file: string): SnnIr {
     tensors,
     provenance: doc.provenance,
   };
-  try {
-    checkShapes(ir);
-  } catch (e) {
-    if (e instanceof SnncError) throw new SnncError(e.message, { file });
-    throw e;
-  }
+  validateIr(ir, file);
   return ir;
+}
+
+function readWeights(doc: IrDocument, file: string): Buffer {
+  const weightsFile = path.join(path.dirname(file), doc.weights.file);
+  if (!existsSync(weightsFile)) throw new SnncError(`weights file ${doc.weights.file} not found next to it`, { file });
+  if (!statSync(weightsFile).isFile()) throw new SnncError(`weights file ${doc.weights.file} is not a regular file`, { file });
+  const bytes = readFileSync(weightsFile);
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  if (bytes.length !== doc.weights.bytes || sha !== doc.weights.sha256) {
+    throw new SnncError(`weights file ${doc.weights.file} does not match (size or sha256 differs): was it rewritten by another compile?`, { file });
+  }
+  return bytes;
+}
+
+/** ModelProto bytes open with field 1 (ir_version, a varint): tag 0x08. JSON opens with `{` or blanks. */
+function refuseOnnx(file: string): void {
+  if (!existsSync(file) || !statSync(file).isFile()) return; // readDocument names these
+  const head = new Uint8Array(1);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, head, 0, 1, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (head[0] === 0x08 || (file.endsWith('.onnx') && head[0] !== 0x7b)) {
+    throw new SnncError('is an ONNX model, not an snnc IR: run `snnc compile` first', { file });
+  }
 }
