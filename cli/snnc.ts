@@ -170,7 +170,7 @@ program
   .addOption(new Option('--v-init <v>', 'initial membrane of balanced ReLU neurons: zero or half of θ (QCFS always uses half; zero measured better for ReLU at T=128, docs/accuracy.md)').choices(['half', 'zero']).default('zero'))
   .addOption(new Option('--maxpool <policy>', 'MaxPool has no exact spiking form: error, or convert to average pooling').choices(['error', 'avg']).default('error'))
   .option('--rsm <layer=ratio>', 'random spike masking on the spike inputs of matching layers (glob), repeatable', collect, [])
-  .addOption(new Option('--calibration-engine <engine>', 'who runs the ANN on --calib: ort (onnxruntime, ~30x faster; float32 results that can move a percentile θ in its last digits), js (the reference executor), or auto: ort from 1e10 MACs x samples on (docs/conversion.md)').choices(['auto', 'ort', 'js']).default('auto'))
+  .addOption(new Option('--calibration-engine <engine>', 'who runs the ANN on --calib: ort (onnxruntime, several times faster; float32 results that can move a percentile θ in its last digits), js (the reference executor), or auto: ort from 1e10 MACs x samples on (docs/conversion.md)').choices(['auto', 'ort', 'js']).default('auto'))
   .option('--json', 'print the summary as one JSON object on stdout')
   .action((model: string, options: CompileOptions) =>
     runCommand(async () => (await import('./commands/compile.ts')).compile(model, options)),

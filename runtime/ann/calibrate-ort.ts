@@ -26,8 +26,8 @@ export const CALIBRATION_ENGINES: readonly CalibrationEngine[] = ['auto', 'ort',
 
 /**
  * `auto` picks onnxruntime from this much calibration work on (multiply-accumulates per sample × samples):
- * about 10 s of the reference executor (≈1 G MAC/s), where onnxruntime's start-up (well under 1 s) is
- * repaid many times. Every bundled fixture's calibration is below 1 G MAC, so they stay on the reference executor.
+ * 2–10 s of the reference executor (1–5 G MAC/s on one core), where onnxruntime's start-up (under 1 s) is repaid
+ * several times. Every bundled fixture's calibration is below 1 G MAC, so they stay on the reference executor.
  */
 export const AUTO_ORT_MIN_WORK = 1e10;
 
