@@ -89,7 +89,14 @@ export async function ortActivationStats(
 ): Promise<Map<string, LayerStats>> {
   const file = graph.source.path;
   const inputName = graph.inputs[0].name;
-  const { bytes, fetches } = withActivationOutputs(modelPath, requests.map((r) => r.value));
+  let model: { bytes: Uint8Array; fetches: Map<string, string> };
+  try {
+    model = withActivationOutputs(modelPath, requests.map((r) => r.value));
+  } catch (e) {
+    if (e instanceof SnncError) throw e.inFile(file);
+    throw new SnncError(`cannot add the calibrated activations as graph outputs (${firstLine(e)})`, { file });
+  }
+  const { bytes, fetches } = model;
   let ort: typeof import('onnxruntime-node');
   try {
     ort = await import('onnxruntime-node');
