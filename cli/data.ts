@@ -13,6 +13,8 @@ export interface DatasetRequest {
   limit?: number;
   /** Input values are divided by this (1 = as stored). */
   divisor?: number;
+  /** The model's class count, when known: every label must be below it. */
+  classes?: number;
 }
 
 export interface Dataset {
@@ -32,11 +34,18 @@ export function loadDataset(req: DatasetRequest, expected: { name: string; dims:
   if (labels && labels.length !== x.shape[0]) {
     throw new SnncError(`${labels.length} labels for ${x.shape[0]} samples in ${req.input}`, { file: req.labels });
   }
+  if (labels && req.classes !== undefined) checkLabelRange(labels, req.classes, req.labels!);
   if (req.limit !== undefined && req.limit < x.shape[0]!) {
     x = firstSamples(x, req.limit);
     labels = labels?.subarray(0, req.limit);
   }
   return { x: toFloatTensor(x, { divisor: req.divisor }), labels, samples: x.shape[0]! };
+}
+
+/** A label ≥ the class count can never be predicted: the accuracy would be quietly wrong. */
+export function checkLabelRange(labels: Int32Array, classes: number, file: string): void {
+  const i = labels.findIndex((label) => label >= classes);
+  if (i >= 0) throw new SnncError(`label ${labels[i]} at index ${i} is not a class of a model with ${classes} outputs (0–${classes - 1})`, { file });
 }
 
 /** The data must match the model's input in rank and in every fixed dimension. */

@@ -244,10 +244,12 @@ export function toFloatTensor(arr: NpyArray, options: { divisor?: number } = {})
   const out = new Float32Array(arr.data.length);
   for (let i = 0; i < out.length; i++) {
     const value = elementAsNumber(arr.data, i) / divisor;
-    if (!Number.isFinite(value)) {
-      throw new SnncError(`non-finite value ${value} at index ${formatIndex(i, arr.shape)}`, { file: arr.source });
-    }
     out[i] = value;
+    // A finite float64 beyond ±3.4e38 becomes ±Inf in float32.
+    if (!Number.isFinite(out[i])) {
+      const what = Number.isFinite(value) ? `value ${value} (beyond the float32 range)` : `non-finite value ${value}`;
+      throw new SnncError(`${what} at index ${formatIndex(i, arr.shape)}`, { file: arr.source });
+    }
   }
   return { dtype: 'float32', dims: [...arr.shape], data: out };
 }

@@ -2,12 +2,12 @@
  * `snnc ann <model.onnx> --input x.npy`: runs the model as an ordinary ANN (the reference every spiking
  * result is compared with) and reports accuracy against labels.
  */
-import { SnncError } from '../../compiler/errors.ts';
+import { indexIn, SnncError } from '../../compiler/errors.ts';
 import type { AnnGraph, Tensor } from '../../compiler/graph.ts';
 import { tensorSize } from '../../compiler/graph.ts';
 import { writeNpy } from '../../runtime/npy.ts';
 import { argmaxRows, countCorrect } from '../../runtime/metrics.ts';
-import { loadDataset } from '../data.ts';
+import { checkLabelRange, loadDataset } from '../data.ts';
 import { checkOutputPath, createProgress, formatTable, printJson } from '../common.ts';
 
 export interface AnnOptions {
@@ -53,7 +53,7 @@ export async function ann(modelPath: string, options: AnnOptions): Promise<void>
     });
   }
   const { x: input, labels, samples } = loadDataset(
-    { input: options.input, labels: options.labels, limit: options.limit, divisor: options.inputDivisor },
+    { input: options.input, labels: options.labels, limit: options.limit, divisor: options.inputDivisor, classes: declaredClasses(graph) },
     graph.inputs[0]!,
   );
 
@@ -69,6 +69,8 @@ export async function ann(modelPath: string, options: AnnOptions): Promise<void>
 
   // Per-sample outputs beyond [N, C] (e.g. [N, C, 1, 1]) are flattened into classes.
   const classes = tensorSize(logits.dims.slice(1));
+  checkFiniteLogits(logits, graph, options.input);
+  if (labels) checkLabelRange(labels, classes, options.labels!);
   const correct = labels ? countCorrect(argmaxRows(logits.data, classes), labels) : null;
   if (options.logits) {
     writeNpy(options.logits, { dtype: 'float32', shape: [samples, classes], data: Float32Array.from(logits.data) });
@@ -87,6 +89,21 @@ export async function ann(modelPath: string, options: AnnOptions): Promise<void>
   };
   if (options.json) printJson(result);
   else process.stdout.write(renderAnnResult(result));
+}
+
+/** The class count from the model's declared output shape, if every axis after the batch is fixed. */
+function declaredClasses(graph: AnnGraph): number | undefined {
+  const dims = graph.outputs[0]?.dims.slice(1) ?? [];
+  return dims.length > 0 && dims.every((d) => d > 0) ? tensorSize(dims) : undefined;
+}
+
+/** Inf/NaN logits are float32 overflow inside the model, not a result: argmax over them means nothing. */
+function checkFiniteLogits(logits: Tensor, graph: AnnGraph, input: string): void {
+  const i = logits.data.findIndex((v) => !Number.isFinite(v));
+  if (i < 0) return;
+  throw new SnncError(`output ${logits.data[i]} at ${indexIn(logits.dims, i)} on the samples of ${input}: the values overflow float32 inside the model`, {
+    file: graph.source.path,
+  });
 }
 
 function checkSupported(graph: AnnGraph, supported: ReadonlySet<string>): void {
