@@ -5,7 +5,7 @@
  * sha256, embeds the chip spec it was made for, and is validated (schemas/map.schema.json) on write and read.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { SnncError } from '../../compiler/errors.ts';
 import { readIr } from '../../compiler/ir/io.ts';
@@ -329,6 +329,7 @@ export function readMap(file: string): LoadedMap {
   checkChipSpec(doc.chip, `${file} (chip)`);
   const irFile = path.join(path.dirname(file), doc.ir.file);
   if (!existsSync(irFile)) throw new SnncError(`the IR it maps, ${doc.ir.file}, is not there (paths are relative to the map file)`, { file });
+  if (!statSync(irFile).isFile()) throw new SnncError(`the IR it maps, ${doc.ir.file}, is not a regular file`, { file });
   const bytes = readFileSync(irFile);
   if (sha256(bytes) !== doc.ir.sha256) throw new SnncError(`${doc.ir.file} changed since it was mapped (sha256 differs): run snnc map again`, { file });
   const ir = readIr(irFile);

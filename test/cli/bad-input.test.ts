@@ -88,6 +88,37 @@ describe('commands that read an IR', () => {
   });
 });
 
+describe('map and chip spec files', () => {
+  let ir: string;
+  let map: string;
+  beforeAll(() => {
+    ir = join(tmp, 'for-map.snn.json');
+    expect(snnc('compile', MLP, '-o', ir, '--calib', join('test', 'fixtures', 'digits_calib_x.npy'), '--calib-limit', '64').status).toBe(0);
+    map = join(tmp, 'for-map.map.json');
+    expect(snnc('map', ir, '-o', map).status).toBe(0);
+  });
+
+  it('a map whose IR path is a folder: exit 2, not an internal error', () => {
+    const doc = JSON.parse(readFileSync(map, 'utf8'));
+    doc.ir.file = 'ir-folder';
+    mkdirSync(join(tmp, 'ir-folder'));
+    const bad = join(tmp, 'folder.map.json');
+    writeFileSync(bad, JSON.stringify(doc));
+    const x = join(tmp, 'x-chip.npy');
+    writeNpy(x, { dtype: 'float32', shape: [1, 64], data: new Float32Array(64) });
+    expectUserError(snnc('chip', bad, '--input', x), 'folder.map.json: the IR it maps, ir-folder, is not a regular file');
+  });
+
+  it('a chip spec number that overflows to Infinity is refused', () => {
+    const spec = readFileSync(join('targets', 'chips', 'loihi1.json'), 'utf8');
+    const bad = join(tmp, 'inf-chip.json');
+    const edited = spec.replace(/("tiles_x":\s*)\d+/, '$11e400');
+    expect(edited).not.toBe(spec);
+    writeFileSync(bad, edited);
+    expectUserError(snnc('map', ir, '-o', join(tmp, 'x.map.json'), '--chip', bad), 'inf-chip.json: /mesh/tiles_x is a number beyond the range of a double');
+  });
+});
+
 describe('snnc compile', () => {
   it('a NaN initializer is refused with the tensor and index, and nothing is written', () => {
     const model = join(tmp, 'nan.onnx');
