@@ -1,4 +1,5 @@
 /** Small graph queries and edits the passes share. Passes never mutate their input IR. */
+import { tensorRefs } from './kinds.ts';
 import type { IrNode, SnnIr } from './types.ts';
 
 export function consumersOf(ir: SnnIr): Map<string, IrNode[]> {
@@ -45,26 +46,8 @@ export function pruneUnused(ir: SnnIr): SnnIr {
   return { ...ir, nodes, tensors };
 }
 
-/** The tensor-table names a node refers to. */
-export function tensorRefs(n: IrNode): string[] {
-  switch (n.kind) {
-    case 'conv2d':
-    case 'dense':
-      return n.bias ? [n.weight, n.bias] : [n.weight];
-    case 'batchnorm':
-      return [n.scale, n.shift, n.mean, n.variance];
-    case 'affine':
-      return [n.scale, n.shift];
-    case 'bias':
-      return [n.value];
-    case 'select':
-      return [n.index];
-    case 'onnx':
-      return Object.values(n.constants);
-    default:
-      return [];
-  }
-}
+/** The tensor-table names a node refers to: its kind's `tensors` fields (kinds.ts). */
+export { tensorRefs } from './kinds.ts';
 
 /** The same network with every RSM mask removed (its consumers read the IF population directly). */
 export function withoutMasks(ir: SnnIr): SnnIr {

@@ -4,11 +4,8 @@
  */
 import { SnncError } from '../errors.ts';
 import { consumersOf, nodeById } from '../ir/edit.ts';
+import { FINAL_KINDS } from '../ir/kinds.ts';
 import type { IrNode, OnnxOpNode, SnnIr } from '../ir/types.ts';
-
-const FINAL_KINDS = new Set([
-  'conv2d', 'dense', 'avgpool2d', 'reshape', 'transpose', 'select', 'add', 'bias', 'concat', 'affine', 'mean', 'if', 'rsm', 'matmul', 'softmax',
-]);
 
 export function checkSupported(ir: SnnIr): SnnIr {
   const leftovers = ir.nodes.filter((n) => n.kind === 'onnx') as OnnxOpNode[];

@@ -19,6 +19,7 @@
  * the readout in the IR's topological order (`order`).
  */
 import { SnncError } from '../../compiler/errors.ts';
+import { ANALOG_KINDS as ANALOG_KIND_SET, FINAL_KINDS } from '../../compiler/ir/kinds.ts';
 import { checkShapes } from '../../compiler/ir/shapes.ts';
 import type { Conv2dNode, DenseNode, IfNode, IrNode, RsmNode, Shape, SnnIr } from '../../compiler/ir/types.ts';
 import { sizeOf, stridesOf } from '../ir/broadcast.ts';
@@ -139,8 +140,8 @@ export interface NetworkPlan {
   analog: AnalogPlan[];
 }
 
-export const ANALOG_KINDS = new Set(['matmul', 'softmax']);
-const SIMULATED_KINDS = new Set([...LINEAR_KINDS, ...ANALOG_KINDS, 'if', 'rsm']);
+export const ANALOG_KINDS: ReadonlySet<string> = ANALOG_KIND_SET;
+const SIMULATED_KINDS: ReadonlySet<string> = FINAL_KINDS; // linear, analog, neuron and mask kinds: the registry's final kinds
 
 /** Grows typed arrays while a table is built. */
 class CsrBuilder {
