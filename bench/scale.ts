@@ -554,7 +554,7 @@ for (const model of MODELS) {
   if (Object.keys(steps).length) merged[model] = steps;
 }
 
-process.stdout.write(`${table(merged, models)}\n`);
+process.stdout.write(`${table(runs, models)}\n`);
 process.stdout.write(`(${minutes.toFixed(1)} min; ${cliLabel}; logs in ${join(outDir, 'runs')})\n`);
 
 if (!opts['no-save']) {
