@@ -220,6 +220,11 @@ program
   .option('--seed <s>', 'seed of the random spike masks in the profiling run', seedValue, 0)
   .option('--quantize [mode]', 'quantise weights to the chip: 8-bit mantissa, exponent per-group (per incoming stream on a core; default) or per-core')
   .option('--min-residual <n>', 'smallest slice put in a core’s leftover space', positiveInteger, 64)
+  .addOption(
+    new Option('--partitioner <how>', 'greedy: neuron by neuron over every synapse (tightest; memory grows with synapses); blocks: equal channel × row × column blocks counted in closed form (networks of billions of synapses); auto: blocks from 20 M synapses on')
+      .choices(['auto', 'greedy', 'blocks'])
+      .default('auto'),
+  )
   .option('--json', 'print the summary as one JSON object')
   .action((ir: string, options: MapCommandOptions) =>
     runCommand(async () => (await import('./commands/map.ts')).map(ir, options)),

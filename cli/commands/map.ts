@@ -24,6 +24,7 @@ export interface MapOptions {
   seed: number;
   quantize?: string | boolean;
   minResidual: number;
+  partitioner: 'auto' | 'greedy' | 'blocks';
   json?: boolean;
 }
 
@@ -71,13 +72,21 @@ export async function map(irPath: string, options: MapOptions): Promise<void> {
 
   const outDir = path.dirname(path.resolve(options.output));
   const irRelative = path.relative(outDir, path.resolve(irPath)).split(path.sep).join('/');
-  const result = mapFile.buildMap(ir, irRelative, mapFile.sha256(readFileSync(irPath)), spec, {
-    placement: options.placement,
-    rates,
-    profile,
-    quantize,
-    minResidualNeurons: options.minResidual,
-  });
+  const progress = await createProgress('map');
+  let result: ReturnType<typeof mapFile.buildMap>;
+  try {
+    result = mapFile.buildMap(ir, irRelative, mapFile.sha256(readFileSync(irPath)), spec, {
+      placement: options.placement,
+      rates,
+      profile,
+      quantize,
+      minResidualNeurons: options.minResidual,
+      partitioner: options.partitioner,
+      onProgress: (_stage, d, t) => progress.update(d, t),
+    });
+  } finally {
+    progress.stop();
+  }
   const doc = result.doc;
 
   // The accuracy change quantisation causes, on the profile samples: the profiling run gave the float

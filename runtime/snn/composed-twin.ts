@@ -169,7 +169,7 @@ export function composedTwin(source: string, chain: IrNode[], channelValue: Floa
       }
     }
   }
-  return { plane, outPlane, cinPerGroup, coutPerGroup, cout, taps: slots, offset: offset + shift, posPtr, posOut, posTap, weights };
+  return { plane, outPlane, width: w, outWidth: ow, cinPerGroup, coutPerGroup, cout, taps: slots, offset: offset + shift, posPtr, posOut, posTap, weights };
 }
 
 /** A 1×1 conv with stride 1, no padding, no groups: it mixes channels at each position and moves nothing. */

@@ -14,6 +14,9 @@ export interface ConvTable {
   /** Source positions per channel (H·W) and output positions per channel (OH·OW). */
   plane: number;
   outPlane: number;
+  /** W and OW: positions are y·W + x and oy·OW + ox. */
+  width: number;
+  outWidth: number;
   /** Input channels per group and output channels per group. */
   cinPerGroup: number;
   coutPerGroup: number;
@@ -85,5 +88,5 @@ export function convTable(node: Conv2dNode, inShape: Shape, weight: IrTensor, ch
       }
     }
   }
-  return { plane, outPlane, cinPerGroup, coutPerGroup, cout, taps, offset, posPtr, posOut: Int32Array.from(posOut), posTap: Int32Array.from(posTap), weights };
+  return { plane, outPlane, width: w, outWidth: ow, cinPerGroup, coutPerGroup, cout, taps, offset, posPtr, posOut: Int32Array.from(posOut), posTap: Int32Array.from(posTap), weights };
 }

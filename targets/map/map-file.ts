@@ -15,11 +15,11 @@ import { writeFileAtomic } from '../../runtime/npy.ts';
 import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
 import { type ChipSpec, checkChipSpec, LIMITS, type LimitName } from '../chip-spec.ts';
-import { type ChipNetwork, chipNetwork, type LowerBound, lowerBound, partition, type Partition, sliceTraffic, type Use } from './partition.ts';
+import { blockPartition, synapseCount } from './blocks.ts';
+import { type ChipNetwork, chipNetwork, chipPopulations, type LowerBound, lowerBound, partition, type Partition, type SliceTraffic, sliceTraffic, type Use } from './partition.ts';
 import { type CoreEdge, PLACERS, spikeHops } from './place.ts';
 import { chooseExponents, type QuantizeMode, quantizePlan, type QuantizeStats } from './quantize.ts';
 import { chipsFor, slotPosition, tileOf } from './route.ts';
-import { tableOf } from '../../runtime/snn/routes.ts';
 
 export const MAP_FORMAT = 'snnc-map';
 export const MAP_VERSION = 1;
@@ -126,7 +126,17 @@ export interface MapOptions {
   profile?: MapDocument['options']['profile'];
   quantize?: QuantizeMode | null;
   minResidualNeurons?: number;
+  /**
+   * greedy: neuron by neuron over every synapse (partition.ts; O(synapses), the tightest packing);
+   * blocks: equal blocks in closed form from the routes (blocks.ts; O(weights + neurons));
+   * auto (default): blocks from BLOCKS_FROM_SYNAPSES synapses on.
+   */
+  partitioner?: 'greedy' | 'blocks' | 'auto';
+  onProgress?: (stage: string, done: number, total: number) => void;
 }
+
+/** Above this many synapses `auto` maps with blocks: the greedy's per-synapse lists take ~16 bytes each. */
+export const BLOCKS_FROM_SYNAPSES = 20_000_000;
 
 export interface MapResult {
   doc: MapDocument;
@@ -160,10 +170,23 @@ function coreEdges(part: Partition, sliceTrafficMap: Map<number, number>): CoreE
 /** Partition, pack, place, (quantise) and describe: everything `snnc map` writes. */
 export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions = {}): MapResult {
   const plan = buildPlan(ir);
-  const net = chipNetwork(ir, plan);
   const minResidual = options.minResidualNeurons ?? 64;
-  const part = partition(net, spec, { minResidualNeurons: minResidual, rates: options.rates });
-  const traffic = sliceTraffic(net, part, options.rates);
+  const synapses = synapseCount(plan);
+  const partitioner = options.partitioner ?? 'auto';
+  const useBlocks = partitioner === 'blocks' || (partitioner === 'auto' && synapses >= BLOCKS_FROM_SYNAPSES);
+  let net: ChipNetwork;
+  let part: Partition;
+  let traffic: SliceTraffic;
+  if (useBlocks) {
+    if (options.quantize) throw new SnncError(`--quantize reads every synapse: not available with the block partitioner (${synapses} synapses); map without --quantize`);
+    const { pops, popOf } = chipPopulations(ir, plan);
+    net = { plan, pops, popOf, incoming: [] };
+    ({ part, traffic } = blockPartition(plan, pops, spec, options.rates, (d, t) => options.onProgress?.('partition', d, t)));
+  } else {
+    net = chipNetwork(ir, plan);
+    part = partition(net, spec, { minResidualNeurons: minResidual, rates: options.rates });
+    traffic = sliceTraffic(net, part, options.rates);
+  }
   const edges = coreEdges(part, traffic);
   const placement = options.placement ?? 'traffic';
   const placer = PLACERS[placement];
@@ -188,7 +211,7 @@ export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: Chip
     };
   }
 
-  const lb = lowerBound(net, spec);
+  const lb = lowerBound(plan, net.pops, spec);
   const caps = LIMITS.map((l) => spec.limits[l].value);
   const layers: MapLayer[] = part.layers.map((l) => {
     const pop = net.pops[l.pop];
@@ -229,7 +252,6 @@ export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: Chip
     return { core: c, slot: slots[c], chip: p.chip, tile: [p.x, p.y], core_in_tile: p.core, slices: sl, use: usage(part.use[c]) };
   });
   const tiles = new Set(cores.map((c) => tileOf(spec, slotPosition(spec, c.slot)))).size;
-  const synapses = plan.streams.reduce((a, s) => a + tableOf(s.fanout).col.length, 0);
   const doc: MapDocument = {
     format: MAP_FORMAT,
     version: MAP_VERSION,

@@ -54,7 +54,8 @@ export interface ChipNetwork {
   incoming: Incoming[];
 }
 
-export function chipNetwork(ir: SnnIr, plan: NetworkPlan): ChipNetwork {
+/** The populations the chip holds: the plan's IF populations, then the readout; and which one each current belongs to. */
+export function chipPopulations(ir: SnnIr, plan: NetworkPlan): { pops: ChipPopulation[]; popOf: Int32Array } {
   if (plan.analog.length) {
     const nodes = plan.analog.map((a) => `${a.id} (${a.kind})`).join(', ');
     throw new SnncError(`${nodes}: a product of two dynamic operands or a softmax has no fixed synapses, so no neuromorphic core can hold it (Loihi would run it on its embedded x86 cores or a host); mapping IRs with host nodes is not implemented`);
@@ -72,7 +73,12 @@ export function chipNetwork(ir: SnnIr, plan: NetworkPlan): ChipNetwork {
   pops.push({ id: plan.readout.id, kind: 'readout', offset: plan.readout.offset, size: plan.readout.size, shape: out ? out.shape : [plan.readout.size], streams: [] });
   const popOf = new Int32Array(plan.currentSize);
   pops.forEach((p, k) => popOf.fill(k, p.offset, p.offset + p.size));
+  return { pops, popOf };
+}
 
+/** The chip populations with every neuron's incoming synapses listed: O(synapses), for the neuron-level greedy partitioner and the virtual chip. */
+export function chipNetwork(ir: SnnIr, plan: NetworkPlan): ChipNetwork {
+  const { pops, popOf } = chipPopulations(ir, plan);
   // Transpose every stream table into per-target lists, in (stream, row) order.
   const counts = pops.map((p) => new Int32Array(p.size + 1));
   plan.streams.forEach((s) => {
@@ -456,16 +462,14 @@ export interface LowerBound {
  * synapse needs at least one input axon and one output axon; its n synapses need at least ⌈n/g⌉ group
  * headers and n·(weight + index) bits, before rounding to words.
  */
-export function lowerBound(net: ChipNetwork, spec: ChipSpec): LowerBound {
+export function lowerBound(plan: NetworkPlan, pops: ChipPopulation[], spec: ChipSpec): LowerBound {
   const caps = capsOf(spec);
   const enc = spec.synapse_encoding;
-  const neurons = net.pops.reduce((a, p) => a + p.size, 0);
+  const neurons = pops.reduce((a, p) => a + p.size, 0);
   let rows = 0;
   let bits = 0;
-  for (const s of net.plan.streams) {
-    const { rowPtr } = tableOf(s.fanout);
-    for (let i = 0; i + 1 < rowPtr.length; i++) {
-      const n = rowPtr[i + 1] - rowPtr[i];
+  for (const s of plan.streams) {
+    for (const n of s.fanout.fanOut) {
       if (n === 0) continue;
       rows++;
       bits += n * (enc.weight_bits + enc.index_bits) + enc.group_header_bits * Math.ceil(n / enc.max_synapses_per_group);

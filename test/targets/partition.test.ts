@@ -89,7 +89,7 @@ describe('a layer that breaks one limit on its own', () => {
   it('gives a lower bound that the neuron-limited network attains', () => {
     const { ir } = limitNetwork('neurons');
     const net = chipNetwork(ir, buildPlan(ir));
-    const lb = lowerBound(net, spec);
+    const lb = lowerBound(net.plan, net.pops, spec);
     expect(lb.by_limit.neurons).toBe(Math.ceil((16 + 3000 + 4) / 1024));
     expect(buildMap(ir, 'x', NO_SHA, spec).doc.totals.cores).toBe(lb.cores);
   });

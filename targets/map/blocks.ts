@@ -1,0 +1,467 @@
+/**
+ * The block partitioner: layers → core-sized blocks in closed form from the simulator's routes
+ * (runtime/snn/routes.ts), never from a table of every synapse, so that networks of billions of synapses
+ * (ResNet-18 at 224×224) map in seconds and in memory O(weights + neurons).
+ *
+ * A population is seen as [C, H, W] (a flat one as [N, 1, 1]) and cut into equal blocks of cc channels ×
+ * rr rows × ww columns (the last ones smaller). Per population, from the readout backwards (so that output
+ * axons are counted against real destination blocks), the block shape with the fewest blocks whose every
+ * block fits all four per-core limits wins. The resource model is partition.ts's: neurons; input axons =
+ * distinct (stream, source neuron) pairs with a synapse into the block; synapse words = Σ over them of
+ * synapseWords(their synapses into the block); output axons = Σ over the block's neurons and streams of the
+ * distinct destination blocks reached. A conv route's sources are found from its twin's per-position
+ * targets (the rows and columns that reach the block's tile), a dense route's per feature, a table route's
+ * from its transpose. Blocks are then packed into cores first-fit.
+ */
+import { SnncError } from '../../compiler/errors.ts';
+import type { NetworkPlan } from '../../runtime/snn/plan.ts';
+import { type DenseRoute, type Route, routeStart } from '../../runtime/snn/routes.ts';
+import { type ChipSpec, LIMITS, type LimitName, synapseWords } from '../chip-spec.ts';
+import { capsOf, type ChipPopulation, type LayerPartition, type Partition, type Slice, type SliceTraffic, type Use } from './partition.ts';
+
+interface Block {
+  c0: number;
+  c1: number;
+  r0: number;
+  r1: number;
+  x0: number;
+  x1: number;
+}
+
+interface Grid {
+  cc: number;
+  rr: number;
+  ww: number;
+}
+
+/** A route into a population: the stream it carries, and where its region starts (local neuron index). */
+interface Incoming {
+  stream: number;
+  route: Route;
+  start: number;
+  /** Conv routes: for each source row/column of the twin's input, the output rows/columns it reaches. */
+  rowMin?: Int32Array;
+  rowMax?: Int32Array;
+  colMin?: Int32Array;
+  colMax?: Int32Array;
+  /** Conv: per (channel, tap), prefix counts of non-zero weights over the group's output channels; dense: per feature over outputs. */
+  nz?: Int32Array;
+  /** Source neurons landing on each element of the op's input (remapped routes only). */
+  mult?: Int32Array;
+  /** Table routes: per target (local to the population), the source rows. */
+  tPtr?: Int32Array;
+  tRow?: Int32Array;
+}
+
+interface Dest {
+  pop: number;
+  inc: Incoming;
+}
+
+interface Model {
+  plan: NetworkPlan;
+  pops: ChipPopulation[];
+  dims: Array<[number, number, number]>;
+  incoming: Incoming[][];
+  /** Per stream and route: the population it feeds and its description. */
+  dests: Dest[][];
+}
+
+function dimsOf(p: ChipPopulation): [number, number, number] {
+  return p.shape.length === 3 ? [p.shape[0], p.shape[1], p.shape[2]] : [p.size, 1, 1];
+}
+
+function prefixNonZero(weights: Float32Array, rows: number, len: number): Int32Array {
+  const nz = new Int32Array(rows * (len + 1));
+  for (let r = 0; r < rows; r++) {
+    for (let o = 0; o < len; o++) nz[r * (len + 1) + o + 1] = nz[r * (len + 1) + o] + (weights[r * len + o] !== 0 ? 1 : 0);
+  }
+  return nz;
+}
+
+function multiplicity(remap: Int32Array | null, size: number): Int32Array | undefined {
+  if (!remap) return undefined;
+  const mult = new Int32Array(size);
+  for (const m of remap) if (m >= 0) mult[m]++;
+  return mult;
+}
+
+function describe(inc: Incoming, pop: ChipPopulation, dims: [number, number, number]): void {
+  const r = inc.route;
+  const [C, H, W] = dims;
+  if (r.kind === 'conv') {
+    const t = r.twin;
+    if (t.outPlane !== H * W || t.outWidth !== W || inc.start % (H * W) !== 0 || inc.start / (H * W) + t.cout > C) {
+      throw new SnncError(`the block mapper cannot lay a conv route into ${pop.id} [${pop.shape}]: its output plane is not the population's`);
+    }
+    const h = t.plane / t.width;
+    inc.rowMin = new Int32Array(h).fill(2 ** 30);
+    inc.rowMax = new Int32Array(h).fill(-1);
+    inc.colMin = new Int32Array(t.width).fill(2 ** 30);
+    inc.colMax = new Int32Array(t.width).fill(-1);
+    for (let s = 0; s < t.plane; s++) {
+      const y = Math.floor(s / t.width);
+      const x = s - y * t.width;
+      for (let q = t.posPtr[s]; q < t.posPtr[s + 1]; q++) {
+        const oy = Math.floor(t.posOut[q] / t.outWidth);
+        const ox = t.posOut[q] - oy * t.outWidth;
+        inc.rowMin[y] = Math.min(inc.rowMin[y], oy);
+        inc.rowMax[y] = Math.max(inc.rowMax[y], oy);
+        inc.colMin[x] = Math.min(inc.colMin[x], ox);
+        inc.colMax[x] = Math.max(inc.colMax[x], ox);
+      }
+    }
+    const cin = t.weights.length / (t.taps * t.coutPerGroup);
+    inc.nz = prefixNonZero(t.weights, cin * t.taps, t.coutPerGroup);
+    inc.mult = multiplicity(r.remap, cin * t.plane);
+  } else if (r.kind === 'dense') {
+    inc.nz = prefixNonZero(r.weights, r.inner, r.out);
+    inc.mult = multiplicity(r.remap, (r.targets / r.out) * r.inner);
+  } else {
+    const { rowPtr, col } = r.csr;
+    const ptr = new Int32Array(pop.size + 1);
+    for (const c of col) ptr[c - pop.offset + 1]++;
+    for (let t = 0; t < pop.size; t++) ptr[t + 1] += ptr[t];
+    const row = new Int32Array(ptr[pop.size]);
+    const fill = ptr.slice(0, pop.size);
+    for (let i = 0; i + 1 < rowPtr.length; i++) for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) row[fill[col[j] - pop.offset]++] = i;
+    inc.tPtr = ptr;
+    inc.tRow = row;
+  }
+}
+
+function buildModel(plan: NetworkPlan, pops: ChipPopulation[]): Model {
+  const dims = pops.map(dimsOf);
+  const incoming: Incoming[][] = pops.map(() => []);
+  const popAt = (target: number) => pops.findIndex((p) => target >= p.offset && target < p.offset + p.size);
+  const dests = plan.streams.map((s, si) =>
+    s.fanout.routes.map((route) => {
+      const k = popAt(routeStart(route));
+      if (k < 0) throw new SnncError(`stream ${s.id} reaches no population of the chip`);
+      const inc: Incoming = { stream: si, route, start: routeStart(route) - pops[k].offset };
+      if (route.kind === 'conv') inc.start = route.twin.offset - pops[k].offset;
+      if (route.kind === 'dense') inc.start = route.offset - pops[k].offset;
+      describe(inc, pops[k], dims[k]);
+      incoming[k].push(inc);
+      return { pop: k, inc };
+    }),
+  );
+  return { plan, pops, dims, incoming, dests };
+}
+
+/** Input axons and synapse words a block takes from one incoming route. */
+function routeUse(m: Model, k: number, inc: Incoming, b: Block, spec: ChipSpec, scratch: { mark: Int32Array; count: Int32Array; id: number }): [number, number] {
+  const r = inc.route;
+  const [, H, W] = m.dims[k];
+  let axons = 0;
+  let words = 0;
+  if (r.kind === 'conv') {
+    const t = r.twin;
+    const cpg = t.coutPerGroup;
+    const chStart = inc.start / (H * W);
+    const lo = Math.max(b.c0 - chStart, 0);
+    const hi = Math.min(b.c1 - chStart, t.cout);
+    if (lo >= hi) return [0, 0];
+    const ys: number[] = [];
+    for (let y = 0; y < inc.rowMin!.length; y++) if (inc.rowMax![y] >= b.r0 && inc.rowMin![y] < b.r1) ys.push(y);
+    const xs: number[] = [];
+    for (let x = 0; x < t.width; x++) if (inc.colMax![x] >= b.x0 && inc.colMin![x] < b.x1) xs.push(x);
+    for (let g = Math.floor(lo / cpg); g * cpg < hi; g++) {
+      const olo = Math.max(lo - g * cpg, 0);
+      const ohi = Math.min(hi - g * cpg, cpg);
+      for (let c = g * t.cinPerGroup; c < (g + 1) * t.cinPerGroup; c++) {
+        for (const y of ys) {
+          for (const x of xs) {
+            const s = y * t.width + x;
+            let n = 0;
+            for (let q = t.posPtr[s]; q < t.posPtr[s + 1]; q++) {
+              const oy = Math.floor(t.posOut[q] / t.outWidth);
+              const ox = t.posOut[q] - oy * t.outWidth;
+              if (oy < b.r0 || oy >= b.r1 || ox < b.x0 || ox >= b.x1) continue;
+              const base = (c * t.taps + t.posTap[q]) * (cpg + 1);
+              n += inc.nz![base + ohi] - inc.nz![base + olo];
+            }
+            if (n === 0) continue;
+            const mult = inc.mult ? inc.mult[c * t.plane + s] : 1;
+            axons += mult;
+            words += mult * synapseWords(n, spec);
+          }
+        }
+      }
+    }
+  } else if (r.kind === 'dense') {
+    // A flat population: the block is the neuron range [c0, c1).
+    const first = b.c0 - inc.start;
+    const last = b.c1 - inc.start;
+    const rows = r.targets / r.out;
+    for (let row = Math.max(0, Math.floor(first / r.out)); row < rows && row * r.out < last; row++) {
+      const olo = Math.max(first - row * r.out, 0);
+      const ohi = Math.min(last - row * r.out, r.out);
+      if (olo >= ohi) continue;
+      for (let f = 0; f < r.inner; f++) {
+        const n = inc.nz![f * (r.out + 1) + ohi] - inc.nz![f * (r.out + 1) + olo];
+        if (n === 0) continue;
+        const mult = inc.mult ? inc.mult[row * r.inner + f] : 1;
+        axons += mult;
+        words += mult * synapseWords(n, spec);
+      }
+    }
+  } else {
+    const id = ++scratch.id;
+    const touched: number[] = [];
+    for (let c = b.c0; c < b.c1; c++) {
+      for (let y = b.r0; y < b.r1; y++) {
+        for (let x = b.x0; x < b.x1; x++) {
+          const t = (c * H + y) * W + x;
+          for (let j = inc.tPtr![t]; j < inc.tPtr![t + 1]; j++) {
+            const row = inc.tRow![j];
+            if (scratch.mark[row] !== id) {
+              scratch.mark[row] = id;
+              scratch.count[row] = 0;
+              touched.push(row);
+            }
+            scratch.count[row]++;
+          }
+        }
+      }
+    }
+    for (const row of touched) {
+      axons++;
+      words += synapseWords(scratch.count[row], spec);
+    }
+  }
+  return [axons, words];
+}
+
+/**
+ * Visits the distinct destination slices of neuron i of population p, stream by stream (one output axon
+ * each): `visit(slice)` once per (stream, destination slice).
+ */
+function forEachDest(m: Model, p: number, i: number, sliceOf: Int32Array, stamp: { mark: Int32Array; id: number }, visit: (slice: number) => void): void {
+  for (const si of m.pops[p].streams) {
+    const id = ++stamp.id;
+    const once = (slice: number) => {
+      if (slice >= 0 && stamp.mark[slice] !== id) {
+        stamp.mark[slice] = id;
+        visit(slice);
+      }
+    };
+    for (const { pop: k, inc } of m.dests[si]) {
+      const r = inc.route;
+      const dest = m.pops[k];
+      const [C, H, W] = m.dims[k];
+      const grid = gridOf.get(dest);
+      if (r.kind === 'table') {
+        for (let j = r.csr.rowPtr[i]; j < r.csr.rowPtr[i + 1]; j++) once(sliceOf[r.csr.col[j]]);
+        continue;
+      }
+      const e = r.remap ? r.remap[i] : i;
+      if (e < 0 || !grid) continue;
+      if (r.kind === 'conv') {
+        const t = r.twin;
+        const cpg = t.coutPerGroup;
+        const c = Math.floor(e / t.plane);
+        const s = e - c * t.plane;
+        const g = Math.floor(c / t.cinPerGroup);
+        const chStart = inc.start / (H * W);
+        const first = chStart + g * cpg;
+        for (let q = t.posPtr[s]; q < t.posPtr[s + 1]; q++) {
+          const base = (c * t.taps + t.posTap[q]) * (cpg + 1);
+          for (let ch = first; ch < first + cpg; ch = (Math.floor(ch / grid.cc) + 1) * grid.cc) {
+            const end = Math.min(first + cpg, (Math.floor(ch / grid.cc) + 1) * grid.cc, C);
+            if (inc.nz![base + end - first] - inc.nz![base + ch - first] > 0) once(sliceOf[dest.offset + ch * H * W + t.posOut[q]]);
+          }
+        }
+      } else {
+        const d = r as DenseRoute;
+        const row = Math.floor(e / d.inner);
+        const f = e - row * d.inner;
+        const first = inc.start + row * d.out;
+        for (let n = first; n < first + d.out; n = (Math.floor(n / grid.cc) + 1) * grid.cc) {
+          const end = Math.min(first + d.out, (Math.floor(n / grid.cc) + 1) * grid.cc);
+          if (inc.nz![f * (d.out + 1) + end - first] - inc.nz![f * (d.out + 1) + n - first] > 0) once(sliceOf[dest.offset + n]);
+        }
+      }
+    }
+  }
+}
+
+/** The grid each population was cut with (blocks of a flat population are neuron ranges: cc = their length). */
+const gridOf = new WeakMap<ChipPopulation, Grid>();
+
+function blocksOf(dims: [number, number, number], g: Grid): Block[] {
+  const [C, H, W] = dims;
+  const out: Block[] = [];
+  for (let c0 = 0; c0 < C; c0 += g.cc) {
+    for (let r0 = 0; r0 < H; r0 += g.rr) {
+      for (let x0 = 0; x0 < W; x0 += g.ww) out.push({ c0, c1: Math.min(C, c0 + g.cc), r0, r1: Math.min(H, r0 + g.rr), x0, x1: Math.min(W, x0 + g.ww) });
+    }
+  }
+  return out;
+}
+
+/** ceil(n/k) for k = 1..n, distinct, descending. */
+function chunkSizes(n: number): number[] {
+  const out = new Set<number>();
+  for (let k = 1; k <= n; k++) out.add(Math.ceil(n / k));
+  return [...out];
+}
+
+function candidates(dims: [number, number, number], maxNeurons: number): Grid[] {
+  const [C, H, W] = dims;
+  const out: Array<Grid & { blocks: number }> = [];
+  for (const cc of chunkSizes(C)) {
+    for (const rr of chunkSizes(H)) {
+      for (const ww of chunkSizes(W)) {
+        if (cc * rr * ww > maxNeurons) continue;
+        out.push({ cc, rr, ww, blocks: Math.ceil(C / cc) * Math.ceil(H / rr) * Math.ceil(W / ww) });
+      }
+    }
+  }
+  // Fewest blocks first; then whole rows (fewer distinct source columns), then more channels per block.
+  return out.sort((a, b) => a.blocks - b.blocks || b.ww - a.ww || b.cc - a.cc);
+}
+
+export interface BlockPartitionResult {
+  part: Partition;
+  traffic: SliceTraffic;
+}
+
+/**
+ * Cuts every population into blocks that fit a core, packs the blocks into cores and counts the slice
+ * traffic (messages per inference: `rates` per neuron from a profile, or 1 per neuron).
+ */
+export function blockPartition(plan: NetworkPlan, pops: ChipPopulation[], spec: ChipSpec, rates?: Float64Array[], onProgress?: (done: number, total: number) => void): BlockPartitionResult {
+  const m = buildModel(plan, pops);
+  const caps = capsOf(spec);
+  const sliceOf = new Int32Array(plan.currentSize).fill(-1);
+  const slices: Slice[] = [];
+  const layers: LayerPartition[] = new Array(pops.length);
+  const largest = Math.max(...plan.pops.map((p) => p.size), 1);
+  const scratch = { mark: new Int32Array(largest).fill(-1), count: new Int32Array(largest), id: 0 };
+  let stamp = { mark: new Int32Array(16), id: 0 };
+  let done = 0;
+  for (let p = pops.length - 1; p >= 0; p--) {
+    const pop = pops[p];
+    const dims = m.dims[p];
+    const [C, H, W] = dims;
+    // Output axons per neuron: destinations are already cut.
+    stamp = { mark: new Int32Array(Math.max(slices.length, 1)).fill(-1), id: 0 };
+    const outAx = new Int32Array(pop.size);
+    for (let i = 0; i < pop.size; i++) forEachDest(m, p, i, sliceOf, stamp, () => outAx[i]++);
+    const useOf = (b: Block): Use => {
+      const u: Use = [(b.c1 - b.c0) * (b.r1 - b.r0) * (b.x1 - b.x0), 0, 0, 0];
+      for (const inc of m.incoming[p]) {
+        const [ax, wd] = routeUse(m, p, inc, b, spec, scratch);
+        u[1] += ax;
+        u[3] += wd;
+      }
+      for (let c = b.c0; c < b.c1; c++) for (let y = b.r0; y < b.r1; y++) for (let x = b.x0; x < b.x1; x++) u[2] += outAx[(c * H + y) * W + x];
+      return u;
+    };
+    const fits = (u: Use) => u.every((v, r) => v <= caps[r]);
+    let chosen: { grid: Grid; blocks: Block[]; uses: Use[] } | undefined;
+    let worst: { grid: Grid; use: Use } | undefined;
+    for (const grid of candidates(dims, caps[0])) {
+      const blocks = blocksOf(dims, grid);
+      // A cheap look at the middle block and the first before measuring them all.
+      const probe = [blocks[Math.floor(blocks.length / 2)], blocks[0]].map(useOf);
+      if (!probe.every(fits)) {
+        worst ??= { grid, use: probe.find((u) => !fits(u))! };
+        if (grid.cc === 1 && grid.rr === 1 && grid.ww === 1) worst = { grid, use: probe.find((u) => !fits(u))! };
+        continue;
+      }
+      const uses = blocks.map(useOf);
+      if (uses.every(fits)) {
+        chosen = { grid, blocks, uses };
+        break;
+      }
+    }
+    if (!chosen) {
+      const u = worst!.use;
+      const r = u.findIndex((v, k) => v > caps[k]);
+      throw new SnncError(
+        `layer ${pop.id}: even one neuron needs ${u[r]} ${LIMIT_TEXT[LIMITS[r]]}, more than the ${caps[r]} of a ${spec.name} core (by ${u[r] - caps[r]}); no slicing can place it`,
+        { node: pop.id },
+      );
+    }
+    gridOf.set(pop, chosen.grid);
+    const indices: number[] = [];
+    const closers = new Map<LimitName, number>();
+    chosen.blocks.forEach((b, j) => {
+      const neurons = new Int32Array((b.c1 - b.c0) * (b.r1 - b.r0) * (b.x1 - b.x0));
+      let n = 0;
+      for (let c = b.c0; c < b.c1; c++) for (let y = b.r0; y < b.r1; y++) for (let x = b.x0; x < b.x1; x++) neurons[n++] = (c * H + y) * W + x;
+      const index = slices.length;
+      for (const t of neurons) sliceOf[pop.offset + t] = index;
+      const use = chosen!.uses[j];
+      // The limit closest to its cap is the one that kept the block from growing.
+      let closedBy: LimitName | null = null;
+      if (chosen!.blocks.length > 1) {
+        let best = -1;
+        use.forEach((v, r) => {
+          if (v / caps[r] > best) {
+            best = v / caps[r];
+            closedBy = LIMITS[r];
+          }
+        });
+      }
+      slices.push({ index, pop: p, neurons, use, closedBy });
+      indices.push(index);
+      if (closedBy) closers.set(closedBy, (closers.get(closedBy) ?? 0) + 1);
+    });
+    let binding: LimitName | 'none' = 'none';
+    for (const l of LIMITS) if ((closers.get(l) ?? 0) > (binding === 'none' ? 0 : closers.get(binding)!)) binding = l;
+    const g = chosen.grid;
+    layers[p] = { pop: p, ordering: `blocks ${g.cc}×${g.rr}×${g.ww}`, slices: indices, binding };
+    onProgress?.(++done, pops.length);
+  }
+
+  // Cores: first fit over the slices in the order they were cut (destinations before their sources).
+  const cores: number[][] = [];
+  const use: Use[] = [];
+  const coreOf = new Int32Array(slices.length);
+  for (const s of slices) {
+    let core = use.findIndex((u) => u.every((v, r) => v + s.use[r] <= caps[r]));
+    if (core < 0) {
+      core = cores.length;
+      cores.push([]);
+      use.push([0, 0, 0, 0]);
+    }
+    cores[core].push(s.index);
+    coreOf[s.index] = core;
+    for (let r = 0; r < 4; r++) use[core][r] += s.use[r];
+  }
+
+  // Traffic: one message per (spike, destination slice).
+  const n = slices.length;
+  const traffic: SliceTraffic = new Map();
+  stamp = { mark: new Int32Array(n).fill(-1), id: 0 };
+  pops.forEach((pop, p) => {
+    for (let i = 0; i < pop.size; i++) {
+      const w = rates ? rates[p][i] : 1;
+      if (w === 0) continue;
+      const from = sliceOf[pop.offset + i];
+      forEachDest(m, p, i, sliceOf, stamp, (to) => {
+        const key = from * n + to;
+        traffic.set(key, (traffic.get(key) ?? 0) + w);
+      });
+    }
+  });
+  return { part: { slices, layers, sliceOf, coreOf, cores, use }, traffic };
+}
+
+const LIMIT_TEXT: Record<LimitName, string> = {
+  neurons: 'neurons',
+  input_axons: 'input axons',
+  output_axons: 'output axons',
+  synapse_words: 'synapse-memory words',
+};
+
+/** Synapses of the plan (non-zero composed weights), from the routes' fan-out counts. */
+export function synapseCount(plan: NetworkPlan): number {
+  let n = 0;
+  for (const s of plan.streams) for (const f of s.fanout.fanOut) n += f;
+  return n;
+}
+

@@ -1,0 +1,75 @@
+/**
+ * The block partitioner (targets/map/blocks.ts) against the brute-force recount over every synapse
+ * (helpers.ts `recount`): each core's neurons, input axons, output axons and synapse words computed in
+ * closed form from the routes must be exactly what counting the composed tables gives, on the fixtures and
+ * on hand-built chains cut into many blocks by a small chip.
+ */
+import { describe, expect, it } from 'vitest';
+import { buildPlan } from '../../runtime/snn/plan.ts';
+import { type ChipSpec, LIMITS, loadChipSpec } from '../../targets/chip-spec.ts';
+import { buildMap } from '../../targets/map/map-file.ts';
+import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
+import { compileFixture, recount } from './helpers.ts';
+import type { SnnIr } from '../../compiler/ir/types.ts';
+
+const loihi = loadChipSpec('loihi1');
+const NO_SHA = '0'.repeat(64);
+
+/** loihi1 with small cores, so that small layers are cut into many blocks. */
+function smallCores(neurons: number, axons: number, words: number): ChipSpec {
+  const limits = structuredClone(loihi.limits);
+  limits.neurons.value = neurons;
+  limits.input_axons.value = axons;
+  limits.output_axons.value = axons;
+  limits.synapse_words.value = words;
+  return { ...loihi, limits };
+}
+
+function expectExactUse(ir: SnnIr, spec: ChipSpec): ReturnType<typeof buildMap>['doc'] {
+  const { doc } = buildMap(ir, 'x', NO_SHA, spec, { partitioner: 'blocks' });
+  const use = recount(buildPlan(ir), doc);
+  doc.cores.forEach((core, c) => {
+    expect(LIMITS.map((l) => core.use[l]), `core ${c}`).toEqual(use[c]);
+    LIMITS.forEach((l, r) => expect(use[c][r], `core ${c} ${l}`).toBeLessThanOrEqual(spec.limits[l].value));
+  });
+  expect(doc.totals.routing_entries).toBe(use.reduce((a, u) => a + u[2], 0));
+  expect(doc.totals.cores).toBeGreaterThanOrEqual(doc.totals.lower_bound.cores);
+  expect(doc.layers.every((l) => l.ordering.startsWith('blocks'))).toBe(true);
+  return doc;
+}
+
+describe('block partitioner', () => {
+  it('fmnist_cnn_qcfs on loihi1: every core exactly as the per-synapse recount, within the limits', () => {
+    const doc = expectExactUse(compileFixture('fmnist_cnn_qcfs'), loihi);
+    // Close to the lower bound even without the greedy's neuron-level packing.
+    expect(doc.totals.cores).toBeLessThanOrEqual(2 * doc.totals.lower_bound.cores);
+  });
+
+  it('digits_mlp on small cores: dense blocks', () => {
+    const doc = expectExactUse(compileFixture('digits_mlp'), smallCores(16, 200, 400));
+    expect(doc.totals.cores).toBeGreaterThan(4);
+  });
+
+  it('pooled, composed, concatenated and residual routes on small cores', () => {
+    const b = new IrBuilder([3, 12, 12]);
+    const a = b.if(b.conv2d('input', randomArray(1, 6 * 27, -0.5, 1), [6, 3, 3, 3], { pads: [1, 1, 1, 1] }), [0.5, 0.6, 0.7, 0.8, 0.9, 1], { vInit: 0.5, axis: 0, id: 'A' });
+    const pooled = b.avgpool(a, [3, 3], { strides: [2, 2], pads: [1, 1, 1, 1] });
+    const B = b.if(b.conv2d(pooled, randomArray(3, 4 * 6 * 9, -0.6, 1), [4, 6, 3, 3], { pads: [1, 1, 1, 1] }), 0.7, { vInit: 0.5, id: 'B' });
+    const half = b.avgpool(a, [2, 2], { strides: [2, 2] });
+    const cat = b.concat([b.conv2d(B, randomArray(5, 2 * 4 * 9, -0.5, 1), [2, 4, 3, 3], { pads: [1, 1, 1, 1] }), b.conv2d(half, randomArray(6, 3 * 6, -0.5, 1), [3, 6, 1, 1])], 0);
+    const C = b.if(b.add([cat, b.conv2d(a, randomArray(7, 5 * 6, -0.5, 1), [5, 6, 1, 1], { strides: [2, 2] })]), 0.6, { vInit: 0.5, id: 'C' });
+    const D = b.if(b.add([b.conv2d(C, randomArray(8, 5 * 5 * 9, -0.5, 1), [5, 5, 3, 3], { pads: [1, 1, 1, 1] }), C]), 0.6, { vInit: 0.5, id: 'D' });
+    const ir = b.build(b.dense(b.reshape(b.avgpool(D, [6, 6]), [5]), randomArray(9, 3 * 5), [3, 5]));
+    const plan = buildPlan(ir);
+    expect(new Set(plan.streams.flatMap((s) => s.fanout.routes.map((r) => r.kind)))).toEqual(new Set(['conv', 'dense', 'table']));
+    const doc = expectExactUse(ir, smallCores(32, 600, 1500));
+    expect(doc.totals.cores).toBeGreaterThan(10);
+  });
+
+  it('refuses a neuron no core can hold, naming the layer, the limit and the excess', () => {
+    const b = new IrBuilder([4]);
+    const a = b.if(b.dense('input', randomArray(1, 5000 * 4), [5000, 4]), 0.5, { id: 'a' });
+    const ir = b.build(b.dense(a, new Float32Array(2 * 5000).fill(0.01), [2, 5000], { id: 'out' }));
+    expect(() => buildMap(ir, 'x', NO_SHA, loihi, { partitioner: 'blocks' })).toThrow(/layer out: even one neuron needs 5000 input axons, more than the 4096 of a loihi1 core \(by 904\)/);
+  });
+});
