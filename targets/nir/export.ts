@@ -23,8 +23,9 @@
  * IF, s ≠ 1 at the output) a NIR `Scale` node is written, so the NIR graph computes what the IR computes, with
  * one difference NIR cannot express: IF reset by subtraction (recorded in metadata).
  *
- * Kinds with no NIR node (transpose, add, concat, bias, affine with a shift, mean, matmul, rsm, softmax, …)
- * are refused by name. With `allowUnsupported`, the ones that are a single-input, shape-preserving step
+ * Each final IR kind's form is one entry of NIR_FORMS (typed by the registry's FinalKind, so a new kind
+ * must say how it is written or why it is refused). Kinds with no NIR node (transpose, add, concat, bias,
+ * affine with a shift, mean, matmul, rsm, softmax, …) are refused by name. With `allowUnsupported`, the ones that are a single-input, shape-preserving step
  * (rsm masks, softmax) are skipped — the graph is written as if they were the identity — and listed.
  *
  * The same IR gives the same bytes: HDF5 stamps object headers with the current time, so the write runs
@@ -34,6 +35,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SnncError } from '../../compiler/errors.ts';
+import { type FinalKind, isFinal, kindInfo, type NodeOf } from '../../compiler/ir/kinds.ts';
 import type { IfNode, IrNode, IrTensor, Shape, SnnIr } from '../../compiler/ir/types.ts';
 import { loadH5wasm, type NirArray, type NirGraph, type NirNode, type NirRecord, type NirValue } from './import.ts';
 
@@ -124,60 +126,30 @@ function flattenDims(from: Shape, to: Shape): { start: number; end: number } | u
   return undefined;
 }
 
+/** Why a node cannot be written: a reason (not skippable), or a reason and whether it may be skipped. */
+type Refusal = string | { reason: string; skippable: boolean };
+
+/** A kind NIR has no node for: skippable when it is a single-input, shape-preserving step. */
+function noNirNode(node: IrNode, x: Shape): Refusal {
+  return { reason: `NIR has no ${node.kind as string} node`, skippable: node.inputs.length === 1 && x.join() === node.shape.join() };
+}
+
 /** Why NIR cannot express `node`, or undefined. Depends only on the node, its input shapes and tensors. */
 function problemOf(node: IrNode, shapes: Map<string, Shape>, tensors: Map<string, IrTensor>): Problem | undefined {
   const kind = node.kind as string;
   const x = shapes.get(node.inputs[0]) ?? [];
-  const refuse = (reason: string, skippable = false): Problem => ({ node: node.id, kind, reason, skippable });
-  switch (node.kind) {
-    case 'conv2d':
-      if (node.groups !== 1) return refuse(`grouped convolution (groups ${node.groups}): NIR's Conv2d type check reads the input channels from the weight`);
-      if (!symmetric(node.pads)) return refuse(`asymmetric padding [${node.pads}]: NIR's Conv2d padding is symmetric per axis`);
-      return undefined;
-    case 'dense':
-      if (x.length !== 1) return refuse(`dense over a [${x}] input: NIR's Affine/Linear take a 1-D input`);
-      return undefined;
-    case 'avgpool2d':
-      if (!symmetric(node.pads)) return refuse(`asymmetric padding [${node.pads}]: NIR's SumPool2d padding is symmetric per axis`);
-      return undefined;
-    case 'reshape':
-      if (!flattenDims(x, node.shape)) return refuse(`reshape [${x}] → [${node.shape}] is not a flatten of consecutive axes, and NIR has no general reshape`);
-      return undefined;
-    case 'if':
-      return undefined;
-    case 'affine': {
-      const shift = tensors.get(node.shift);
-      if (shift && shift.data.some((v) => v !== 0)) return refuse('a per-element shift: NIR has no node that adds a constant tensor');
-      return undefined;
-    }
-    case 'rsm':
-      return refuse('random spike masking has no NIR equivalent', true);
-    case 'bias':
-      return refuse('NIR has no node that adds a constant tensor');
-    case 'add':
-      return refuse('NIR has no add node');
-    case 'concat':
-      return refuse('NIR has no concat node');
-    case 'transpose':
-      return refuse('NIR has no transpose node');
-    case 'select':
-      return refuse('NIR has no gather/slice node (select)');
-    case 'matmul':
-      return refuse('a product of two spiking operands has no NIR node');
-    case 'mean':
-      return refuse('NIR has no mean node');
-    case 'batchnorm':
-    case 'relu':
-    case 'relu6':
-    case 'qcfs':
-    case 'maxpool2d':
-    case 'onnx':
-      return refuse('not a spiking IR node (the IR was not fully converted)');
-    default: {
-      const unary = node.inputs.length === 1 && x.join() === node.shape.join();
-      return refuse(`NIR has no ${kind} node`, unary);
-    }
+  let refusal: Refusal | undefined;
+  if (isFinal(node.kind)) {
+    const form = NIR_FORMS[node.kind] as NirForm<IrNode>;
+    refusal = 'refused' in form ? form.refused(node, x) : form.check?.(node, x, tensors);
+  } else if (kindInfo(kind)) {
+    refusal = 'not a spiking IR node (the IR was not fully converted)';
+  } else {
+    refusal = noNirNode(node, x);
   }
+  if (refusal === undefined) return undefined;
+  if (typeof refusal === 'string') return { node: node.id, kind, reason: refusal, skippable: false };
+  return { node: node.id, kind, reason: refusal.reason, skippable: refusal.skippable };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -235,6 +207,194 @@ function baseName(id: string): string {
   return name === '' || name === '.' || name === '..' ? `node${name}` : name;
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// NIR forms: one per final IR kind
+
+/** What a kind's `write` may do to the NIR graph being built, for one IR node. */
+interface NirWriter {
+  /** The NIR name of this node. */
+  name: string;
+  /** The IR value it reads (its first input), and that value as the NIR graph has it. */
+  inputId: string;
+  input: Value;
+  tensor(name: string): IrTensor;
+  /** Adds the NIR node `name`, of `type`, for this IR node. */
+  add(type: string, params: Record<string, NirValue>, metadata?: NirRecord): void;
+  /** An edge from NIR node `from` into this node. */
+  edge(from: string): void;
+  /** This IR node's value as the NIR graph has it. */
+  set(value: Value): void;
+  note(text: string): void;
+  /** A Scale node that applies `v.scale` to IR value `id` (one per value). */
+  materialize(id: string, v: Value, why: string): Value;
+}
+
+/**
+ * How NIR expresses a kind: `write` adds its NIR nodes (after `check` found nothing NIR cannot express), or
+ * the kind is `refused` every time. `folded`: it writes no NIR node of its own (its scale moves downstream).
+ */
+type NirForm<N extends IrNode> =
+  | { check?: (node: N, x: Shape, tensors: Map<string, IrTensor>) => Refusal | undefined; write: (node: N, w: NirWriter) => void; folded?: true }
+  | { refused: (node: N, x: Shape) => Refusal };
+
+/** Typed by the registry's FinalKind (compiler/ir/kinds.ts): a final kind with no NIR form is a type error. */
+export const NIR_FORMS: { [K in FinalKind]: NirForm<NodeOf<K>> } = {
+  conv2d: {
+    check: (node) => {
+      if (node.groups !== 1) return `grouped convolution (groups ${node.groups}): NIR's Conv2d type check reads the input channels from the weight`;
+      if (!symmetric(node.pads)) return `asymmetric padding [${node.pads}]: NIR's Conv2d padding is symmetric per axis`;
+      return undefined;
+    },
+    write: (node, w) => {
+      let v = w.input;
+      const t = w.tensor(node.weight);
+      const [cout, cin, kh, kw] = t.dims;
+      let sc: Float64Array | undefined;
+      if (v.scale) {
+        sc = perChannel(v.scale, v.shape);
+        if (!sc) {
+          v = w.materialize(w.inputId, v, `the scale varies within an input channel of ${node.id}`);
+          sc = undefined;
+        }
+      }
+      const weight = sc ? t.data.map((x, i) => x * sc[Math.floor(i / (kh * kw)) % cin]) : t.data;
+      if (sc) w.note(`${w.name}: weights × the per-channel scale ${w.inputId} carries`);
+      w.add('Conv2d', {
+        weight: f32(t.dims, weight),
+        bias: f32([cout], node.bias ? w.tensor(node.bias).data : new Float32Array(cout)),
+        stride: i64([2], node.strides),
+        padding: i64([2], [node.pads[0], node.pads[1]]),
+        dilation: i64([2], node.dilations),
+        groups: i64Scalar(node.groups),
+        input_shape: i64([2], [v.shape[1], v.shape[2]]),
+      });
+      w.edge(v.from);
+      w.set({ from: w.name, shape: node.shape, scale: null });
+    },
+  },
+  dense: {
+    check: (_node, x) => (x.length !== 1 ? `dense over a [${x}] input: NIR's Affine/Linear take a 1-D input` : undefined),
+    write: (node, w) => {
+      const v = w.input;
+      const t = w.tensor(node.weight);
+      const [out, inner] = t.dims;
+      const s = v.scale;
+      const weight = s ? t.data.map((x, i) => x * s[i % inner]) : t.data;
+      if (s) w.note(`${w.name}: weight columns × the scale ${w.inputId} carries`);
+      if (node.bias) w.add('Affine', { weight: f32(t.dims, weight), bias: f32([out], w.tensor(node.bias).data) });
+      else w.add('Linear', { weight: f32(t.dims, weight) });
+      w.edge(v.from);
+      w.set({ from: w.name, shape: node.shape, scale: null });
+    },
+  },
+  avgpool2d: {
+    check: (node) => (!symmetric(node.pads) ? `asymmetric padding [${node.pads}]: NIR's SumPool2d padding is symmetric per axis` : undefined),
+    write: (node, w) => {
+      let v = w.input;
+      const [c, h, wd] = v.shape;
+      const [, oh, ow] = node.shape;
+      const [kh, kw] = node.kernel;
+      let sc = v.scale ? perChannel(v.scale, v.shape) : new Float64Array(c).fill(1);
+      if (!sc) {
+        v = w.materialize(w.inputId, v, `the scale varies within a pooling window of ${node.id}`);
+        sc = new Float64Array(c).fill(1);
+      }
+      // SumPool2d sums; the average's divisor (whole window, or its in-bounds taps) moves downstream.
+      const inBounds = (o: number, stride: number, pad: number, k: number, size: number) =>
+        Math.min(o * stride - pad + k, size) - Math.max(o * stride - pad, 0);
+      const scale = new Float64Array(c * oh * ow);
+      for (let ch = 0; ch < c; ch++) {
+        for (let y = 0; y < oh; y++) {
+          for (let x = 0; x < ow; x++) {
+            const count = node.countIncludePad
+              ? kh * kw
+              : inBounds(y, node.strides[0], node.pads[0], kh, h) * inBounds(x, node.strides[1], node.pads[1], kw, wd);
+            scale[(ch * oh + y) * ow + x] = sc[ch] / count;
+          }
+        }
+      }
+      w.add('SumPool2d', {
+        kernel_size: i64([2], node.kernel),
+        stride: i64([2], node.strides),
+        padding: i64([2], [node.pads[0], node.pads[1]]),
+      });
+      w.note(`${w.name}: average pooling written as SumPool2d; 1/window carried to the next layer`);
+      w.edge(v.from);
+      w.set({ from: w.name, shape: node.shape, scale });
+    },
+  },
+  reshape: {
+    check: (node, x) =>
+      !flattenDims(x, node.shape) ? `reshape [${x}] → [${node.shape}] is not a flatten of consecutive axes, and NIR has no general reshape` : undefined,
+    write: (node, w) => {
+      const v = w.input;
+      const { start, end } = flattenDims(v.shape, node.shape)!;
+      w.add('Flatten', {
+        start_dim: i64Scalar(start),
+        end_dim: i64Scalar(end === v.shape.length - 1 ? -1 : end),
+        input_type: i64([v.shape.length], v.shape),
+      });
+      w.edge(v.from);
+      // C-order flatten keeps the flat index, so the scale carries over unchanged.
+      w.set({ from: w.name, shape: node.shape, scale: v.scale });
+    },
+  },
+  if: {
+    write: (node, w) => {
+      let v = w.input;
+      if (v.scale && v.scale.some((s) => !(s > 0 && Number.isFinite(s)))) {
+        v = w.materialize(w.inputId, v, `a non-positive scale cannot move into the thresholds of ${node.id}`);
+      }
+      const theta = thresholdsOf(node);
+      const s = v.scale;
+      const n = theta.length;
+      const threshold = s ? theta.map((t, e) => t / s[e]) : theta;
+      if (s) w.note(`${w.name}: v_threshold and v_init ÷ the scale ${w.inputId} carries (same spikes)`);
+      w.add(
+        'IF',
+        {
+          r: f32(node.shape, new Float64Array(n).fill(1 / NIR_DT)),
+          v_threshold: f32(node.shape, threshold),
+          v_reset: f32(node.shape, new Float64Array(n)),
+        },
+        {
+          reset_mode: 'subtract',
+          dt: f64Scalar(NIR_DT),
+          v_init: f32(node.shape, threshold.map((t) => t * node.vInit)),
+        },
+      );
+      w.edge(v.from);
+      // A NIR spike is 1; the IR's carries θ.
+      w.set({ from: w.name, shape: node.shape, scale: theta });
+    },
+  },
+  affine: {
+    check: (node, _x, tensors) => {
+      const shift = tensors.get(node.shift);
+      if (shift && shift.data.some((v) => v !== 0)) return 'a per-element shift: NIR has no node that adds a constant tensor';
+      return undefined;
+    },
+    folded: true,
+    write: (node, w) => {
+      // Zero shift (checked above): a pure per-element scale, folded downstream.
+      const v = w.input;
+      const k = broadcast(w.tensor(node.scale), node.shape);
+      const s = v.scale;
+      w.set({ from: v.from, shape: node.shape, scale: k.map((x, e) => x * (s ? s[e] : 1)) });
+      w.note(`${node.id}: scale-only affine folded downstream`);
+    },
+  },
+  rsm: { refused: () => ({ reason: 'random spike masking has no NIR equivalent', skippable: true }) },
+  bias: { refused: () => 'NIR has no node that adds a constant tensor' },
+  add: { refused: () => 'NIR has no add node' },
+  concat: { refused: () => 'NIR has no concat node' },
+  transpose: { refused: () => 'NIR has no transpose node' },
+  select: { refused: () => 'NIR has no gather/slice node (select)' },
+  matmul: { refused: () => 'a product of two spiking operands has no NIR node' },
+  mean: { refused: () => 'NIR has no mean node' },
+  softmax: { refused: noNirNode },
+};
+
 export function buildNirGraph(ir: SnnIr, opts: NirExportOptions = {}): NirBuild {
   const shapes = new Map<string, Shape>([[ir.input.id, ir.input.shape]]);
   for (const n of ir.nodes) shapes.set(n.id, n.shape);
@@ -281,7 +441,8 @@ export function buildNirGraph(ir: SnnIr, opts: NirExportOptions = {}): NirBuild 
   // Names: the IR's ids (made HDF5-safe), the Output node last.
   const nameOf = new Map<string, string>();
   nameOf.set(ir.input.id, unique(baseName(ir.input.id)));
-  for (const n of ir.nodes) if (!problems.some((p) => p.node === n.id) && n.kind !== 'affine') nameOf.set(n.id, unique(baseName(n.id)));
+  const folded = (n: IrNode) => isFinal(n.kind) && 'folded' in NIR_FORMS[n.kind];
+  for (const n of ir.nodes) if (!problems.some((p) => p.node === n.id) && !folded(n)) nameOf.set(n.id, unique(baseName(n.id)));
 
   const values = new Map<string, Value>();
   const inputName = nameOf.get(ir.input.id)!;
@@ -307,138 +468,26 @@ export function buildNirGraph(ir: SnnIr, opts: NirExportOptions = {}): NirBuild 
 
   for (const node of ir.nodes) {
     const inputId = node.inputs[0];
-    let v = values.get(inputId)!;
+    const v = values.get(inputId)!;
     const skip = skipped.find((s) => s.node === node.id);
     if (skip) {
       values.set(node.id, { ...v, shape: node.shape });
       continue;
     }
+    const form = (isFinal(node.kind) ? NIR_FORMS[node.kind] : undefined) as NirForm<IrNode> | undefined;
+    if (!form || 'refused' in form) throw new SnncError(`internal: no NIR mapping for ${node.kind as string}`, { node: node.id });
     const name = nameOf.get(node.id)!;
-    switch (node.kind) {
-      case 'conv2d': {
-        const w = tensor(node.weight);
-        const [cout, cin, kh, kw] = w.dims;
-        let sc: Float64Array | undefined;
-        if (v.scale) {
-          sc = perChannel(v.scale, v.shape);
-          if (!sc) {
-            v = materialize(inputId, v, `the scale varies within an input channel of ${node.id}`);
-            sc = undefined;
-          }
-        }
-        const weight = sc ? w.data.map((x, i) => x * sc[Math.floor(i / (kh * kw)) % cin]) : w.data;
-        if (sc) notes.push(`${name}: weights × the per-channel scale ${inputId} carries`);
-        add(name, node.id, node.shape, 'Conv2d', {
-          weight: f32(w.dims, weight),
-          bias: f32([cout], node.bias ? tensor(node.bias).data : new Float32Array(cout)),
-          stride: i64([2], node.strides),
-          padding: i64([2], [node.pads[0], node.pads[1]]),
-          dilation: i64([2], node.dilations),
-          groups: i64Scalar(node.groups),
-          input_shape: i64([2], [v.shape[1], v.shape[2]]),
-        });
-        edges.push([v.from, name]);
-        values.set(node.id, { from: name, shape: node.shape, scale: null });
-        break;
-      }
-      case 'dense': {
-        const w = tensor(node.weight);
-        const [out, inner] = w.dims;
-        const s = v.scale;
-        const weight = s ? w.data.map((x, i) => x * s[i % inner]) : w.data;
-        if (s) notes.push(`${name}: weight columns × the scale ${inputId} carries`);
-        if (node.bias) add(name, node.id, node.shape, 'Affine', { weight: f32(w.dims, weight), bias: f32([out], tensor(node.bias).data) });
-        else add(name, node.id, node.shape, 'Linear', { weight: f32(w.dims, weight) });
-        edges.push([v.from, name]);
-        values.set(node.id, { from: name, shape: node.shape, scale: null });
-        break;
-      }
-      case 'avgpool2d': {
-        const [c, h, wd] = v.shape;
-        const [, oh, ow] = node.shape;
-        const [kh, kw] = node.kernel;
-        let sc = v.scale ? perChannel(v.scale, v.shape) : new Float64Array(c).fill(1);
-        if (!sc) {
-          v = materialize(inputId, v, `the scale varies within a pooling window of ${node.id}`);
-          sc = new Float64Array(c).fill(1);
-        }
-        // SumPool2d sums; the average's divisor (whole window, or its in-bounds taps) moves downstream.
-        const inBounds = (o: number, stride: number, pad: number, k: number, size: number) =>
-          Math.min(o * stride - pad + k, size) - Math.max(o * stride - pad, 0);
-        const scale = new Float64Array(c * oh * ow);
-        for (let ch = 0; ch < c; ch++) {
-          for (let y = 0; y < oh; y++) {
-            for (let x = 0; x < ow; x++) {
-              const count = node.countIncludePad
-                ? kh * kw
-                : inBounds(y, node.strides[0], node.pads[0], kh, h) * inBounds(x, node.strides[1], node.pads[1], kw, wd);
-              scale[(ch * oh + y) * ow + x] = sc[ch] / count;
-            }
-          }
-        }
-        add(name, node.id, node.shape, 'SumPool2d', {
-          kernel_size: i64([2], node.kernel),
-          stride: i64([2], node.strides),
-          padding: i64([2], [node.pads[0], node.pads[1]]),
-        });
-        notes.push(`${name}: average pooling written as SumPool2d; 1/window carried to the next layer`);
-        edges.push([v.from, name]);
-        values.set(node.id, { from: name, shape: node.shape, scale });
-        break;
-      }
-      case 'reshape': {
-        const { start, end } = flattenDims(v.shape, node.shape)!;
-        add(name, node.id, node.shape, 'Flatten', {
-          start_dim: i64Scalar(start),
-          end_dim: i64Scalar(end === v.shape.length - 1 ? -1 : end),
-          input_type: i64([v.shape.length], v.shape),
-        });
-        edges.push([v.from, name]);
-        // C-order flatten keeps the flat index, so the scale carries over unchanged.
-        values.set(node.id, { from: name, shape: node.shape, scale: v.scale });
-        break;
-      }
-      case 'if': {
-        if (v.scale && v.scale.some((s) => !(s > 0 && Number.isFinite(s)))) {
-          v = materialize(inputId, v, `a non-positive scale cannot move into the thresholds of ${node.id}`);
-        }
-        const theta = thresholdsOf(node);
-        const s = v.scale;
-        const n = theta.length;
-        const threshold = s ? theta.map((t, e) => t / s[e]) : theta;
-        if (s) notes.push(`${name}: v_threshold and v_init ÷ the scale ${inputId} carries (same spikes)`);
-        add(
-          name,
-          node.id,
-          node.shape,
-          'IF',
-          {
-            r: f32(node.shape, new Float64Array(n).fill(1 / NIR_DT)),
-            v_threshold: f32(node.shape, threshold),
-            v_reset: f32(node.shape, new Float64Array(n)),
-          },
-          {
-            reset_mode: 'subtract',
-            dt: f64Scalar(NIR_DT),
-            v_init: f32(node.shape, threshold.map((t) => t * node.vInit)),
-          },
-        );
-        edges.push([v.from, name]);
-        // A NIR spike is 1; the IR's carries θ.
-        values.set(node.id, { from: name, shape: node.shape, scale: theta });
-        break;
-      }
-      case 'affine': {
-        // Zero shift (checked above): a pure per-element scale, folded downstream.
-        const k = broadcast(tensor(node.scale), node.shape);
-        const s = v.scale;
-        values.set(node.id, { from: v.from, shape: node.shape, scale: k.map((x, e) => x * (s ? s[e] : 1)) });
-        notes.push(`${node.id}: scale-only affine folded downstream`);
-        break;
-      }
-      default:
-        throw new SnncError(`internal: no NIR mapping for ${node.kind as string}`, { node: node.id });
-    }
+    form.write(node, {
+      name,
+      inputId,
+      input: v,
+      tensor,
+      add: (type, params, metadata) => add(name, node.id, node.shape, type, params, metadata),
+      edge: (from) => edges.push([from, name]),
+      set: (value) => values.set(node.id, value),
+      note: (text) => notes.push(text),
+      materialize,
+    });
   }
 
   if (ir.nodes.some((n) => n.kind === 'if')) notes.unshift('NIR spikes are 1, snnc spikes carry θ: each θ is folded into the layers its population feeds');
