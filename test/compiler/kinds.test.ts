@@ -37,6 +37,17 @@ describe('the kind registry', () => {
     }
   });
 
+  it('finds every tensor field typed as a tensor name in the schema (a string; `value` is shared with ONNX value names)', () => {
+    const shared: Record<string, { $ref?: string; type?: string; additionalProperties?: { $ref?: string } }> = schema.$defs.node.properties;
+    const fields = new Set(IR_KINDS.flatMap((k) => KINDS[k].tensors as readonly string[]));
+    for (const field of fields) {
+      const p = shared[field];
+      expect(p, field).toBeDefined();
+      const ok = p.$ref === '#/$defs/tensorName' || p.additionalProperties?.$ref === '#/$defs/tensorName' || (field === 'value' && p.type === 'string');
+      expect(ok, field).toBe(true);
+    }
+  });
+
   it('derives the kind lists from the roles: final ⇔ not ann-only, linear = synaptic ∪ linear, analog', () => {
     for (const kind of IR_KINDS) {
       const { role, final } = KINDS[kind];
