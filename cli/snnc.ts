@@ -225,6 +225,11 @@ program
       .choices(['auto', 'greedy', 'blocks'])
       .default('auto'),
   )
+  .addOption(
+    new Option('--synapses <mode>', 'discrete: one input axon and one synapse list per source neuron; population: Loihi population axons, one per source position with shared weight sets (nengo-loihi’s conv layout; fewer axons and words for conv layers; blocks partitioner)')
+      .choices(['discrete', 'population'])
+      .default('discrete'),
+  )
   .option('--json', 'print the summary as one JSON object')
   .action((ir: string, options: MapCommandOptions) =>
     runCommand(async () => (await import('./commands/map.ts')).map(ir, options)),

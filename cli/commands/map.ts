@@ -25,6 +25,7 @@ export interface MapOptions {
   quantize?: string | boolean;
   minResidual: number;
   partitioner: 'auto' | 'greedy' | 'blocks';
+  synapses: 'discrete' | 'population';
   json?: boolean;
 }
 
@@ -82,6 +83,7 @@ export async function map(irPath: string, options: MapOptions): Promise<void> {
       quantize,
       minResidualNeurons: options.minResidual,
       partitioner: options.partitioner,
+      synapses: options.synapses,
       onProgress: (_stage, d, t) => progress.update(d, t),
     });
   } finally {

@@ -38,6 +38,7 @@ import { checkpointsFor } from '../../runtime/snn/simulate.ts';
 import { barrierNs, type ChipSpec, LIMITS, type LimitName, synapseWords } from '../chip-spec.ts';
 import { ann45nm, chipEnergy, type EnergyBreakdown, emptyEvents, type EventCounts, linearWork, receiveNs, routeEnergyPj, routeNs, sendNs, snn45nm } from '../energy.ts';
 import { type ChipNetwork, chipNetwork } from '../map/partition.ts';
+import { synapseCount } from '../map/blocks.ts';
 import type { LoadedMap, MapDocument } from '../map/map-file.ts';
 import { quantizePlan } from '../map/quantize.ts';
 import { linkEnds, type Route, type SlotPosition, slotPosition, tileOf, xyRoute } from '../map/route.ts';
@@ -86,11 +87,23 @@ function mismatch(message: string): never {
   throw new SnncError(`the map does not fit its IR (or was edited): ${message}`);
 }
 
+/** Beyond this many synapses the chip's per-core synapse lists (~16 bytes each) would not fit in memory. */
+export const CHIP_MAX_SYNAPSES = 100_000_000;
+
 /** Rebuilds the chip's configuration (synapse lists, routing) from a map and the plan of its IR. */
 export function configureChip(loaded: LoadedMap): ChipConfig {
   const { doc, ir } = loaded;
   const spec = doc.chip;
+  if (doc.options.synapses === 'population') {
+    throw new SnncError('the virtual chip runs maps with discrete synapses; a population-synapse map is a resource estimate for now: map again without --synapses population to run it');
+  }
   let plan = buildPlan(ir);
+  const synapses = synapseCount(plan);
+  if (synapses > CHIP_MAX_SYNAPSES) {
+    throw new SnncError(
+      `the virtual chip lists every synapse per core, and this network has ${synapses.toExponential(2)} (more than ${CHIP_MAX_SYNAPSES.toExponential(0)}, about ${Math.round((synapses * 16) / 2 ** 30)} GB of tables): running it from the structured routes is not implemented yet; snnc simulate runs it`,
+    );
+  }
   const twins = plan.streams.map((s) => s.conv);
   const net = chipNetwork(ir, plan);
   const layerIndex = new Map(net.pops.map((p, k) => [p.id, k]));

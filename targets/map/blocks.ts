@@ -15,9 +15,10 @@
  */
 import { SnncError } from '../../compiler/errors.ts';
 import type { NetworkPlan } from '../../runtime/snn/plan.ts';
-import { type DenseRoute, type Route, routeStart } from '../../runtime/snn/routes.ts';
+import { type ConvRoute, type DenseRoute, type Route, routeStart } from '../../runtime/snn/routes.ts';
 import { type ChipSpec, LIMITS, type LimitName, synapseWords } from '../chip-spec.ts';
-import { capsOf, type ChipPopulation, type LayerPartition, type Partition, type Slice, type SliceTraffic, type Use } from './partition.ts';
+import { capsOf, type ChipPopulation, type LayerPartition, type Partition, type Slice, type Use } from './partition.ts';
+import type { CoreEdge } from './place.ts';
 
 interface Block {
   c0: number;
@@ -48,6 +49,8 @@ interface Incoming {
   nz?: Int32Array;
   /** Source neurons landing on each element of the op's input (remapped routes only). */
   mult?: Int32Array;
+  /** Conv routes: channels whose weights are all non-zero (their synapse counts need no per-tap look-up). */
+  full?: Uint8Array;
   /** Table routes: per target (local to the population), the source rows. */
   tPtr?: Int32Array;
   tRow?: Int32Array;
@@ -114,6 +117,9 @@ function describe(inc: Incoming, pop: ChipPopulation, dims: [number, number, num
     const cin = t.weights.length / (t.taps * t.coutPerGroup);
     inc.nz = prefixNonZero(t.weights, cin * t.taps, t.coutPerGroup);
     inc.mult = multiplicity(r.remap, cin * t.plane);
+    inc.full = new Uint8Array(cin);
+    const per = t.taps * t.coutPerGroup;
+    for (let c = 0; c < cin; c++) inc.full[c] = inc.nz[(c * t.taps + t.taps - 1) * (t.coutPerGroup + 1) + t.coutPerGroup] === t.coutPerGroup && !t.weights.subarray(c * per, (c + 1) * per).includes(0) ? 1 : 0;
   } else if (r.kind === 'dense') {
     inc.nz = prefixNonZero(r.weights, r.inner, r.out);
     inc.mult = multiplicity(r.remap, (r.targets / r.out) * r.inner);
@@ -149,12 +155,36 @@ function buildModel(plan: NetworkPlan, pops: ChipPopulation[]): Model {
   return { plan, pops, dims, incoming, dests };
 }
 
+/**
+ * How a core stores the synapses of a conv layer (and of a pooled dense head):
+ * - `discrete`: one input axon per source neuron, its synapses listed one by one;
+ * - `population`: per route and block, whichever takes the smaller share of a core of discrete synapses
+ *   and Loihi's population axons as nengo-loihi lays out a Conv2D (`conv2d_loihi_weights`,
+ *   `Synapse.set_population_weights`): one axon per source *position*, the spike carrying the channel as
+ *   its atom; each axon points at a weight set (per atom, the synapses of that channel) with a
+ *   compartment base, so positions whose targets in the block have the same layout share one set.
+ *   Input axons = distinct (stream, source position) pairs; synapse words = Σ over the distinct sets of
+ *   Σ over atoms synapseWords(the atom's synapses in the set). Axon-config memory (the base and the set
+ *   index per axon) is not counted against synapse words.
+ */
+export type SynapseMode = 'discrete' | 'population';
+
 /** Input axons and synapse words a block takes from one incoming route. */
-function routeUse(m: Model, k: number, inc: Incoming, b: Block, spec: ChipSpec, scratch: { mark: Int32Array; count: Int32Array; id: number }): [number, number] {
+function routeUse(m: Model, k: number, inc: Incoming, b: Block, spec: ChipSpec, scratch: { mark: Int32Array; count: Int32Array; id: number }, mode: SynapseMode): [number, number] {
   const r = inc.route;
   const [, H, W] = m.dims[k];
   let axons = 0;
   let words = 0;
+  if (mode === 'population') {
+    // Per route and block, the layout that takes the smaller share of a core (Loihi mixes both kinds of axon).
+    const shared = r.kind === 'conv' ? populationConvUse(inc, r, H, W, b, spec) : r.kind === 'dense' && r.remap && pooledSource(m, inc) ? populationDenseUse(m, inc, r, b, spec) : null;
+    if (shared) {
+      const single = routeUse(m, k, inc, b, spec, scratch, 'discrete');
+      const caps = capsOf(spec);
+      const share = (u: [number, number]) => Math.max(u[0] / caps[1], u[1] / caps[3]);
+      return share(shared) < share(single) ? shared : single;
+    }
+  }
   if (r.kind === 'conv') {
     const t = r.twin;
     const cpg = t.coutPerGroup;
@@ -166,10 +196,33 @@ function routeUse(m: Model, k: number, inc: Incoming, b: Block, spec: ChipSpec, 
     for (let y = 0; y < inc.rowMin!.length; y++) if (inc.rowMax![y] >= b.r0 && inc.rowMin![y] < b.r1) ys.push(y);
     const xs: number[] = [];
     for (let x = 0; x < t.width; x++) if (inc.colMax![x] >= b.x0 && inc.colMin![x] < b.x1) xs.push(x);
+    // Targets each source position has in the block (its pairs are rows × columns).
+    const hits = new Int32Array(ys.length * xs.length);
+    ys.forEach((y, a) =>
+      xs.forEach((x, bb) => {
+        const s = y * t.width + x;
+        for (let q = t.posPtr[s]; q < t.posPtr[s + 1]; q++) {
+          const oy = Math.floor(t.posOut[q] / t.outWidth);
+          const ox = t.posOut[q] - oy * t.outWidth;
+          if (oy >= b.r0 && oy < b.r1 && ox >= b.x0 && ox < b.x1) hits[a * xs.length + bb]++;
+        }
+      }),
+    );
     for (let g = Math.floor(lo / cpg); g * cpg < hi; g++) {
       const olo = Math.max(lo - g * cpg, 0);
       const ohi = Math.min(hi - g * cpg, cpg);
+      // Channels with no zero weight: every hit is (ohi − olo) synapses, the same for each of them.
+      let fullChannels = 0;
+      if (!inc.mult) for (let c = g * t.cinPerGroup; c < (g + 1) * t.cinPerGroup; c++) fullChannels += inc.full![c];
+      if (fullChannels > 0) {
+        for (const h of hits) {
+          if (h === 0) continue;
+          axons += fullChannels;
+          words += fullChannels * synapseWords(h * (ohi - olo), spec);
+        }
+      }
       for (let c = g * t.cinPerGroup; c < (g + 1) * t.cinPerGroup; c++) {
+        if (!inc.mult && inc.full![c]) continue;
         for (const y of ys) {
           for (const x of xs) {
             const s = y * t.width + x;
@@ -228,6 +281,118 @@ function routeUse(m: Model, k: number, inc: Incoming, b: Block, spec: ChipSpec, 
     for (const row of touched) {
       axons++;
       words += synapseWords(scratch.count[row], spec);
+    }
+  }
+  return [axons, words];
+}
+
+/** A dense route fed by a [C, H, W] population through a pool: its positions can be population axons. */
+function pooledSource(m: Model, inc: Incoming): boolean {
+  const [, H, W] = m.dims[m.plan.streams[inc.stream].pop];
+  return H * W > 1;
+}
+
+/** Population synapses of a conv route into a block (see SynapseMode). */
+function populationConvUse(inc: Incoming, r: ConvRoute, H: number, W: number, b: Block, spec: ChipSpec): [number, number] {
+  const t = r.twin;
+  const cpg = t.coutPerGroup;
+  const chStart = inc.start / (H * W);
+  const lo = Math.max(b.c0 - chStart, 0);
+  const hi = Math.min(b.c1 - chStart, t.cout);
+  if (lo >= hi) return [0, 0];
+  const bw = b.x1 - b.x0;
+  const bh = b.r1 - b.r0;
+  const cin = t.weights.length / (t.taps * cpg);
+  // Atoms: the input channels whose group reaches the block's channels.
+  const atoms: number[] = [];
+  for (let c = 0; c < cin; c++) {
+    const g = Math.floor(c / t.cinPerGroup);
+    if ((g + 1) * cpg > lo && g * cpg < hi) atoms.push(c);
+  }
+  const sets = new Set<string>();
+  let axons = 0;
+  let words = 0;
+  const pairs: number[] = [];
+  for (let y = 0; y < t.plane / t.width; y++) {
+    if (inc.rowMax![y] < b.r0 || inc.rowMin![y] >= b.r1) continue;
+    for (let x = 0; x < t.width; x++) {
+      if (inc.colMax![x] < b.x0 || inc.colMin![x] >= b.x1) continue;
+      const s = y * t.width + x;
+      pairs.length = 0;
+      let base = -1;
+      for (let q = t.posPtr[s]; q < t.posPtr[s + 1]; q++) {
+        const oy = Math.floor(t.posOut[q] / t.outWidth);
+        const ox = t.posOut[q] - oy * t.outWidth;
+        if (oy < b.r0 || oy >= b.r1 || ox < b.x0 || ox >= b.x1) continue;
+        const rel = (oy - b.r0) * bw + (ox - b.x0);
+        if (base < 0) base = rel;
+        pairs.push(rel - base, t.posTap[q]);
+      }
+      if (base < 0) continue;
+      // The channels of a remapped route land together (a pool keeps channels apart), so any atom's count will do.
+      axons += inc.mult ? inc.mult[atoms[0] * t.plane + s] : 1;
+      const key = pairs.join(',');
+      if (sets.has(key)) continue;
+      sets.add(key);
+      for (const c of atoms) {
+        const g = Math.floor(c / t.cinPerGroup);
+        const olo = Math.max(lo - g * cpg, 0);
+        const ohi = Math.min(hi - g * cpg, cpg);
+        if (inc.full![c]) {
+          words += synapseWords((pairs.length / 2) * (ohi - olo), spec);
+          continue;
+        }
+        let n = 0;
+        for (let p = 1; p < pairs.length; p += 2) {
+          const base2 = (c * t.taps + pairs[p]) * (cpg + 1);
+          n += inc.nz![base2 + ohi] - inc.nz![base2 + olo];
+        }
+        if (n > 0) words += synapseWords(n, spec);
+      }
+    }
+  }
+  void bh;
+  return [axons, words];
+}
+
+/** Population synapses of a pooled dense head (each source position an axon, its channels the atoms). */
+function populationDenseUse(m: Model, inc: Incoming, r: DenseRoute, b: Block, spec: ChipSpec): [number, number] {
+  const srcPop = m.plan.pops[m.plan.streams[inc.stream].pop];
+  const [C, H, W] = m.dims[m.plan.streams[inc.stream].pop];
+  const plane = H * W;
+  const first = b.c0 - inc.start;
+  const last = b.c1 - inc.start;
+  const sets = new Set<string>();
+  let axons = 0;
+  let words = 0;
+  void srcPop;
+  for (let s = 0; s < plane; s++) {
+    const feats: number[] = [];
+    let reaches = false;
+    for (let c = 0; c < C; c++) {
+      const e = r.remap![c * plane + s];
+      feats.push(e);
+      if (e < 0) continue;
+      const row = Math.floor(e / r.inner);
+      const f = e - row * r.inner;
+      const olo = Math.max(first - row * r.out, 0);
+      const ohi = Math.min(last - row * r.out, r.out);
+      if (olo < ohi && inc.nz![f * (r.out + 1) + ohi] - inc.nz![f * (r.out + 1) + olo] > 0) reaches = true;
+    }
+    if (!reaches) continue;
+    axons++;
+    const key = feats.join(',');
+    if (sets.has(key)) continue;
+    sets.add(key);
+    for (const e of feats) {
+      if (e < 0) continue;
+      const row = Math.floor(e / r.inner);
+      const f = e - row * r.inner;
+      const olo = Math.max(first - row * r.out, 0);
+      const ohi = Math.min(last - row * r.out, r.out);
+      if (olo >= ohi) continue;
+      const n = inc.nz![f * (r.out + 1) + ohi] - inc.nz![f * (r.out + 1) + olo];
+      if (n > 0) words += synapseWords(n, spec);
     }
   }
   return [axons, words];
@@ -300,22 +465,42 @@ function blocksOf(dims: [number, number, number], g: Grid): Block[] {
   return out;
 }
 
-/** ceil(n/k) for k = 1..n, distinct, descending. */
-function chunkSizes(n: number): number[] {
-  const out = new Set<number>();
-  for (let k = 1; k <= n; k++) out.add(Math.ceil(n / k));
-  return [...out];
+/** The block at a fraction of the grid along each axis (0: the first, 0.5: one in the middle). */
+function blockAt(dims: [number, number, number], g: Grid, at: number): Block {
+  const [C, H, W] = dims;
+  const pick = (n: number, size: number) => Math.floor(at * (Math.ceil(n / size) - 1)) * size;
+  const c0 = pick(C, g.cc);
+  const r0 = pick(H, g.rr);
+  const x0 = pick(W, g.ww);
+  return { c0, c1: Math.min(C, c0 + g.cc), r0, r1: Math.min(H, r0 + g.rr), x0, x1: Math.min(W, x0 + g.ww) };
 }
 
-function candidates(dims: [number, number, number], maxNeurons: number): Grid[] {
+/** Tile sizes along a spatial axis: ceil(n/k) for k = 1..8 and powers of two beyond. */
+function tileSizes(n: number): number[] {
+  const ks = new Set<number>();
+  for (let k = 1; k <= Math.min(n, 8); k++) ks.add(k);
+  for (let k = 16; k < n; k *= 2) ks.add(k);
+  ks.add(n);
+  return [...new Set([...ks].map((k) => Math.ceil(n / k)))];
+}
+
+/**
+ * Block shapes worth measuring, fewest blocks first: per spatial tile, the most channels whose probe
+ * blocks fit (a binary search: every resource grows with the channels of a block).
+ */
+function candidates(dims: [number, number, number], maxNeurons: number, probeFits: (g: Grid) => boolean): Grid[] {
   const [C, H, W] = dims;
   const out: Array<Grid & { blocks: number }> = [];
-  for (const cc of chunkSizes(C)) {
-    for (const rr of chunkSizes(H)) {
-      for (const ww of chunkSizes(W)) {
-        if (cc * rr * ww > maxNeurons) continue;
-        out.push({ cc, rr, ww, blocks: Math.ceil(C / cc) * Math.ceil(H / rr) * Math.ceil(W / ww) });
+  for (const rr of tileSizes(H)) {
+    for (const ww of tileSizes(W)) {
+      let lo = 0;
+      let hi = Math.min(C, Math.floor(maxNeurons / (rr * ww)));
+      while (lo < hi) {
+        const mid = Math.ceil((lo + hi) / 2);
+        if (probeFits({ cc: mid, rr, ww })) lo = mid;
+        else hi = mid - 1;
       }
+      if (lo > 0) out.push({ cc: lo, rr, ww, blocks: Math.ceil(C / lo) * Math.ceil(H / rr) * Math.ceil(W / ww) });
     }
   }
   // Fewest blocks first; then whole rows (fewer distinct source columns), then more channels per block.
@@ -324,14 +509,24 @@ function candidates(dims: [number, number, number], maxNeurons: number): Grid[] 
 
 export interface BlockPartitionResult {
   part: Partition;
-  traffic: SliceTraffic;
+  /** Spike messages per inference between cores (from ≠ to). */
+  edges: CoreEdge[];
+  /** All spike messages per inference, those within a core included. */
+  messages: number;
 }
 
 /**
  * Cuts every population into blocks that fit a core, packs the blocks into cores and counts the slice
- * traffic (messages per inference: `rates` per neuron from a profile, or 1 per neuron).
+ * traffic between cores (messages per inference: `rates` per neuron from a profile, or 1 per neuron).
  */
-export function blockPartition(plan: NetworkPlan, pops: ChipPopulation[], spec: ChipSpec, rates?: Float64Array[], onProgress?: (done: number, total: number) => void): BlockPartitionResult {
+export function blockPartition(
+  plan: NetworkPlan,
+  pops: ChipPopulation[],
+  spec: ChipSpec,
+  opts: { rates?: Float64Array[]; synapses?: SynapseMode; onProgress?: (done: number, total: number) => void; beforeTraffic?: (cores: number) => void } = {},
+): BlockPartitionResult {
+  const { rates, onProgress } = opts;
+  const mode = opts.synapses ?? 'discrete';
   const m = buildModel(plan, pops);
   const caps = capsOf(spec);
   const sliceOf = new Int32Array(plan.currentSize).fill(-1);
@@ -352,7 +547,7 @@ export function blockPartition(plan: NetworkPlan, pops: ChipPopulation[], spec: 
     const useOf = (b: Block): Use => {
       const u: Use = [(b.c1 - b.c0) * (b.r1 - b.r0) * (b.x1 - b.x0), 0, 0, 0];
       for (const inc of m.incoming[p]) {
-        const [ax, wd] = routeUse(m, p, inc, b, spec, scratch);
+        const [ax, wd] = routeUse(m, p, inc, b, spec, scratch, mode);
         u[1] += ax;
         u[3] += wd;
       }
@@ -362,26 +557,34 @@ export function blockPartition(plan: NetworkPlan, pops: ChipPopulation[], spec: 
     const fits = (u: Use) => u.every((v, r) => v <= caps[r]);
     let chosen: { grid: Grid; blocks: Block[]; uses: Use[] } | undefined;
     let worst: { grid: Grid; use: Use } | undefined;
-    for (const grid of candidates(dims, caps[0])) {
-      const blocks = blocksOf(dims, grid);
-      // A cheap look at the middle block and the first before measuring them all.
-      const probe = [blocks[Math.floor(blocks.length / 2)], blocks[0]].map(useOf);
-      if (!probe.every(fits)) {
-        worst ??= { grid, use: probe.find((u) => !fits(u))! };
-        if (grid.cc === 1 && grid.rr === 1 && grid.ww === 1) worst = { grid, use: probe.find((u) => !fits(u))! };
-        continue;
+    const probeFits = (grid: Grid): boolean => {
+      // A cheap look at a middle block and the first before measuring them all.
+      const probe = [blockAt(dims, grid, 0.5), blockAt(dims, grid, 0)].map(useOf);
+      const bad = probe.find((u) => !fits(u));
+      if (bad && grid.cc === 1 && grid.rr === 1 && grid.ww === 1) worst = { grid, use: bad };
+      return !bad;
+    };
+    // Fewest blocks first; a shape whose probes fit but some other block does not (e.g. one whose neurons
+    // reach more destination blocks) is retried with fewer channels per block.
+    let failed: Use | undefined;
+    for (const candidate of candidates(dims, caps[0], probeFits)) {
+      for (let cc = candidate.cc; cc >= 1 && !chosen; cc = cc > 4 ? Math.floor(cc * 0.75) : cc - 1) {
+        const grid = { ...candidate, cc };
+        const blocks = blocksOf(dims, grid);
+        const uses = blocks.map(useOf);
+        const bad = uses.find((u) => !fits(u));
+        if (!bad) chosen = { grid, blocks, uses };
+        else failed ??= bad;
       }
-      const uses = blocks.map(useOf);
-      if (uses.every(fits)) {
-        chosen = { grid, blocks, uses };
-        break;
-      }
+      if (chosen) break;
     }
     if (!chosen) {
-      const u = worst!.use;
-      const r = u.findIndex((v, k) => v > caps[k]);
+      const u = worst?.use ?? failed ?? useOf(blockAt(dims, { cc: 1, rr: 1, ww: 1 }, 0.5));
+      const r = Math.max(0, u.findIndex((v, k) => v > caps[k]));
       throw new SnncError(
-        `layer ${pop.id}: even one neuron needs ${u[r]} ${LIMIT_TEXT[LIMITS[r]]}, more than the ${caps[r]} of a ${spec.name} core (by ${u[r] - caps[r]}); no slicing can place it`,
+        `layer ${pop.id}: ${worst ? 'even one neuron needs' : 'no block shape fits: a block needs'} ${u[r]} ${LIMIT_TEXT[LIMITS[r]]}, more than the ${caps[r]} of a ${spec.name} core (by ${u[r] - caps[r]}); no slicing can place it${
+          mode === 'discrete' && r === 1 ? ' (with --synapses population a source position, not each neuron, takes an axon)' : ''
+        }`,
         { node: pop.id },
       );
     }
@@ -433,22 +636,27 @@ export function blockPartition(plan: NetworkPlan, pops: ChipPopulation[], spec: 
     for (let r = 0; r < 4; r++) use[core][r] += s.use[r];
   }
 
-  // Traffic: one message per (spike, destination slice).
-  const n = slices.length;
-  const traffic: SliceTraffic = new Map();
-  stamp = { mark: new Int32Array(n).fill(-1), id: 0 };
+  opts.beforeTraffic?.(cores.length);
+  // Traffic between cores: one message per (spike, destination slice); a Map per slice pair would
+  // outgrow its 2²⁴ entries on networks of thousands of blocks.
+  const n = cores.length;
+  const byCore = Array.from({ length: n }, () => new Map<number, number>());
+  let messages = 0;
+  stamp = { mark: new Int32Array(slices.length).fill(-1), id: 0 };
   pops.forEach((pop, p) => {
     for (let i = 0; i < pop.size; i++) {
       const w = rates ? rates[p][i] : 1;
       if (w === 0) continue;
-      const from = sliceOf[pop.offset + i];
+      const from = coreOf[sliceOf[pop.offset + i]];
       forEachDest(m, p, i, sliceOf, stamp, (to) => {
-        const key = from * n + to;
-        traffic.set(key, (traffic.get(key) ?? 0) + w);
+        messages += w;
+        const c = coreOf[to];
+        if (c !== from) byCore[from].set(c, (byCore[from].get(c) ?? 0) + w);
       });
     }
   });
-  return { part: { slices, layers, sliceOf, coreOf, cores, use }, traffic };
+  const edges = byCore.flatMap((to, from) => [...to].sort((x, y) => x[0] - y[0]).map(([c, w]) => ({ from, to: c, messages: w })));
+  return { part: { slices, layers, sliceOf, coreOf, cores, use }, edges, messages };
 }
 
 const LIMIT_TEXT: Record<LimitName, string> = {

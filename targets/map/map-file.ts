@@ -15,9 +15,9 @@ import { writeFileAtomic } from '../../runtime/npy.ts';
 import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
 import { type ChipSpec, checkChipSpec, LIMITS, type LimitName } from '../chip-spec.ts';
-import { blockPartition, synapseCount } from './blocks.ts';
-import { type ChipNetwork, chipNetwork, chipPopulations, type LowerBound, lowerBound, partition, type Partition, type SliceTraffic, sliceTraffic, type Use } from './partition.ts';
-import { type CoreEdge, PLACERS, spikeHops } from './place.ts';
+import { blockPartition, synapseCount, type SynapseMode } from './blocks.ts';
+import { type ChipNetwork, chipNetwork, chipPopulations, type LowerBound, lowerBound, partition, type Partition, sliceTraffic, type Use } from './partition.ts';
+import { checkBoard, type CoreEdge, PLACERS, spikeHops } from './place.ts';
 import { chooseExponents, type QuantizeMode, quantizePlan, type QuantizeStats } from './quantize.ts';
 import { chipsFor, slotPosition, tileOf } from './route.ts';
 
@@ -73,6 +73,9 @@ export interface MapDocument {
     profile: { file: string; samples: number; T: number; seed: number } | null;
     quantize: QuantizeMode | null;
     min_residual_neurons: number;
+    /** Absent in maps written before these options existed (greedy, discrete). */
+    partitioner?: 'greedy' | 'blocks';
+    synapses?: SynapseMode;
   };
   layers: MapLayer[];
   slices: MapSlice[];
@@ -132,6 +135,8 @@ export interface MapOptions {
    * auto (default): blocks from BLOCKS_FROM_SYNAPSES synapses on.
    */
   partitioner?: 'greedy' | 'blocks' | 'auto';
+  /** How conv synapses are stored (blocks.ts SynapseMode); population needs the block partitioner. */
+  synapses?: SynapseMode;
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
@@ -173,21 +178,31 @@ export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: Chip
   const minResidual = options.minResidualNeurons ?? 64;
   const synapses = synapseCount(plan);
   const partitioner = options.partitioner ?? 'auto';
-  const useBlocks = partitioner === 'blocks' || (partitioner === 'auto' && synapses >= BLOCKS_FROM_SYNAPSES);
+  const synapseMode = options.synapses ?? 'discrete';
+  if (synapseMode === 'population' && partitioner === 'greedy') throw new SnncError('population synapses are laid out per block: use --partitioner blocks (or auto)');
+  const useBlocks = partitioner === 'blocks' || (partitioner === 'auto' && (synapses >= BLOCKS_FROM_SYNAPSES || synapseMode === 'population'));
   let net: ChipNetwork;
   let part: Partition;
-  let traffic: SliceTraffic;
+  let edges: CoreEdge[];
+  let messages: number;
   if (useBlocks) {
     if (options.quantize) throw new SnncError(`--quantize reads every synapse: not available with the block partitioner (${synapses} synapses); map without --quantize`);
     const { pops, popOf } = chipPopulations(ir, plan);
     net = { plan, pops, popOf, incoming: [] };
-    ({ part, traffic } = blockPartition(plan, pops, spec, options.rates, (d, t) => options.onProgress?.('partition', d, t)));
+    ({ part, edges, messages } = blockPartition(plan, pops, spec, {
+      rates: options.rates,
+      synapses: synapseMode,
+      onProgress: (d, t) => options.onProgress?.('partition', d, t),
+      // Before counting traffic (and its placement): a map that cannot fit the board stops here.
+      beforeTraffic: (cores) => checkBoard(spec, cores),
+    }));
   } else {
     net = chipNetwork(ir, plan);
     part = partition(net, spec, { minResidualNeurons: minResidual, rates: options.rates });
-    traffic = sliceTraffic(net, part, options.rates);
+    const traffic = sliceTraffic(net, part, options.rates);
+    edges = coreEdges(part, traffic);
+    messages = [...traffic.values()].reduce((a, b) => a + b, 0);
   }
-  const edges = coreEdges(part, traffic);
   const placement = options.placement ?? 'traffic';
   const placer = PLACERS[placement];
   if (!placer) throw new SnncError(`unknown placement '${placement}': one of ${Object.keys(PLACERS).join(', ')}`);
@@ -195,7 +210,6 @@ export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: Chip
   const baseline = PLACERS.sequential({ cores: part.cores.length, edges, spec });
   const placed = spikeHops(spec, slots, edges);
   const sequential = spikeHops(spec, baseline, edges);
-  const messages = [...traffic.values()].reduce((a, b) => a + b, 0);
 
   let quantization: MapDocument['quantization'] = null;
   let runPlan = plan;
@@ -257,7 +271,14 @@ export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: Chip
     version: MAP_VERSION,
     ir: { file: irFile, sha256: irSha256 },
     chip: spec,
-    options: { placement, profile: options.profile ?? null, quantize: options.quantize ?? null, min_residual_neurons: minResidual },
+    options: {
+      placement,
+      profile: options.profile ?? null,
+      quantize: options.quantize ?? null,
+      min_residual_neurons: minResidual,
+      partitioner: useBlocks ? 'blocks' : 'greedy',
+      synapses: synapseMode,
+    },
     layers,
     slices,
     cores,

@@ -30,7 +30,8 @@ export interface PlaceInput {
 
 export type Placer = (input: PlaceInput) => Int32Array;
 
-function checkBoard(spec: ChipSpec, cores: number): number {
+/** The chips a mapping of `cores` cores takes; an error naming the excess when the spec's board holds fewer. */
+export function checkBoard(spec: ChipSpec, cores: number): number {
   const chips = chipsFor(spec, cores);
   const board = spec.board.chips_x * spec.board.chips_y;
   if (chips > board) {

@@ -73,3 +73,34 @@ describe('block partitioner', () => {
     expect(() => buildMap(ir, 'x', NO_SHA, loihi, { partitioner: 'blocks' })).toThrow(/layer out: even one neuron needs 5000 input axons, more than the 4096 of a loihi1 core \(by 904\)/);
   });
 });
+
+describe('population synapses', () => {
+  /** input → A [4, 6, 6] → 3×3 conv, pad 1 → B [8, 6, 6] → readout: B takes one block. */
+  function convNet(): SnnIr {
+    const b = new IrBuilder([4, 6, 6]);
+    const a = b.if(b.conv2d('input', randomArray(1, 4 * 36, 0.1, 1), [4, 4, 3, 3], { pads: [1, 1, 1, 1] }), 0.5, { vInit: 0.5, id: 'A' });
+    const B = b.if(b.conv2d(a, randomArray(2, 8 * 4 * 9, 0.1, 1), [8, 4, 3, 3], { pads: [1, 1, 1, 1] }), 0.7, { vInit: 0.5, id: 'B' });
+    return b.build(b.dense(b.reshape(B, [288]), randomArray(3, 2 * 288, 0.1, 1), [2, 288]));
+  }
+
+  it('one axon per source position and one weight set per border class (hand-counted)', () => {
+    const { doc } = buildMap(convNet(), 'x', NO_SHA, loihi, { synapses: 'population' });
+    const slice = doc.slices.find((s) => s.layer === 'B')!;
+    expect(slice.neurons).toBe(288);
+    // 36 source positions; sets: interior 9 taps, 4 edges of 6 taps, 4 corners of 4 taps, each × 8
+    // outputs per atom, 4 atoms: words(72) = 19 + 3, words(48) = 14, words(32) = 10.
+    expect(slice.use.input_axons).toBe(36);
+    expect(slice.use.synapse_words).toBe(4 * (22 + 4 * 14 + 4 * 10));
+    const discrete = buildMap(convNet(), 'x', NO_SHA, loihi, { partitioner: 'blocks' }).doc.slices.find((s) => s.layer === 'B')!;
+    expect(discrete.use.input_axons).toBe(144);
+    expect(discrete.use.synapse_words).toBeGreaterThan(slice.use.synapse_words);
+    expect(doc.options.synapses).toBe('population');
+  });
+
+  it('needs the block partitioner, and the virtual chip refuses such a map by name', async () => {
+    expect(() => buildMap(convNet(), 'x', NO_SHA, loihi, { synapses: 'population', partitioner: 'greedy' })).toThrow(/population synapses are laid out per block/);
+    const { configureChip } = await import('../../targets/chip/simulate.ts');
+    const { doc } = buildMap(convNet(), 'x', NO_SHA, loihi, { synapses: 'population' });
+    expect(() => configureChip({ doc, ir: convNet(), irFile: 'x' })).toThrow(/virtual chip runs maps with discrete synapses/);
+  });
+});
