@@ -563,7 +563,7 @@ def write_markdown(r, split_note):
       'L = 8 like the other QCFS fixture.')
     w('')
     w('Consequences for these fixtures: the ONNX files hold the deterministic, unmasked graph; masking is the '
-      "compiler's job (SPEC §4). `digits_mst_rsm` was trained with masks, so its activations expect masked "
+      "compiler's job (`--rsm`). `digits_mst_rsm` was trained with masks, so its activations expect masked "
       'q/k/score streams: its unmasked accuracy (table above) is lower than its masked accuracy, and an SNN run '
       'of it should use RSM 0.75 on the q_act, k_act and attn_act spike edges of both blocks to match the '
       'masked ANN figure. `digits_mst` (trained without masks) loses accuracy when masked at inference.')

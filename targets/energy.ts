@@ -1,5 +1,5 @@
 /**
- * Energy and time models (SPEC §6). Every figure is a count times a constant, and every constant carries
+ * Energy and time models (45 nm arithmetic after Horowitz, ISSCC 2014; event tables after Davies et al. 2018 and SANA-FE). Every figure is a count times a constant, and every constant carries
  * its source, so a report can be checked by hand.
  *
  *   45 nm arithmetic (Horowitz, ISSCC 2014): E_SNN = SOPs·E_AC + MACs·E_MAC;  E_ANN = MACs·E_MAC.

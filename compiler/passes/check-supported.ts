@@ -1,6 +1,6 @@
 /**
  * The last pass: every node must now be of a kind the simulator and targets understand. Leftover ONNX
- * ops are reported by the pattern they belong to where it is recognisable (SPEC §2), not as a bare op.
+ * ops are reported by the pattern they belong to where it is recognisable, not as a bare op.
  */
 import { SnncError } from '../errors.ts';
 import { consumersOf, nodeById } from '../ir/edit.ts';

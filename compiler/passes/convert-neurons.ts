@@ -1,5 +1,5 @@
 /**
- * ANN activations → IF neurons (SPEC §2). QCFS: θ = λ, v(0) = θ/2 (Bu et al., ICLR 2022).
+ * ANN activations → IF neurons (rate coding, Rueckauer et al. 2017). QCFS: θ = λ, v(0) = θ/2 (Bu et al., ICLR 2022).
  * ReLU / ReLU6: data-based threshold balancing, θ = the p-th percentile of the layer's non-zero
  * calibration activations (p = 99.9 by default, 100 = max-norm), per layer or per channel; ReLU6 caps θ at 6.
  */

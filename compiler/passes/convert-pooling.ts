@@ -1,5 +1,5 @@
 /**
- * MaxPool has no exact rate-coded equivalent (SPEC §2): it is an error unless the user asks for the
+ * MaxPool has no exact rate-coded equivalent (Rueckauer et al. 2017): it is an error unless the user asks for the
  * conversion to average pooling, which is then reported as a warning.
  */
 import { SnncError } from '../errors.ts';

@@ -1,5 +1,5 @@
 /**
- * Random Spike Masking (SPEC §4, MST's Masking_Spike): `--rsm <layer-or-glob>=<ratio>` masks the spike
+ * Random Spike Masking (MST's Masking_Spike, Wang et al., ICCV 2023): `--rsm <layer-or-glob>=<ratio>` masks the spike
  * inputs of every matching layer. An `rsm` node is placed right after the IF population on the path to
  * that layer only, so other consumers of the same spikes stay unmasked.
  */

@@ -78,7 +78,7 @@ export interface ModuleStats {
   /** Spikes fired by the module's populations. */
   spikes: number;
   /**
-   * 45 nm estimate (SPEC §6, Horowitz 2014): (SOPs + products)·0.9 pJ + (MACs + softmax ops)·4.6 pJ. Products
+   * 45 nm estimate (Horowitz, ISSCC 2014): (SOPs + products)·0.9 pJ + (MACs + softmax ops)·4.6 pJ. Products
    * of spike-driven factors are additions of a θ-scaled value; one E_MAC per softmax element is a lower bound.
    */
   energy_45nm_pj: number;

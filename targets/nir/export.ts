@@ -1,6 +1,6 @@
 /**
  * Spiking IR → NIR (Neuromorphic Intermediate Representation, Pedersen et al. 2024) HDF5, in the layout
- * NIR's Python `nir.write` produces and `nir.read` accepts (SPEC §8): `/version`, `/node/type = "NIRGraph"`,
+ * NIR's Python `nir.write` produces and `nir.read` accepts (Pedersen et al., Nature Communications 2024): `/version`, `/node/type = "NIRGraph"`,
  * `/node/nodes/<name>/{type, params…, metadata/}`, `/node/edges` (E × 2 strings), `/node/metadata/`.
  *
  * Mapping (every parameter name, dtype and shape as NIR's reader and type check expect them):

@@ -1,5 +1,5 @@
 /**
- * Reads a NIR HDF5 file (the layout NIR's Python `nir.write` produces, see SPEC §8) into a plain graph:
+ * Reads a NIR HDF5 file (the layout NIR's Python `nir.write` produces (Pedersen et al., Nature Communications 2024)) into a plain graph:
  * node names, types, parameter arrays and metadata exactly as stored, plus the edge list. It does not
  * interpret the nodes: it is the reader the export round trip is checked with, and a way to look into
  * NIR files written by other tools.

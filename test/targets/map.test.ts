@@ -24,7 +24,7 @@ describe('fixtures on loihi1', () => {
     const t = doc.totals;
     expect(t.cores).toBeLessThanOrEqual(1.15 * t.lower_bound.cores);
     expect(t.cores).toBeGreaterThanOrEqual(t.lower_bound.cores);
-    // Synapse memory binds the conv layers (SPEC §7: synapse memory and input axons bind first).
+    // Synapse memory binds the conv layers (synapse memory and input axons bind first on Loihi: Davies et al. 2018).
     expect(doc.layers.find((l) => l.id === 'act2')!.binding).toBe('synapse_words');
     expect(doc.layers.find((l) => l.id === 'act3')!.binding).toBe('synapse_words');
     const use = recount(buildPlan(fmnist), doc);
