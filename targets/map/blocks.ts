@@ -624,8 +624,11 @@ export function blockPartition(
   const cores: number[][] = [];
   const use: Use[] = [];
   const coreOf = new Int32Array(slices.length);
+  // Only the most recently opened cores are tried: first fit over all of them is quadratic in the cores.
+  const window = 64;
   for (const s of slices) {
-    let core = use.findIndex((u) => u.every((v, r) => v + s.use[r] <= caps[r]));
+    let core = -1;
+    for (let c = Math.max(0, use.length - window); c < use.length && core < 0; c++) if (use[c].every((v, r) => v + s.use[r] <= caps[r])) core = c;
     if (core < 0) {
       core = cores.length;
       cores.push([]);
