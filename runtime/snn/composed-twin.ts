@@ -84,6 +84,7 @@ export function composedTwin(source: string, chain: IrNode[], channelValue: Floa
     } else if (node.kind !== 'add' && node.kind !== 'bias' && node.kind !== 'concat') return null;
   }
   if (!pool && chain.length === at + 1) return null; // a plain conv: conv-table.ts builds it directly
+  if (!pool && isPointwise(conv, ctx) && !chain.some((n) => n.kind === 'concat')) return pointwiseTwin(source, chain, channelValue, offset + shift, ctx);
   const [cin, h, w] = inShape;
   const midShape = ctx.shapes.get(conv.inputs[0])!;
   const [, oh, ow] = conv.shape;
@@ -170,6 +171,54 @@ export function composedTwin(source: string, chain: IrNode[], channelValue: Floa
     }
   }
   return { plane, outPlane, width: w, outWidth: ow, cinPerGroup, coutPerGroup, cout, taps: slots, offset: offset + shift, posPtr, posOut, posTap, weights };
+}
+
+/**
+ * A chain of 1×1 convs and adds (every position alike: one class, one slot): the composed weights of each
+ * input channel by plain loops in the order the scatter maps add them (output channels ascending into each
+ * intermediate, then each intermediate channel ascending into the next conv), so they are bit-identical to
+ * the generic path's and take O(cin · Σ cout·cin') instead of one sparse propagation per channel.
+ */
+function pointwiseTwin(source: string, chain: IrNode[], channelValue: Float64Array, offset: number, ctx: ComposeContext): ConvTable {
+  const [cin, h, w] = ctx.shapes.get(source)!;
+  let prev = source;
+  const steps = chain.map((node) => {
+    const k = node.inputs.indexOf(prev);
+    prev = node.id;
+    return { node, k };
+  });
+  const cout = (chain.filter((n) => n.kind === 'conv2d').pop() as Conv2dNode).shape[0];
+  const weights = new Float32Array(cin * cout);
+  for (let c = 0; c < cin; c++) {
+    let v = new Float64Array([channelValue[c]]);
+    let first = true;
+    for (const { node, k } of steps) {
+      if (node.kind === 'conv2d') {
+        const W = ctx.tensors.get(node.weight)!.data;
+        const [co, ci] = ctx.tensors.get(node.weight)!.dims;
+        const acc = new Float64Array(co);
+        if (first) {
+          for (let o = 0; o < co; o++) acc[o] += v[0] * W[o * ci + c];
+          first = false;
+        } else {
+          for (let i = 0; i < ci; i++) {
+            const x = v[i];
+            for (let o = 0; o < co; o++) acc[o] += x * W[o * ci + i];
+          }
+        }
+        v = acc;
+      } else {
+        // add scales; bias and reshape copy. Each writes a fresh vector: 0 + x, as SparseVec.add does.
+        const scale = node.kind === 'add' ? node.scales[k] : 1;
+        for (let i = 0; i < v.length; i++) v[i] = 0 + (node.kind === 'add' ? scale * v[i] : v[i]);
+      }
+    }
+    for (let o = 0; o < cout; o++) weights[c * cout + o] = Math.fround(v[o]);
+  }
+  const plane = h * w;
+  const posPtr = Int32Array.from({ length: plane + 1 }, (_, s) => s);
+  const posOut = Int32Array.from({ length: plane }, (_, s) => s);
+  return { plane, outPlane: plane, width: w, outWidth: w, cinPerGroup: cin, coutPerGroup: cout, cout, taps: 1, offset, posPtr, posOut, posTap: new Int32Array(plane), weights };
 }
 
 /** A 1×1 conv with stride 1, no padding, no groups: it mixes channels at each position and moves nothing. */
