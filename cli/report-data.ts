@@ -13,7 +13,7 @@ import { simulate, type SimulationResult } from '../runtime/snn/simulate.ts';
 import { loadChipSpec, type ChipSpec } from '../targets/chip-spec.ts';
 import { configureChip, runChip, type ChipReport } from '../targets/chip/simulate.ts';
 import { ann45nm, chipEnergy, linearWork, NM45, snn45nm } from '../targets/energy.ts';
-import type { LoadedMap } from '../targets/map/map-file.ts';
+import type { LoadedMap, MapCore, MapLayer, MapSlice } from '../targets/map/map-file.ts';
 import type { ChipView, EnergyModel, ReportData, SnnRun } from '../report/types.ts';
 import type { Progress } from './common.ts';
 
@@ -244,40 +244,97 @@ function otherPresets(spec: ChipSpec): ChipSpec[] {
   return names.map((n) => loadChipSpec(n));
 }
 
+/** What the chip view reads from a map document (a MapDocument is one). */
+export interface ChipViewInput {
+  chip: Pick<ChipSpec, 'name' | 'limits' | 'board'> & { mesh: Pick<ChipSpec['mesh'], 'tiles_x' | 'tiles_y' | 'cores_per_tile'> };
+  slices: Array<Pick<MapSlice, 'layer' | 'core' | 'neurons'>>;
+  cores: Array<Pick<MapCore, 'core' | 'chip' | 'tile' | 'core_in_tile' | 'slices' | 'use'>>;
+  layers: Array<Pick<MapLayer, 'id' | 'neurons' | 'slices' | 'binding' | 'use' | 'max_slice_fraction'>>;
+  totals: { chips: number };
+}
+
+/** What the chip view takes from a virtual-chip run: link loads (global mesh coordinates), latency, energy. */
+export interface ChipRunFigures {
+  links: Array<{ from: [number, number]; to: [number, number]; messages: number }>;
+  step_latency_ns: number;
+  energy_per_inference_pj: number;
+}
+
 function chipViewOf(loaded: LoadedMap, chip: ChipReport): ChipView {
-  const { doc } = loaded;
+  return chipView(loaded.doc, { links: chip.links.loads, step_latency_ns: chip.latency.per_step_ns.mean, energy_per_inference_pj: chip.energy.per_inference.chip.total_pj });
+}
+
+/**
+ * The chip view, read from the map document as it is (no mapping is recomputed): every core with the layers of
+ * its slices and its use of each per-core limit; per layer its slices, the distinct cores holding it and how
+ * many of those it shares; links with each end on its own chip in that chip's tile coordinates.
+ */
+export function chipView(doc: ChipViewInput, run: ChipRunFigures): ChipView {
   const spec = doc.chip;
   const limitNames = Object.keys(spec.limits) as (keyof typeof spec.limits)[];
+  const label = (l: string) => l.replaceAll('_', ' ');
   const fraction = (use: Record<string, number>, limit: keyof typeof spec.limits, cores = 1) => use[limit] / (cores * spec.limits[limit].value);
+  const { tiles_x, tiles_y } = spec.mesh;
+  const chipsX = spec.board.chips_x;
+  /** A tile on the global mesh → its chip and the tile's coordinates on that chip. */
+  const local = (x: number, y: number) => ({ chip: Math.floor(y / tiles_y) * chipsX + Math.floor(x / tiles_x), x: x % tiles_x, y: y % tiles_y });
+
+  const layersOfCore = new Map<number, Set<string>>();
   const cores = doc.cores.map((c) => {
-    // A core may hold slices of several layers (leftover space is packed): label it by the largest.
-    const byLayer = new Map<string, number>();
-    for (const i of c.slices) byLayer.set(doc.slices[i].layer, (byLayer.get(doc.slices[i].layer) ?? 0) + doc.slices[i].neurons);
-    const layer = [...byLayer].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '';
+    const byLayer = new Map<string, { neurons: number; slices: number }>();
+    for (const i of c.slices) {
+      const s = doc.slices[i];
+      const e = byLayer.get(s.layer) ?? { neurons: 0, slices: 0 };
+      e.neurons += s.neurons;
+      e.slices += 1;
+      byLayer.set(s.layer, e);
+    }
+    layersOfCore.set(c.core, new Set(byLayer.keys()));
     const binding = limitNames.reduce((best, l) => (fraction(c.use, l) > fraction(c.use, best) ? l : best), limitNames[0]);
+    const t = local(c.tile[0], c.tile[1]);
     return {
       index: c.core,
-      tile_x: c.tile[0] % spec.mesh.tiles_x,
-      tile_y: c.tile[1] % spec.mesh.tiles_y,
       chip: c.chip,
-      layer,
+      tile_x: t.x,
+      tile_y: t.y,
+      core_in_tile: c.core_in_tile,
+      layers: [...byLayer].map(([id, e]) => ({ id, ...e })).sort((a, b) => b.neurons - a.neurons || (a.id < b.id ? -1 : 1)),
+      use: Object.fromEntries(limitNames.map((l) => [label(l), fraction(c.use, l)])),
       utilisation: fraction(c.use, binding),
-      binding_limit: binding.replace('_', ' '),
+      binding_limit: label(binding),
     };
   });
+  const coresOfLayer = new Map<string, Set<number>>();
+  for (const s of doc.slices) {
+    const set = coresOfLayer.get(s.layer) ?? new Set<number>();
+    set.add(s.core);
+    coresOfLayer.set(s.layer, set);
+  }
   return {
     name: spec.name,
-    mesh: { tiles_x: spec.mesh.tiles_x, tiles_y: spec.mesh.tiles_y, cores_per_tile: spec.mesh.cores_per_tile, chips: doc.totals.chips },
+    mesh: { tiles_x, tiles_y, cores_per_tile: spec.mesh.cores_per_tile, chips: doc.totals.chips },
+    board: { chips_x: spec.board.chips_x, chips_y: spec.board.chips_y },
+    limits: Object.fromEntries(limitNames.map((l) => [label(l), spec.limits[l].value])),
     cores,
-    layers: doc.layers.map((l) => ({
-      id: l.id,
-      cores: l.cores,
-      binding_limit: l.binding.replace('_', ' '),
-      // The layer's share of its binding resource over the cores it occupies.
-      utilisation: l.binding === 'none' ? Math.max(...limitNames.map((n) => l.max_slice_fraction[n])) : fraction(l.use, l.binding, l.cores),
-    })),
-    links: chip.links.loads.map((k) => ({ from: k.from, to: k.to, load: k.messages })),
-    step_latency_ns: chip.latency.per_step_ns.mean,
-    energy_per_inference_pj: chip.energy.per_inference.chip.total_pj,
+    layers: doc.layers.map((l) => {
+      const held = coresOfLayer.get(l.id) ?? new Set<number>();
+      return {
+        id: l.id,
+        neurons: l.neurons,
+        slices: l.slices,
+        cores: held.size,
+        shared_cores: [...held].filter((c) => (layersOfCore.get(c)?.size ?? 0) > 1).length,
+        binding_limit: label(l.binding),
+        // The layer's use of its binding resource over the cores it is on (their whole capacity, shared or not).
+        utilisation: l.binding === 'none' ? Math.max(...limitNames.map((n) => l.max_slice_fraction[n])) : fraction(l.use, l.binding, Math.max(1, held.size)),
+      };
+    }),
+    links: run.links.map((k) => {
+      const a = local(k.from[0], k.from[1]);
+      const b = local(k.to[0], k.to[1]);
+      return { from: [a.x, a.y] as [number, number], to: [b.x, b.y] as [number, number], load: k.messages, chip: a.chip, to_chip: b.chip };
+    }),
+    step_latency_ns: run.step_latency_ns,
+    energy_per_inference_pj: run.energy_per_inference_pj,
   };
 }

@@ -10,18 +10,19 @@
 import {
   PALETTE,
   barChart,
+  categoryColour,
+  categoryLabels,
   esc,
   fmtNum,
   fmtPct,
   lineChart,
   meshChart,
-  seriesColour,
   type BarSeries,
   type LineSeries,
   type MeshCell,
   type MeshLink,
 } from './svg.ts';
-import { accuracyAtT, type ChipView, type EnergyModel, type ReportData, type SnnLayerStats, type SnnRun } from './types.ts';
+import { accuracyAtT, type ChipCore, type ChipView, type EnergyModel, type ReportData, type SnnLayerStats, type SnnRun } from './types.ts';
 
 /** Series colours, the same in every chart. */
 const COLOUR = { ann: PALETTE.grey, snn: PALETTE.blue, rsm: PALETTE.orange } as const;
@@ -382,8 +383,11 @@ function layersSection(data: ReportData): string {
     num(snn.layers.reduce((s, l) => s + l.spikes_per_sample, 0)),
     num(snn.sops_per_sample),
     ...(rsm ? ['', num(rsm.sops_per_sample)] : []),
-    ...(data.chip ? [int(data.chip.cores.length), ''] : []),
+    ...(data.chip ? [`${int(data.chip.cores.filter((c) => c.layers.length > 0).length)} distinct`, ''] : []),
   ];
+  const coreNote = data.chip
+    ? ` “cores”: the cores holding at least one slice of the layer; a core shared by several layers counts for each, so the column sums to ${int(data.chip.layers.reduce((s, l) => s + l.cores, 0))} while the total is the distinct cores used.`
+    : '';
   return (
     `<section id="layers"><h2>Per layer: firing rates, thresholds, synaptic operations</h2>` +
     `<div class="grid2">${figure(rates)}${figure(thresholds)}${figure(sops, 'SOPs are counted at the layer whose spikes cause them (log scale).')}` +
@@ -403,7 +407,7 @@ function layersSection(data: ReportData): string {
     )}</div>` +
     table(headers, [...rows, totals], { numeric }) +
     `<p class="note">At T = ${esc(String(snn.T))} over ${esc(int(snn.samples))} samples; “inf.” is one inference (one sample, all T steps).` +
-    `${snn.macs_per_sample > 0 ? ` The SNN also performs ${esc(num(snn.macs_per_sample))} dense MACs per inference (analog input layer or readout), not counted as SOPs.` : ''}</p>` +
+    `${snn.macs_per_sample > 0 ? ` The SNN also performs ${esc(num(snn.macs_per_sample))} dense MACs per inference (analog input layer or readout), not counted as SOPs.` : ''}${esc(coreNote)}</p>` +
     `</section>`
   );
 }
@@ -475,41 +479,73 @@ function energyLayersChart(e: EnergyModel, i: number): string {
   );
 }
 
-/** Colours for binding limits, in order of first appearance. */
-function limitColours(chip: ChipView): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const l of chip.layers) if (!m.has(l.binding_limit)) m.set(l.binding_limit, seriesColour(m.size + 2));
-  return m;
+/** Cores of the chip view that hold at least one layer, and the sums the chip section states. */
+function coreTotals(chip: ChipView): { used: number; shared: number; perLayerSum: number; slices: number } {
+  const used = chip.cores.filter((c) => c.layers.length > 0);
+  return {
+    used: used.length,
+    shared: used.filter((c) => c.layers.length > 1).length,
+    perLayerSum: chip.layers.reduce((s, l) => s + l.cores, 0),
+    slices: chip.layers.reduce((s, l) => s + l.slices, 0),
+  };
 }
+
+/** "neurons on 12 cores, synapse words on 20": how many cores each limit binds. */
+function bindingCounts(chip: ChipView): string {
+  const n = new Map<string, number>();
+  for (const c of chip.cores) if (c.layers.length > 0) n.set(c.binding_limit, (n.get(c.binding_limit) ?? 0) + 1);
+  return [...n]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .map(([l, k]) => `${l} on ${int(k)}`)
+    .join(', ');
+}
+
+/** The core's limits in use, binding first: "synapse words 99.6 % (neurons 18.5 %, …)". */
+function useText(c: ChipCore): string {
+  const others = Object.entries(c.use)
+    .filter(([l]) => l !== c.binding_limit)
+    .map(([l, f]) => `${l} ${pct(f)}`);
+  return `${c.binding_limit} ${pct(c.utilisation)}${others.length ? ` (${others.join(', ')})` : ''}`;
+}
+
+/** Largest number of cores for which the report lists every core in a table. */
+const CORE_TABLE_MAX = 256;
 
 function chipSection(data: ReportData): string {
   const chip = data.chip;
   if (!chip) return '';
-  const layerIndex = new Map(chip.layers.map((l, i) => [l.id, i + 1]));
+  const layerIndex = new Map(chip.layers.map((l, i) => [l.id, i]));
+  // Layers that are on cores but missing from the layer list still get a colour (after the listed ones).
+  for (const c of chip.cores) for (const l of c.layers) if (!layerIndex.has(l.id)) layerIndex.set(l.id, layerIndex.size);
+  const colourOf = (id: string) => categoryColour(layerIndex.get(id) ?? 0);
+  const numberOf = (id: string) => (layerIndex.get(id) ?? 0) + 1;
+  const tiles = `${chip.mesh.tiles_x}×${chip.mesh.tiles_y}`;
+  const totals = coreTotals(chip);
+  const multiChip = chip.mesh.chips > 1;
+  const many = chip.cores.length > CORE_TABLE_MAX;
+  const where = (c: ChipCore) => `chip ${c.chip}, tile (${c.tile_x}, ${c.tile_y}), core ${c.core_in_tile}`;
 
-  // Cores: slot within a tile by core index order.
-  const tiles = new Map<string, typeof chip.cores>();
-  for (const c of [...chip.cores].sort((a, b) => a.index - b.index)) {
-    const key = `${c.chip}:${c.tile_x}:${c.tile_y}`;
-    const list = tiles.get(key) ?? [];
-    list.push(c);
-    tiles.set(key, list);
-  }
-  const cells: MeshCell[] = [];
-  for (const list of tiles.values()) {
-    list.forEach((c, slot) => {
-      const li = layerIndex.get(c.layer);
-      cells.push({
-        chip: c.chip,
-        x: c.tile_x,
-        y: c.tile_y,
-        slot,
-        value: c.utilisation,
-        label: li !== undefined ? String(li) : undefined,
-        title: `core ${c.index} (chip ${c.chip}, tile ${c.tile_x},${c.tile_y}): ${c.layer}; ${fmtPct(c.utilisation)} of ${c.binding_limit}`,
-      });
-    });
-  }
+  // Cores: each filled to its binding use, the fill split by the layers' shares of its neurons.
+  const cells: MeshCell[] = chip.cores.map((c) => {
+    const neurons = c.layers.reduce((s, l) => s + l.neurons, 0);
+    return {
+      chip: c.chip,
+      x: c.tile_x,
+      y: c.tile_y,
+      slot: c.core_in_tile,
+      value: c.layers.length > 0 ? c.utilisation : null,
+      parts: c.layers.map((l) => ({ colour: colourOf(l.id), share: neurons > 0 ? l.neurons / neurons : 1 / c.layers.length })),
+      label: c.layers.map((l) => numberOf(l.id)).join('+'),
+      title: [
+        `core ${c.index} — ${where(c)}`,
+        ...c.layers.map((l) => `${numberOf(l.id)} ${l.id}: ${int(l.neurons)} neurons${l.slices > 1 ? ` in ${l.slices} slices` : ''}`),
+        // Beyond the per-core table's size, the tooltip names the binding limit only (bytes per core).
+        many ? `binding limit: ${c.binding_limit} ${pct(c.utilisation)}` : `binding limit: ${useText(c)}`,
+      ].join('\n'),
+      data: { core: String(c.index), layers: c.layers.map((l) => numberOf(l.id)).join(' ') },
+    };
+  });
+  const end = (c: number, p: [number, number]) => `chip ${c} (${p[0]}, ${p[1]})`;
   const links: MeshLink[] = chip.links.map((l) => {
     const fc = l.chip ?? 0;
     const tc = l.to_chip ?? fc;
@@ -517,70 +553,148 @@ function chipSection(data: ReportData): string {
       from: { chip: fc, x: l.from[0], y: l.from[1] },
       to: { chip: tc, x: l.to[0], y: l.to[1] },
       load: l.load,
-      title: `link ${fc !== tc || fc !== 0 ? `chip ${fc} ` : ''}(${l.from[0]},${l.from[1]}) → ${fc !== tc ? `chip ${tc} ` : ''}(${l.to[0]},${l.to[1]}): ${fmtNum(l.load)} spikes / inference`,
+      title: `link ${end(fc, l.from)} → ${end(tc, l.to)}${fc !== tc ? ' (chip to chip)' : ''}: ${fmtNum(l.load)} spikes / inference`,
     };
   });
+  // Per chip: cores used, the layers on it, the mean fill.
+  const chipInfo = Array.from({ length: Math.max(1, chip.mesh.chips) }, (_, k) => {
+    const on = chip.cores.filter((c) => c.chip === k && c.layers.length > 0);
+    const layerCores = new Map<string, number>();
+    for (const c of on) for (const l of c.layers) layerCores.set(l.id, (layerCores.get(l.id) ?? 0) + 1);
+    const ids = [...layerCores.keys()].sort((a, b) => numberOf(a) - numberOf(b));
+    const capacity = chip.mesh.tiles_x * chip.mesh.tiles_y * chip.mesh.cores_per_tile;
+    const span = ids.length === 0 ? 'no layers' : ids.length === 1 ? `layer ${numberOf(ids[0]!)}` : `layers ${numberOf(ids[0]!)}–${numberOf(ids[ids.length - 1]!)}`;
+    const fill = on.length ? on.reduce((s, c) => s + c.utilisation, 0) / on.length : NaN;
+    return {
+      label: `chip ${k} · ${on.length}/${capacity} cores · ${span}`,
+      shortLabel: `chip ${k} · ${span.replace('layers ', '').replace('layer ', '')}`,
+      title: [
+        `chip ${k}: ${on.length} of ${capacity} cores used, mean fill ${pct(fill)}`,
+        ...ids.map((id) => `${numberOf(id)} ${id}: ${int(layerCores.get(id))} core${layerCores.get(id) === 1 ? '' : 's'}`),
+      ].join('\n'),
+      on: on.length,
+      layers: ids,
+      fill,
+    };
+  });
+  const legendNames = categoryLabels(chip.layers.map((l) => l.id), 26, true);
   const mesh = meshChart({
     id: 'chart-chip-mesh',
     kind: 'chip-mesh',
-    title: `Cores on the ${chip.name} mesh, coloured by utilisation; numbers are layers`,
+    title: `${multiChip ? `${chip.mesh.chips} ${chip.name} chips` : `The ${chip.name} chip`} (${tiles} tiles of ${chip.mesh.cores_per_tile} cores): each core filled to its binding limit, coloured by its layers`,
     chips: chip.mesh.chips,
+    boardX: chip.board?.chips_x,
     tilesX: chip.mesh.tiles_x,
     tilesY: chip.mesh.tiles_y,
     coresPerTile: chip.mesh.cores_per_tile,
     cells,
     links,
-    valueLabel: 'utilisation of the binding limit',
+    chipInfo,
+    legend: chip.layers.map((l, i) => ({ name: legendNames[i]!, colour: colourOf(l.id) })),
+    fillLabel: 'use of the core’s binding limit',
     loadLabel: 'spikes / inference',
     width: WIDE,
   });
 
-  const colours = limitColours(chip);
   const layersChart = barChart({
     id: 'chart-chip-layers',
     kind: 'chip-layers',
-    title: 'Cores per layer, coloured by the binding limit',
+    title: 'Cores per layer (a shared core counts for each of its layers)',
     categories: chip.layers.map((l) => l.id),
     numbered: true,
-    series: [{ name: 'cores', values: chip.layers.map((l) => l.cores), colours: chip.layers.map((l) => colours.get(l.binding_limit)) }],
-    legend: [...colours].map(([name, colour]) => ({ name, colour })),
+    series: [
+      { name: 'cores holding the layer', values: chip.layers.map((l) => l.cores), colour: PALETTE.blue },
+      { name: 'of them shared with other layers', values: chip.layers.map((l) => l.shared_cores), colour: PALETTE.orange },
+    ],
     yLabel: 'cores',
     xLabel: 'layer',
     valueFormat: (v) => `${int(v)} cores`,
     width: HALF,
   });
-  const layerRows = chip.layers.map((l, i) => [String(i + 1), l.id, int(l.cores), l.binding_limit, pct(l.utilisation)]);
-  const layerTable = table(['#', 'layer', 'cores', 'binding limit', 'utilisation'], layerRows, { numeric: [true, false, true, false, true] });
+  const sumNote =
+    `Summed over layers: ${int(totals.perLayerSum)} core counts for ${int(totals.used)} distinct cores used` +
+    (totals.shared > 0 ? ` — ${int(totals.shared)} of them hold slices of more than one layer and count once for each.` : ' (no core is shared).') +
+    ` ${int(totals.slices)} slices in all.`;
+  const layerRows = chip.layers.map((l, i) => [
+    String(i + 1),
+    l.id,
+    int(l.neurons),
+    int(l.slices),
+    int(l.cores),
+    int(l.shared_cores),
+    l.binding_limit,
+    pct(l.utilisation),
+  ]);
+  layerRows.push(['', 'total', int(chip.layers.reduce((s, l) => s + l.neurons, 0)), int(totals.slices), `${int(totals.used)} distinct (Σ ${int(totals.perLayerSum)})`, `${int(totals.shared)} distinct`, '', '']);
+  const layerTable = table(
+    ['#', 'layer', 'neurons', 'slices', 'cores holding it', 'shared', 'binding limit', 'its use of those cores’ limit'],
+    layerRows,
+    { numeric: [true, false, true, true, true, true, false, true] },
+  );
 
   const busiest = [...chip.links].sort((a, b) => b.load - a.load).slice(0, 8);
   const totalLoad = chip.links.reduce((s, l) => s + l.load, 0);
+  const crossing = chip.links.filter((l) => (l.to_chip ?? l.chip ?? 0) !== (l.chip ?? 0));
   const linkRows = busiest.map((l) => {
     const fc = l.chip ?? 0;
     const tc = l.to_chip ?? fc;
-    const end = (c: number, p: [number, number]) => `${chip.mesh.chips > 1 ? `chip ${c} ` : ''}(${p[0]}, ${p[1]})`;
     return [end(fc, l.from), end(tc, l.to), num(l.load)];
   });
-  const meanUtil = chip.cores.length ? chip.cores.reduce((s, c) => s + c.utilisation, 0) / chip.cores.length : NaN;
+  const used = chip.cores.filter((c) => c.layers.length > 0);
+  const meanUtil = used.length ? used.reduce((s, c) => s + c.utilisation, 0) / used.length : NaN;
+  const limits = chip.limits ? Object.entries(chip.limits).map(([l, v]) => `${int(v)} ${l}`).join(', ') : '';
   const facts = table(
     ['', ''],
     [
       ['chip', chip.name],
-      ['mesh', `${chip.mesh.chips} chip${chip.mesh.chips === 1 ? '' : 's'} × ${chip.mesh.tiles_x}×${chip.mesh.tiles_y} tiles × ${chip.mesh.cores_per_tile} cores`],
-      ['cores used', `${int(chip.cores.length)} of ${int(chip.mesh.chips * chip.mesh.tiles_x * chip.mesh.tiles_y * chip.mesh.cores_per_tile)}`],
-      ['mean core utilisation', pct(meanUtil)],
+      ['mesh', `${chip.mesh.chips} chip${chip.mesh.chips === 1 ? '' : 's'} × ${tiles} tiles × ${chip.mesh.cores_per_tile} cores`],
+      ...(limits ? [['limits per core', limits]] : []),
+      ['cores used', `${int(totals.used)} of ${int(chip.mesh.chips * chip.mesh.tiles_x * chip.mesh.tiles_y * chip.mesh.cores_per_tile)}${totals.shared ? ` (${int(totals.shared)} shared by several layers)` : ''}`],
+      ['slices', `${int(totals.slices)} on ${int(totals.used)} cores`],
+      ['mean core fill', `${pct(meanUtil)} of each core’s binding limit (${bindingCounts(chip)})`],
       ['step latency', `${fmtNum(chip.step_latency_ns)} ns`],
       ['latency per inference', `${fmtNum((chip.step_latency_ns * data.snn.T) / 1000)} µs (T = ${data.snn.T})`],
       ['energy per inference (chip)', fmtEnergy(chip.energy_per_inference_pj)],
       ['link traffic', `${num(totalLoad)} spike-hops / inference over ${int(chip.links.length)} links`],
+      ...(multiChip ? [['between chips', `${num(crossing.reduce((s, l) => s + l.load, 0))} spikes / inference over ${int(crossing.length)} chip-to-chip links`]] : []),
     ],
     { cls: 'kv' },
   );
+  const chipTable = multiChip
+    ? `<h3>Chips</h3>${table(
+        ['chip', 'cores used', 'layers', 'mean fill'],
+        chipInfo.map((c, k) => [String(k), int(c.on), c.layers.map((id) => String(numberOf(id))).join(', ') || '—', pct(c.fill)]),
+        { numeric: [true, true, false, true] },
+      )}`
+    : '';
+  const sortedCores = [...chip.cores].sort((a, b) => a.index - b.index);
+  const coreTable =
+    sortedCores.length <= CORE_TABLE_MAX
+      ? `<details><summary>Every core: its layers and its use of each limit (${int(sortedCores.length)} cores)</summary>${table(
+          ['core', 'chip', 'tile', 'layers (neurons)', 'binding limit', 'fill'],
+          sortedCores.map((c) => [
+            String(c.index),
+            String(c.chip),
+            `(${c.tile_x}, ${c.tile_y}) core ${c.core_in_tile}`,
+            c.layers.map((l) => `${numberOf(l.id)} ${l.id} (${int(l.neurons)})`).join(', ') || '—',
+            useText(c),
+            pct(c.utilisation),
+          ]),
+          { numeric: [true, true, false, false, false, true], cls: 'cores' },
+        )}</details>`
+      : `<p class="note">${int(sortedCores.length)} cores: hover a core for its layers and limits (the per-core table is left out above ${CORE_TABLE_MAX} cores).</p>`;
+  const caption =
+    'Each core is outlined; its fill rises to the share of its binding limit in use (the largest of its limits as a fraction: neurons, input axons, output axons, synapse words) ' +
+    'and is split left to right by its layers’ shares of its neurons. Tile coordinates are per chip. Hover a core, tile, chip or link for details; links run between neighbouring tiles' +
+    `${multiChip ? ' and, across chip boundaries, between chips' : ''}; width and opacity grow with load.`;
   return (
-    `<section id="chip"><h2>Chip view: ${esc(chip.name)}</h2>${figure(mesh, 'Hover a core or a link for details. Links run between neighbouring tiles; width and opacity grow with load.')}` +
-    `<div class="grid2">${figure(layersChart)}<div>${facts}</div></div>` +
-    `<div class="grid2"><div><h3>Layers on the chip</h3>${layerTable}</div><div><h3>Busiest links</h3>${
+    `<section id="chip"><h2>Chip view: ${esc(chip.name)}</h2>${figure(mesh, caption)}` +
+    `<div class="grid2">${figure(layersChart, sumNote)}<div>${facts}${chipTable}</div></div>` +
+    `<h3>Layers on the chip</h3>${layerTable}` +
+    `<p class="note">A layer’s cores are those holding at least one of its slices; its use is its demand on its binding limit over those cores’ whole capacity, shared with the other layers on them.</p>` +
+    `<div class="grid2"><div><h3>Busiest links</h3>${
       linkRows.length ? table(['from tile', 'to tile', 'spikes / inf.'], linkRows, { numeric: [false, false, true] }) : '<p class="note">No spike traffic between tiles.</p>'
-    }</div></div></section>`
+    }</div><div><h3>Cores</h3>${coreTable}</div></div></section>`
   );
 }
 

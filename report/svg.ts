@@ -177,11 +177,6 @@ export function viridis(t: number): string {
   return `#${hex(0)}${hex(1)}${hex(2)}`;
 }
 
-/** Black or white text, whichever reads better on a viridis background at t. */
-function textOnViridis(t: number): string {
-  return t >= 0.55 ? '#111111' : '#ffffff';
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Scales and ticks
 
@@ -608,7 +603,34 @@ export function barChart(spec: BarChartSpec): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Mesh heat-map
+// Chip map: chips of tiles of cores
+
+/** Colours for categories such as layers: the Okabe–Ito set, then more, cycled (neighbours always differ). */
+const CATEGORY_COLOURS = [
+  PALETTE.blue,
+  PALETTE.orange,
+  PALETTE.green,
+  PALETTE.vermillion,
+  PALETTE.purple,
+  PALETTE.sky,
+  PALETTE.yellow,
+  '#8C564B',
+  '#17BECF',
+  '#7F3C8D',
+  '#BCBD22',
+  PALETTE.grey,
+];
+
+/** The i-th category colour (cycled after 12). */
+export function categoryColour(i: number): string {
+  return CATEGORY_COLOURS[((i % CATEGORY_COLOURS.length) + CATEGORY_COLOURS.length) % CATEGORY_COLOURS.length]!;
+}
+
+export interface MeshPart {
+  colour: string;
+  /** Share of the filled width, in [0, 1]; the parts of a cell sum to 1. */
+  share: number;
+}
 
 export interface MeshCell {
   chip: number;
@@ -617,16 +639,21 @@ export interface MeshCell {
   y: number;
   /** Core slot within the tile, 0 … coresPerTile − 1. */
   slot: number;
-  /** Colour value in [0, 1]; null draws an unused core. */
+  /** Filled fraction of the core in [0, 1], drawn as the height of its fill; null draws an unused core. */
   value: number | null;
-  /** A short label drawn in the cell when it fits (e.g. the layer number). */
+  /** The fill, split left to right into these colours by share (e.g. one part per layer on the core). */
+  parts: MeshPart[];
+  /** A short label drawn in the cell when it fits (e.g. the layer numbers). */
   label?: string;
   /** Tooltip text. */
   title: string;
+  /** Extra attributes on the core's element, written as data-<name>. Names: lower-case letters and dashes. */
+  data?: Record<string, string>;
 }
 
 export interface MeshEnd {
   chip: number;
+  /** Tile coordinates on that chip. */
   x: number;
   y: number;
 }
@@ -638,26 +665,50 @@ export interface MeshLink {
   title: string;
 }
 
+export interface MeshChip {
+  /** Caption above the chip's box; `shortLabel` (or a shortened form) where it does not fit the box's width. */
+  label: string;
+  shortLabel?: string;
+  /** Tooltip of the chip's box. */
+  title: string;
+}
+
 export interface MeshSpec {
   id: string;
   kind?: string;
   title: string;
   chips: number;
+  /** Chips per row of the board: chip k sits at column k mod boardX, row ⌊k / boardX⌋ (default: one row). */
+  boardX?: number;
   tilesX: number;
   tilesY: number;
   coresPerTile: number;
   cells: MeshCell[];
   links: MeshLink[];
-  /** Name of the colour value, for the colour legend ("utilisation"). */
-  valueLabel: string;
+  /** One entry per chip (caption and tooltip); default "chip k". */
+  chipInfo?: MeshChip[];
+  /** What the fill colours stand for, one legend entry each (e.g. the layers). */
+  legend: Array<{ name: string; colour: string }>;
+  /** What the height of a core's fill shows, for the legend ("use of the binding limit"). */
+  fillLabel: string;
   /** Unit of a link's load, for the legend ("spikes / inference"). */
   loadLabel: string;
   width?: number;
 }
 
+/**
+ * A multi-chip board as it is: chips as separate boxes at their board positions, each an X × Y mesh of tiles
+ * of cores. A used core is an outlined cell filled from the bottom to its `value`, the fill split into its
+ * `parts` colours; an unused core is grey. Links run between neighbouring tiles, edge to edge, also across
+ * chip boundaries (between the boxes). Sizes scale with the board: thousands of cores become small cells
+ * without text, and the chips' captions carry the summary. Every link carries data-from/data-to
+ * ("chip:x,y") and every tile data-tile, so a test can check that each link ends at a drawn tile.
+ */
 export function meshChart(spec: MeshSpec): string {
   const width = spec.width ?? 1100;
   const chips = Math.max(1, spec.chips);
+  const boardX = Math.max(1, spec.boardX ?? chips);
+  const boardCols = Math.min(chips, boardX);
   const tilesX = Math.max(1, spec.tilesX);
   const tilesY = Math.max(1, spec.tilesY);
   const cpt = Math.max(1, spec.coresPerTile);
@@ -665,136 +716,202 @@ export function meshChart(spec: MeshSpec): string {
   const rows = Math.ceil(cpt / cols);
 
   const margin = 16;
-  const chipGap = 28;
-  // Chips in rows; as many per row as fit at a readable tile size.
-  const minPitch = 26;
-  const maxPitch = 112;
+  const chipPad = 6;
+  const chipGap = 26;
+  const captionH = 18;
   const avail = width - 2 * margin;
-  const perRow = Math.max(1, Math.min(chips, Math.floor((avail + chipGap) / (tilesX * minPitch + chipGap))));
-  const pitch = Math.max(minPitch, Math.min(maxPitch, Math.floor((avail - (perRow - 1) * chipGap) / (perRow * tilesX))));
-  const tile = pitch * 0.66; // the rest of the pitch is the gap where links run
-  const chipRows = Math.ceil(chips / perRow);
-  const chipW = tilesX * pitch;
-  const chipH = tilesY * pitch + 18; // + chip caption
+  const pitchFor = (k: number) => Math.max(3, Math.min(112, Math.floor(((avail - k * 2 * chipPad - (k - 1) * chipGap) / (k * tilesX)) * 4) / 4));
+  // Chips sit as on the board while tiles stay readable; a wide board is drawn in rows of fewer chips (a divisor
+  // of the board's width when one is close), and a link between chips not drawn side by side becomes two stubs.
+  const READABLE = 18;
+  let drawCols = boardCols;
+  while (drawCols > 1 && pitchFor(drawCols) < READABLE) drawCols--;
+  if (drawCols < boardCols) {
+    for (let d = drawCols; d > drawCols / 2; d--) {
+      if (boardCols % d === 0) {
+        drawCols = d;
+        break;
+      }
+    }
+  }
+  /** Where chip c is drawn: its board position, board rows cut into rows of drawCols. */
+  const rowsPerBoardRow = Math.ceil(boardCols / drawCols);
+  const drawnAt = (c: number): [number, number] => {
+    const col = c % boardX;
+    const row = Math.floor(c / boardX);
+    return [col % drawCols, row * rowsPerBoardRow + Math.floor(col / drawCols)];
+  };
+  let drawRows = 0;
+  for (let c = 0; c < chips; c++) drawRows = Math.max(drawRows, drawnAt(c)[1] + 1);
+  const pitch = pitchFor(drawCols);
+  const tileGap = pitch >= 24 ? pitch * 0.3 : Math.max(1, pitch * 0.22);
+  const tile = pitch - tileGap;
+  const chipW = tilesX * pitch + 2 * chipPad;
+  const chipH = tilesY * pitch + 2 * chipPad;
+  const small = tile < 28; // cells without text, thin strokes
 
+  // Legend: the fill, unused cores, link widths, then the colours (wrapping).
   const legendTop = 34;
-  const legendH = 44;
-  const gridTop = legendTop + legendH + 10;
-  const height = gridTop + chipRows * chipH + (chipRows - 1) * chipGap + margin;
-
-  const chipOrigin = (c: number): [number, number] => {
-    const r = Math.floor(c / perRow);
-    const k = c % perRow;
-    return [margin + k * (chipW + chipGap), gridTop + r * (chipH + chipGap) + 18];
-  };
-  const tileCentre = (e: MeshEnd): [number, number] => {
-    const [ox, oy] = chipOrigin(e.chip);
-    return [ox + e.x * pitch + pitch / 2, oy + e.y * pitch + pitch / 2];
-  };
-
-  const parts: string[] = [
-    open(spec.id, spec.kind ?? 'mesh', width, height, spec.title, `cores coloured by ${spec.valueLabel}, lines are links sized by ${spec.loadLabel}`),
-  ];
-
-  // Colour legend: ten steps 0 … 100 %, plus the unused-core swatch.
-  const lgX = margin;
-  const stepW = 22;
-  const cl: string[] = [`<text x="${coord(lgX)}" y="${coord(legendTop + 10)}" font-size="${LEGEND_SIZE}" fill="#222">${esc(spec.valueLabel)}</text>`];
-  const barX = lgX + textWidth(spec.valueLabel, LEGEND_SIZE) + 10;
-  for (let i = 0; i < 10; i++) {
-    const t = (i + 0.5) / 10;
-    cl.push(`<rect x="${coord(barX + i * stepW)}" y="${coord(legendTop)}" width="${stepW}" height="12" fill="${viridis(t)}"><title>${esc(`${i * 10}–${(i + 1) * 10} %`)}</title></rect>`);
-  }
-  for (const t of [0, 0.5, 1]) {
-    cl.push(
-      `<text class="tick-label" x="${coord(barX + t * 10 * stepW)}" y="${coord(legendTop + 26)}" text-anchor="middle" font-size="${TICK_SIZE}" fill="#333">${esc(fmtPct(t, 0))}</text>`,
-    );
-  }
-  const unusedX = barX + 10 * stepW + 24;
+  const cl: string[] = [];
+  let lx = margin;
+  const ly = legendTop;
   cl.push(
-    `<rect x="${coord(unusedX)}" y="${coord(legendTop)}" width="12" height="12" fill="#eeeeee" stroke="#bbbbbb"/>` +
-      `<text x="${coord(unusedX + 16)}" y="${coord(legendTop + 10.5)}" font-size="${LEGEND_SIZE}" fill="#222">unused core</text>`,
+    `<rect x="${coord(lx)}" y="${coord(ly)}" width="12" height="12" fill="#ffffff" stroke="#888888"/>` +
+      `<rect x="${coord(lx)}" y="${coord(ly + 6)}" width="12" height="6" fill="${PALETTE.grey}"/>` +
+      `<text x="${coord(lx + 16)}" y="${coord(ly + 10.5)}" font-size="${LEGEND_SIZE}" fill="#222">${esc(`fill height: ${spec.fillLabel}`)}</text>`,
   );
-  // Link-load legend: three widths.
+  lx += 16 + textWidth(`fill height: ${spec.fillLabel}`, LEGEND_SIZE) + 22;
+  cl.push(
+    `<rect x="${coord(lx)}" y="${coord(ly)}" width="12" height="12" fill="#eeeeee" stroke="#bbbbbb"/>` +
+      `<text x="${coord(lx + 16)}" y="${coord(ly + 10.5)}" font-size="${LEGEND_SIZE}" fill="#222">unused core</text>`,
+  );
+  lx += 16 + textWidth('unused core', LEGEND_SIZE) + 22;
   const loads = spec.links.map((l) => l.load).filter((v) => Number.isFinite(v) && v > 0);
   const maxLoad = loads.length ? Math.max(...loads) : 0;
-  const strokeFor = (load: number) => (maxLoad > 0 ? 1.5 + 4.5 * Math.sqrt(Math.max(0, load) / maxLoad) : 1.5);
-  let lx = unusedX + 16 + textWidth('unused core', LEGEND_SIZE) + 28;
+  const maxStroke = Math.max(1.2, Math.min(6, pitch * 0.1));
+  const minStroke = Math.min(1.2, maxStroke * 0.4);
+  const strokeFor = (load: number) => (maxLoad > 0 ? minStroke + (maxStroke - minStroke) * Math.sqrt(Math.max(0, load) / maxLoad) : minStroke);
   const linkLabel = `link load (${spec.loadLabel})`;
-  cl.push(`<text x="${coord(lx)}" y="${coord(legendTop + 10.5)}" font-size="${LEGEND_SIZE}" fill="#222">${esc(linkLabel)}</text>`);
+  cl.push(`<text x="${coord(lx)}" y="${coord(ly + 10.5)}" font-size="${LEGEND_SIZE}" fill="#222">${esc(linkLabel)}</text>`);
   lx += textWidth(linkLabel, LEGEND_SIZE) + 12;
   if (maxLoad > 0) {
     for (const f of [0.1, 0.5, 1]) {
       const v = maxLoad * f;
       const label = fmtNum(v);
       cl.push(
-        `<line x1="${coord(lx)}" y1="${coord(legendTop + 6)}" x2="${coord(lx + 26)}" y2="${coord(legendTop + 6)}" stroke="${PALETTE.vermillion}" stroke-width="${coord(strokeFor(v))}" stroke-linecap="round"/>` +
-          `<text class="tick-label" x="${coord(lx + 13)}" y="${coord(legendTop + 26)}" text-anchor="middle" font-size="${TICK_SIZE}" fill="#333">${esc(label)}</text>`,
+        `<line x1="${coord(lx)}" y1="${coord(ly + 6)}" x2="${coord(lx + 26)}" y2="${coord(ly + 6)}" stroke="${PALETTE.vermillion}" stroke-width="${coord(Math.max(1.5, strokeFor(v)))}" stroke-linecap="round"/>` +
+          `<text class="tick-label" x="${coord(lx + 13)}" y="${coord(ly + 26)}" text-anchor="middle" font-size="${TICK_SIZE}" fill="#333">${esc(label)}</text>`,
       );
       lx += Math.max(40, textWidth(label, TICK_SIZE) + 14);
     }
   } else {
-    cl.push(`<text x="${coord(lx)}" y="${coord(legendTop + 10.5)}" font-size="${LEGEND_SIZE}" fill="#666">no traffic</text>`);
+    cl.push(`<text x="${coord(lx)}" y="${coord(ly + 10.5)}" font-size="${LEGEND_SIZE}" fill="#666">no traffic</text>`);
   }
-  parts.push(`<g class="legend">${cl.join('')}</g>`);
+  const colours = legend(
+    spec.legend.map((l) => ({ ...l, kind: 'box' as const })),
+    margin,
+    legendTop + 34,
+    avail,
+  );
+  const legendH = 34 + colours.height;
+  const gridTop = legendTop + legendH + 8;
+  const height = gridTop + drawRows * (captionH + chipH) + (drawRows - 1) * chipGap + margin;
 
-  // Tiles and cores.
+  /** Top-left corner of a chip's box. */
+  const chipBox = (c: number): [number, number] => {
+    const [col, row] = drawnAt(c);
+    return [margin + col * (chipW + chipGap), gridTop + row * (captionH + chipH + chipGap) + captionH];
+  };
+  /** Top-left corner of a tile. */
+  const tileAt = (e: MeshEnd): [number, number] => {
+    const [bx, by] = chipBox(e.chip);
+    return [bx + chipPad + e.x * pitch + tileGap / 2, by + chipPad + e.y * pitch + tileGap / 2];
+  };
+
+  const parts: string[] = [
+    open(spec.id, spec.kind ?? 'mesh', width, height, spec.title, `cores filled by ${spec.fillLabel} and coloured by ${spec.legend.length ? 'their share of each legend entry' : 'use'}; lines are links sized by ${spec.loadLabel}`),
+  ];
+  parts.push(`<g class="legend">${cl.join('')}</g>`, colours.svg);
+
+  // Chips, tiles and cores.
   const byTile = new Map<string, MeshCell[]>();
   for (const c of spec.cells) {
-    const key = `${c.chip}:${c.x}:${c.y}`;
+    const key = `${c.chip}:${c.x},${c.y}`;
     const list = byTile.get(key) ?? [];
     list.push(c);
     byTile.set(key, list);
   }
-  const cellGap = 2;
-  const cellW = (tile - (cols + 1) * cellGap) / cols;
-  const cellH = (tile - (rows + 1) * cellGap) / rows;
-  const tilesSvg: string[] = [];
+  const cellGap = tile >= 20 ? 2 : tile >= 8 ? 0.75 : 0.4;
+  const cellW = Math.max(0.5, (tile - (cols + 1) * cellGap) / cols);
+  const cellH = Math.max(0.5, (tile - (rows + 1) * cellGap) / rows);
+  const fs = Math.max(9, Math.min(12, Math.floor(cellH * 0.36)));
+  const out: string[] = [];
   for (let c = 0; c < chips; c++) {
-    const [ox, oy] = chipOrigin(c);
-    tilesSvg.push(`<text class="chip-label" x="${coord(ox + (pitch - tile) / 2)}" y="${coord(oy - 6)}" font-size="${TICK_SIZE}" fill="#333">${esc(`chip ${c}`)}</text>`);
+    const [bx, by] = chipBox(c);
+    const info = spec.chipInfo?.[c] ?? { label: `chip ${c}`, title: `chip ${c}` };
+    const fits = (t: string) => textWidth(t, TICK_SIZE) <= chipW - 4;
+    const caption = fits(info.label) ? info.label : info.shortLabel && fits(info.shortLabel) ? info.shortLabel : shorten(info.shortLabel ?? info.label, Math.max(6, Math.floor((chipW - 4) / (TICK_SIZE * 0.62))));
+    out.push(
+      `<rect class="chip" data-chip="${c}" x="${coord(bx)}" y="${coord(by)}" width="${coord(chipW)}" height="${coord(chipH)}" rx="5" fill="#fafafa" stroke="#777777"><title>${esc(info.title)}</title></rect>`,
+      `<text class="chip-label" x="${coord(bx + 2)}" y="${coord(by - 5)}" font-size="${TICK_SIZE}" fill="#333">${esc(caption)}<title>${esc(info.title)}</title></text>`,
+    );
     for (let ty = 0; ty < tilesY; ty++) {
       for (let tx = 0; tx < tilesX; tx++) {
-        const x0 = ox + tx * pitch + (pitch - tile) / 2;
-        const y0 = oy + ty * pitch + (pitch - tile) / 2;
-        tilesSvg.push(
-          `<rect class="tile" x="${coord(x0)}" y="${coord(y0)}" width="${coord(tile)}" height="${coord(tile)}" rx="3" fill="#f7f7f7" stroke="#999999"><title>${esc(`chip ${c}, tile (${tx}, ${ty})`)}</title></rect>`,
+        const [x0, y0] = tileAt({ chip: c, x: tx, y: ty });
+        out.push(
+          `<rect class="tile" data-tile="${c}:${tx},${ty}" x="${coord(x0)}" y="${coord(y0)}" width="${coord(tile)}" height="${coord(tile)}"${small ? ' fill="#c8c8c8"' : ' rx="3" fill="#f2f2f2" stroke="#aaaaaa"'}><title>${esc(`chip ${c}, tile (${tx}, ${ty})`)}</title></rect>`,
         );
-        const cells = byTile.get(`${c}:${tx}:${ty}`) ?? [];
+        const cells = byTile.get(`${c}:${tx},${ty}`) ?? [];
         const bySlot = new Map(cells.map((cell) => [cell.slot, cell]));
         for (let s = 0; s < cpt; s++) {
           const cx = x0 + cellGap + (s % cols) * (cellW + cellGap);
           const cy = y0 + cellGap + Math.floor(s / cols) * (cellH + cellGap);
           const cell = bySlot.get(s);
+          const box = `x="${coord(cx)}" y="${coord(cy)}" width="${coord(cellW)}" height="${coord(cellH)}"`;
           if (!cell || cell.value === null || !Number.isFinite(cell.value)) {
-            tilesSvg.push(
-              `<rect class="core unused" x="${coord(cx)}" y="${coord(cy)}" width="${coord(cellW)}" height="${coord(cellH)}" fill="#eeeeee" stroke="#cccccc" stroke-width="0.5">${cell ? `<title>${esc(cell.title)}</title>` : ''}</rect>`,
-            );
+            out.push(`<rect class="core unused" ${box} fill="#e6e6e6">${cell ? `<title>${esc(cell.title)}</title>` : ''}</rect>`);
             continue;
           }
-          const v = cell.value;
-          tilesSvg.push(
-            `<rect class="core mark" x="${coord(cx)}" y="${coord(cy)}" width="${coord(cellW)}" height="${coord(cellH)}" fill="${viridis(v)}"><title>${esc(cell.title)}</title></rect>`,
-          );
-          const fs = Math.max(9, Math.min(14, Math.floor(cellH * 0.42)));
-          if (cell.label && cellW >= textWidth(cell.label, fs) + 2 && cellH >= fs + 2) {
-            tilesSvg.push(
-              `<text class="core-label" x="${coord(cx + cellW / 2)}" y="${coord(cy + cellH / 2 + fs * 0.35)}" text-anchor="middle" font-size="${fs}" fill="${textOnViridis(v)}" pointer-events="none">${esc(cell.label)}</text>`,
+          const v = Math.min(1, Math.max(0, cell.value));
+          const data = Object.entries(cell.data ?? {})
+            .filter(([k]) => /^[a-z][a-z-]*$/.test(k))
+            .map(([k, d]) => ` data-${k}="${esc(d)}"`)
+            .join('');
+          // The fill: from the bottom up to v, split left to right by the parts' shares. A core filled to the top
+          // needs no box under it (its first fill part is then its mark).
+          const fh = Math.max(small ? 0.4 : 1, v * cellH);
+          const full = fh >= cellH - 0.05;
+          const g: string[] = [`<g class="core"${data} data-fill="${coord(v)}"><title>${esc(cell.title)}</title>`];
+          if (!full || !small) g.push(`<rect class="core-box mark" ${box} fill="#ffffff"${small ? '' : ' stroke="#8a8a8a" stroke-width="0.75"'}/>`);
+          const total = cell.parts.reduce((a, p) => a + Math.max(0, p.share), 0) || 1;
+          let acc = 0;
+          let first = full && small;
+          for (const p of cell.parts) {
+            const w = (Math.max(0, p.share) / total) * cellW;
+            if (w <= 0) continue;
+            g.push(`<rect class="fill${first ? ' mark' : ''}" x="${coord(cx + acc)}" y="${coord(cy + cellH - fh)}" width="${coord(w)}" height="${coord(fh)}" fill="${p.colour}"/>`);
+            first = false;
+            acc += w;
+          }
+          if (cell.parts.length === 0) g.push(`<rect class="fill${first ? ' mark' : ''}" x="${coord(cx)}" y="${coord(cy + cellH - fh)}" width="${coord(cellW)}" height="${coord(fh)}" fill="${PALETTE.grey}"/>`);
+          if (cell.label && !small && cellW >= textWidth(cell.label, fs) + 4 && cellH >= fs + 4) {
+            g.push(
+              `<text class="core-label" x="${coord(cx + cellW / 2)}" y="${coord(cy + fs + 1)}" text-anchor="middle" font-size="${fs}" fill="#111" stroke="#ffffff" stroke-width="2.5" paint-order="stroke" pointer-events="none">${esc(cell.label)}</text>`,
             );
           }
+          g.push('</g>');
+          out.push(g.join(''));
         }
       }
     }
   }
-  parts.push(`<g class="tiles">${tilesSvg.join('')}</g>`);
+  parts.push(`<g class="tiles">${out.join('')}</g>`);
 
-  // Links, drawn in the gaps between tiles (edge to edge), offset to the right of their direction so that the
-  // two directions of one link stay apart.
+  // Links, edge to edge between neighbouring tiles (across the gap between two chips' boxes for a chip-to-chip
+  // link), offset to the right of their direction so that the two directions of one link stay apart.
   const linkSvg: string[] = [];
-  const sorted = [...spec.links].sort((a, b) => a.load - b.load);
+  // On a small drawing the two directions of a link are one line (their loads added, both in the tooltip).
+  let drawn = spec.links;
+  if (small) {
+    const key = (e: MeshEnd) => `${e.chip}:${e.x},${e.y}`;
+    const pairs = new Map<string, MeshLink>();
+    for (const l of spec.links) {
+      const [a, b] = [key(l.from), key(l.to)].sort();
+      const k = `${a}|${b}`;
+      const seen = pairs.get(k);
+      pairs.set(k, seen ? { ...seen, load: seen.load + l.load, title: `${seen.title}\n${l.title}` } : l);
+    }
+    drawn = [...pairs.values()];
+  }
+  const sorted = [...drawn].sort((a, b) => a.load - b.load);
+  const off = small ? 0 : Math.max(0.6, Math.min(3, tileGap / 4));
   for (const l of sorted) {
-    const [ax, ay] = tileCentre(l.from);
-    const [bx, by] = tileCentre(l.to);
+    const [ax0, ay0] = tileAt(l.from);
+    const [bx0, by0] = tileAt(l.to);
+    const ax = ax0 + tile / 2;
+    const ay = ay0 + tile / 2;
+    const bx = bx0 + tile / 2;
+    const by = by0 + tile / 2;
     const dx = bx - ax;
     const dy = by - ay;
     const len = Math.hypot(dx, dy);
@@ -802,20 +919,39 @@ export function meshChart(spec: MeshSpec): string {
     const ux = dx / len;
     const uy = dy / len;
     // Leave each tile at its edge along the direction (square tiles: half side / max(|ux|, |uy|)).
-    const out = tile / 2 / Math.max(Math.abs(ux), Math.abs(uy)) + 1;
-    const off = 3;
+    const edge = tile / 2 / Math.max(Math.abs(ux), Math.abs(uy)) + Math.min(1, tileGap / 6);
     const px = -uy * off;
     const py = ux * off;
-    const x1 = ax + ux * out + px;
-    const y1 = ay + uy * out + py;
-    const x2 = bx - ux * out + px;
-    const y2 = by - uy * out + py;
     const busy = l.load > 0 ? 0.55 + 0.45 * Math.sqrt(l.load / (maxLoad || 1)) : 0.35;
+    const cross = l.from.chip !== l.to.chip;
+    const attrs = `data-from="${l.from.chip}:${l.from.x},${l.from.y}" data-to="${l.to.chip}:${l.to.x},${l.to.y}"`;
+    const look = `stroke-opacity="${coord(busy)}" stroke-width="${coord(strokeFor(l.load))}"`;
+    if (cross) {
+      // Chips side by side on the board but not in the drawing: a stub out of each end's chip, in the link's
+      // board direction, reaching into the gap between boxes.
+      const board = (c: number) => [c % boardX, Math.floor(c / boardX)];
+      const [fa, fb] = [board(l.from.chip), board(l.to.chip)];
+      const [da, db] = [drawnAt(l.from.chip), drawnAt(l.to.chip)];
+      if (fb[0]! - fa[0]! !== db[0] - da[0] || fb[1]! - fa[1]! !== db[1] - da[1]) {
+        const bux = Math.sign(fb[0]! - fa[0]!);
+        const buy = Math.sign(fb[1]! - fa[1]!);
+        const reach = chipPad + tileGap / 2 + chipGap * 0.4;
+        const stub = (cx0: number, cy0: number, sx: number, sy: number, which: string, title: string) =>
+          linkSvg.push(
+            `<line class="link chip-link stub${l.load > 0 ? ' mark' : ''}" data-end="${which}" ${attrs} x1="${coord(cx0 + sx * (tile / 2 + 1))}" y1="${coord(cy0 + sy * (tile / 2 + 1))}" ` +
+              `x2="${coord(cx0 + sx * (tile / 2 + reach))}" y2="${coord(cy0 + sy * (tile / 2 + reach))}" ${look} stroke-dasharray="3 2"><title>${esc(title)}</title></line>`,
+          );
+        stub(ax, ay, bux, buy, 'from', `${l.title} (chip ${l.to.chip} is drawn elsewhere)`);
+        stub(bx, by, -bux, -buy, 'to', `${l.title} (chip ${l.from.chip} is drawn elsewhere)`);
+        continue;
+      }
+    }
     linkSvg.push(
-      `<line class="link${l.load > 0 ? ' mark' : ''}" x1="${coord(x1)}" y1="${coord(y1)}" x2="${coord(x2)}" y2="${coord(y2)}" stroke="${PALETTE.vermillion}" stroke-opacity="${coord(busy)}" stroke-width="${coord(strokeFor(l.load))}" stroke-linecap="round"><title>${esc(l.title)}</title></line>`,
+      `<line class="link${cross ? ' chip-link' : ''}${l.load > 0 ? ' mark' : ''}" ${attrs} ` +
+        `x1="${coord(ax + ux * edge + px)}" y1="${coord(ay + uy * edge + py)}" x2="${coord(bx - ux * edge + px)}" y2="${coord(by - uy * edge + py)}" ${look}><title>${esc(l.title)}</title></line>`,
     );
   }
-  parts.push(`<g class="links">${linkSvg.join('')}</g>`);
+  parts.push(`<g class="links" stroke="${PALETTE.vermillion}" stroke-linecap="round">${linkSvg.join('')}</g>`);
   parts.push('</svg>');
   return parts.join('');
 }

@@ -97,31 +97,51 @@ export interface EnergyModel {
   per_layer: EnergyLayer[];
 }
 
+/** One layer's part of a core: the neurons of its slices there. */
+export interface ChipCoreLayer {
+  id: string;
+  neurons: number;
+  /** Slices of the layer on this core (usually 1). */
+  slices: number;
+}
+
 /** One neuromorphic core used by the mapping. Tile coordinates are local to the core's chip. */
 export interface ChipCore {
   index: number;
+  chip: number;
+  /** Tile on its chip: 0 ≤ tile_x < mesh.tiles_x, 0 ≤ tile_y < mesh.tiles_y. */
   tile_x: number;
   tile_y: number;
-  chip: number;
-  /** The IR layer (slice) placed on this core. */
-  layer: string;
-  /** Fraction of the binding resource used, in [0, 1]. */
+  /** Core within its tile, 0 … cores_per_tile − 1. */
+  core_in_tile: number;
+  /** Every layer with a slice on this core, most neurons first (cores are shared: leftover space is packed). */
+  layers: ChipCoreLayer[];
+  /** Fraction of each per-core limit in use, keyed by limit name ("neurons", "input axons", …). */
+  use: Record<string, number>;
+  /** Fraction of the binding limit used (the largest entry of `use`), in [0, 1]. */
   utilisation: number;
-  /** The per-core limit that binds: "neurons", "input axons", "output axons", "synapses", … */
+  /** The per-core limit that binds: the one with the largest fraction in `use`. */
   binding_limit: string;
 }
 
 export interface ChipLayer {
   id: string;
+  /** Neurons of the layer on the chip. */
+  neurons: number;
+  /** Slices the layer was cut into. */
+  slices: number;
+  /** Distinct cores holding at least one slice of the layer. A core shared by several layers counts for each. */
   cores: number;
+  /** Of those cores, how many also hold slices of other layers. */
+  shared_cores: number;
   binding_limit: string;
-  /** Mean utilisation of the binding resource over the layer's cores, in [0, 1]. */
+  /** The layer's use of its binding limit over the cores it is on (their capacity, shared or not), in [0, 1]. */
   utilisation: number;
 }
 
-/** Spike traffic over one mesh link between neighbouring tiles. */
+/** Spike traffic over one mesh link between neighbouring tiles. Tile coordinates are local to their chip. */
 export interface ChipLink {
-  /** Tile coordinates [x, y] of the two ends. */
+  /** Tile coordinates [x, y] of the two ends, each on its own chip. */
   from: [number, number];
   to: [number, number];
   /** Spikes (packets) per inference crossing the link. */
@@ -136,7 +156,12 @@ export interface ChipLink {
 export interface ChipView {
   /** The chip spec's name, e.g. "loihi1". */
   name: string;
+  /** One chip's mesh, and the chips the map uses. */
   mesh: { tiles_x: number; tiles_y: number; cores_per_tile: number; chips: number };
+  /** How chips sit on the board: chip k at column k mod chips_x, row ⌊k / chips_x⌋ (default: one row). */
+  board?: { chips_x: number; chips_y: number };
+  /** The per-core limits, by name, that `ChipCore.use` is a fraction of. */
+  limits?: Record<string, number>;
   cores: ChipCore[];
   layers: ChipLayer[];
   links: ChipLink[];

@@ -67,7 +67,7 @@ describe('renderReport: sections and charts', () => {
     expect(summary).toContain('68.1 µJ'); // ANN energy, 45 nm
     expect(summary).toContain('15.2 µJ (0.223×)'); // SNN energy, 45 nm
     expect(summary).toContain('Cores on loihi1');
-    expect(summary).toContain('>25<');
+    expect(summary).toContain(`>${sampleReport().chip!.cores.length}<`);
     expect(summary).toContain('4121 ns');
   });
 
@@ -258,29 +258,39 @@ describe('svg helpers', () => {
     for (const t of ['1', '10', '100', '1000', '10k', '100k']) expect(svg).toContain(`>${t}</text>`);
   });
 
-  it('mesh chart: every core slot of every tile, used cores coloured, links with loads', () => {
+  it('mesh chart: every core slot of every tile, used cores filled to their use and split by their parts, links with loads', () => {
     const svg = meshChart({
       id: 'm1',
       title: 'mesh',
       chips: 2,
+      boardX: 2,
       tilesX: 3,
       tilesY: 2,
       coresPerTile: 4,
       cells: [
-        { chip: 0, x: 0, y: 0, slot: 0, value: 1, label: '1', title: 'core 0' },
-        { chip: 1, x: 2, y: 1, slot: 3, value: 0.25, label: '2', title: 'core 1' },
+        { chip: 0, x: 0, y: 0, slot: 0, value: 1, parts: [{ colour: '#111111', share: 1 }], label: '1', title: 'core 0' },
+        { chip: 1, x: 2, y: 1, slot: 3, value: 0.25, parts: [{ colour: '#222222', share: 0.75 }, { colour: '#333333', share: 0.25 }], label: '2+3', title: 'core 1' },
       ],
       links: [
         { from: { chip: 0, x: 0, y: 0 }, to: { chip: 0, x: 1, y: 0 }, load: 100, title: 'l1' },
         { from: { chip: 0, x: 2, y: 0 }, to: { chip: 1, x: 0, y: 0 }, load: 10, title: 'l2' },
       ],
-      valueLabel: 'utilisation',
+      legend: [{ name: 'a', colour: '#111111' }],
+      fillLabel: 'use',
       loadLabel: 'spikes',
     });
-    expect((svg.match(/class="core /g) ?? []).length).toBe(2 * 3 * 2 * 4);
-    expect((svg.match(/class="core mark"/g) ?? []).length).toBe(2);
-    expect((svg.match(/class="link mark"/g) ?? []).length).toBe(2);
-    expect(svg).toContain('fill="#fde725"'); // utilisation 1 → the top of viridis
-    expect(svg).toContain('>chip 1</text>');
+    expect((svg.match(/class="core unused"/g) ?? []).length).toBe(2 * 3 * 2 * 4 - 2);
+    expect((svg.match(/<g class="core"/g) ?? []).length).toBe(2);
+    expect((svg.match(/class="link mark"/g) ?? []).length).toBe(1);
+    expect((svg.match(/class="link chip-link mark"/g) ?? []).length).toBe(1);
+    expect((svg.match(/<rect class="chip"/g) ?? []).length).toBe(2);
+    expect(svg).toContain('>chip 1<title>chip 1</title></text>');
+    // The quarter-used core: two fill parts, 3 : 1 in width, a quarter of the cell high.
+    const core = /<g class="core" data-fill="0.25">.*?<\/g>/.exec(svg)![0];
+    const box = /<rect class="core-box mark" x="[^"]*" y="[^"]*" width="([^"]*)" height="([^"]*)"/.exec(core)!;
+    const fills = [...core.matchAll(/<rect class="fill" x="[^"]*" y="[^"]*" width="([^"]*)" height="([^"]*)" fill="([^"]*)"/g)];
+    expect(fills.map((f) => f[3])).toEqual(['#222222', '#333333']);
+    expect(Number(fills[0]![1]) / Number(fills[1]![1])).toBeCloseTo(3, 1);
+    expect(Number(fills[0]![2]) / Number(box[2])).toBeCloseTo(0.25, 2);
   });
 });

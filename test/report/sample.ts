@@ -2,11 +2,13 @@
  * A hand-built ReportData shaped like fmnist_cnn_qcfs on loihi1, for the report tests. Options switch the
  * optional parts on and off; `layerName` replaces the first layer's id everywhere (for escaping tests).
  */
-import type { ChipCore, ChipLink, ReportData, SnnRun } from '../../report/types.ts';
+import { chipView, type ChipViewInput } from '../../cli/report-data.ts';
+import type { ChipView, ReportData, SnnRun } from '../../report/types.ts';
 
 export interface SampleOptions {
   rsm?: boolean;
-  chip?: boolean;
+  /** The chip view: true or 'single' (one loihi1), 'multi' (5 small chips), or false. */
+  chip?: boolean | 'single' | 'multi';
   energy?: boolean;
   warnings?: boolean;
   layerName?: string;
@@ -91,32 +93,7 @@ export function sampleReport(opts: SampleOptions = {}): ReportData {
     },
   ];
 
-  // loihi1: 8 × 4 tiles of 4 cores. Layers take 13 + 7 + 4 + 1 cores, placed in a snake along the mesh.
-  const perLayer: Array<[string, number, string, number]> = [
-    [ids[0]!, 13, 'neurons', 0.94],
-    [ids[1]!, 7, 'synapse memory', 0.87],
-    [ids[2]!, 4, 'input axons', 0.78],
-    [ids[3]!, 1, 'input axons', 0.77],
-  ];
-  const cores: ChipCore[] = [];
-  let index = 0;
-  perLayer.forEach(([layer, n, limit, util]) => {
-    for (let k = 0; k < n; k++, index++) {
-      const tile = Math.floor(index / 4);
-      const ty = Math.floor(tile / 8);
-      const tx = ty % 2 === 0 ? tile % 8 : 7 - (tile % 8);
-      // The last core of a layer holds the remainder: lower utilisation.
-      cores.push({ index, tile_x: tx, tile_y: ty, chip: 0, layer, utilisation: k === n - 1 ? util * 0.4 : util - 0.02 * (k % 3), binding_limit: limit });
-    }
-  });
-  const links: ChipLink[] = [];
-  for (let t = 0; t < 6; t++) {
-    const a = [t % 8, 0] as [number, number];
-    const b = t === 5 ? ([5, 1] as [number, number]) : ([(t + 1) % 8, 0] as [number, number]);
-    links.push({ from: a, to: b, load: Math.round(150213 / (t + 1)) });
-    if (t % 2 === 0) links.push({ from: b, to: a, load: Math.round(2000 * (t + 1)) });
-  }
-  links.push({ from: [5, 1], to: [4, 1], load: 18485 }, { from: [4, 1], to: [4, 2], load: 0 });
+  const chipView = chip ? sampleChip(opts.chip === 'multi' ? 'multi' : 'single', ids) : null;
 
   const data: ReportData = {
     provenance: {
@@ -135,17 +112,7 @@ export function sampleReport(opts: SampleOptions = {}): ReportData {
     snn,
     snn_rsm: rsm ? snnRsm : null,
     energy: energy ? energyModels : [],
-    chip: chip
-      ? {
-          name: 'loihi1',
-          mesh: { tiles_x: 8, tiles_y: 4, cores_per_tile: 4, chips: 1 },
-          cores,
-          layers: perLayer.map(([id, n, limit, util]) => ({ id, cores: n, binding_limit: limit, utilisation: util * 0.95 })),
-          links,
-          step_latency_ns: 4120.5,
-          energy_per_inference_pj: 2.87e7,
-        }
-      : null,
+    chip: chipView,
     warnings: warnings ? ['act3: 0.4 % of neurons saturate (rate 1) at T = 64', 'readout fc has no spiking neurons: counted as dense MACs'] : [],
   };
   for (let k = 0; k < (opts.extraLayers ?? 0); k++) {
@@ -156,11 +123,179 @@ export function sampleReport(opts: SampleOptions = {}): ReportData {
     data.snn_rsm?.layers.push({ ...layer, firing_rate: layer.firing_rate * 0.6, spikes_per_sample: layer.spikes_per_sample * 0.6, sops_per_sample: layer.sops_per_sample * 0.6 });
     for (const e of data.energy) e.per_layer.push({ id, ann: 2e6 * f, snn: 3e5 * f, snn_rsm: data.snn_rsm ? 2e5 * f : null });
     if (data.chip) {
+      // One more core of its own, a third filled (output axons bind).
       const index = data.chip.cores.length;
-      const tile = Math.floor(index / 4);
-      data.chip.cores.push({ index, tile_x: tile % 8, tile_y: Math.floor(tile / 8) % 4, chip: 0, layer: id, utilisation: 0.3 + 0.02 * k, binding_limit: 'output axons' });
-      data.chip.layers.push({ id, cores: 1, binding_limit: 'output axons', utilisation: 0.3 + 0.02 * k });
+      const slot = index;
+      const tile = Math.floor(slot / 4) % 32;
+      data.chip.cores.push({
+        index,
+        chip: 0,
+        tile_x: tile % 8,
+        tile_y: Math.floor(tile / 8),
+        core_in_tile: slot % 4,
+        layers: [{ id, neurons: layer.neurons >> 3, slices: 1 }],
+        use: { neurons: layer.neurons / 8 / 1024, 'input axons': 0.1, 'output axons': 0.3 + 0.02 * k, 'synapse words': 0.2 },
+        utilisation: 0.3 + 0.02 * k,
+        binding_limit: 'output axons',
+      });
+      data.chip.layers.push({ id, neurons: layer.neurons >> 3, slices: 1, cores: 1, shared_cores: 0, binding_limit: 'output axons', utilisation: 0.3 + 0.02 * k });
     }
   }
   return data;
+}
+
+/** A chip's geometry and per-core limits, as a map document embeds them. */
+export interface SampleSpec {
+  name: string;
+  tiles_x: number;
+  tiles_y: number;
+  cores_per_tile: number;
+  chips_x: number;
+  chips_y: number;
+}
+
+export const LOIHI1: SampleSpec = { name: 'loihi1', tiles_x: 8, tiles_y: 4, cores_per_tile: 4, chips_x: 8, chips_y: 4 };
+/** 2 × 2 tiles of 2 cores per chip, chips 3 to a row: 33+ cores need five chips on two rows. */
+export const TINY: SampleSpec = { name: 'tiny', tiles_x: 2, tiles_y: 2, cores_per_tile: 2, chips_x: 3, chips_y: 2 };
+
+const LIMITS = { neurons: 1024, input_axons: 4096, output_axons: 4096, synapse_words: 16384 } as const;
+type Limit = keyof typeof LIMITS;
+
+/** A layer to pack: its neurons, and what each neuron costs in synapse words and axons. */
+export interface SampleLayer {
+  id: string;
+  neurons: number;
+  words_per_neuron: number;
+  axons_per_neuron: number;
+  /** At most this many neurons per slice (a layer whose slices are cut smaller than a core holds). */
+  max_per_slice?: number;
+}
+
+/**
+ * A map document in the shape `snnc map` writes (slices, cores with chip/tile/core_in_tile on the global mesh,
+ * layers with totals), packed greedily as snnc's partitioner does: a core takes neurons of a layer until one of
+ * its limits is full, and the next layer continues on the same core while there is room (so cores are shared).
+ * Cores take the physical slots in order, chips row-major on the board.
+ */
+export function sampleMapDoc(spec: SampleSpec, layers: SampleLayer[]): ChipViewInput {
+  const slices: ChipViewInput['slices'] = [];
+  const cores: ChipViewInput['cores'] = [];
+  const perChip = spec.tiles_x * spec.tiles_y * spec.cores_per_tile;
+  const newCore = () => {
+    const slot = cores.length;
+    const chip = Math.floor(slot / perChip);
+    const inChip = slot % perChip;
+    const tile = Math.floor(inChip / spec.cores_per_tile);
+    const x = (chip % spec.chips_x) * spec.tiles_x + (tile % spec.tiles_x);
+    const y = Math.floor(chip / spec.chips_x) * spec.tiles_y + Math.floor(tile / spec.tiles_x);
+    const core = { core: slot, chip, tile: [x, y] as [number, number], core_in_tile: inChip % spec.cores_per_tile, slices: [] as number[], use: { neurons: 0, input_axons: 0, output_axons: 0, synapse_words: 0 } };
+    cores.push(core);
+    return core;
+  };
+  let core = newCore();
+  const docLayers: ChipViewInput['layers'] = [];
+  for (const l of layers) {
+    let left = l.neurons;
+    const total = { neurons: 0, input_axons: 0, output_axons: 0, synapse_words: 0 };
+    const maxFrac = { neurons: 0, input_axons: 0, output_axons: 0, synapse_words: 0 };
+    let count = 0;
+    let binding: Limit = 'neurons';
+    while (left > 0) {
+      const room = Math.min(
+        LIMITS.neurons - core.use.neurons,
+        Math.floor((LIMITS.synapse_words - core.use.synapse_words) / l.words_per_neuron),
+        Math.floor((LIMITS.output_axons - core.use.output_axons) / l.axons_per_neuron),
+        l.max_per_slice ?? Number.MAX_SAFE_INTEGER,
+      );
+      if (room < 1 || (l.max_per_slice && core.slices.length > 0 && core.use.neurons + l.max_per_slice > LIMITS.neurons && room < l.max_per_slice)) {
+        core = newCore();
+        continue;
+      }
+      const n = Math.min(room, left);
+      const use = { neurons: n, input_axons: Math.min(LIMITS.input_axons - core.use.input_axons, 96 + (n >> 2)), output_axons: n * l.axons_per_neuron, synapse_words: n * l.words_per_neuron };
+      for (const k of Object.keys(use) as Limit[]) {
+        core.use[k] += use[k];
+        total[k] += use[k];
+        maxFrac[k] = Math.max(maxFrac[k], use[k] / LIMITS[k]);
+      }
+      if (n === room) binding = use.synapse_words / LIMITS.synapse_words > use.neurons / LIMITS.neurons ? 'synapse_words' : 'neurons';
+      core.slices.push(slices.length);
+      slices.push({ layer: l.id, core: core.core, neurons: n });
+      count++;
+      left -= n;
+    }
+    docLayers.push({ id: l.id, neurons: l.neurons, slices: count, binding: l.neurons < 64 ? 'none' : binding, use: total, max_slice_fraction: maxFrac });
+  }
+  return {
+    chip: {
+      name: spec.name,
+      mesh: { tiles_x: spec.tiles_x, tiles_y: spec.tiles_y, cores_per_tile: spec.cores_per_tile },
+      board: { chips_x: spec.chips_x, chips_y: spec.chips_y, source: 'sample' },
+      limits: Object.fromEntries(Object.entries(LIMITS).map(([k, value]) => [k, { value, source: 'sample' }])) as unknown as ChipViewInput['chip']['limits'],
+    },
+    slices,
+    cores,
+    layers: docLayers,
+    totals: { chips: Math.ceil(cores.length / perChip) },
+  };
+}
+
+/**
+ * Link loads as the virtual chip reports them (global mesh coordinates): every core of a layer sends to every
+ * core of the next layer along the XY route, one message per neuron of the sender's slice.
+ */
+export function sampleLinks(doc: ChipViewInput): Array<{ from: [number, number]; to: [number, number]; messages: number }> {
+  const loads = new Map<string, number>();
+  const coresOf = (id: string) => doc.cores.filter((c) => c.slices.some((s) => doc.slices[s]!.layer === id));
+  for (let i = 0; i + 1 < doc.layers.length; i++) {
+    const from = coresOf(doc.layers[i]!.id);
+    const to = coresOf(doc.layers[i + 1]!.id);
+    for (const a of from) {
+      const sent = a.slices.filter((s) => doc.slices[s]!.layer === doc.layers[i]!.id).reduce((n, s) => n + doc.slices[s]!.neurons, 0) / 8;
+      for (const b of to) {
+        let [x, y] = a.tile;
+        const hop = (nx: number, ny: number) => {
+          const key = `${x},${y}>${nx},${ny}`;
+          loads.set(key, (loads.get(key) ?? 0) + sent);
+          [x, y] = [nx, ny];
+        };
+        while (x !== b.tile[0]) hop(x + Math.sign(b.tile[0] - x), y);
+        while (y !== b.tile[1]) hop(x, y + Math.sign(b.tile[1] - y));
+      }
+    }
+  }
+  return [...loads]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .map(([key, messages]) => {
+      const [f, t] = key.split('>') as [string, string];
+      return { from: f.split(',').map(Number) as [number, number], to: t.split(',').map(Number) as [number, number], messages: Math.round(messages * 10) / 10 };
+    });
+}
+
+/** The fmnist-like layers of the sample report: act1 neuron-bound, act2 and act3 synapse-bound, a tiny readout. */
+export function sampleLayers(ids: string[]): SampleLayer[] {
+  return [
+    { id: ids[0]!, neurons: 12544, words_per_neuron: 9, axons_per_neuron: 2 },
+    { id: ids[1]!, neurons: 6272, words_per_neuron: 24, axons_per_neuron: 2 },
+    { id: ids[2]!, neurons: 3136, words_per_neuron: 64, axons_per_neuron: 1, max_per_slice: 200 },
+    { id: ids[3]!, neurons: 10, words_per_neuron: 90, axons_per_neuron: 1 },
+  ];
+}
+
+/** The chip view of the sample layers mapped onto one loihi1 ('single') or five tiny chips ('multi'). */
+export function sampleChip(kind: 'single' | 'multi', ids: string[]): ChipView {
+  const doc = sampleMapDoc(kind === 'multi' ? TINY : LOIHI1, sampleLayers(ids));
+  return chipView(doc, { links: sampleLinks(doc), step_latency_ns: 4120.5, energy_per_inference_pj: 2.87e7 });
+}
+
+/** A block-partitioned ResNet-sized map: `layers` layers on about `cores` loihi1 cores (8 chips for ~976). */
+export function sampleLargeChip(cores = 976, layers = 34): ChipView {
+  const list: SampleLayer[] = Array.from({ length: layers }, (_, i) => ({
+    id: `/layer${1 + Math.floor(i / 8)}/layer${1 + Math.floor(i / 8)}.${i % 8}/relu${i % 2 ? '_1' : ''}/Relu_output_0`,
+    neurons: Math.round(((cores * 1024) / layers) * (0.5 + ((i * 7) % 10) / 10) * 0.285),
+    words_per_neuron: 40 + ((i * 13) % 5) * 10,
+    axons_per_neuron: 1,
+  }));
+  const doc = sampleMapDoc(LOIHI1, list);
+  return chipView(doc, { links: sampleLinks(doc), step_latency_ns: 98000, energy_per_inference_pj: 4.1e9 });
 }
