@@ -226,9 +226,9 @@ program
       .default('auto'),
   )
   .addOption(
-    new Option('--synapses <mode>', 'discrete: one input axon and one synapse list per source neuron; population: Loihi population axons, one per source position with shared weight sets (nengo-loihi’s conv layout; fewer axons and words for conv layers; blocks partitioner)')
-      .choices(['discrete', 'population'])
-      .default('discrete'),
+    new Option('--synapses <mode>', 'discrete: one input axon and one synapse list per source neuron; population: Loihi population axons, one per source position with shared weight sets (nengo-loihi’s conv layout; fewer axons and words for conv layers; blocks partitioner); auto: discrete unless a neuron hears more sources than a core has input axons')
+      .choices(['auto', 'discrete', 'population'])
+      .default('auto'),
   )
   .option('--json', 'print the summary as one JSON object')
   .action((ir: string, options: MapCommandOptions) =>

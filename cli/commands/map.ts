@@ -25,7 +25,7 @@ export interface MapOptions {
   quantize?: string | boolean;
   minResidual: number;
   partitioner: 'auto' | 'greedy' | 'blocks';
-  synapses: 'discrete' | 'population';
+  synapses: 'auto' | 'discrete' | 'population';
   json?: boolean;
 }
 
@@ -86,9 +86,12 @@ export async function map(irPath: string, options: MapOptions): Promise<void> {
       synapses: options.synapses,
       onProgress: (_stage, d, t) => progress.update(d, t),
     });
+  } catch (e) {
+    throw e instanceof SnncError ? e.inFile(irPath) : e;
   } finally {
     progress.stop();
   }
+  for (const note of result.notes) process.stderr.write(`snnc: note: ${note}\n`);
   const doc = result.doc;
 
   // The accuracy change quantisation causes, on the profile samples: the profiling run gave the float

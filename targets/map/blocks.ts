@@ -17,7 +17,7 @@ import { SnncError } from '../../compiler/errors.ts';
 import type { NetworkPlan } from '../../runtime/snn/plan.ts';
 import { type ConvRoute, type DenseRoute, type Route, routeStart } from '../../runtime/snn/routes.ts';
 import { type ChipSpec, LIMITS, type LimitName, synapseWords } from '../chip-spec.ts';
-import { capsOf, type ChipPopulation, type LayerPartition, type Partition, type Slice, type Use } from './partition.ts';
+import { capsOf, type ChipPopulation, type LayerPartition, type Partition, type Slice, UnplaceableError, type Use } from './partition.ts';
 import type { CoreEdge } from './place.ts';
 
 interface Block {
@@ -581,11 +581,12 @@ export function blockPartition(
     if (!chosen) {
       const u = worst?.use ?? failed ?? useOf(blockAt(dims, { cc: 1, rr: 1, ww: 1 }, 0.5));
       const r = Math.max(0, u.findIndex((v, k) => v > caps[k]));
-      throw new SnncError(
+      throw new UnplaceableError(
         `layer ${pop.id}: ${worst ? 'even one neuron needs' : 'no block shape fits: a block needs'} ${u[r]} ${LIMIT_TEXT[LIMITS[r]]}, more than the ${caps[r]} of a ${spec.name} core (by ${u[r] - caps[r]}); no slicing can place it${
           mode === 'discrete' && r === 1 ? ' (with --synapses population a source position, not each neuron, takes an axon)' : ''
         }`,
         { node: pop.id },
+        LIMITS[r],
       );
     }
     gridOf.set(pop, chosen.grid);

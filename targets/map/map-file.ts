@@ -16,7 +16,7 @@ import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
 import { type ChipSpec, checkChipSpec, LIMITS, type LimitName } from '../chip-spec.ts';
 import { blockPartition, synapseCount, type SynapseMode } from './blocks.ts';
-import { type ChipNetwork, chipNetwork, chipPopulations, type LowerBound, lowerBound, partition, type Partition, sliceTraffic, type Use } from './partition.ts';
+import { type ChipNetwork, chipNetwork, chipPopulations, type LowerBound, lowerBound, partition, type Partition, sliceTraffic, UnplaceableError, type Use } from './partition.ts';
 import { checkBoard, type CoreEdge, PLACERS, spikeHops } from './place.ts';
 import { chooseExponents, type QuantizeMode, quantizePlan, type QuantizeStats } from './quantize.ts';
 import { chipsFor, slotPosition, tileOf } from './route.ts';
@@ -135,8 +135,12 @@ export interface MapOptions {
    * auto (default): blocks from BLOCKS_FROM_SYNAPSES synapses on.
    */
   partitioner?: 'greedy' | 'blocks' | 'auto';
-  /** How conv synapses are stored (blocks.ts SynapseMode); population needs the block partitioner. */
-  synapses?: SynapseMode;
+  /**
+   * How conv synapses are stored (blocks.ts SynapseMode); population needs the block partitioner. auto
+   * (default): discrete, or population when some neuron's fan-in is beyond a core's input axons (a global
+   * pool before a classifier gathers every position of the last conv).
+   */
+  synapses?: SynapseMode | 'auto';
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
@@ -149,6 +153,8 @@ export interface MapResult {
   partition: Partition;
   /** The plan the chip runs: quantised when the map quantises. */
   plan: NetworkPlan;
+  /** What the map chose on its own (for stderr). */
+  notes: string[];
 }
 
 /** Core of every neuron of the plan's current space. */
@@ -174,11 +180,29 @@ function coreEdges(part: Partition, sliceTrafficMap: Map<number, number>): CoreE
 
 /** Partition, pack, place, (quantise) and describe: everything `snnc map` writes. */
 export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions = {}): MapResult {
+  if ((options.synapses ?? 'auto') !== 'auto') return buildMapWith(ir, irFile, irSha256, spec, { ...options, synapses: options.synapses as SynapseMode });
+  try {
+    return buildMapWith(ir, irFile, irSha256, spec, { ...options, synapses: 'discrete' });
+  } catch (e) {
+    if (!(e instanceof UnplaceableError && e.limit === 'input_axons') || options.partitioner === 'greedy' || options.quantize) throw e;
+    let result: MapResult;
+    try {
+      result = buildMapWith(ir, irFile, irSha256, spec, { ...options, synapses: 'population' });
+    } catch (again) {
+      // Shared axons did not help either (e.g. a flat source has no positions): the discrete refusal says why.
+      throw again instanceof UnplaceableError ? e : again;
+    }
+    result.notes.push(`population synapses: with discrete ones, ${e.detail.replace(/ \(.*\)$/, '')}`);
+    return result;
+  }
+}
+
+function buildMapWith(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions & { synapses: SynapseMode }): MapResult {
   const plan = buildPlan(ir);
   const minResidual = options.minResidualNeurons ?? 64;
   const synapses = synapseCount(plan);
   const partitioner = options.partitioner ?? 'auto';
-  const synapseMode = options.synapses ?? 'discrete';
+  const synapseMode = options.synapses;
   if (synapseMode === 'population' && partitioner === 'greedy') throw new SnncError('population synapses are laid out per block: use --partitioner blocks (or auto)');
   const useBlocks = partitioner === 'blocks' || (partitioner === 'auto' && (synapses >= BLOCKS_FROM_SYNAPSES || synapseMode === 'population'));
   let net: ChipNetwork;
@@ -299,7 +323,7 @@ export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: Chip
       spike_hops: { placed, sequential, reduction: sequential > 0 ? 1 - placed / sequential : 0 },
     },
   };
-  return { doc, net, partition: part, plan: runPlan };
+  return { doc, net, partition: part, plan: runPlan, notes: [] };
 }
 
 export interface Profile {

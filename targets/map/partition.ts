@@ -21,11 +21,22 @@
  * position together). Populations are cut from the readout backwards, so that a population's output axons
  * are counted against the slices its spikes actually go to.
  */
-import { SnncError } from '../../compiler/errors.ts';
+import { type ErrorPlace, SnncError } from '../../compiler/errors.ts';
 import type { IfNode, IrNode, Shape, SnnIr } from '../../compiler/ir/types.ts';
 import type { NetworkPlan } from '../../runtime/snn/plan.ts';
 import { type ChipSpec, LIMITS, type LimitName, synapseWords } from '../chip-spec.ts';
 import { tableOf } from '../../runtime/snn/routes.ts';
+
+/** A neuron (or the smallest block) that no core can hold: the limit it breaks, for a caller that can change the layout. */
+export class UnplaceableError extends SnncError {
+  constructor(
+    detail: string,
+    where: ErrorPlace,
+    readonly limit: LimitName,
+  ) {
+    super(detail, where);
+  }
+}
 
 /** A population as the chip sees it: the IF populations of the plan, then the non-spiking readout. */
 export interface ChipPopulation {
@@ -278,9 +289,10 @@ function grow(net: ChipNetwork, p: number, order: Int32Array, outAx: Int32Array,
                 ? `has ${ptr[t + 1] - ptr[t]} incoming synapses that need ${delta[r]} synapse-memory words`
                 : `sends spikes to ${delta[r]} core slices`;
           const remedy = limit === 'output_axons' ? 'its targets are cut too finely' : 'splitting one neuron over partial-sum neurons is not implemented; reduce the fan-in in the model';
-          throw new SnncError(
+          throw new UnplaceableError(
             `neuron ${neuronName(pop, t)} ${what}: more than the ${hard[r]} ${LIMIT_TEXT[limit]} of a ${spec.name} core (by ${delta[r] - hard[r]}); no slicing can place it (${remedy})`,
             { node: pop.id },
+            limit,
           );
         }
         break;

@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { buildPlan } from '../../runtime/snn/plan.ts';
 import { type ChipSpec, LIMITS, loadChipSpec } from '../../targets/chip-spec.ts';
 import { buildMap } from '../../targets/map/map-file.ts';
+import { configureFromMap, runChip } from '../../targets/chip/simulate.ts';
+import { simulatePlan } from '../../runtime/snn/simulate.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
 import { compileFixture, recount } from './helpers.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
@@ -97,10 +99,27 @@ describe('population synapses', () => {
     expect(doc.options.synapses).toBe('population');
   });
 
-  it('needs the block partitioner, and the virtual chip refuses such a map by name', async () => {
+  it('needs the block partitioner; the virtual chip runs population and block maps spike for spike', async () => {
     expect(() => buildMap(convNet(), 'x', NO_SHA, loihi, { synapses: 'population', partitioner: 'greedy' })).toThrow(/population synapses are laid out per block/);
-    const { configureChip } = await import('../../targets/chip/simulate.ts');
-    const { doc } = buildMap(convNet(), 'x', NO_SHA, loihi, { synapses: 'population' });
-    expect(() => configureChip({ doc, ir: convNet(), irFile: 'x' })).toThrow(/virtual chip runs maps with discrete synapses/);
+    const input = randomArray(4, 3 * 144, 0, 1.5);
+    for (const options of [{ synapses: 'population' as const }, { partitioner: 'blocks' as const, synapses: 'discrete' as const }]) {
+      const mapped = buildMap(convNet(), 'x', NO_SHA, loihi, options);
+      const chip = runChip(configureFromMap(mapped.doc, convNet()), input, { T: 16, seed: 0, recordSpikes: true });
+      const sim = await simulatePlan(mapped.plan, input, { T: 16, seed: 0, recordSpikes: true, workers: 1 });
+      expect(chip.spikes!.map((r) => Array.from(r.indices))).toEqual(sim.spikes!.map((r) => Array.from(r.indices)));
+      expect(chip.logits).toEqual(sim.logits);
+    }
+  });
+
+  it('by default falls back to population synapses when a neuron gathers more sources than a core has axons', () => {
+    // A global pool before the classifier: every one of its neurons hears all 32 × 16 × 16 = 8192 neurons.
+    const b = new IrBuilder([2, 16, 16]);
+    const a = b.if(b.conv2d('input', randomArray(5, 32 * 18, 0.1, 1), [32, 2, 3, 3], { pads: [1, 1, 1, 1] }), 0.5, { vInit: 0.5, id: 'A' });
+    const ir = b.build(b.dense(b.reshape(b.avgpool(a, [16, 16]), [32]), randomArray(6, 10 * 32), [10, 32], { id: 'fc' }));
+    expect(() => buildMap(ir, 'x', NO_SHA, loihi, { synapses: 'discrete' })).toThrow(/fc\[0\] receives spikes from 8192 source neurons/);
+    const mapped = buildMap(ir, 'x', NO_SHA, loihi);
+    expect(mapped.doc.options.synapses).toBe('population');
+    expect(mapped.notes[0]).toMatch(/population synapses: with discrete ones, neuron fc\[0\] receives spikes from 8192 source neurons/);
+    expect(mapped.doc.slices.find((s) => s.layer === 'fc')!.use.input_axons).toBe(256);
   });
 });
