@@ -563,11 +563,11 @@ function chipSection(data: ReportData): string {
     for (const c of on) for (const l of c.layers) layerCores.set(l.id, (layerCores.get(l.id) ?? 0) + 1);
     const ids = [...layerCores.keys()].sort((a, b) => numberOf(a) - numberOf(b));
     const capacity = chip.mesh.tiles_x * chip.mesh.tiles_y * chip.mesh.cores_per_tile;
-    const span = ids.length === 0 ? 'no layers' : ids.length === 1 ? `layer ${numberOf(ids[0]!)}` : `layers ${numberOf(ids[0]!)}–${numberOf(ids[ids.length - 1]!)}`;
+    const span = ids.length === 0 ? 'no layers' : ids.length <= 3 ? `layer${ids.length > 1 ? 's' : ''} ${ids.map(numberOf).join(', ')}` : `${ids.length} layers`;
     const fill = on.length ? on.reduce((s, c) => s + c.utilisation, 0) / on.length : NaN;
     return {
       label: `chip ${k} · ${on.length}/${capacity} cores · ${span}`,
-      shortLabel: `chip ${k} · ${span.replace('layers ', '').replace('layer ', '')}`,
+      shortLabel: `chip ${k} · ${span}`,
       title: [
         `chip ${k}: ${on.length} of ${capacity} cores used, mean fill ${pct(fill)}`,
         ...ids.map((id) => `${numberOf(id)} ${id}: ${int(layerCores.get(id))} core${layerCores.get(id) === 1 ? '' : 's'}`),

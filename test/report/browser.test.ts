@@ -19,8 +19,8 @@ import { inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chartIds, renderReport } from '../../report/render.ts';
 import type { ReportData } from '../../report/types.ts';
-import { sampleReport } from './sample.ts';
-import { snnc } from '../helpers/cli.ts';
+import { sampleLargeChip, sampleReport } from './sample.ts';
+import { root, snnc } from '../helpers/cli.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = [
@@ -104,7 +104,25 @@ addEventListener('load', () => {
     const outside = texts.filter((t) => t.x < box.x - 1 || t.y < box.y - 1 || t.x + t.w > box.x + box.w + 1 || t.y + t.h > box.y + box.h + 1).map((t) => t.text);
     return { id: svg.id, kind: svg.getAttribute('data-chart'), w: box.w, h: box.h, children: children.length, sized, marks: marks.length, visibleMarks, texts: texts.length, overlaps, outside };
   });
+  // The chip mesh: tiles, chips, cores (with their fills) and links in page coordinates.
+  const meshSvg = document.getElementById('chart-chip-mesh');
+  const at = (el, x, y) => { const p = new DOMPoint(x, y).matrixTransform(el.getScreenCTM()); return [p.x, p.y]; };
+  const mesh = meshSvg && {
+    tiles: Object.fromEntries([...meshSvg.querySelectorAll('rect.tile')].map((t) => [t.dataset.tile, rect(t)])),
+    tileTitles: [...meshSvg.querySelectorAll('rect.tile > title')].map((t) => t.textContent),
+    chips: Object.fromEntries([...meshSvg.querySelectorAll('rect.chip')].map((t) => [t.dataset.chip, rect(t)])),
+    cores: [...meshSvg.querySelectorAll('g.core')].map((g) => {
+      const box = g.querySelector('rect.core-box') || g.querySelector('rect.fill');
+      const fills = [...g.querySelectorAll('rect.fill')].map(rect);
+      return { core: Number(g.dataset.core), layers: g.dataset.layers, fill: Number(g.dataset.fill), title: g.querySelector('title').textContent, cellH: rect(box).h, fillH: fills.length ? Math.max(...fills.map((f) => f.h)) : 0, parts: fills.length };
+    }),
+    links: [...meshSvg.querySelectorAll('line.link')].map((l) => ({
+      cls: l.getAttribute('class'), end: l.dataset.end || null, from: l.dataset.from, to: l.dataset.to,
+      p1: at(l, l.x1.baseVal.value, l.y1.baseVal.value), p2: at(l, l.x2.baseVal.value, l.y2.baseVal.value),
+    })),
+  };
   const result = {
+    mesh,
     charts,
     violations: window.__violations,
     resources: performance.getEntriesByType('resource').map((r) => r.name),
@@ -134,7 +152,23 @@ interface ChartProbe {
   outside: string[];
 }
 
+interface Box {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+interface MeshProbe {
+  tiles: Record<string, Box>;
+  tileTitles: string[];
+  chips: Record<string, Box>;
+  cores: Array<{ core: number; layers: string; fill: number; title: string; cellH: number; fillH: number; parts: number }>;
+  links: Array<{ cls: string; end: string | null; from: string; to: string; p1: [number, number]; p2: [number, number] }>;
+}
+
 interface Probe {
+  mesh: MeshProbe | null;
   charts: ChartProbe[];
   violations: string[];
   resources: string[];
@@ -250,6 +284,60 @@ function checkCharts(data: ReportData, p: Probe): void {
   expect(p.page.width, 'horizontal overflow').toBeLessThanOrEqual(p.page.viewport);
 }
 
+function distance(p: [number, number], r: Box): number {
+  return Math.hypot(Math.max(r.x - p[0], 0, p[0] - (r.x + r.w)), Math.max(r.y - p[1], 0, p[1] - (r.y + r.h)));
+}
+
+/**
+ * The chip view as drawn: every core lists the layers of its slices and is filled to its use, per-layer core
+ * counts are the distinct cores holding the layer and the totals agree with "cores used", tiles are labelled per
+ * chip, and every drawn link ends at a drawn tile (a stub: at its own chip's edge).
+ */
+function checkMesh(data: ReportData, p: Probe): void {
+  const chip = data.chip!;
+  const mesh = p.mesh!;
+  expect(mesh, 'chip mesh drawn').toBeTruthy();
+  const number = new Map(chip.layers.map((l, i) => [l.id, i + 1]));
+  expect(mesh.cores.length).toBe(chip.cores.length);
+  for (const drawn of mesh.cores) {
+    const c = chip.cores.find((k) => k.index === drawn.core)!;
+    expect(drawn.layers, `core ${c.index}`).toBe(c.layers.map((l) => number.get(l.id)).join(' '));
+    for (const l of c.layers) expect(drawn.title).toContain(`${number.get(l.id)} ${l.id}: `);
+    expect(drawn.parts).toBe(c.layers.length);
+    // The fill's painted height is the core's use of its binding limit.
+    expect(Math.abs(drawn.fillH / drawn.cellH - c.utilisation), `core ${c.index} fill`).toBeLessThan(0.08);
+  }
+  for (const l of chip.layers) expect(l.cores).toBe(chip.cores.filter((c) => c.layers.some((k) => k.id === l.id)).length);
+  const used = chip.cores.length;
+  const sum = chip.layers.reduce((s, l) => s + l.cores, 0);
+  expect(p.text).toMatch(new RegExp(`cores used\\s+${used.toLocaleString('en').replaceAll(',', '\u2009')} of `));
+  expect(p.text).toContain(`${used.toLocaleString('en').replaceAll(',', '\u2009')} distinct cores used`);
+  expect(p.text).toContain(`Σ ${sum.toLocaleString('en').replaceAll(',', '\u2009')})`);
+  for (const t of mesh.tileTitles) {
+    const m = /^chip (\d+), tile \((\d+), (\d+)\)$/.exec(t)!;
+    expect(Number(m[1])).toBeLessThan(chip.mesh.chips);
+    expect(Number(m[2])).toBeLessThan(chip.mesh.tiles_x);
+    expect(Number(m[3])).toBeLessThan(chip.mesh.tiles_y);
+  }
+  expect(Object.keys(mesh.chips).length).toBe(chip.mesh.chips);
+  for (const l of mesh.links) {
+    const a = mesh.tiles[l.from];
+    const b = mesh.tiles[l.to];
+    expect(a, `link start ${l.from} is a drawn tile`).toBeTruthy();
+    expect(b, `link end ${l.to} is a drawn tile`).toBeTruthy();
+    if (l.cls.includes('stub')) {
+      const own = l.end === 'from' ? l.from : l.to;
+      const box = mesh.chips[own.split(':')[0]!]!;
+      expect(distance(l.p1, mesh.tiles[own]!)).toBeLessThan(3);
+      expect(distance(l.p2, box)).toBeGreaterThan(0);
+      expect(distance(l.p2, box)).toBeLessThan(20);
+    } else {
+      expect(distance(l.p1, a!), `link ${l.from} → ${l.to} starts at its tile`).toBeLessThan(12);
+      expect(distance(l.p2, b!), `link ${l.from} → ${l.to} ends at its tile`).toBeLessThan(12);
+    }
+  }
+}
+
 describe('report in headless Chromium', () => {
   it('draws every chart of a full report (RSM, three energy models, chip), and the screenshot shows them', () => {
     const data = sampleReport();
@@ -270,8 +358,9 @@ describe('report in headless Chromium', () => {
       'chip-layers',
     ]);
     const mesh = p.charts.find((c) => c.id === 'chart-chip-mesh')!;
-    // 25 cores + 12 links with traffic.
+    // Every core + every link with traffic.
     expect(mesh.visibleMarks).toBe(data.chip!.cores.length + data.chip!.links.filter((l) => l.load > 0).length);
+    checkMesh(data, p);
     for (const heading of ['Summary', 'Accuracy against T', 'Per layer', 'Energy per inference', 'Chip view: loihi1', 'Compile options and provenance']) {
       expect(p.text).toContain(heading);
     }
@@ -318,6 +407,42 @@ describe('report in headless Chromium', () => {
     const p = probe(readFileSync(join(out, 'report.html'), 'utf8'), 'demo');
     checkCharts(data, p);
     expect(p.charts.map((c) => c.id)).toContain('chart-chip-mesh');
+    checkMesh(data, p);
+  });
+
+  it('draws a multi-chip map from real runs: compile, map onto small chips, report', () => {
+    const out = join(work, 'multi');
+    mkdirSync(out, { recursive: true });
+    const spec = JSON.parse(readFileSync(join(root, 'targets', 'chips', 'loihi1.json'), 'utf8'));
+    spec.name = 'loihi1-2x2';
+    spec.mesh = { ...spec.mesh, tiles_x: 2, tiles_y: 2, cores_per_tile: 4 };
+    spec.board = { ...spec.board, chips_x: 2, chips_y: 2 };
+    writeFileSync(join(out, 'small.json'), JSON.stringify(spec));
+    const ir = join(out, 'f.snn.json');
+    const map = join(out, 'f.map.json');
+    let r = snnc('compile', 'test/fixtures/fmnist_cnn_qcfs.onnx', '-o', ir, '--input-divisor', '255');
+    expect(r.status, r.stderr).toBe(0);
+    r = snnc('map', ir, '-o', map, '--chip', join(out, 'small.json'));
+    expect(r.status, r.stderr).toBe(0);
+    r = snnc('report', ir, '--input', 'test/fixtures/fmnist_test_x.npy', '--labels', 'test/fixtures/fmnist_test_y.npy', '--map', map, '-o', join(out, 'report.html'), '--limit', '16', '--chip-limit', '2', '-T', '8', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const data = JSON.parse(r.stdout) as ReportData;
+    expect(data.chip!.mesh.chips).toBeGreaterThan(1);
+    expect(data.chip!.links.some((l) => (l.chip ?? 0) !== (l.to_chip ?? l.chip ?? 0)), 'chip-to-chip links').toBe(true);
+    const p = probe(readFileSync(join(out, 'report.html'), 'utf8'), 'multi');
+    checkCharts(data, p);
+    checkMesh(data, p);
+    expect(p.mesh!.links.some((l) => l.cls.includes('chip-link'))).toBe(true);
+  });
+
+  it('draws a ~1000-core map on 8 chips readably (small cells, captions per chip, stubs between chip rows)', () => {
+    const data = sampleReport();
+    data.chip = sampleLargeChip();
+    const p = probe(renderReport(data), 'large');
+    checkCharts(data, p);
+    checkMesh(data, p);
+    const mesh = p.charts.find((c) => c.id === 'chart-chip-mesh')!;
+    expect(mesh.h).toBeLessThan(900);
   });
 
   it('keeps labels apart with 24 layers of long ONNX names', () => {

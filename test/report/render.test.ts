@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { chartIds, fmtEnergy, renderReport } from '../../report/render.ts';
-import { barChart, categoryLabels, fmtNum, lineChart, linearTicks, logTicks, meshChart, shorten } from '../../report/svg.ts';
+import { barChart, categoryLabels, esc, fmtNum, lineChart, linearTicks, logTicks, meshChart, shorten } from '../../report/svg.ts';
 import type { ReportData } from '../../report/types.ts';
-import { sampleReport } from './sample.ts';
+import { chipView } from '../../cli/report-data.ts';
+import { LOIHI1, sampleLargeChip, sampleLayers, sampleLinks, sampleMapDoc, sampleReport, TINY } from './sample.ts';
 
 /** Opening tags of every <svg> in the document. */
 function svgTags(html: string): string[] {
@@ -170,6 +171,189 @@ describe('renderReport: determinism', () => {
       expect(html).not.toMatch(/NaN|undefined|\[object |Infinity/);
       expect(html).not.toMatch(/\.\d{7,}/); // coordinates have at most 2 decimals, labels 3–5 significant digits
     }
+  });
+});
+
+/** The chip mesh of a rendered report, parsed: chips, tiles, used cores and links with their attributes. */
+function parseMesh(html: string) {
+  const start = html.indexOf('<svg xmlns="http://www.w3.org/2000/svg" id="chart-chip-mesh"');
+  const svg = html.slice(start, html.indexOf('</svg>', start) + 6);
+  const num = (tag: string, name: string) => Number(attr(tag, name));
+  const rect = (tag: string) => ({ x: num(tag, 'x'), y: num(tag, 'y'), w: num(tag, 'width'), h: num(tag, 'height') });
+  const chips = new Map([...svg.matchAll(/<rect class="chip" [^>]*>/g)].map((m) => [Number(attr(m[0], 'data-chip')), rect(m[0])]));
+  const tiles = new Map([...svg.matchAll(/<rect class="tile" [^>]*>/g)].map((m) => [attr(m[0], 'data-tile')!, rect(m[0])]));
+  const tileTitles = [...svg.matchAll(/<rect class="tile" [^>]*><title>([^<]*)<\/title>/g)].map((m) => m[1]!);
+  const cores = [...svg.matchAll(/<g class="core"([^>]*)><title>([^<]*)<\/title>(.*?)<\/g>/gs)].map((m) => ({
+    core: Number(attr(m[1]!, 'data-core')),
+    layers: (attr(m[1]!, 'data-layers') ?? '').split(' ').filter(Boolean).map(Number),
+    fill: Number(attr(m[1]!, 'data-fill')),
+    title: m[2]!.replaceAll('&gt;', '>'),
+    body: m[3]!,
+  }));
+  const links = [...svg.matchAll(/<line class="(link[^"]*)"( [^>]*)>/g)].map((m) => ({
+    cls: m[1]!,
+    end: attr(m[2]!, 'data-end'),
+    from: attr(m[2]!, 'data-from')!,
+    to: attr(m[2]!, 'data-to')!,
+    p1: [num(m[2]!, 'x1'), num(m[2]!, 'y1')] as [number, number],
+    p2: [num(m[2]!, 'x2'), num(m[2]!, 'y2')] as [number, number],
+  }));
+  return { svg, chips, tiles, tileTitles, cores, links };
+}
+
+/** Distance from a point to a rectangle (0 inside). */
+function distance(p: [number, number], r: { x: number; y: number; w: number; h: number }): number {
+  const dx = Math.max(r.x - p[0], 0, p[0] - (r.x + r.w));
+  const dy = Math.max(r.y - p[1], 0, p[1] - (r.y + r.h));
+  return Math.hypot(dx, dy);
+}
+
+/** Checks every drawn link: both ends name drawn tiles, a line runs from the one tile's edge to the other's, a stub from its tile's edge out of its chip's box. */
+function checkLinks(mesh: ReturnType<typeof parseMesh>, tiles: { x: number; y: number }): void {
+  expect(mesh.links.length).toBeGreaterThan(0);
+  for (const l of mesh.links) {
+    for (const e of [l.from, l.to]) {
+      const [, xy] = e.split(':');
+      const [x, y] = xy!.split(',').map(Number);
+      expect(x, `${e}`).toBeLessThan(tiles.x);
+      expect(y, `${e}`).toBeLessThan(tiles.y);
+      expect(mesh.tiles.has(e), `link end ${e} is a drawn tile`).toBe(true);
+    }
+    const a = mesh.tiles.get(l.from)!;
+    const b = mesh.tiles.get(l.to)!;
+    const gap = 12;
+    if (l.cls.includes('stub')) {
+      const own = l.end === 'from' ? l.from : l.to;
+      const tile = mesh.tiles.get(own)!;
+      const chip = mesh.chips.get(Number(own.split(':')[0]))!;
+      expect(distance(l.p1, tile), `stub ${l.from}→${l.to} starts at its tile`).toBeLessThan(3);
+      expect(distance(l.p2, chip), `stub ${l.from}→${l.to} ends just outside its chip`).toBeGreaterThan(0);
+      expect(distance(l.p2, chip)).toBeLessThan(20);
+    } else {
+      expect(distance(l.p1, a), `link ${l.from}→${l.to} starts at its tile`).toBeLessThan(gap);
+      expect(distance(l.p2, b), `link ${l.from}→${l.to} ends at its tile`).toBeLessThan(gap);
+      if (l.cls.includes('chip-link')) {
+        // Across the boundary: the line leaves one chip's box and enters the other's.
+        const ca = mesh.chips.get(Number(l.from.split(':')[0]))!;
+        const cb = mesh.chips.get(Number(l.to.split(':')[0]))!;
+        expect(distance(l.p1, ca)).toBe(0);
+        expect(distance(l.p2, cb)).toBe(0);
+      }
+    }
+  }
+}
+
+describe('renderReport: the chip view', () => {
+  it('reads the map document as it is: every core lists the layers of its slices, per-layer cores are distinct cores', () => {
+    const doc = sampleMapDoc(TINY, sampleLayers(['act1', 'act2', 'act3', 'fc']));
+    const view = chipView(doc, { links: sampleLinks(doc), step_latency_ns: 1, energy_per_inference_pj: 1 });
+    expect(view.cores.length).toBe(doc.cores.length);
+    expect(view.mesh.chips).toBe(5);
+    for (const c of view.cores) {
+      const d = doc.cores[c.index]!;
+      const expected = new Map<string, number>();
+      for (const s of d.slices) expected.set(doc.slices[s]!.layer, (expected.get(doc.slices[s]!.layer) ?? 0) + doc.slices[s]!.neurons);
+      expect(new Map(c.layers.map((l) => [l.id, l.neurons]))).toEqual(expected);
+      // Tiles are per chip, and the chip is the document's.
+      expect(c.chip).toBe(d.chip);
+      expect(c.tile_x).toBeLessThan(TINY.tiles_x);
+      expect(c.tile_y).toBeLessThan(TINY.tiles_y);
+      expect(c.utilisation).toBe(Math.max(...Object.values(c.use)));
+    }
+    for (const l of view.layers) {
+      const holding = new Set(doc.slices.filter((s) => s.layer === l.id).map((s) => s.core));
+      expect(l.cores, l.id).toBe(holding.size);
+      expect(l.slices).toBe(doc.slices.filter((s) => s.layer === l.id).length);
+      expect(l.shared_cores).toBe([...holding].filter((c) => view.cores[c]!.layers.length > 1).length);
+    }
+    // Σ over layers of cores = Σ over cores of their layers.
+    expect(view.layers.reduce((s, l) => s + l.cores, 0)).toBe(view.cores.reduce((s, c) => s + c.layers.length, 0));
+    // Links: both ends local to their chips; a chip-to-chip link joins different chips.
+    for (const k of view.links) {
+      for (const [x, y] of [k.from, k.to]) {
+        expect(x).toBeLessThan(TINY.tiles_x);
+        expect(y).toBeLessThan(TINY.tiles_y);
+      }
+    }
+    expect(view.links.some((k) => k.chip !== k.to_chip)).toBe(true);
+  });
+
+  for (const kind of ['single', 'multi'] as const) {
+    it(`${kind} chip: cores show their layers and fills, counts agree with "cores used", links end at drawn tiles`, () => {
+      const data = sampleReport({ chip: kind });
+      const chip = data.chip!;
+      const html = renderReport(data);
+      const mesh = parseMesh(html);
+      const number = new Map(chip.layers.map((l, i) => [l.id, i + 1]));
+      // Every core drawn, with every layer of its slices in its data and its tooltip (layer → neurons).
+      expect(mesh.cores.map((c) => c.core).sort((a, b) => a - b)).toEqual(chip.cores.map((c) => c.index).sort((a, b) => a - b));
+      for (const drawn of mesh.cores) {
+        const c = chip.cores.find((k) => k.index === drawn.core)!;
+        expect(drawn.layers).toEqual(c.layers.map((l) => number.get(l.id)));
+        for (const l of c.layers) expect(drawn.title).toContain(`${number.get(l.id)} ${l.id}: ${String(l.neurons).replace(/\B(?=(\d{3})+(?!\d))/g, '\u2009')} neurons`);
+        expect(drawn.title).toContain(`chip ${c.chip}, tile (${c.tile_x}, ${c.tile_y})`);
+        expect(drawn.title).toContain(`binding limit: ${c.binding_limit}`);
+        expect(drawn.fill).toBeCloseTo(c.utilisation, 2);
+        // One fill part per layer.
+        expect((drawn.body.match(/class="fill/g) ?? []).length).toBe(c.layers.length);
+      }
+      expect(mesh.cores.some((c) => c.layers.length > 1), 'some cores are shared').toBe(true);
+      // Fills differ with use: a partly used core is drawn lower than a full one.
+      const fills = new Set(mesh.cores.map((c) => c.fill));
+      expect(fills.size).toBeGreaterThan(2);
+      expect(Math.min(...fills)).toBeLessThan(0.8);
+      // Per-layer core counts: the distinct cores holding the layer, in the bars' tooltips and the table.
+      for (const l of chip.layers) {
+        const holding = chip.cores.filter((c) => c.layers.some((k) => k.id === l.id)).length;
+        expect(l.cores).toBe(holding);
+        expect(html).toContain(`${esc(l.id)} — cores holding the layer: ${holding} cores</title>`);
+      }
+      // Totals agree: distinct cores = cores used; the per-layer sum is stated as such.
+      const used = chip.cores.length;
+      const sum = chip.layers.reduce((s, l) => s + l.cores, 0);
+      expect(sum).toBeGreaterThan(used);
+      const total = chip.mesh.chips * chip.mesh.tiles_x * chip.mesh.tiles_y * chip.mesh.cores_per_tile;
+      expect(html).toContain(`<td>cores used</td><td>${used} of ${total} (`);
+      expect(html).toContain(`>${used} distinct (Σ ${sum})</td>`);
+      expect(html).toContain(`Summed over layers: ${sum} core counts for ${used} distinct cores used`);
+      // Tiles are labelled per chip.
+      expect(mesh.tiles.size).toBe(chip.mesh.chips * chip.mesh.tiles_x * chip.mesh.tiles_y);
+      for (const t of mesh.tileTitles) {
+        const m = /^chip (\d+), tile \((\d+), (\d+)\)$/.exec(t)!;
+        expect(Number(m[2])).toBeLessThan(chip.mesh.tiles_x);
+        expect(Number(m[3])).toBeLessThan(chip.mesh.tiles_y);
+      }
+      for (const m of html.matchAll(/<td>chip (\d+) \((\d+), (\d+)\)<\/td>/g)) {
+        expect(Number(m[2])).toBeLessThan(chip.mesh.tiles_x);
+        expect(Number(m[3])).toBeLessThan(chip.mesh.tiles_y);
+      }
+      expect(mesh.chips.size).toBe(chip.mesh.chips);
+      checkLinks(mesh, { x: chip.mesh.tiles_x, y: chip.mesh.tiles_y });
+      if (kind === 'multi') {
+        expect(mesh.links.filter((l) => l.cls.includes('chip-link')).length).toBeGreaterThan(0);
+        expect(html).toContain('<h3>Chips</h3>');
+      }
+    });
+  }
+
+  it('a ~1000-core map on 8 chips: small cells without text, stubs between chips drawn apart, a report under 700 kB', () => {
+    const data = sampleReport();
+    data.chip = sampleLargeChip();
+    const chip = data.chip;
+    expect(chip.cores.length).toBeGreaterThan(950);
+    expect(chip.mesh.chips).toBe(8);
+    const html = renderReport(data);
+    const mesh = parseMesh(html);
+    expect(mesh.cores.length).toBe(chip.cores.length);
+    expect(mesh.svg).not.toContain('class="core-label"');
+    // The board's row of 8 chips is drawn as two rows of 4: chip 3 → chip 4 links become stubs.
+    expect(mesh.links.some((l) => l.cls.includes('stub'))).toBe(true);
+    checkLinks(mesh, { x: chip.mesh.tiles_x, y: chip.mesh.tiles_y });
+    // No per-core table at this size; the chips' captions summarise.
+    expect(html).not.toContain('<details>');
+    expect(mesh.svg).toMatch(/>chip 7 · \d+\/128 cores · (\d+ layers|layers? [\d, ]+)</);
+    expect(html.length).toBeLessThan(700_000);
+    expect(mesh.svg.length).toBeLessThan(550_000);
   });
 });
 

@@ -167,7 +167,7 @@ export interface SampleLayer {
   neurons: number;
   words_per_neuron: number;
   axons_per_neuron: number;
-  /** At most this many neurons per slice (a layer whose slices are cut smaller than a core holds). */
+  /** At most this many neurons per slice, one slice per core (a layer cut smaller than a core holds). */
   max_per_slice?: number;
 }
 
@@ -207,7 +207,8 @@ export function sampleMapDoc(spec: SampleSpec, layers: SampleLayer[]): ChipViewI
         Math.floor((LIMITS.output_axons - core.use.output_axons) / l.axons_per_neuron),
         l.max_per_slice ?? Number.MAX_SAFE_INTEGER,
       );
-      if (room < 1 || (l.max_per_slice && core.slices.length > 0 && core.use.neurons + l.max_per_slice > LIMITS.neurons && room < l.max_per_slice)) {
+      // A layer with a slice size takes one slice per core.
+      if (room < 1 || (l.max_per_slice && core.slices.some((k) => slices[k]!.layer === l.id))) {
         core = newCore();
         continue;
       }
