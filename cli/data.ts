@@ -1,7 +1,7 @@
 /**
  * Loading a data set for a command: samples from .npy (checked against the model's input shape), optional
- * labels (one per sample), an optional limit, scaling, and a NaN/Inf check. Shared by ann, compile
- * (calibration) and simulate, so each reports bad data the same way.
+ * labels (one per sample; with a limit, at least one per sample used), an optional limit, scaling, and a
+ * NaN/Inf check. Shared by ann, compile (calibration) and simulate, so each reports bad data the same way.
  */
 import { SnncError } from '../compiler/errors.ts';
 import type { Tensor } from '../compiler/graph.ts';
@@ -31,15 +31,19 @@ export function loadDataset(req: DatasetRequest, expected: { name: string; dims:
   let x = readNpy(req.input);
   checkInputShape(x, expected);
   let labels = req.labels ? toLabels(readNpy(req.labels)) : undefined;
-  if (labels && labels.length !== x.shape[0]) {
-    throw new SnncError(`${labels.length} labels for ${x.shape[0]} samples in ${req.input}`, { file: req.labels });
+  if (req.limit !== undefined && req.limit < x.shape[0]!) x = firstSamples(x, req.limit);
+  const used = x.shape[0]!;
+  if (labels) {
+    // Without --limit the files must pair up exactly; with it, a longer labels file is fine: the first
+    // `used` labels go with the samples used (e.g. a full label set with a cut-down input file).
+    if (req.limit === undefined ? labels.length !== used : labels.length < used) {
+      const limited = req.limit === undefined ? '' : ` (--limit ${req.limit})`;
+      throw new SnncError(`${labels.length} labels for ${used} samples${limited} in ${req.input}`, { file: req.labels });
+    }
+    labels = labels.subarray(0, used);
+    if (req.classes !== undefined) checkLabelRange(labels, req.classes, req.labels!);
   }
-  if (labels && req.classes !== undefined) checkLabelRange(labels, req.classes, req.labels!);
-  if (req.limit !== undefined && req.limit < x.shape[0]!) {
-    x = firstSamples(x, req.limit);
-    labels = labels?.subarray(0, req.limit);
-  }
-  return { x: toFloatTensor(x, { divisor: req.divisor }), labels, samples: x.shape[0]! };
+  return { x: toFloatTensor(x, { divisor: req.divisor }), labels, samples: used };
 }
 
 /** A label ≥ the class count can never be predicted: the accuracy would be quietly wrong. */

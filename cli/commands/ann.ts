@@ -4,6 +4,7 @@
  */
 import { indexIn, SnncError } from '../../compiler/errors.ts';
 import type { AnnGraph, Tensor } from '../../compiler/graph.ts';
+import type { NonFiniteOutputError } from '../../runtime/ann/execute.ts';
 import { tensorSize } from '../../compiler/graph.ts';
 import { writeNpy } from '../../runtime/npy.ts';
 import { argmaxRows, countCorrect } from '../../runtime/metrics.ts';
@@ -39,7 +40,7 @@ export async function ann(modelPath: string, options: AnnOptions): Promise<void>
   // Fail on a bad output path before spending time on inference.
   if (options.logits) checkOutputPath(options.logits);
 
-  const [{ loadOnnx }, { runBatched, SUPPORTED_OPS }] = await Promise.all([
+  const [{ loadOnnx }, { runBatched, SUPPORTED_OPS, NonFiniteOutputError }] = await Promise.all([
     import('../../compiler/onnx/load.ts'),
     import('../../runtime/ann/execute.ts'),
   ]);
@@ -62,6 +63,8 @@ export async function ann(modelPath: string, options: AnnOptions): Promise<void>
   let logits: Tensor;
   try {
     logits = runBatched(graph, input, { batchSize: options.batchSize, onProgress: (done, total) => progress.update(done, total) });
+  } catch (e) {
+    throw e instanceof NonFiniteOutputError ? overflowError(e, graph, options.input) : e;
   } finally {
     progress.stop();
   }
@@ -104,6 +107,18 @@ function checkFiniteLogits(logits: Tensor, graph: AnnGraph, input: string): void
   throw new SnncError(`output ${logits.data[i]} at ${indexIn(logits.dims, i)} on the samples of ${input}: the values overflow float32 inside the model`, {
     file: graph.source.path,
   });
+}
+
+/**
+ * Overflow inside the model, named with the samples file: in the logits, at its [sample, class] like
+ * checkFiniteLogits; in an intermediate, at the node that made it (runtime/ann/execute.ts checks each one).
+ */
+function overflowError(e: NonFiniteOutputError, graph: AnnGraph, input: string): SnncError {
+  const first = e.context.batch?.first ?? 0;
+  if (!e.graphOutput || e.dims.length === 0) return e.with({ samplesFile: input });
+  const perSample = tensorSize(e.dims.slice(1));
+  const at = indexIn([first + e.dims[0]!, ...e.dims.slice(1)], first * perSample + e.index);
+  return new SnncError(`output ${e.value} at ${at} on the samples of ${input}: the values overflow float32 inside the model`, { file: graph.source.path });
 }
 
 function checkSupported(graph: AnnGraph, supported: ReadonlySet<string>): void {

@@ -6,7 +6,8 @@
  * write per-sample results, to compare with `snnc ann --logits` sample by sample.
  */
 import { availableParallelism } from 'node:os';
-import { SnncError } from '../../compiler/errors.ts';
+import { firstNonFinite, indexIn, SnncError } from '../../compiler/errors.ts';
+import { tensorSize } from '../../compiler/graph.ts';
 import { writeNpy } from '../../runtime/npy.ts';
 import type { AttentionMode, SimulationResult } from '../../runtime/snn/simulate.ts';
 import { checkOutputPath, createProgress, formatCount, formatTable, printJson } from '../common.ts';
@@ -42,7 +43,9 @@ export async function simulate(irPath: string, options: SimulateOptions): Promis
   const ir = readIr(irPath);
   if (options.inputDivisor !== undefined) ir.input = { ...ir.input, divisor: options.inputDivisor };
   // Raw values: the simulator divides by the IR's divisor itself.
-  const data = loadDataset({ input: options.input, labels: options.labels, limit: options.limit }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
+  // Every label must be a class of the readout: a label ≥ the class count would quietly lower the accuracy.
+  const classes = tensorSize(ir.output.shape);
+  const data = loadDataset({ input: options.input, labels: options.labels, limit: options.limit, classes }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
   if (options.steps > 100_000) throw new SnncError(`-T ${options.steps}: at most 100000 time steps`);
   warnIfLimitExceeds('--limit', options.limit, data.samples, options.input);
   const cores = availableParallelism();
@@ -62,6 +65,7 @@ export async function simulate(irPath: string, options: SimulateOptions): Promis
   } finally {
     progress.stop();
   }
+  checkFiniteLogits(result, irPath, options.input);
   writePerSample(result, options);
   const report = {
     ir: irPath,
@@ -76,6 +80,19 @@ export async function simulate(irPath: string, options: SimulateOptions): Promis
   };
   if (options.json) printJson(report);
   else process.stdout.write(render(result));
+}
+
+/**
+ * Logits that overflowed (huge weights that are finite on their own, accumulated over T and stored as
+ * float32) are not a result: argmax over Inf/NaN means nothing, so refuse them before anything is written.
+ */
+function checkFiniteLogits(r: SimulationResult, irPath: string, input: string): void {
+  const i = firstNonFinite(r.logits);
+  if (i < 0) return;
+  throw new SnncError(
+    `SNN output ${r.logits[i]} at ${indexIn([r.samples, r.classes], i)} on the samples of ${input}: the values overflow float32 inside the network`,
+    { file: irPath },
+  );
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import type { AnnGraph, DType, Tensor, ValueInfo } from '../../compiler/graph.ts';
 import { makeTensor, tensorSize } from '../../compiler/graph.ts';
-import { SnncError } from '../../compiler/errors.ts';
+import { indexIn, SnncError, type ErrorPlace } from '../../compiler/errors.ts';
 import { formatDims } from '../../compiler/ops/rules.ts';
 import { inferShapes } from '../../compiler/shapes.ts';
 import { kernels } from '../../compiler/ops/kernels/index.ts';
@@ -14,6 +14,47 @@ export const SUPPORTED_OPS: ReadonlySet<string> = new Set(kernels().keys());
 export interface ExecuteOptions {
   /** Also return these values (inputs or node outputs), e.g. activations for calibration. */
   keep?: (valueName: string) => boolean;
+  /** Check every node output for NaN/±Inf, not only where one could be lost (see finiteCheckpoints). */
+  checkEveryOutput?: boolean;
+}
+
+/**
+ * (op, input) pairs whose output surely holds a NaN or ±Inf if that input does: element-wise arithmetic
+ * on every element (Inf + −Inf and 0 · Inf are NaN), views, and BatchNormalization's x · gain + shift.
+ * Everything else — ReLU and Clip (NaN → 0, Inf → max), a divisor (x / Inf = 0), Gemm (skips zero
+ * factors), Conv, pooling, slices — may turn one into a finite number or drop it.
+ */
+const PROPAGATES: Readonly<Record<string, (input: number) => boolean>> = {
+  Add: () => true,
+  Sub: () => true,
+  Mul: () => true,
+  Div: (input) => input === 0,
+  Floor: (input) => input === 0,
+  BatchNormalization: (input) => input === 0,
+  Identity: (input) => input === 0,
+  Flatten: (input) => input === 0,
+  Reshape: (input) => input === 0,
+  Squeeze: (input) => input === 0,
+  Unsqueeze: (input) => input === 0,
+};
+
+/**
+ * The values whose finiteness executeGraph checks: the graph outputs, the kept values, and every value some
+ * node reads where a NaN or ±Inf might not reach its output. A NaN or ±Inf anywhere else surely reaches one
+ * of these (through PROPAGATES links), so one pass over each of them finds every overflow, at a fraction of
+ * the cost of a pass over every node output (a QCFS activation is 7 element-wise nodes; 2 of 9 outputs per
+ * block are checked). Where one is found, the batch runs again checking every output, to name the node.
+ */
+function finiteCheckpoints(graph: AnnGraph, wanted: (name: string) => boolean): Set<string> {
+  const points = new Set<string>();
+  for (const node of graph.nodes) {
+    const propagates = PROPAGATES[node.op];
+    node.inputs.forEach((name, k) => {
+      if (name && !propagates?.(k)) points.add(name);
+    });
+    for (const name of node.outputs) if (name && wanted(name)) points.add(name);
+  }
+  return points;
 }
 
 /**
@@ -26,6 +67,7 @@ export function executeGraph(graph: AnnGraph, feeds: Record<string, Tensor>, opt
   const outputNames = new Set(graph.outputs.map((o) => o.name));
   const wanted = (name: string): boolean => outputNames.has(name) || keep(name);
 
+  const checkpoints = opts.checkEveryOutput ? undefined : finiteCheckpoints(graph, wanted);
   const lastUse = new Map<string, number>();
   graph.nodes.forEach((node, i) => node.inputs.forEach((name) => name && lastUse.set(name, i)));
 
@@ -57,6 +99,15 @@ export function executeGraph(graph: AnnGraph, feeds: Record<string, Tensor>, opt
     node.outputs.forEach((name, k) => {
       const t = outputs[k];
       if (!name || !t) return;
+      if (!checkpoints || checkpoints.has(name)) {
+        try {
+          checkFiniteOutput(t, name, outputNames.has(name), where);
+        } catch (e) {
+          // Found downstream of where it arose: run again checking every output, to name the node that made it.
+          if (checkpoints && e instanceof NonFiniteOutputError) executeGraph(graph, feeds, { ...opts, checkEveryOutput: true });
+          throw e;
+        }
+      }
       if (wanted(name)) {
         result.set(name, t);
         buffers.pin(t);
@@ -81,6 +132,44 @@ export function executeGraph(graph: AnnGraph, feeds: Record<string, Tensor>, opt
     result.set(name, t);
   }
   return result;
+}
+
+/**
+ * A node output holding NaN or ±Inf: float32 overflow inside the model (or Inf − Inf, 0 · Inf after it).
+ * Later nodes can turn it back into finite but meaningless numbers (a ReLU maps NaN to 0, a Gemm of ±Inf
+ * gives NaN), so it is refused at the node that made it, not only in the logits.
+ */
+export class NonFiniteOutputError extends SnncError {
+  constructor(
+    /** The first bad value and its flat index in `dims`. */
+    readonly value: number,
+    readonly index: number,
+    readonly dims: readonly number[],
+    /** The value's name, and whether it is a graph output (the logits) rather than an intermediate. */
+    readonly output: string,
+    readonly graphOutput: boolean,
+    where: ErrorPlace,
+    /** runBatched: the samples that were running (index 0 of the batch is sample `first`); the CLI: their file. */
+    readonly context: { batch?: { first: number; count: number }; samplesFile?: string } = {},
+  ) {
+    const { batch, samplesFile } = context;
+    const samples = batch ? ` in the batch of samples ${batch.first}–${batch.first + batch.count - 1}${samplesFile ? ` of ${samplesFile}` : ''}` : samplesFile ? ` on the samples of ${samplesFile}` : '';
+    super(`output ${output} holds ${value} at ${indexIn(dims, index)}${samples}: the values overflow float32 inside the model`, where);
+  }
+
+  with(context: { batch?: { first: number; count: number }; samplesFile?: string }): NonFiniteOutputError {
+    return new NonFiniteOutputError(this.value, this.index, this.dims, this.output, this.graphOutput, this.where, { ...this.context, ...context });
+  }
+}
+
+/** One pass over a float output (`v - v` is NaN exactly for NaN and ±Inf); integer tensors are exact. */
+function checkFiniteOutput(t: Tensor, name: string, graphOutput: boolean, where: ErrorPlace): void {
+  if (t.dtype !== 'float32' && t.dtype !== 'float64') return;
+  const data = t.data;
+  for (let i = 0, n = data.length; i < n; i++) {
+    const v = data[i];
+    if (v - v !== 0) throw new NonFiniteOutputError(v, i, t.dims, name, graphOutput, where);
+  }
 }
 
 /**
@@ -169,7 +258,13 @@ export function runBatched(graph: AnnGraph, input: Tensor, opts: RunBatchedOptio
   for (let start = 0; start < total; start += batchSize) {
     const n = Math.min(batchSize, total - start);
     const feed = makeTensor(input.dtype, [n, ...sampleDims], input.data.subarray(start * sampleSize, (start + n) * sampleSize));
-    const y = executeGraph(graph, { [inputName]: feed }).get(outputName)!;
+    let y: Tensor;
+    try {
+      y = executeGraph(graph, { [inputName]: feed }).get(outputName)!;
+    } catch (e) {
+      if (e instanceof NonFiniteOutputError) throw e.with({ batch: { first: start, count: n } });
+      throw e;
+    }
     if (y.dims[0] !== n) {
       throw new SnncError(`output ${outputName} ${formatDims(y.dims)} does not keep the batch dim (${n}) first`, { file });
     }
