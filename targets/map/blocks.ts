@@ -625,8 +625,8 @@ export function blockPartition(
   const cores: number[][] = [];
   const use: Use[] = [];
   const coreOf = new Int32Array(slices.length);
-  // Only the most recently opened cores are tried: first fit over all of them is quadratic in the cores.
-  const window = 64;
+  // Only the 1024 most recently opened cores are tried: first fit over all of them is quadratic in the cores.
+  const window = 1024;
   for (const s of slices) {
     let core = -1;
     for (let c = Math.max(0, use.length - window); c < use.length && core < 0; c++) if (use[c].every((v, r) => v + s.use[r] <= caps[r])) core = c;
