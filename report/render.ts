@@ -521,7 +521,11 @@ function chipSection(data: ReportData): string {
   const numberOf = (id: string) => (layerIndex.get(id) ?? 0) + 1;
   const tiles = `${chip.mesh.tiles_x}×${chip.mesh.tiles_y}`;
   const totals = coreTotals(chip);
-  const multiChip = chip.mesh.chips > 1;
+  // Chips to draw: those the map uses, plus any that only routes cross (XY routes run through the routers of
+  // board positions that hold no cores).
+  const drawnChips = Math.max(1, chip.mesh.chips, ...chip.cores.map((c) => c.chip + 1), ...chip.links.map((l) => Math.max(l.chip ?? 0, l.to_chip ?? l.chip ?? 0) + 1));
+  const routeOnly = drawnChips - Math.max(1, chip.mesh.chips);
+  const multiChip = drawnChips > 1;
   const many = chip.cores.length > CORE_TABLE_MAX;
   const where = (c: ChipCore) => `chip ${c.chip}, tile (${c.tile_x}, ${c.tile_y}), core ${c.core_in_tile}`;
 
@@ -557,19 +561,19 @@ function chipSection(data: ReportData): string {
     };
   });
   // Per chip: cores used, the layers on it, the mean fill.
-  const chipInfo = Array.from({ length: Math.max(1, chip.mesh.chips) }, (_, k) => {
+  const chipInfo = Array.from({ length: drawnChips }, (_, k) => {
     const on = chip.cores.filter((c) => c.chip === k && c.layers.length > 0);
     const layerCores = new Map<string, number>();
     for (const c of on) for (const l of c.layers) layerCores.set(l.id, (layerCores.get(l.id) ?? 0) + 1);
     const ids = [...layerCores.keys()].sort((a, b) => numberOf(a) - numberOf(b));
     const capacity = chip.mesh.tiles_x * chip.mesh.tiles_y * chip.mesh.cores_per_tile;
-    const span = ids.length === 0 ? 'no layers' : ids.length <= 3 ? `layer${ids.length > 1 ? 's' : ''} ${ids.map(numberOf).join(', ')}` : `${ids.length} layers`;
+    const span = ids.length === 0 ? 'routes only' : ids.length <= 3 ? `layer${ids.length > 1 ? 's' : ''} ${ids.map(numberOf).join(', ')}` : `${ids.length} layers`;
     const fill = on.length ? on.reduce((s, c) => s + c.utilisation, 0) / on.length : NaN;
     return {
       label: `chip ${k} · ${on.length}/${capacity} cores · ${span}`,
       shortLabel: `chip ${k} · ${span}`,
       title: [
-        `chip ${k}: ${on.length} of ${capacity} cores used, mean fill ${pct(fill)}`,
+        on.length ? `chip ${k}: ${on.length} of ${capacity} cores used, mean fill ${pct(fill)}` : `chip ${k}: no cores used; spike routes cross its mesh`,
         ...ids.map((id) => `${numberOf(id)} ${id}: ${int(layerCores.get(id))} core${layerCores.get(id) === 1 ? '' : 's'}`),
       ].join('\n'),
       on: on.length,
@@ -582,7 +586,7 @@ function chipSection(data: ReportData): string {
     id: 'chart-chip-mesh',
     kind: 'chip-mesh',
     title: `${multiChip ? `${chip.mesh.chips} ${chip.name} chips` : `The ${chip.name} chip`} (${tiles} tiles of ${chip.mesh.cores_per_tile} cores): each core filled to its binding limit, coloured by its layers`,
-    chips: chip.mesh.chips,
+    chips: drawnChips,
     boardX: chip.board?.chips_x,
     tilesX: chip.mesh.tiles_x,
     tilesY: chip.mesh.tiles_y,
@@ -647,7 +651,7 @@ function chipSection(data: ReportData): string {
     ['', ''],
     [
       ['chip', chip.name],
-      ['mesh', `${chip.mesh.chips} chip${chip.mesh.chips === 1 ? '' : 's'} × ${tiles} tiles × ${chip.mesh.cores_per_tile} cores`],
+      ['mesh', `${chip.mesh.chips} chip${chip.mesh.chips === 1 ? '' : 's'} × ${tiles} tiles × ${chip.mesh.cores_per_tile} cores${routeOnly > 0 ? `; spike routes also cross ${routeOnly} more chip${routeOnly === 1 ? '' : 's'} of the board (drawn, no cores used)` : ''}`],
       ...(limits ? [['limits per core', limits]] : []),
       ['cores used', `${int(totals.used)} of ${int(chip.mesh.chips * chip.mesh.tiles_x * chip.mesh.tiles_y * chip.mesh.cores_per_tile)}${totals.shared ? ` (${int(totals.shared)} shared by several layers)` : ''}`],
       ['slices', `${int(totals.slices)} on ${int(totals.used)} cores`],
@@ -663,7 +667,7 @@ function chipSection(data: ReportData): string {
   const chipTable = multiChip
     ? `<h3>Chips</h3>${table(
         ['chip', 'cores used', 'layers', 'mean fill'],
-        chipInfo.map((c, k) => [String(k), int(c.on), c.layers.map((id) => String(numberOf(id))).join(', ') || '—', pct(c.fill)]),
+        chipInfo.map((c, k) => [String(k), int(c.on), c.layers.map((id) => String(numberOf(id))).join(', ') || 'routes only', pct(c.fill)]),
         { numeric: [true, true, false, true] },
       )}`
     : '';

@@ -315,11 +315,11 @@ function checkMesh(data: ReportData, p: Probe): void {
   expect(p.text).toContain(`Σ ${sum.toLocaleString('en').replaceAll(',', '\u2009')})`);
   for (const t of mesh.tileTitles) {
     const m = /^chip (\d+), tile \((\d+), (\d+)\)$/.exec(t)!;
-    expect(Number(m[1])).toBeLessThan(chip.mesh.chips);
+    expect(mesh.chips[m[1]!], `tile ${t} is on a drawn chip`).toBeTruthy();
     expect(Number(m[2])).toBeLessThan(chip.mesh.tiles_x);
     expect(Number(m[3])).toBeLessThan(chip.mesh.tiles_y);
   }
-  expect(Object.keys(mesh.chips).length).toBe(chip.mesh.chips);
+  expect(Object.keys(mesh.chips).length).toBeGreaterThanOrEqual(chip.mesh.chips);
   for (const l of mesh.links) {
     const a = mesh.tiles[l.from];
     const b = mesh.tiles[l.to];
@@ -414,9 +414,11 @@ describe('report in headless Chromium', () => {
     const out = join(work, 'multi');
     mkdirSync(out, { recursive: true });
     const spec = JSON.parse(readFileSync(join(root, 'targets', 'chips', 'loihi1.json'), 'utf8'));
-    spec.name = 'loihi1-2x2';
-    spec.mesh = { ...spec.mesh, tiles_x: 2, tiles_y: 2, cores_per_tile: 4 };
-    spec.board = { ...spec.board, chips_x: 2, chips_y: 2 };
+    spec.name = 'loihi1-small';
+    // 8 cores a chip, 3 chips to a row of the board: the demo's 32 cores take chips 0–3, and XY routes from
+    // chip 3 (second row) to chips 1 and 2 run through chip 4, which holds no core.
+    spec.mesh = { ...spec.mesh, tiles_x: 2, tiles_y: 2, cores_per_tile: 2 };
+    spec.board = { ...spec.board, chips_x: 3, chips_y: 2 };
     writeFileSync(join(out, 'small.json'), JSON.stringify(spec));
     const ir = join(out, 'f.snn.json');
     const map = join(out, 'f.map.json');
