@@ -150,6 +150,12 @@ function percentileValue(value: string): number {
   return n;
 }
 
+function leakValue(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0 && n <= 1)) throw new InvalidArgumentError('expected a number in (0, 1].');
+  return n;
+}
+
 function seedValue(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n >= 2 ** 32) throw new InvalidArgumentError('expected an integer in [0, 2^32).');
@@ -170,6 +176,9 @@ program
   .addOption(new Option('--v-init <v>', 'initial membrane of balanced ReLU neurons: zero or half of θ (QCFS always uses half; zero measured better for ReLU at T=128, docs/accuracy.md)').choices(['half', 'zero']).default('zero'))
   .addOption(new Option('--maxpool <policy>', 'MaxPool has no exact spiking form: error, or convert to average pooling').choices(['error', 'avg']).default('error'))
   .option('--rsm <layer=ratio>', 'random spike masking on the spike inputs of matching layers (glob), repeatable', collect, [])
+  .addOption(new Option('--neuron <model>', 'neuron model of every population: if, or lif (leaky: v ← λ·v + I each step, needs --leak)').choices(['if', 'lif']).default('if'))
+  .option('--leak <λ>', 'LIF membrane factor per step, in (0, 1] (1 = IF); ONNX has no leak, so this is a choice, not the model’s', leakValue)
+  .addOption(new Option('--reset <mode>', 'what a spike does to the membrane: subtract θ (exact rate coding) or zero').choices(['subtract', 'zero']).default('subtract'))
   .addOption(new Option('--calibration-engine <engine>', 'who runs the ANN on --calib: ort (onnxruntime, several times faster; float32 results that can move a percentile θ in its last digits), js (the reference executor), or auto: ort from 1e10 MACs x samples on (docs/conversion.md)').choices(['auto', 'ort', 'js']).default('auto'))
   .option('--json', 'print the summary as one JSON object on stdout')
   .action((model: string, options: CompileOptions) =>
@@ -244,7 +253,7 @@ program
   .option('-T, --steps <T>', 'time steps', positiveInteger, DEFAULT_STEPS)
   .option('--limit <n>', 'use only the first n samples', positiveInteger)
   .option('--seed <s>', 'seed of the random spike masks', seedValue, 0)
-  .addOption(new Option('--reset <mode>', 'neuron reset: subtract (the IR’s rule) or zero (Loihi 1’s native neuron)').choices(['subtract', 'zero']).default('subtract'))
+  .addOption(new Option('--reset <mode>', 'reset every population by subtraction or to zero (Loihi 1’s native neuron); default: each population’s reset as the IR says').choices(['subtract', 'zero']))
   .option('--trace', 'with --json: add every step’s per-core counts and routes')
   .option('--json', 'print one JSON object instead of tables')
   .action((map: string, options: ChipCommandOptions) =>

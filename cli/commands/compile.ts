@@ -26,6 +26,10 @@ export interface CompileOptions {
   rsm: string[];
   /** Who runs the ANN for threshold balancing: onnxruntime (`ort`), the reference executor (`js`), or `auto`. */
   calibrationEngine?: 'auto' | 'ort' | 'js';
+  /** Neuron rule of every population (docs/conversion.md): if (default) or lif with --leak λ; reset subtract (default) or zero. */
+  neuron?: 'if' | 'lif';
+  leak?: number;
+  reset?: 'subtract' | 'zero';
   json?: boolean;
 }
 
@@ -53,6 +57,9 @@ export async function compile(modelPath: string, options: CompileOptions): Promi
   if (!(percentile > 0 && percentile <= 100)) throw new SnncError(`--percentile ${percentile}: expected a value in (0, 100]`);
   const divisor = options.inputDivisor ?? 1;
   const rsm = options.rsm.map(parseRsmSpec);
+  const neuron = { model: options.neuron ?? 'if', leak: options.leak, reset: options.reset ?? 'subtract' } as const;
+  if (neuron.model === 'lif' && neuron.leak === undefined) throw new SnncError('--neuron lif needs --leak <λ>, the membrane factor per step in (0, 1]');
+  if (neuron.model === 'if' && neuron.leak !== undefined) throw new SnncError('--leak needs --neuron lif');
   const recorded = {
     percentile,
     per_channel: Boolean(options.perChannel),
@@ -61,15 +68,20 @@ export async function compile(modelPath: string, options: CompileOptions): Promi
     rsm: options.rsm,
     input_divisor: divisor,
     calib_limit: options.calibLimit ?? null,
+    // Recorded only when not IF/subtract, so the IRs of a plain compile keep their bytes.
+    ...(neuron.model !== 'if' || neuron.reset !== 'subtract' ? { neuron: neuron.model, leak: neuron.leak ?? null, reset: neuron.reset } : {}),
   };
 
   let calibrationSamples = 0;
+  /** Who computed the activation statistics; unset when the model needed none (QCFS). */
+  let calibrationEngine: 'js' | 'ort' | undefined;
   const progress = await createProgress('calibrate');
   const lowerOptions = {
     divisor,
     percentile,
     perChannel: Boolean(options.perChannel),
     vInit: options.vInit === 'zero' ? 0 : 0.5,
+    neuron,
     maxpool: options.maxpool,
     rsm,
     snncVersion: packageVersion(),
@@ -83,6 +95,7 @@ export async function compile(modelPath: string, options: CompileOptions): Promi
       ? (requests) => {
           const data = early?.data ?? loadDataset({ input: options.calib!, limit: options.calibLimit, divisor }, graph.inputs[0]!);
           calibrationSamples = data.samples;
+          calibrationEngine = early?.stats ? 'ort' : 'js';
           warnIfLimitExceeds('--calib-limit', options.calibLimit, data.samples, options.calib!);
           try {
             return early?.stats ?? activationStats(graph, data.x, requests, { percentile, onProgress: (d, t) => progress.update(d, t) });
@@ -92,7 +105,9 @@ export async function compile(modelPath: string, options: CompileOptions): Promi
         }
       : undefined,
   );
-  if (options.calib) ir.provenance.calibration = { file: options.calib, samples: calibrationSamples };
+  if (options.calib) {
+    ir.provenance.calibration = { file: options.calib, samples: calibrationSamples, ...(calibrationEngine && { engine: calibrationEngine }) };
+  }
   writeIr(ir, options.output);
 
   for (const w of warnings) process.stderr.write(`snnc: warning: ${w}\n`);
@@ -102,7 +117,8 @@ export async function compile(modelPath: string, options: CompileOptions): Promi
     output: options.output,
     weights: weightsFileFor(options.output),
     neurons: layers.reduce((n, l) => n + l.neurons, 0),
-    calibration: ir.provenance.calibration ?? null,
+    calibration: options.calib ? { file: options.calib, samples: calibrationSamples } : null,
+    calibration_engine: calibrationEngine ?? null,
     warnings,
     layers,
   };
@@ -170,7 +186,7 @@ function summarise(ir: SnnIr): LayerSummary[] {
     if (n.kind === 'if') {
       const t = Array.isArray(n.threshold) ? n.threshold : [n.threshold];
       threshold = t.length === 1 ? t[0].toPrecision(5) : `${Math.min(...t).toPrecision(4)}…${Math.max(...t).toPrecision(4)} (${t.length} ch)`;
-      source = `${n.thresholdSource}, v0=${n.vInit}θ`;
+      source = `${n.thresholdSource}, v0=${n.vInit}θ${n.model === 'lif' ? `, LIF λ=${n.leak}` : ''}${n.reset === 'zero' ? ', reset to 0' : ''}`;
     } else if (n.kind === 'rsm') {
       threshold = `p=${n.ratio}`;
       source = 'random spike masking';

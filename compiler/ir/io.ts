@@ -2,14 +2,23 @@
  * `.snn.json` + weights side file. The JSON is what a user reads (structure, thresholds, masks,
  * provenance); the side file holds every tensor as float32 little-endian, in sorted-name order, so the
  * same IR always gives the same bytes. Both files are validated and written atomically.
+ *
+ * Versions. Version 2 adds the neuron model of an `if` node (`model`: if | lif, `leak`, `reset`: subtract |
+ * zero). The new fields are optional with the old meaning as default (no `model` reads as IF; `reset` was
+ * already a field, now with a second value), so version 1 is read by the same code, unchanged and meaning
+ * the same (`upgradeNode` is the reader of the previous version). An IR is written as version 2 only when
+ * a population uses the new rules (LIF, or reset to zero); an IR of IF neurons is still written as version
+ * 1 with no `model` field, byte for byte as before, so every IR snnc compiles from ONNX without --neuron
+ * stays readable by older snnc. An older snnc refuses a version-2 IR by its version instead of silently
+ * running LIF neurons as IF (its schema allowed unknown node fields).
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SnncError } from '../errors.ts';
 import { readDocument, validateDocument } from '../schema.ts';
-import type { IrTensor, SnnIr } from './types.ts';
-import { IR_FORMAT, IR_VERSION } from './types.ts';
+import type { IrNode, IrTensor, SnnIr } from './types.ts';
+import { IR_FORMAT, IR_VERSION, IR_VERSION_NEURONS, usesNeuronModels } from './types.ts';
 import { validateIr } from './validate.ts';
 
 /** `model.snn.json` → `model.snn.bin`. */
@@ -43,7 +52,7 @@ export function serializeIr(ir: SnnIr, weightsFile: string): { json: string; wei
   }
   const doc: IrDocument = {
     format: IR_FORMAT,
-    version: IR_VERSION,
+    version: ir.nodes.some(usesNeuronModels) ? IR_VERSION_NEURONS : IR_VERSION,
     input: ir.input,
     output: ir.output,
     nodes: ir.nodes,
@@ -78,6 +87,10 @@ export function writeIr(ir: SnnIr, file: string): void {
 export function readIr(file: string): SnnIr {
   refuseOnnx(file);
   const doc = readDocument<IrDocument>('ir', file);
+  if (doc.version === IR_VERSION) {
+    const node = doc.nodes.find(usesNeuronModels);
+    if (node) throw new SnncError(`node ${node.id} is a LIF or reset-to-zero population, which needs version ${IR_VERSION_NEURONS}, but the IR says version ${IR_VERSION}`, { file });
+  }
   const bytes = readWeights(doc, file);
   const tensors = new Map<string, IrTensor>();
   for (const [name, { dims, offset }] of Object.entries(doc.tensors)) {
@@ -89,15 +102,29 @@ export function readIr(file: string): SnnIr {
   }
   const ir: SnnIr = {
     format: IR_FORMAT,
-    version: IR_VERSION,
+    version: doc.version === IR_VERSION_NEURONS ? IR_VERSION_NEURONS : IR_VERSION,
     input: doc.input,
     output: doc.output,
-    nodes: doc.nodes,
+    nodes: doc.nodes.map(upgradeNode),
     tensors,
     provenance: doc.provenance,
   };
   validateIr(ir, file);
   return ir;
+}
+
+/**
+ * A node as version 2 reads it. Version 1 had no `model` and no `leak` on `if` nodes and only reset
+ * 'subtract' (its schema enforces that): they read as model 'if' (λ = 1), the default, so nothing is filled
+ * in (filling it in would change the bytes an IR is re-written with).
+ */
+function upgradeNode(node: IrNode): IrNode {
+  if (node.kind === 'if' && node.model === 'if') {
+    // `model: "if"` written by hand (or another tool) is the default: drop it so the IR re-writes as snnc writes it.
+    const { model: _model, ...rest } = node;
+    return rest;
+  }
+  return node;
 }
 
 function readWeights(doc: IrDocument, file: string): Buffer {

@@ -9,7 +9,8 @@
  * Roles:
  *   synaptic  fixed weights, a spike reaches its fan-out (conv2d, dense);
  *   linear    a linear map with no neurons of its own (pooling, reshapes, add, affine, …);
- *   neuron    a population of spiking neurons (if);
+ *   neuron    a population of spiking neurons (if; its `model` and `reset` are parameters of the node: IF or LIF,
+ *             reset by subtraction or to zero, one parameterised update in the simulator and the virtual chip);
  *   mask      drops spikes on their way (rsm);
  *   analog    computed on values every step, not on spikes (matmul, softmax);
  *   ann-only  an ANN construct the passes must replace (batchnorm, the activations, maxpool2d, onnx).
@@ -190,6 +191,7 @@ export const KINDS = {
   relu: { role: 'ann-only', final: false, tensors: [], shape: same },
   relu6: { role: 'ann-only', final: false, tensors: [], shape: same },
   qcfs: { role: 'ann-only', final: false, tensors: [], shape: same },
+  // model, leak and reset are plain numbers and strings of the node, not tensors (compiler/ir/types.ts IfNode).
   if: { role: 'neuron', final: true, tensors: [], shape: same },
   rsm: { role: 'mask', final: true, tensors: [], shape: same },
   matmul: {

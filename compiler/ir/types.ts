@@ -4,7 +4,7 @@
  * Lowering turns ONNX nodes into these kinds; the passes then fold BatchNorm, capture activations
  * as IF neurons, set thresholds and insert masks. After the last pass every node is one of the
  * "final" kinds below: synaptic (conv2d, dense), linear pass-through (avgpool2d, flatten, reshape,
- * transpose, select, add, concat, affine), neurons (if), masks (rsm). The simulator and targets read only those.
+ * transpose, select, add, concat, affine), neurons (if: IF or LIF by its `model`), masks (rsm). The simulator and targets read only those.
  *
  * Semantics of an IF node's output in the SNN: a spike of neuron i carries the value θ_i, so
  * rate × θ approximates the ANN activation that the IF node replaced.
@@ -12,6 +12,13 @@
 
 export const IR_FORMAT = 'snnc-ir';
 export const IR_VERSION = 1;
+/**
+ * The version an IR is written with when a population is LIF or resets to zero (compiler/ir/io.ts): the
+ * fields are optional with IF's meaning as default, so version 1 IRs read unchanged as version 2, and an IR
+ * of IF neurons is still written as version 1, byte for byte; a reader of version 1 only refuses a
+ * version-2 IR instead of running its LIF neurons as IF.
+ */
+export const IR_VERSION_NEURONS = 2;
 
 /** Per-sample tensor shape, e.g. [C, H, W] or [features] or [tokens, features]. */
 export type Shape = number[];
@@ -132,9 +139,23 @@ export interface ActivationNode extends NodeBase {
   value: string;
 }
 
+/** The neuron rule of an `if` node (absent: 'if'). */
+export type NeuronModel = 'if' | 'lif';
+/** What a spike does to the membrane: subtract θ (keeps the remainder) or set it to zero. */
+export type ResetMode = 'subtract' | 'zero';
+
 /**
- * Integrate-and-fire neurons, one per element, reset by subtraction, at most one spike per step:
- *   v ← v + I(t);  s = (v ≥ θ);  v ← v − s·θ;   v(0) = vInit·θ.
+ * A population of integrate-and-fire neurons, one per element, at most one spike per step. Per step t,
+ * with the current I(t) that arrived since the last update (synapses, biases, the analog input):
+ *
+ *   v ← λ·v + I(t);   s = (v ≥ θ);   v ← v − s·θ   (reset 'subtract')
+ *                                     v ← (1 − s)·v (reset 'zero');      v(0) = vInit·θ,
+ *
+ * λ = 1 for model 'if' (absent) and λ = `leak` ∈ (0, 1] for model 'lif' (λ = 1 is IF). The leak is applied
+ * to the membrane left by the previous step, before the new current is added and before the threshold test,
+ * so a neuron that receives no current decays geometrically (v(t) = λᵗ·v(0)); the current itself is not
+ * decayed (NIR's LIF under forward Euler with v_leak = 0: λ = 1 − dt/τ, input gain dt·R/τ; docs/conversion.md).
+ * With λ = 1 the product λ·v is exactly v, so IF spikes are bit-identical to the rule without the factor.
  */
 export interface IfNode extends NodeBase {
   kind: 'if';
@@ -143,11 +164,25 @@ export interface IfNode extends NodeBase {
   axis: number;
   /** Initial membrane as a fraction of θ (0.5 for QCFS). */
   vInit: number;
-  reset: 'subtract';
+  /** Absent means 'if': IRs written before neuron models (and every IF IR snnc writes) carry no `model`. */
+  model?: NeuronModel;
+  /** λ of a 'lif' node (required there, absent otherwise): one value in (0, 1], or one per channel along `axis`. */
+  leak?: number | number[];
+  reset: ResetMode;
   /** What set θ: "qcfs λ", "percentile 99.9", "max", ... */
   thresholdSource: string;
-  /** The ONNX value of the ANN activation this population replaces. */
+  /** The ONNX value of the ANN activation this population replaces (for an imported NIR graph: the NIR node). */
   value: string;
+}
+
+/** The leak λ of an IF node (one value or one per channel along `axis`): 1 for model 'if'. */
+export function leakOf(node: IfNode): number | number[] {
+  return node.model === 'lif' ? (node.leak ?? 1) : 1;
+}
+
+/** Whether a node needs version 2 to be read right: a LIF population, or one that resets to zero. */
+export function usesNeuronModels(node: IrNode): boolean {
+  return node.kind === 'if' && ((node.model ?? 'if') !== 'if' || node.reset !== 'subtract');
 }
 
 /** Random Spike Masking: each spike passing through is dropped with probability `ratio`, fresh every step. */
@@ -221,7 +256,7 @@ export interface IrTensor {
 
 export interface SnnIr {
   format: typeof IR_FORMAT;
-  version: typeof IR_VERSION;
+  version: typeof IR_VERSION | typeof IR_VERSION_NEURONS;
   /** The analog input: a constant current into the first layer at every step. */
   input: { id: string; shape: Shape; divisor: number };
   /** Nodes in topological order. */
@@ -234,6 +269,7 @@ export interface SnnIr {
     sha256: string;
     snnc: string;
     options: Record<string, unknown>;
-    calibration?: { file: string; samples: number };
+    /** `engine`: who computed the activation statistics (`--calibration-engine`); absent in IRs written before it was recorded. */
+    calibration?: { file: string; samples: number; engine?: 'js' | 'ort' };
   };
 }

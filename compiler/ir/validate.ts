@@ -1,7 +1,7 @@
 /**
  * What the IR schema cannot say: that the document is consistent with itself. Ids are unique, every input
  * is defined before use and listed once, every tensor a node names exists with the dims its kind needs,
- * weights and constants are finite, thresholds fit their axis. Shapes are then re-derived by checkShapes.
+ * weights and constants are finite, thresholds (and LIF leaks) fit their axis. Shapes are then re-derived by checkShapes.
  * Run on every IR read and written, so a damaged or hand-edited IR fails here, naming the file, rather than
  * simulating into a plausible wrong answer.
  */
@@ -69,6 +69,7 @@ function checkNode(node: IrNode, tensors: Map<string, IrTensor>): void {
       return;
     case 'if':
       checkThresholds(node);
+      checkNeuronModel(node);
       return;
     default:
       return;
@@ -111,6 +112,24 @@ function checkThresholds(node: IfNode): void {
   if (!(axis < shape.length) || node.threshold.length !== shape[axis]) {
     fail(node, `${node.threshold.length} thresholds do not fit axis ${axis} of [${shape}]`);
   }
+}
+
+/** model: if (absent) or lif; a lif node's leak λ ∈ (0, 1], one value or one per channel along `axis`; reset subtract or zero. */
+function checkNeuronModel(node: IfNode): void {
+  const model = node.model ?? 'if';
+  if (model !== 'if' && model !== 'lif') fail(node, `neuron model ${JSON.stringify(model)} is not one of if, lif`);
+  if (node.reset !== 'subtract' && node.reset !== 'zero') fail(node, `reset mode ${JSON.stringify(node.reset)} is not one of subtract, zero`);
+  if (model === 'if') {
+    if (node.leak !== undefined) fail(node, 'an IF node has no leak: set model "lif" to give it one');
+    return;
+  }
+  if (node.leak === undefined) fail(node, 'a LIF node needs a leak');
+  const values = typeof node.leak === 'number' ? [node.leak] : node.leak;
+  const bad = values.findIndex((l) => !(Number.isFinite(l) && l > 0 && l <= 1));
+  if (bad >= 0) fail(node, `leak ${values[bad]} is not within (0, 1]`);
+  if (typeof node.leak === 'number') return;
+  const { axis, shape } = node;
+  if (!(axis < shape.length) || node.leak.length !== shape[axis]) fail(node, `${node.leak.length} leaks do not fit axis ${axis} of [${shape}]`);
 }
 
 function checkOutput(ir: SnnIr): void {

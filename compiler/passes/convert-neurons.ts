@@ -2,9 +2,12 @@
  * ANN activations → IF neurons (rate coding, Rueckauer et al. 2017). QCFS: θ = λ, v(0) = θ/2 (Bu et al., ICLR 2022).
  * ReLU / ReLU6: data-based threshold balancing, θ = the p-th percentile of the layer's non-zero
  * calibration activations (p = 99.9 by default, 100 = max-norm), per layer or per channel; ReLU6 caps θ at 6.
+ * `neuron` (snnc compile --neuron/--leak/--reset) gives every population another rule: LIF with a leak λ,
+ * and/or reset to zero. ONNX has no leak; rate coding is exact for IF with reset by subtraction, so either
+ * choice costs accuracy (docs/conversion.md) — it is there to study that, and to match a chip's neuron.
  */
 import { SnncError } from '../errors.ts';
-import type { ActivationNode, IfNode, IrNode, SnnIr } from '../ir/types.ts';
+import type { ActivationNode, IfNode, IrNode, NeuronModel, ResetMode, SnnIr } from '../ir/types.ts';
 
 /** What calibration must measure for one activation: its ONNX value and channel axis (of the sample). */
 export interface CalibrationRequest {
@@ -24,6 +27,27 @@ export interface NeuronOptions {
   perChannel: boolean;
   /** v(0) for balanced ReLU layers, as a fraction of θ (QCFS always uses 0.5). */
   vInit: number;
+  /** The neuron rule of every population; default IF reset by subtraction. */
+  neuron?: NeuronRule;
+}
+
+/** `model` 'lif' needs `leak` λ ∈ (0, 1]; 'if' takes none. */
+export interface NeuronRule {
+  model: NeuronModel;
+  leak?: number;
+  reset: ResetMode;
+}
+
+/** The fields an IF node gets for a rule: `model` and `leak` only for LIF, so IF nodes are written as before. */
+export function neuronFields(rule: NeuronRule = { model: 'if', reset: 'subtract' }): Pick<IfNode, 'model' | 'leak' | 'reset'> {
+  if (rule.model === 'if') {
+    if (rule.leak !== undefined && rule.leak !== 1) throw new SnncError(`a leak (${rule.leak}) needs the LIF neuron model (--neuron lif)`);
+    return { reset: rule.reset };
+  }
+  if (rule.model !== 'lif') throw new SnncError(`unknown neuron model ${JSON.stringify(rule.model)}: expected if or lif`);
+  const leak = rule.leak;
+  if (leak === undefined || !(leak > 0 && leak <= 1)) throw new SnncError(`the LIF neuron model needs a leak λ in (0, 1] (--leak), got ${leak}`);
+  return { model: 'lif', leak, reset: rule.reset };
 }
 
 export function activationAxis(shape: number[]): number {
@@ -38,9 +62,10 @@ export function calibrationRequests(ir: SnnIr): CalibrationRequest[] {
 }
 
 export function convertNeurons(ir: SnnIr, stats: Map<string, ActivationStats>, opts: NeuronOptions): SnnIr {
+  const neuron = neuronFields(opts.neuron);
   const nodes = ir.nodes.map((n): IrNode => {
     if (n.kind !== 'relu' && n.kind !== 'relu6' && n.kind !== 'qcfs') return n;
-    const base = { id: n.id, inputs: n.inputs, shape: n.shape, onnx: n.onnx, value: n.value, reset: 'subtract' as const };
+    const base = { id: n.id, inputs: n.inputs, shape: n.shape, onnx: n.onnx, value: n.value, ...neuron };
     const axis = activationAxis(n.shape);
     if (n.kind === 'qcfs') {
       return { ...base, kind: 'if', threshold: n.lambda!, axis, vInit: 0.5, thresholdSource: `qcfs λ (L=${n.levels})` } satisfies IfNode;

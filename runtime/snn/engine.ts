@@ -251,7 +251,7 @@ class Engine {
   private readonly analog: AnalogState[];
   /** The state above lives in the kernels' memory; byte offsets of what the kernels are handed. */
   private readonly kernels: Kernels;
-  private readonly at: { cur: number; base: number; v: number; theta: number; out: number; kept: number; remapped: number; acc: number; lists: number[] };
+  private readonly at: { cur: number; base: number; v: number; theta: number; leak: number; out: number; kept: number; remapped: number; acc: number; lists: number[] };
   private readonly counts: Float64Array;
   private readonly kept: Int32Array;
   /** Scratch for a remapped spike list (twin input elements). */
@@ -277,6 +277,7 @@ class Engine {
       base: layout.reserve(8 * n),
       v: layout.reserve(8 * n),
       theta: layout.reserve(8 * n),
+      leak: layout.reserve(8 * n),
       out: layout.reserve(8),
       lists: plan.pops.map((p) => layout.reserve(4 * p.size)),
       kept: layout.reserve(4 * largestPop),
@@ -296,6 +297,7 @@ class Engine {
     this.base = new Float64Array(buffer, at.base, n);
     this.v = new Float64Array(buffer, at.v, n);
     new Float64Array(buffer, at.theta, n).set(plan.threshold);
+    new Float64Array(buffer, at.leak, n).set(plan.leak);
     this.counts = new Float64Array(buffer, at.out, 1);
     this.spikeLists = plan.pops.map((p, i) => new Int32Array(buffer, at.lists[i], p.size));
     this.kept = new Int32Array(buffer, at.kept, largestPop);
@@ -328,11 +330,15 @@ class Engine {
     for (const a of this.analog) a.reset();
   }
 
-  /** Integrates population p's current, fires, resets; returns the number of spikes (listed in spikeLists[p]). */
+  /**
+   * Updates population p by its neuron rule (leak, integrate, fire, reset: kernels.wat `integrate`); returns
+   * the number of spikes (listed in spikeLists[p]).
+   */
   fire(p: number): number {
-    const { offset, size } = this.plan.pops[p];
+    const { offset, size, reset } = this.plan.pops[p];
     const { at } = this;
-    const ns = this.kernels.integrate(at.cur, at.base, at.v, at.theta, offset, offset + size, at.lists[p], at.out);
+    const subtract = reset === 'zero' ? 0 : 1;
+    const ns = this.kernels.integrate(at.cur, at.base, at.v, at.theta, at.leak, subtract, offset, offset + size, at.lists[p], at.out);
     this.active += this.counts[0] + ns;
     return ns;
   }

@@ -21,7 +21,7 @@
 import { SnncError } from '../../compiler/errors.ts';
 import { ANALOG_KINDS as ANALOG_KIND_SET, FINAL_KINDS } from '../../compiler/ir/kinds.ts';
 import { checkShapes } from '../../compiler/ir/shapes.ts';
-import type { Conv2dNode, DenseNode, IfNode, IrNode, RsmNode, Shape, SnnIr } from '../../compiler/ir/types.ts';
+import { type Conv2dNode, type DenseNode, type IfNode, type IrNode, leakOf, type NeuronModel, type ResetMode, type RsmNode, type Shape, type SnnIr } from '../../compiler/ir/types.ts';
 import { sizeOf, stridesOf } from '../ir/broadcast.ts';
 import { LINEAR_KINDS, type LinearOp, linearOp, SparseVec } from './linear.ts';
 import { CATEGORIES, categoryOf, moduleOf } from './modules.ts';
@@ -47,6 +47,9 @@ export interface PopulationPlan {
   offset: number;
   size: number;
   threshold: ThresholdSummary;
+  /** The neuron rule (compiler/ir/types.ts IfNode): v ← λ·v + I; spike at v ≥ θ; v − θ or 0. λ per neuron in `leak`. */
+  model: NeuronModel;
+  reset: ResetMode;
   /** Indices into `streams` of the streams that carry this population's spikes. */
   streams: number[];
 }
@@ -122,6 +125,8 @@ export interface NetworkPlan {
   threshold: Float64Array;
   /** v(0) = vInit·θ per neuron (0 on the readout, where v is the accumulator). */
   v0: Float64Array;
+  /** λ per neuron: v ← λ·v + I (1 for IF neurons and on the readout, where it is not used). */
+  leak: Float64Array;
   /** Constant current per step from biases: the linear chains evaluated on zero input and no spikes. */
   bias: Float64Array;
   /** Analog input → targets, per unit of (raw input / divisor). */
@@ -182,21 +187,34 @@ function fail(node: IrNode, message: string): never {
   throw new SnncError(message, { node: node.id, op: node.kind });
 }
 
-/** θ per neuron of an IF node: one value, or one per channel along `axis`. */
-function thresholds(node: IfNode): Float64Array {
+/** A per-population value of an IF node per neuron: one value, or one per channel along `axis`. */
+function perNeuron(node: IfNode, value: number | number[], what: string): Float64Array {
   const n = sizeOf(node.shape);
   const out = new Float64Array(n);
-  if (typeof node.threshold === 'number') {
-    out.fill(node.threshold);
+  if (typeof value === 'number') {
+    out.fill(value);
   } else {
     const axis = node.axis;
-    if (!(axis >= 0 && axis < node.shape.length) || node.threshold.length !== node.shape[axis]) {
-      fail(node, `${node.threshold.length} thresholds do not fit axis ${axis} of [${node.shape}]`);
+    if (!(axis >= 0 && axis < node.shape.length) || value.length !== node.shape[axis]) {
+      fail(node, `${value.length} ${what}s do not fit axis ${axis} of [${node.shape}]`);
     }
     const stride = stridesOf(node.shape)[axis];
-    for (let e = 0; e < n; e++) out[e] = node.threshold[Math.floor(e / stride) % node.shape[axis]];
+    for (let e = 0; e < n; e++) out[e] = value[Math.floor(e / stride) % node.shape[axis]];
   }
+  return out;
+}
+
+/** θ per neuron of an IF node: one value, or one per channel along `axis`. */
+function thresholds(node: IfNode): Float64Array {
+  const out = perNeuron(node, node.threshold, 'threshold');
   for (const t of out) if (!(t > 0 && Number.isFinite(t))) fail(node, `threshold ${t} is not a positive number`);
+  return out;
+}
+
+/** λ per neuron: 1 for IF; a LIF node's leak, each in (0, 1]. */
+function leaks(node: IfNode): Float64Array {
+  const out = perNeuron(node, leakOf(node), 'leak');
+  for (const l of out) if (!(l > 0 && l <= 1)) fail(node, `leak ${l} is not within (0, 1]`);
   return out;
 }
 
@@ -219,7 +237,10 @@ function validate(ir: SnnIr, byId: Map<string, IrNode>): IrNode {
       if (byId.get(node.inputs[0])?.kind !== 'if') fail(node, `a spike mask must follow an IF node, not ${node.inputs[0]}`);
       if (!(node.ratio >= 0 && node.ratio <= 1)) fail(node, `masking ratio ${node.ratio} is not within [0, 1]`);
     }
-    if (node.kind === 'if' && node.reset !== 'subtract') fail(node, `reset mode ${String(node.reset)} is not supported`);
+    if (node.kind === 'if') {
+      if (node.reset !== 'subtract' && node.reset !== 'zero') fail(node, `reset mode ${String(node.reset)} is not supported (subtract, zero)`);
+      if ((node.model ?? 'if') !== 'if' && node.model !== 'lif') fail(node, `neuron model ${String(node.model)} is not supported (if, lif)`);
+    }
   }
   const output = byId.get(ir.output.id);
   if (!output) throw new SnncError(`the output ${ir.output.id} is not a node: nothing to read out`);
@@ -257,7 +278,7 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
   for (const node of ifNodes) {
     const theta = thresholds(node);
     thetas.push(theta);
-    pops.push({ id: node.id, offset: currentSize, size: theta.length, threshold: summarize(node, theta), streams: [] });
+    pops.push({ id: node.id, offset: currentSize, size: theta.length, threshold: summarize(node, theta), model: node.model ?? 'if', reset: node.reset, streams: [] });
     addReader(node.inputs[0], currentSize, theta.length);
     currentSize += theta.length;
   }
@@ -292,8 +313,10 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
   });
   const threshold = new Float64Array(currentSize);
   const v0 = new Float64Array(currentSize);
+  const leak = new Float64Array(currentSize).fill(1);
   pops.forEach((p, i) => {
     threshold.set(thetas[i], p.offset);
+    leak.set(leaks(ifNodes[i]), p.offset);
     const vInit = ifNodes[i].vInit;
     for (let e = 0; e < p.size; e++) v0[p.offset + e] = vInit * thetas[i][e];
   });
@@ -598,6 +621,7 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
     order: Int32Array.from(order),
     threshold,
     v0,
+    leak,
     bias,
     input,
     streams,

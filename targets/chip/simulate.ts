@@ -24,8 +24,11 @@
  * (`StreamRun`); the counts, energies and latencies are the same numbers, added in an order that leaves
  * them bit-identical (integer counts; route energies in message order unless they are integers).
  *
- * Loihi 1's native neuron resets to zero; the IR's neurons reset by subtraction (Loihi 2 microcode). The
- * chip runs either (`reset`) and says which.
+ * Neurons. Each population runs the IR's rule (kernels.wat `integrateCores`, the simulator's `integrate`
+ * counted per core): v ← λ·v + I, spike at v ≥ θ, reset by subtraction or to zero, λ = 1 for IF and the
+ * node's leak for LIF (float64, not Loihi's 12-bit decay). Loihi 1's native neuron resets to zero; IF
+ * neurons converted from an ANN reset by subtraction (Loihi 2 microcode). `reset` overrides every
+ * population's reset (to run subtract-reset neurons as the chip's native ones) and the report says which.
  */
 import { SnncError } from '../../compiler/errors.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
@@ -239,7 +242,7 @@ export interface ChipOptions {
   T: number;
   seed?: number;
   labels?: Int32Array;
-  /** 'subtract' (the IR's rule, default) or 'zero' (Loihi 1's native reset). */
+  /** Every population's reset: 'subtract' or 'zero' (Loihi 1's native reset). Default: each population's own, as the IR says. */
   reset?: 'subtract' | 'zero';
   /** Keep every phase's per-core counts and routes (small runs: it is large). */
   trace?: boolean;
@@ -613,6 +616,7 @@ function loadChip(cfg: ChipConfig, runs: StreamRun[]) {
     base: layout.reserve(8 * n),
     v: layout.reserve(8 * n),
     theta: layout.reserve(8 * n),
+    leak: layout.reserve(8 * n),
     coreOf: layout.reserve(4 * n),
     act: layout.reserve(8 * N),
     spk: layout.reserve(8 * N),
@@ -641,6 +645,7 @@ function loadChip(cfg: ChipConfig, runs: StreamRun[]) {
   const kernels = instantiateKernels(layout.size);
   const buffer = kernels.memory.buffer;
   new Float64Array(buffer, at.theta, n).set(plan.threshold);
+  new Float64Array(buffer, at.leak, n).set(plan.leak);
   new Int32Array(buffer, at.coreOf, n).set(cfg.coreOf);
   runs.forEach((run, si) => {
     const c = run.conv;
@@ -668,9 +673,15 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
   const samples = input.length / plan.inputSize;
   if (opts.labels && opts.labels.length !== samples) throw new SnncError(`${opts.labels.length} labels for ${samples} samples`);
   const seed = (opts.seed ?? 0) >>> 0;
-  const reset = opts.reset ?? 'subtract';
-  if (!spec.neuron.reset_modes.includes(reset)) throw new SnncError(`reset '${reset}' is not a reset mode of ${spec.name} (${spec.neuron.reset_modes.join(', ')})`);
-  const subtract = reset === 'subtract';
+  // Per population: the override, or the IR's reset; every mode used must be one the chip has.
+  const resets = plan.pops.map((p) => opts.reset ?? p.reset);
+  for (const r of new Set(resets)) {
+    if (!spec.neuron.reset_modes.includes(r)) throw new SnncError(`reset '${r}' is not a reset mode of ${spec.name} (${spec.neuron.reset_modes.join(', ')})`);
+  }
+  const subtract = resets.map((r) => (r === 'subtract' ? 1 : 0));
+  // What the report names: the override, or the IR's reset when all populations share it (mixed: noted per population).
+  const reset = opts.reset ?? (resets.every((r) => r === resets[0]) ? (resets[0] ?? 'subtract') : 'subtract');
+  const mixedReset = !opts.reset && resets.some((r) => r !== reset);
   const P = plan.pops.length;
   const L = net.pops.length; // plan populations, then the readout
   const readoutLayer = L - 1;
@@ -755,7 +766,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
           accumulate(cur, base, v, pop.offset, pop.offset + pop.size, cfg.coreOf, act);
         } else {
           const list = lists[p];
-          const ns = kernels.integrateCores(at.cur, at.base, at.v, at.theta, pop.offset, pop.offset + pop.size, at.lists[p], at.coreOf, at.act, at.spk, subtract ? 1 : 0);
+          const ns = kernels.integrateCores(at.cur, at.base, at.v, at.theta, at.leak, pop.offset, pop.offset + pop.size, at.lists[p], at.coreOf, at.act, at.spk, subtract[p]);
           layerTotals.spikes[layer] += ns;
           if (offsets) {
             for (let k = 0; k < ns; k++) recorded.push(list[k]);
@@ -843,7 +854,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
 
   settle(runs, pairCount, layerTotals.sopsIn);
   return {
-    report: assemble(cfg, { samples, T, seed, reset, opts, events, pairCount, layerTotals, coreTotals, busy, masks, totalNs, maxStepNs, barrier, allPredictions, checkpoints }, start, opts.trace ? trace : undefined),
+    report: assemble(cfg, { samples, T, seed, reset, mixedReset, opts, events, pairCount, layerTotals, coreTotals, busy, masks, totalNs, maxStepNs, barrier, allPredictions, checkpoints }, start, opts.trace ? trace : undefined),
     predictions,
     logits,
     spikes: opts.recordSpikes ? records : undefined,
@@ -855,6 +866,8 @@ interface Totals {
   T: number;
   seed: number;
   reset: 'subtract' | 'zero';
+  /** The populations reset in different ways (no override): the note says so. */
+  mixedReset: boolean;
   opts: ChipOptions;
   events: EventCounts;
   pairCount: Float64Array;
@@ -966,10 +979,11 @@ function assemble(cfg: ChipConfig, r: Totals, start: number, trace?: TraceStep[]
   return {
     chip: { name: spec.name, description: spec.description, clock_mhz: clock, clock_source: spec.clock_mhz.source },
     reset: r.reset,
-    reset_note:
-      r.reset === spec.neuron.native_reset
+    reset_note: r.mixedReset
+      ? `reset per population as the IR specifies (by subtraction or to zero); ${spec.name}'s native neuron resets ${spec.neuron.native_reset === 'zero' ? 'to zero' : 'by subtraction'} (${spec.neuron.source})`
+      : r.reset === spec.neuron.native_reset
         ? `reset to ${r.reset === 'zero' ? 'zero' : 'v − θ'}: the chip's native neuron`
-        : `reset by ${r.reset === 'subtract' ? 'subtraction (v − θ), as the IR specifies' : 'zeroing'}; ${spec.name}'s native neuron resets ${spec.neuron.native_reset === 'zero' ? 'to zero' : 'by subtraction'} (${spec.neuron.source})`,
+        : `reset by ${r.reset === 'subtract' ? `subtraction (v − θ)${r.opts.reset && cfg.plan.pops.some((p) => p.reset !== 'subtract') ? ', overriding the IR' : ', as the IR specifies'}` : 'zeroing'}; ${spec.name}'s native neuron resets ${spec.neuron.native_reset === 'zero' ? 'to zero' : 'by subtraction'} (${spec.neuron.source})`,
     quantization: cfg.quantized
       ? { mode: cfg.quantized.mode, mantissa_bits: cfg.quantized.mantissa_bits, groups: cfg.quantized.groups.length, max_relative_error: cfg.quantized.stats.max_relative_error }
       : null,

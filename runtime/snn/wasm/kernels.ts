@@ -13,13 +13,16 @@ type ConvDelivery = (
 
 export interface Kernels {
   memory: WebAssembly.Memory;
-  /** See kernels.wat: every pointer is a byte offset into `memory`. */
-  integrate(cur: number, base: number, v: number, theta: number, from: number, end: number, list: number, out: number): number;
+  /**
+   * The neuron update (IF and LIF): v = λ·v + I, spike at v ≥ θ, v − θ (subtract = 1) or 0 (subtract = 0); λ per
+   * neuron at `leak`. See kernels.wat: every pointer is a byte offset into `memory`.
+   */
+  integrate(cur: number, base: number, v: number, theta: number, leak: number, subtract: number, from: number, end: number, list: number, out: number): number;
   deliverConv: ConvDelivery;
   /** deliverConv with a weight table per bank: output position p's weights at weights + banks[p] (bytes). */
   deliverConvBanked(...args: [...Parameters<ConvDelivery>, banks: number]): void;
-  /** The virtual chip's IF update, counted per core (see kernels.wat). */
-  integrateCores(cur: number, base: number, v: number, theta: number, from: number, end: number, list: number, coreOf: number, act: number, spk: number, subtract: number): number;
+  /** The virtual chip's neuron update (the rule of `integrate`), counted per core (see kernels.wat). */
+  integrateCores(cur: number, base: number, v: number, theta: number, leak: number, from: number, end: number, list: number, coreOf: number, act: number, spk: number, subtract: number): number;
   /** Adds the synapse lists of n listed rows: 8-byte entries (target byte address, f32 weight). */
   addEntries(spikes: number, n: number, rowPtr: number, entries: number): void;
 }

@@ -1,4 +1,4 @@
-;; The simulator's two hottest loops in WebAssembly (SIMD): the IF update of a population and the delivery
+;; The simulator's two hottest loops in WebAssembly (SIMD): the neuron update of a population and the delivery
 ;; of spikes through a conv table's compact twin (conv-table.ts); and the virtual chip's (targets/chip/
 ;; simulate.ts): its IF update counted per core, conv twins with weights per core, synapse lists. Built
 ;; into kernels-wasm.ts by `npm run build:wasm`; the engine (engine.ts) keeps its state in this module's memory, so JavaScript and
@@ -9,10 +9,12 @@
 (module
   (import "env" "memory" (memory 1))
 
-  ;; IF update of neurons [from, end): v += I; I = base; spike if v >= θ (list i − from); v −= θ.
+  ;; The neuron update of neurons [from, end), one rule for IF and LIF (compiler/ir/types.ts IfNode):
+  ;; v = λ·v + I; I = base; spike if v >= θ (list i − from); v −= θ ($subtract) or v = 0. λ is per neuron
+  ;; at $leak (f64; 1 for IF, where λ·v is exactly v, so IF spikes are those of v + I).
   ;; Returns the spike count; stores at $out (f64) the non-spiking neurons that had a non-zero current.
   (func (export "integrate")
-    (param $cur i32) (param $base i32) (param $v i32) (param $theta i32)
+    (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $leak i32) (param $subtract i32)
     (param $from i32) (param $end i32) (param $list i32) (param $out i32) (result i32)
     (local $i i32) (local $e i32) (local $c f64) (local $vi f64) (local $th f64) (local $ns i32) (local $active i32)
     (local.set $i (local.get $from))
@@ -21,12 +23,14 @@
         (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
         (local.set $e (i32.shl (local.get $i) (i32.const 3)))
         (local.set $c (f64.load (i32.add (local.get $cur) (local.get $e))))
-        (local.set $vi (f64.add (f64.load (i32.add (local.get $v) (local.get $e))) (local.get $c)))
+        (local.set $vi (f64.add
+          (f64.mul (f64.load (i32.add (local.get $leak) (local.get $e))) (f64.load (i32.add (local.get $v) (local.get $e))))
+          (local.get $c)))
         (f64.store (i32.add (local.get $cur) (local.get $e)) (f64.load (i32.add (local.get $base) (local.get $e))))
         (local.set $th (f64.load (i32.add (local.get $theta) (local.get $e))))
         (if (f64.ge (local.get $vi) (local.get $th))
           (then
-            (local.set $vi (f64.sub (local.get $vi) (local.get $th)))
+            (local.set $vi (select (f64.sub (local.get $vi) (local.get $th)) (f64.const 0) (local.get $subtract)))
             (i32.store
               (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2)))
               (i32.sub (local.get $i) (local.get $from)))
@@ -133,13 +137,13 @@
         (br $forK)))
     (call $stage (local.get $cur) (local.get $acc) (local.get $cout) (local.get $outPlane) (i32.const 0)))
 
-  ;; The virtual chip's IF update of neurons [from, end): as `integrate`, reset by subtraction ($subtract)
-  ;; or to zero, and counted per core ($coreOf: i32 per neuron): a spike adds 1 to the core's $spk and $act
+  ;; The virtual chip's neuron update of neurons [from, end): the rule of `integrate` (λ at $leak, reset by
+  ;; subtraction ($subtract) or to zero), counted per core ($coreOf: i32 per neuron): a spike adds 1 to the core's $spk and $act
   ;; (f64 per core), a non-spiking neuron with a non-zero current 1 to its $act. A core's neurons are mostly
   ;; consecutive, so the counts are kept in locals until the core changes: adding to the same counter in
   ;; memory neuron after neuron would chain every iteration on the last one's store. Returns the spikes.
   (func (export "integrateCores")
-    (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $from i32) (param $end i32)
+    (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $leak i32) (param $from i32) (param $end i32)
     (param $list i32) (param $coreOf i32) (param $act i32) (param $spk i32) (param $subtract i32) (result i32)
     (local $i i32) (local $e i32) (local $c f64) (local $vi f64) (local $th f64) (local $ns i32)
     (local $core i32) (local $owner i32) (local $active i32) (local $fired i32)
@@ -158,7 +162,9 @@
             (local.set $fired (i32.const 0))))
         (local.set $e (i32.shl (local.get $i) (i32.const 3)))
         (local.set $c (f64.load (i32.add (local.get $cur) (local.get $e))))
-        (local.set $vi (f64.add (f64.load (i32.add (local.get $v) (local.get $e))) (local.get $c)))
+        (local.set $vi (f64.add
+          (f64.mul (f64.load (i32.add (local.get $leak) (local.get $e))) (f64.load (i32.add (local.get $v) (local.get $e))))
+          (local.get $c)))
         (f64.store (i32.add (local.get $cur) (local.get $e)) (f64.load (i32.add (local.get $base) (local.get $e))))
         (local.set $th (f64.load (i32.add (local.get $theta) (local.get $e))))
         (if (f64.ge (local.get $vi) (local.get $th))
