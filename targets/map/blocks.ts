@@ -188,9 +188,7 @@ function routeUse(m: Model, k: number, inc: Incoming, b: Block, spec: ChipSpec, 
   if (r.kind === 'conv') {
     const t = r.twin;
     const cpg = t.coutPerGroup;
-    const chStart = inc.start / (H * W);
-    const lo = Math.max(b.c0 - chStart, 0);
-    const hi = Math.min(b.c1 - chStart, t.cout);
+    const [lo, hi] = twinChannels(inc, r, H * W, b);
     if (lo >= hi) return [0, 0];
     const ys: number[] = [];
     for (let y = 0; y < inc.rowMin!.length; y++) if (inc.rowMax![y] >= b.r0 && inc.rowMin![y] < b.r1) ys.push(y);
@@ -286,6 +284,12 @@ function routeUse(m: Model, k: number, inc: Incoming, b: Block, spec: ChipSpec, 
   return [axons, words];
 }
 
+/** The twin's output channels [lo, hi) that fall in the block (a twin may start past channel 0: a concat). */
+function twinChannels(inc: Incoming, r: ConvRoute, plane: number, b: Block): [number, number] {
+  const chStart = inc.start / plane;
+  return [Math.max(b.c0 - chStart, 0), Math.min(b.c1 - chStart, r.twin.cout)];
+}
+
 /** A dense route fed by a [C, H, W] population through a pool: its positions can be population axons. */
 function pooledSource(m: Model, inc: Incoming): boolean {
   const [, H, W] = m.dims[m.plan.streams[inc.stream].pop];
@@ -296,12 +300,9 @@ function pooledSource(m: Model, inc: Incoming): boolean {
 function populationConvUse(inc: Incoming, r: ConvRoute, H: number, W: number, b: Block, spec: ChipSpec): [number, number] {
   const t = r.twin;
   const cpg = t.coutPerGroup;
-  const chStart = inc.start / (H * W);
-  const lo = Math.max(b.c0 - chStart, 0);
-  const hi = Math.min(b.c1 - chStart, t.cout);
+  const [lo, hi] = twinChannels(inc, r, H * W, b);
   if (lo >= hi) return [0, 0];
   const bw = b.x1 - b.x0;
-  const bh = b.r1 - b.r0;
   const cin = t.weights.length / (t.taps * cpg);
   // Atoms: the input channels whose group reaches the block's channels.
   const atoms: number[] = [];
@@ -351,13 +352,11 @@ function populationConvUse(inc: Incoming, r: ConvRoute, H: number, W: number, b:
       }
     }
   }
-  void bh;
   return [axons, words];
 }
 
 /** Population synapses of a pooled dense head (each source position an axon, its channels the atoms). */
 function populationDenseUse(m: Model, inc: Incoming, r: DenseRoute, b: Block, spec: ChipSpec): [number, number] {
-  const srcPop = m.plan.pops[m.plan.streams[inc.stream].pop];
   const [C, H, W] = m.dims[m.plan.streams[inc.stream].pop];
   const plane = H * W;
   const first = b.c0 - inc.start;
@@ -365,7 +364,6 @@ function populationDenseUse(m: Model, inc: Incoming, r: DenseRoute, b: Block, sp
   const sets = new Set<string>();
   let axons = 0;
   let words = 0;
-  void srcPop;
   for (let s = 0; s < plane; s++) {
     const feats: number[] = [];
     let reaches = false;
