@@ -101,11 +101,16 @@ export const traffic: Placer = ({ cores, edges, spec }) => {
     for (const [d, w] of adj[c]) if (d !== ignore) cost += w * hopsBetween(pos[s], pos[slotOf[d]]);
     return cost;
   };
+  // Work budget: a core's examination costs about slots × (3 × its neighbours + 1) steps. Small maps get
+  // up to 50 full passes; a map of thousands of cores examines as many cores as the budget allows (seconds).
   const budget = 2e8;
+  const degree = (2 * edges.length) / Math.max(1, cores);
+  const examinations = Math.max(cores, Math.floor(budget / Math.max(1, slots * (3 * degree + 1))));
   const passes = Math.max(1, Math.min(50, Math.floor(budget / Math.max(1, cores * slots * 8))));
-  for (let pass = 0; pass < passes; pass++) {
+  let examined = 0;
+  for (let pass = 0; pass < passes && examined < examinations; pass++) {
     let improved = false;
-    for (let c = 0; c < cores; c++) {
+    for (let c = 0; c < cores && examined < examinations; c++, examined++) {
       const from = slotOf[c];
       const stay = costAt(c, from, -1);
       let bestDelta = -1e-9;
