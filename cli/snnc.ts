@@ -9,6 +9,7 @@ import type { ChipOptions as ChipCommandOptions } from './commands/chip.ts';
 import type { CompileOptions } from './commands/compile.ts';
 import type { DemoOptions } from './commands/demo.ts';
 import type { ReportOptions } from './commands/report.ts';
+import type { RunOptions } from './commands/run.ts';
 import type { ExportNirOptions } from './commands/export-nir.ts';
 import type { InspectOptions } from './commands/inspect.ts';
 import type { MapOptions as MapCommandOptions } from './commands/map.ts';
@@ -288,5 +289,23 @@ program
   .option('--seed <s>', 'seed', seedValue, 0)
   .option('--json', 'print the summary as one JSON object')
   .action((options: DemoOptions) => runCommand(async () => (await import('./commands/demo.ts')).demo(options)));
+
+program
+  .command('run')
+  .description('your own model end to end in one command: compile, simulate, map onto a chip, virtual chip, report (what demo does for the bundled model)')
+  .argument('<model>', 'model file (.onnx)')
+  .option('--calib <x.npy>', 'calibration samples for ReLU/ReLU6 threshold balancing (not needed for QCFS models)')
+  .requiredOption('--input <x.npy>', 'evaluation samples, first dimension = samples (raw values; see --input-divisor)')
+  .option('--labels <y.npy>', 'integer class labels, one per sample: adds accuracy, the ANN baseline and report.html')
+  .option('-T, --steps <T>', 'time steps', positiveInteger, DEFAULT_STEPS)
+  .option('--chip <name|file>', 'chip preset (loihi1, loihi1-sanafe) or a chip spec .json', 'loihi1')
+  .option('-o, --out <dir>', 'output folder: <model>.snn.json (+ .bin), <model>.map.json, report.html, report.json, run.json', 'out')
+  .option('--limit <n>', 'use only the first n samples of --input', positiveInteger)
+  .option('--chip-limit <n>', 'run the virtual chip on the first n samples', positiveInteger, 100)
+  .option('--input-divisor <d>', 'divide every input value by d (e.g. 255 for raw pixels); recorded in the IR', positiveNumber)
+  .addOption(new Option('--maxpool <policy>', 'MaxPool has no exact spiking form: error, or convert to average pooling').choices(['error', 'avg']).default('error'))
+  .option('--seed <s>', 'seed of the random spike masks', seedValue, 0)
+  .option('--json', 'print the summary (also written to run.json) as one JSON object')
+  .action((model: string, options: RunOptions) => runCommand(async () => (await import('./commands/run.ts')).run(model, options)));
 
 await program.parseAsync();

@@ -6,7 +6,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SnncError } from '../../compiler/errors.ts';
-import type { ReportData } from '../../report/types.ts';
+import type { EnergyModel } from '../../report/types.ts';
 import { createProgress, formatTable, printJson, writeFileAtomic } from '../common.ts';
 import { loadDataset } from '../data.ts';
 import { packageVersion } from '../version.ts';
@@ -124,28 +124,53 @@ export async function demo(options: DemoOptions): Promise<void> {
     seconds: (performance.now() - started) / 1000,
   };
   if (options.json) printJson(summary);
-  else process.stdout.write(render(summary, report));
+  else process.stdout.write(renderSummary({ ...summary, chip: spec.name, wrote: [reportFile, irFile, mapPath] }, report.energy));
 }
 
-function energyText(pj: number): string {
+/** pJ as µJ or nJ, as the summaries print energy. */
+export function energyText(pj: number): string {
   return pj >= 1e6 ? `${(pj / 1e6).toFixed(2)} µJ` : `${(pj / 1e3).toFixed(1)} nJ`;
 }
 
-function render(s: { samples: number; T: number; ann_accuracy: number; snn_accuracy: number | undefined; sops_per_inference: number; ann_macs_per_inference: number; cores: number; cores_lower_bound: number; chip_samples: number; chip_accuracy: number | null; step_latency_ns: number | null; files: Record<string, string>; seconds: number }, r: ReportData): string {
+/** What the end-to-end summary shows (`snnc demo`, `snnc run`). */
+export interface SummaryFigures {
+  samples: number;
+  T: number;
+  ann_accuracy: number | null;
+  snn_accuracy: number | null | undefined;
+  sops_per_inference: number;
+  ann_macs_per_inference: number;
+  /** The chip spec mapped onto. */
+  chip: string;
+  cores: number;
+  cores_lower_bound: number;
+  chip_samples: number;
+  chip_accuracy: number | null;
+  step_latency_ns: number | null;
+  /** Output files, in the order the `wrote` line lists them. */
+  wrote: string[];
+  seconds: number;
+}
+
+type EnergyLine = Pick<EnergyModel, 'name' | 'ann_per_inference' | 'snn_per_inference' | 'snn_input_once_per_inference'>;
+
+/** The summary table of an end-to-end run: accuracy, work, energy per model, cores, virtual chip, files, time. */
+export function renderSummary(s: SummaryFigures, energy: readonly EnergyLine[], units = { evaluated: 'test images', chip: 'images' }, extra: string[][] = []): string {
   const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(100 * v).toFixed(2)} %`);
   const rows = [
-    ['accuracy', `ANN ${pct(s.ann_accuracy)}  SNN ${pct(s.snn_accuracy)} at T = ${s.T} (${s.samples} test images)`],
+    ['accuracy', `ANN ${pct(s.ann_accuracy)}  SNN ${pct(s.snn_accuracy)} at T = ${s.T} (${s.samples} ${units.evaluated})`],
     ['work / inference', `SNN ${(s.sops_per_inference / 1e6).toFixed(2)} M SOPs  ANN ${(s.ann_macs_per_inference / 1e6).toFixed(2)} M MACs`],
-    ...r.energy.map((m) => [
+    ...energy.map((m) => [
       `energy (${m.name})`,
       `ANN ${energyText(m.ann_per_inference)}  SNN ${energyText(m.snn_per_inference)}  (${(m.snn_per_inference / m.ann_per_inference).toFixed(2)}× the ANN)` +
         (typeof m.snn_input_once_per_inference === 'number'
           ? `; input layer once per image: ${energyText(m.snn_input_once_per_inference)} (${(m.snn_input_once_per_inference / m.ann_per_inference).toFixed(2)}×)`
           : ''),
     ]),
-    ['loihi1 cores', `${s.cores} (lower bound ${s.cores_lower_bound})`],
-    ['virtual chip', `${pct(s.chip_accuracy)} on ${s.chip_samples} images, ${s.step_latency_ns === null ? '–' : `${(s.step_latency_ns / 1000).toFixed(2)} µs`} per time step`],
-    ['wrote', `${s.files.report}, ${s.files.ir}, ${s.files.map}`],
+    [`${s.chip} cores`, `${s.cores} (lower bound ${s.cores_lower_bound})`],
+    ['virtual chip', `${pct(s.chip_accuracy)} on ${s.chip_samples} ${units.chip}, ${s.step_latency_ns === null ? '–' : `${(s.step_latency_ns / 1000).toFixed(2)} µs`} per time step`],
+    ...extra,
+    ['wrote', s.wrote.join(', ')],
     ['time', `${s.seconds.toFixed(1)} s`],
   ];
   return `${formatTable(rows)}\n`;
