@@ -8,6 +8,7 @@ import type { AnnOptions } from './commands/ann.ts';
 import type { ChipOptions as ChipCommandOptions } from './commands/chip.ts';
 import type { CompileOptions } from './commands/compile.ts';
 import type { DemoOptions } from './commands/demo.ts';
+import type { DiagnoseOptions } from './commands/diagnose.ts';
 import type { ReportOptions } from './commands/report.ts';
 import type { RunOptions } from './commands/run.ts';
 import type { ExportNirOptions } from './commands/export-nir.ts';
@@ -203,6 +204,36 @@ program
   .option('--json', 'print one JSON object instead of tables')
   .action((ir: string, options: SimulateOptions) =>
     runCommand(async () => (await import('./commands/simulate.ts')).simulate(ir, options)),
+  );
+
+program
+  .command('diagnose')
+  .description('where a conversion loses the ANN: per IF layer and T, ANN activation vs SNN rate × θ (correlation, relative error, silent and saturated neurons) and the first layer where the error jumps')
+  .argument('<ir>', 'spiking IR (.snn.json)')
+  .requiredOption('--input <x.npy>', 'input samples, first dimension = samples (raw values; the IR records the divisor)')
+  .option('--labels <y.npy>', 'integer class labels, one per sample: adds the ANN and SNN accuracy')
+  .option('--input-divisor <d>', 'override the input divisor recorded in the IR', positiveNumber)
+  .option('-T, --steps <T>', 'time steps; checked at 8, 16, 32, … below T and at T', positiveInteger, DEFAULT_STEPS)
+  .option('--limit <n>', 'use only the first n samples (default: 1000)', positiveInteger)
+  .option('--seed <s>', 'seed of the random spike masks', seedValue, 0)
+  .option('--json', 'print one JSON object instead of the table')
+  .addHelpText(
+    'after',
+    `
+Per IF layer and checked T, over all (sample, neuron) pairs:
+  ANN          the IR evaluated densely as an ANN: clip(input current, 0, θ), the activation the layer replaces
+  SNN          spike count up to T / T × θ (the rate × θ)
+  correlation  Pearson correlation of ANN and SNN ("—" when either is constant, e.g. a layer that never fires)
+  rel. error   RMS(SNN − ANN) / RMS(ANN): 0 is exact, 1 is as far off as sending nothing
+  silent       of the pairs with ANN > 0, the fraction with no spike up to T
+  saturated    the fraction that spiked at every step (rate 1, the most an IF neuron sends); "ANN clipped" is
+               the fraction whose ANN activation is at θ, for comparison
+First error jump: the first layer whose relative error is above 0.1 and more than 2× the largest relative
+error of the layers it reads (0 for a layer fed by the input): where the loss starts rather than is inherited.
+See docs/accuracy.md, "Diagnostics".`,
+  )
+  .action((ir: string, options: DiagnoseOptions) =>
+    runCommand(async () => (await import('./commands/diagnose.ts')).diagnose(ir, options)),
   );
 
 program

@@ -38,7 +38,7 @@ export function warnIfLimitExceeds(flag: string, limit: number | undefined, samp
 }
 
 export async function simulate(irPath: string, options: SimulateOptions): Promise<void> {
-  const [{ readIr }, sim] = await Promise.all([import('../../compiler/ir/io.ts'), import('../../runtime/snn/simulate.ts')]);
+  const [{ readIr }, sim, diag] = await Promise.all([import('../../compiler/ir/io.ts'), import('../../runtime/snn/simulate.ts'), import('../../runtime/snn/diagnose.ts')]);
   for (const out of [options.logits, options.predictions]) if (out) checkOutputPath(out);
   const ir = readIr(irPath);
   if (options.inputDivisor !== undefined) ir.input = { ...ir.input, divisor: options.inputDivisor };
@@ -50,6 +50,11 @@ export async function simulate(irPath: string, options: SimulateOptions): Promis
   warnIfLimitExceeds('--limit', options.limit, data.samples, options.input);
   const cores = availableParallelism();
   if (options.workers !== undefined && options.workers > cores) warn(`--workers ${options.workers}: this machine has ${cores} cores; more threads than cores only add overhead`);
+  // Warnings about what the numbers mean (stderr now, and `warnings` in --json): input scaled for another divisor, silent layers.
+  const warnings: string[] = [];
+  const scaleWarning = diag.inputScaleWarning(data.x.data as Float32Array, ir.input.divisor);
+  if (scaleWarning) warnings.push(scaleWarning);
+  warnings.forEach(warn);
 
   const progress = await createProgress('simulate');
   let result: SimulationResult;
@@ -66,6 +71,9 @@ export async function simulate(irPath: string, options: SimulateOptions): Promis
     progress.stop();
   }
   checkFiniteLogits(result, irPath, options.input);
+  const silent = diag.silentLayerWarnings(result.layers, result.T, result.samples);
+  silent.forEach(warn);
+  warnings.push(...silent);
   writePerSample(result, options);
   const report = {
     ir: irPath,
@@ -77,6 +85,7 @@ export async function simulate(irPath: string, options: SimulateOptions): Promis
     ...withoutArrays(result),
     images_per_second: result.samples / result.seconds,
     sops_per_second: (result.sops_per_sample * result.samples) / result.seconds,
+    warnings,
   };
   if (options.json) printJson(report);
   else process.stdout.write(render(result));
