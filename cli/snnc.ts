@@ -12,6 +12,7 @@ import type { DiagnoseOptions } from './commands/diagnose.ts';
 import type { ReportOptions } from './commands/report.ts';
 import type { RunOptions } from './commands/run.ts';
 import type { ExportNirOptions } from './commands/export-nir.ts';
+import type { ImportNirOptions } from './commands/import-nir.ts';
 import type { InspectOptions } from './commands/inspect.ts';
 import type { MapOptions as MapCommandOptions } from './commands/map.ts';
 import type { SimulateOptions } from './commands/simulate.ts';
@@ -245,6 +246,17 @@ program
   .option('--json', 'print the summary as one JSON object')
   .action((ir: string, options: ExportNirOptions) =>
     runCommand(async () => (await import('./commands/export-nir.ts')).exportNirCommand(ir, options)),
+  );
+
+program
+  .command('import-nir')
+  .description('read a NIR graph (HDF5; snnTorch, Sinabs, Norse, snnc export-nir) as a spiking IR: Input, Affine/Linear, Conv2d, Flatten, SumPool2d, Scale, IF, LIF, Output')
+  .argument('<model.nir>', 'NIR file')
+  .requiredOption('-o, --output <model.snn.json>', 'IR file to write; weights go next to it as <name>.bin')
+  .option('--dt <s>', 'time step of the neurons (LIF λ = 1 − dt/τ); default: the dt the file records, else 1e-4 (snnTorch)', positiveNumber)
+  .option('--json', 'print the summary as one JSON object')
+  .action((file: string, options: ImportNirOptions) =>
+    runCommand(async () => (await import('./commands/import-nir.ts')).importNirCommand(file, options)),
   );
 
 program

@@ -11,7 +11,12 @@
  *   avgpool2d  → SumPool2d  kernel_size, stride, padding; the 1/window factor is folded downstream
  *   reshape    → Flatten    start_dim, end_dim (batch-less), input_type
  *   if         → IF         r = 1/dt, v_threshold, v_reset = 0 (one value per neuron);
- *                           metadata/ reset_mode "subtract", dt, v_init (v(0) per neuron)
+ *                           metadata/ reset_mode ("subtract" or "zero"), dt, v_init (v(0) per neuron)
+ *   if (lif)   → LIF        tau = dt/(1 − λ), r = tau/dt, v_leak = 0, v_threshold, v_reset = 0; same metadata.
+ *                           NIR's τ·dv/dt = (v_leak − v) + R·I under forward Euler with step dt is
+ *                           v ← (1 − dt/τ)·v + (dt·R/τ)·I = λ·v + I (snnTorch's Leaky ↔ LIF convention);
+ *                           a LIF node with λ = 1 everywhere is written as IF. CubaLIF (a synaptic current
+ *                           that decays with its own τ_syn) matches no IR neuron rule and is never written.
  *   affine     → nothing: a pure scale (zero shift) is folded into the next layer
  *   output     → Output     shape
  *
@@ -21,7 +26,8 @@
  * into the next synaptic layer (weight columns × s) or the next IF population (θ/s, v(0)/s: the same spikes).
  * Only where it cannot (s varies inside a pooling window or a conv input channel, a non-positive s before an
  * IF, s ≠ 1 at the output) a NIR `Scale` node is written, so the NIR graph computes what the IR computes, with
- * one difference NIR cannot express: IF reset by subtraction (recorded in metadata).
+ * one difference NIR cannot express: reset by subtraction (recorded in metadata; NIR's own rule is v ← v_reset,
+ * snnc's reset to zero). The file is read back into an IR by targets/nir/import.ts (`snnc import-nir`).
  *
  * Each final IR kind's form is one entry of NIR_FORMS (typed by the registry's FinalKind, so a new kind
  * must say how it is written or why it is refused). Kinds with no NIR node (transpose, add, concat, bias,
@@ -36,12 +42,15 @@ import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SnncError } from '../../compiler/errors.ts';
 import { type FinalKind, isFinal, kindInfo, type NodeOf } from '../../compiler/ir/kinds.ts';
-import type { IfNode, IrNode, IrTensor, Shape, SnnIr } from '../../compiler/ir/types.ts';
+import { type IfNode, type IrNode, type IrTensor, leakOf, type Shape, type SnnIr } from '../../compiler/ir/types.ts';
 import { loadH5wasm, type NirArray, type NirGraph, type NirNode, type NirRecord, type NirValue } from './import.ts';
 
 /** The NIR release whose reader (nir/serialization.py, nir/ir/*.py) this layout follows. */
 export const NIR_VERSION = '1.0.8';
-/** Time step the IF neurons are written with: r = 1/dt makes dv = dt·r·I = I per step. */
+/**
+ * Time step the neurons are written with (snnTorch's NIR convention): IF r = 1/dt makes dv = dt·r·I = I per
+ * step; LIF τ = dt/(1 − λ), r = τ/dt makes the leak 1 − dt/τ = λ and the input gain dt·r/τ = 1.
+ */
 export const NIR_DT = 1e-4;
 /** gzip level h5py uses when NIR's writer asks for `compression="gzip"` without options. */
 const GZIP_LEVEL = 4;
@@ -165,11 +174,16 @@ interface Value {
 
 /** θ per element of an IF population: one value, or one per index along `axis`. */
 function thresholdsOf(node: IfNode): Float64Array {
+  return perElement(node, node.threshold);
+}
+
+/** A population's value per element: one value, or one per index along `axis` (θ, λ). */
+function perElement(node: IfNode, value: number | number[]): Float64Array {
   const n = sizeOf(node.shape);
   const out = new Float64Array(n);
-  if (typeof node.threshold === 'number') return out.fill(node.threshold);
+  if (typeof value === 'number') return out.fill(value);
   const stride = sizeOf(node.shape.slice(node.axis + 1));
-  for (let e = 0; e < n; e++) out[e] = node.threshold[Math.floor(e / stride) % node.shape[node.axis]];
+  for (let e = 0; e < n; e++) out[e] = value[Math.floor(e / stride) % node.shape[node.axis]];
   return out;
 }
 
@@ -340,6 +354,11 @@ export const NIR_FORMS: { [K in FinalKind]: NirForm<NodeOf<K>> } = {
     },
   },
   if: {
+    check: (node) => {
+      const leak = perElement(node, leakOf(node));
+      if (leak.some((l) => l < 1) && leak.some((l) => l === 1)) return 'a LIF population with λ = 1 in some channels only: NIR\'s LIF has no τ = ∞';
+      return undefined;
+    },
     write: (node, w) => {
       let v = w.input;
       if (v.scale && v.scale.some((s) => !(s > 0 && Number.isFinite(s)))) {
@@ -350,19 +369,28 @@ export const NIR_FORMS: { [K in FinalKind]: NirForm<NodeOf<K>> } = {
       const n = theta.length;
       const threshold = s ? theta.map((t, e) => t / s[e]) : theta;
       if (s) w.note(`${w.name}: v_threshold and v_init ÷ the scale ${w.inputId} carries (same spikes)`);
-      w.add(
-        'IF',
-        {
-          r: f32(node.shape, new Float64Array(n).fill(1 / NIR_DT)),
-          v_threshold: f32(node.shape, threshold),
-          v_reset: f32(node.shape, new Float64Array(n)),
-        },
-        {
-          reset_mode: 'subtract',
-          dt: f64Scalar(NIR_DT),
-          v_init: f32(node.shape, threshold.map((t) => t * node.vInit)),
-        },
-      );
+      const metadata = {
+        reset_mode: node.reset,
+        dt: f64Scalar(NIR_DT),
+        v_init: f32(node.shape, threshold.map((t) => t * node.vInit)),
+      };
+      const leak = perElement(node, leakOf(node));
+      if (leak.every((l) => l === 1)) {
+        w.add('IF', { r: f32(node.shape, new Float64Array(n).fill(1 / NIR_DT)), v_threshold: f32(node.shape, threshold), v_reset: f32(node.shape, new Float64Array(n)) }, metadata);
+      } else {
+        const tau = leak.map((l) => NIR_DT / (1 - l));
+        w.add(
+          'LIF',
+          {
+            tau: f32(node.shape, tau),
+            r: f32(node.shape, tau.map((t) => t / NIR_DT)),
+            v_leak: f32(node.shape, new Float64Array(n)),
+            v_threshold: f32(node.shape, threshold),
+            v_reset: f32(node.shape, new Float64Array(n)),
+          },
+          metadata,
+        );
+      }
       w.edge(v.from);
       // A NIR spike is 1; the IR's carries θ.
       w.set({ from: w.name, shape: node.shape, scale: theta });
