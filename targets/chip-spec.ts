@@ -76,10 +76,23 @@ export function loadChipSpec(nameOrPath: string): ChipSpec {
   return checkChipSpec(readJson(file, label), label);
 }
 
+/** Bounds on a chip's geometry (placement allocates per slot of the chips in use). */
+export const MAX_CORES_PER_CHIP = 65_536;
+export const MAX_CHIPS_PER_BOARD = 1_048_576;
+
 /** Schema validation plus the rules a schema cannot state. */
 export function checkChipSpec(doc: unknown, file: string): ChipSpec {
   validateDocument('chip', doc, file);
   const spec = doc as ChipSpec;
+  // Placement lays out every slot of the chips in use and routes walk the mesh: a chip of 2^40 cores is
+  // a typo, not a chip (the largest made have a few thousand cores; boards a few thousand chips).
+  const perChip = coresPerChip(spec);
+  if (perChip > MAX_CORES_PER_CHIP) {
+    const { tiles_x, tiles_y, cores_per_tile } = spec.mesh;
+    throw new SnncError(`mesh: ${tiles_x} x ${tiles_y} tiles of ${cores_per_tile} cores make ${perChip} cores per chip, more than the ${MAX_CORES_PER_CHIP} snnc supports`, { file });
+  }
+  const chips = spec.board.chips_x * spec.board.chips_y;
+  if (chips > MAX_CHIPS_PER_BOARD) throw new SnncError(`board: ${spec.board.chips_x} x ${spec.board.chips_y} chips, more than the ${MAX_CHIPS_PER_BOARD} snnc supports`, { file });
   const { tiles, latency_ns } = spec.barrier;
   if (tiles.length !== latency_ns.length) throw new SnncError(`barrier: ${tiles.length} tile counts but ${latency_ns.length} latencies`, { file });
   for (let i = 1; i < tiles.length; i++) {

@@ -14,7 +14,7 @@ import { readDocument, validateDocument } from '../../compiler/schema.ts';
 import { writeFileAtomic } from '../../runtime/npy.ts';
 import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
-import { type ChipSpec, checkChipSpec, LIMITS, type LimitName } from '../chip-spec.ts';
+import { type ChipSpec, checkChipSpec, coresPerChip, LIMITS, type LimitName } from '../chip-spec.ts';
 import { blockPartition, synapseCount, type SynapseMode } from './blocks.ts';
 import { type ChipNetwork, chipNetwork, chipPopulations, type LowerBound, lowerBound, partition, type Partition, sliceTraffic, UnplaceableError, type Use } from './partition.ts';
 import { checkBoard, type CoreEdge, PLACERS, spikeHops } from './place.ts';
@@ -400,9 +400,122 @@ export function readMap(file: string): LoadedMap {
   const bytes = readFileSync(irFile);
   if (sha256(bytes) !== doc.ir.sha256) throw new SnncError(`${doc.ir.file} changed since it was mapped (sha256 differs): run snnc map again`, { file });
   const ir = readIr(irFile);
-  const cores = doc.cores.length;
-  doc.slices.forEach((s, i) => {
-    if (s.core >= cores) throw new SnncError(`slice ${i} is on core ${s.core}, but the map has ${cores} cores`, { file });
-  });
+  checkMapDocument(doc, ir, file);
   return { doc, ir, irFile };
+}
+
+/**
+ * What the schema cannot say, checked before anything is built from the map, so that an edited or damaged
+ * map is refused naming its file: the cores, slices and layers refer to each other consistently, every
+ * layer is a node of the IR with its shape, every neuron sits in exactly one slice, every core on its own
+ * slot of the board (a slot off the board would send routes across billions of tiles), the totals are
+ * the sums of their parts, and the weight exponents keep every quantised weight a finite float32.
+ */
+export function checkMapDocument(doc: MapDocument, ir: SnnIr, file: string): void {
+  const fail = (message: string): never => {
+    throw new SnncError(message, { file });
+  };
+  const spec = doc.chip;
+  const cores = doc.cores.length;
+  const slices = doc.slices.length;
+  if (doc.totals.cores !== cores) fail(`totals.cores is ${doc.totals.cores}, but the map lists ${cores} cores`);
+
+  const nodes = new Map(ir.nodes.map((n) => [n.id, n]));
+  const layerIndex = new Map<string, number>();
+  doc.layers.forEach((l, k) => {
+    if (layerIndex.has(l.id)) fail(`layer ${k}: ${l.id} is listed twice`);
+    layerIndex.set(l.id, k);
+    const node = nodes.get(l.id);
+    if (!node) fail(`layer ${k}: ${l.id} is not a node of its IR`);
+    const size = node!.shape.reduce((a, b) => a * b, 1);
+    if (l.neurons !== size || l.shape.join() !== node!.shape.join()) {
+      fail(`layer ${k}: ${l.id} has ${l.neurons} neurons of shape [${l.shape}], its IR node ${size} of shape [${node!.shape}]`);
+    }
+  });
+
+  const covered = doc.layers.map((l) => new Uint8Array(l.neurons));
+  const perLayer = doc.layers.map(() => ({ slices: 0, cores: new Set<number>(), use: LIMITS.map(() => 0) }));
+  doc.slices.forEach((s, i) => {
+    if (s.core >= cores) fail(`slice ${i} is on core ${s.core}, but the map has ${cores} cores`);
+    const k = layerIndex.get(s.layer);
+    if (k === undefined) fail(`slice ${i} belongs to layer ${s.layer}, which the map does not list`);
+    const layer = doc.layers[k!];
+    let n = 0;
+    let end = 0;
+    for (const [a, b] of s.ranges) {
+      if (!(a < b && b <= layer.neurons)) fail(`slice ${i} covers [${a}, ${b}) outside layer ${layer.id} (${layer.neurons} neurons)`);
+      if (a < end) fail(`slice ${i}: its ranges of layer ${layer.id} overlap or are out of order at [${a}, ${b})`);
+      end = b;
+      const seen = covered[k!];
+      for (let t = a; t < b; t++) {
+        if (seen[t]) fail(`neuron ${t} of layer ${layer.id} is in two slices (slice ${i} and an earlier one)`);
+        seen[t] = 1;
+      }
+      n += b - a;
+    }
+    if (n !== s.neurons) fail(`slice ${i} lists ${s.neurons} neurons but its ranges cover ${n}`);
+    perLayer[k!].slices++;
+    perLayer[k!].cores.add(s.core);
+    LIMITS.forEach((l, r) => (perLayer[k!].use[r] += s.use[l]));
+  });
+  doc.layers.forEach((l, k) => {
+    const missing = covered[k].indexOf(0);
+    if (missing >= 0) fail(`neuron ${missing} of layer ${l.id} is in no slice`);
+    const p = perLayer[k];
+    if (l.slices !== p.slices || l.cores !== p.cores.size) fail(`layer ${l.id} says ${l.slices} slices on ${l.cores} cores, its slices are ${p.slices} on ${p.cores.size}`);
+    LIMITS.forEach((lim, r) => {
+      if (l.use[lim] !== p.use[r]) fail(`layer ${l.id} uses ${l.use[lim]} ${lim}, its slices ${p.use[r]}`);
+    });
+  });
+
+  const capacity = coresPerChip(spec) * spec.board.chips_x * spec.board.chips_y;
+  const slots = new Map<number, number>();
+  const listed = new Int32Array(slices).fill(-1);
+  doc.cores.forEach((c, i) => {
+    if (c.core !== i) fail(`cores[${i}] says it is core ${c.core}`);
+    if (c.slot >= capacity) fail(`core ${i} is on slot ${c.slot}, beyond the ${capacity} cores of a ${spec.board.chips_x}x${spec.board.chips_y}-chip ${spec.name} board`);
+    const other = slots.get(c.slot);
+    if (other !== undefined) fail(`cores ${other} and ${i} are both on slot ${c.slot}`);
+    slots.set(c.slot, i);
+    const p = slotPosition(spec, c.slot);
+    if (c.chip !== p.chip || c.tile[0] !== p.x || c.tile[1] !== p.y || c.core_in_tile !== p.core) {
+      fail(`core ${i}: slot ${c.slot} is chip ${p.chip}, tile [${p.x}, ${p.y}], core ${p.core} of its tile; the map says chip ${c.chip}, tile [${c.tile}], core ${c.core_in_tile}`);
+    }
+    const use = LIMITS.map(() => 0);
+    for (const s of c.slices) {
+      if (s >= slices) fail(`core ${i} lists slice ${s}, but the map has ${slices} slices`);
+      if (doc.slices[s].core !== i) fail(`core ${i} lists slice ${s}, which is on core ${doc.slices[s].core}`);
+      if (listed[s] >= 0) fail(`slice ${s} is listed twice`);
+      listed[s] = i;
+      LIMITS.forEach((l, r) => (use[r] += doc.slices[s].use[l]));
+    }
+    LIMITS.forEach((l, r) => {
+      if (c.use[l] !== use[r]) fail(`core ${i} uses ${c.use[l]} ${l}, its slices ${use[r]}`);
+    });
+  });
+  const tiles = new Set(doc.cores.map((c) => tileOf(spec, slotPosition(spec, c.slot)))).size;
+  const neurons = doc.layers.reduce((a, l) => a + l.neurons, 0);
+  const t = doc.totals;
+  if (t.chips !== chipsFor(spec, cores) || t.tiles !== tiles || t.neurons !== neurons) {
+    fail(`totals say ${t.chips} chips, ${t.tiles} tiles, ${t.neurons} neurons; the cores and layers make ${chipsFor(spec, cores)}, ${tiles}, ${neurons}`);
+  }
+  const unlisted = listed.indexOf(-1);
+  if (unlisted >= 0) fail(`slice ${unlisted} is on core ${doc.slices[unlisted].core}, which does not list it`);
+
+  const q = doc.quantization;
+  if (q) {
+    const bits = spec.precision.weight_mantissa_bits;
+    if (q.mantissa_bits !== bits) fail(`quantization: ${q.mantissa_bits} mantissa bits, the chip's weights have ${bits}`);
+    const perCore = new Map<number, number>();
+    q.groups.forEach((g, i) => {
+      if (g.core >= cores) fail(`quantization group ${i} is on core ${g.core}, but the map has ${cores} cores`);
+      if ((g.stream === null) !== (q.mode === 'per-core')) fail(`quantization group ${i}: a ${q.mode} map ${q.mode === 'per-core' ? 'has no' : 'needs a'} stream per group`);
+      // m·2^e for every mantissa m must be a finite, non-zero float32 step.
+      if (!(g.exponent >= -149 && g.exponent + bits - 1 <= 127)) fail(`quantization group ${i}: weight exponent ${g.exponent} puts ${bits}-bit mantissas outside float32`);
+      perCore.set(g.core, (perCore.get(g.core) ?? 0) + 1);
+    });
+    for (const [core, n] of perCore) {
+      if (n > spec.precision.max_exponent_groups_per_core) fail(`core ${core} has ${n} weight exponents, more than the ${spec.precision.max_exponent_groups_per_core} of a ${spec.name} core`);
+    }
+  }
 }
