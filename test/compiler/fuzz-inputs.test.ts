@@ -103,9 +103,11 @@ async function trial(kind: string, what: string, files: string[], body: () => un
   const start = performance.now();
   let failure: string | undefined;
   let category: 'internal' | 'inconsistent' | 'unclear' | undefined;
+  let outcome: 'accepted' | 'refused' | undefined;
   try {
     await body();
     t.accepted++;
+    outcome = 'accepted';
   } catch (e) {
     if (e instanceof Inconsistent) {
       category = 'inconsistent';
@@ -116,9 +118,13 @@ async function trial(kind: string, what: string, files: string[], body: () => un
     } else if (e.message.includes('\n') || !files.some((f) => e.message.includes(f))) {
       category = 'unclear';
       failure = `${what}: refused without naming the file in one line: ${JSON.stringify(e.message)}`;
-    } else t.refused++;
+    } else {
+      t.refused++;
+      outcome = 'refused';
+    }
   }
   const seconds = (performance.now() - start) / 1000;
+  if (process.env.FUZZ_TRACE) appendFileSync(process.env.FUZZ_TRACE, `  -> ${category ?? outcome} ${seconds.toFixed(3)} s\n`);
   t.maxSeconds = Math.max(t.maxSeconds, seconds);
   if (seconds >= HANG_SECONDS) failure = `${what}: took ${seconds.toFixed(1)} s (a hang: limit ${HANG_SECONDS} s)${failure ? `; ${failure}` : ''}`;
   if (!failure) return;
