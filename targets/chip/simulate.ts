@@ -95,6 +95,14 @@ export const CHIP_MAX_SYNAPSES = 100_000_000;
 
 /** Rebuilds the chip's configuration (synapse lists, routing) from a map and the plan of its IR. */
 export function configureChip(loaded: LoadedMap): ChipConfig {
+  try {
+    return configureFrom(loaded);
+  } catch (e) {
+    throw e instanceof SnncError && loaded.file ? e.inFile(loaded.file) : e;
+  }
+}
+
+function configureFrom(loaded: LoadedMap): ChipConfig {
   const { doc, ir } = loaded;
   const spec = doc.chip;
   let plan = buildPlan(ir);

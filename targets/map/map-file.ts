@@ -388,6 +388,8 @@ export interface LoadedMap {
   doc: MapDocument;
   ir: SnnIr;
   irFile: string;
+  /** The map's own path (errors found later name it). */
+  file?: string;
 }
 
 /** Reads and validates a map, then the IR it references (which must be unchanged since mapping). */
@@ -401,7 +403,7 @@ export function readMap(file: string): LoadedMap {
   if (sha256(bytes) !== doc.ir.sha256) throw new SnncError(`${doc.ir.file} changed since it was mapped (sha256 differs): run snnc map again`, { file });
   const ir = readIr(irFile);
   checkMapDocument(doc, ir, file);
-  return { doc, ir, irFile };
+  return { doc, ir, irFile, file };
 }
 
 /**

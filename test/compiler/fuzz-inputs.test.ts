@@ -58,13 +58,7 @@ function allFinite(value: unknown): boolean {
  * Failures of code outside this test's reach, each reported with its mutant: matched by kind and by the
  * failure text, counted and printed, and left out of the assertion (every other mutant still runs).
  */
-const KNOWN: Array<{ kind: string; match: RegExp; why: string }> = [
-  {
-    kind: 'map',
-    match: /refused without naming the file in one line: "the map does not fit its IR \(or was edited\): core \d+ uses \d+ [a-z ]+, the map says \d+"/,
-    why: "configureChip (targets/chip/simulate.ts, mismatch()) recounts every core's axons and synapse words and refuses a difference without the map's path (the CLI prints it as is); readMap cannot recount without building the plan",
-  },
-];
+const KNOWN: Array<{ kind: string; match: RegExp; why: string }> = [];
 
 const HANG_SECONDS = 20;
 
