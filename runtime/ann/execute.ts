@@ -162,14 +162,40 @@ export class NonFiniteOutputError extends SnncError {
   }
 }
 
-/** One pass over a float output (`v - v` is NaN exactly for NaN and ±Inf); integer tensors are exact. */
+/** One pass over a float output (integer tensors are exact); throws at its first NaN or ±Inf. */
 function checkFiniteOutput(t: Tensor, name: string, graphOutput: boolean, where: ErrorPlace): void {
   if (t.dtype !== 'float32' && t.dtype !== 'float64') return;
-  const data = t.data;
-  for (let i = 0, n = data.length; i < n; i++) {
-    const v = data[i];
-    if (v - v !== 0) throw new NonFiniteOutputError(v, i, t.dims, name, graphOutput, where);
+  const i = t.data instanceof Float32Array ? firstNonFiniteFloat32(t.data) : firstNonFiniteFloat64(t.data);
+  if (i >= 0) throw new NonFiniteOutputError(t.data[i]!, i, t.dims, name, graphOutput, where);
+}
+
+const EXPONENT = 0x7f800000;
+
+/**
+ * A float32 is NaN or ±Inf exactly when its exponent bits are all ones: tested on the bits, four at a time
+ * (integer ANDs, one branch per four values), about twice as fast as a comparison per value.
+ */
+function firstNonFiniteFloat32(data: Float32Array): number {
+  const bits = new Int32Array(data.buffer, data.byteOffset, data.length);
+  const n = bits.length;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const a = bits[i]! & EXPONENT;
+    const b = bits[i + 1]! & EXPONENT;
+    const c = bits[i + 2]! & EXPONENT;
+    const d = bits[i + 3]! & EXPONENT;
+    if (((a === EXPONENT ? 1 : 0) | (b === EXPONENT ? 1 : 0) | (c === EXPONENT ? 1 : 0) | (d === EXPONENT ? 1 : 0)) !== 0) break;
   }
+  for (; i < n; i++) if ((bits[i]! & EXPONENT) === EXPONENT) return i;
+  return -1;
+}
+
+function firstNonFiniteFloat64(data: Float64Array): number {
+  for (let i = 0, n = data.length; i < n; i++) {
+    const v = data[i]!;
+    if (v - v !== 0) return i;
+  }
+  return -1;
 }
 
 /**
