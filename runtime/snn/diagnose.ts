@@ -343,7 +343,7 @@ export function silentLayerWarnings(layers: readonly Pick<LayerStats, 'id' | 'ki
     .filter((l) => l.kind === 'if' && l.spikes_per_sample === 0)
     .map(
       (l) =>
-        `layer ${l.id} never fired in ${T} steps on ${samples} samples: the layers after it receive nothing from it, so the SOP and energy figures ` +
+        `layer ${l.id} never fired in ${T} step${T === 1 ? '' : 's'} on ${samples} sample${samples === 1 ? '' : 's'}: the layers after it receive nothing from it, so the SOP and energy figures ` +
         `leave out work the ANN does and the SNN-vs-ANN energy ratio is not meaningful; its threshold may be too high for T (snnc diagnose shows where)`,
     );
 }
