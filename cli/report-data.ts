@@ -16,6 +16,7 @@ import { ann45nm, chipEnergy, linearWork, NM45, snn45nm } from '../targets/energ
 import type { LoadedMap, MapCore, MapLayer, MapSlice } from '../targets/map/map-file.ts';
 import type { ChipView, EnergyModel, ReportData, SnnRun } from '../report/types.ts';
 import type { Progress } from './common.ts';
+import { inputScaleWarning, silentLayerWarnings } from '../runtime/snn/diagnose.ts';
 
 export interface ReportInputs {
   ir: SnnIr;
@@ -105,7 +106,7 @@ export async function collectReport(inputs: ReportInputs): Promise<ReportOutputs
     const { loaded } = inputs.map;
     const n = Math.min(inputs.chipSamples, inputs.samples);
     chipReport = await withProgress(inputs, 'virtual chip', (onProgress) =>
-      runChip(configureChip(loaded), x.subarray(0, n * perSample), { T, seed, labels: labels.subarray(0, n), reset: 'subtract', onProgress }).report,
+      runChip(configureChip(loaded), x.subarray(0, n * perSample), { T, seed, labels: labels.subarray(0, n), onProgress }).report,
     );
     spec = loaded.doc.chip;
     chipView = chipViewOf(loaded, chipReport);
@@ -119,6 +120,10 @@ export async function collectReport(inputs: ReportInputs): Promise<ReportOutputs
   for (const l of snn.layers) {
     if (l.kind === 'if' && l.firing_rate > 0.5) warnings.push(`${l.id} fires at ${(100 * l.firing_rate).toFixed(0)} % of steps: its threshold may be too low`);
   }
+  // The same warnings as `snnc simulate`: silent layers (energy figures that mean nothing), mis-scaled input.
+  const scale = inputScaleWarning(x, divisor);
+  if (scale) warnings.push(scale);
+  warnings.push(...silentLayerWarnings(snn.layers, T, inputs.samples));
 
   const data: ReportData & { ann_baseline: AnnBaseline } = {
     provenance: {

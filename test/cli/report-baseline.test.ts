@@ -44,7 +44,7 @@ const xFile = join(tmp, 'x.npy');
 writeNpy(xFile, { dtype: 'float32', shape: x.dims, data: x.data as Float32Array });
 
 /** Compiles `pool`'s model, labels the samples with the ONNX model's own predictions, runs the report. */
-function reportOn(pool: 'MaxPool' | 'AveragePool') {
+function reportOn(pool: 'MaxPool' | 'AveragePool', compileArgs: string[] = []) {
   const bytes = cnn(pool);
   const model = join(tmp, `${pool}.onnx`);
   writeFileSync(model, bytes);
@@ -56,12 +56,20 @@ function reportOn(pool: 'MaxPool' | 'AveragePool') {
   const yFile = join(tmp, `${pool}_y.npy`);
   writeNpy(yFile, { dtype: 'int32', shape: [SAMPLES], data: labels });
   const ir = join(tmp, `${pool}.snn.json`);
-  const compiled = snnc('compile', model, '--calib', xFile, '--maxpool', 'avg', '-o', ir);
+  const compiled = snnc('compile', model, '--calib', xFile, '--maxpool', 'avg', ...compileArgs, '-o', ir);
   expect(compiled.status, compiled.stderr).toBe(0);
   const r = snnc('report', ir, '--input', xFile, '--labels', yFile, '-T', '8', '--limit', '1000', '-o', join(tmp, `${pool}.html`), '--json');
   expect(r.status, r.stderr).toBe(0);
   return { r, data: JSON.parse(r.stdout), ir, labels };
 }
+
+describe('the warnings of snnc report', () => {
+  it('say when data in [0, 1] meets an IR that divides by 255, as snnc simulate does', () => {
+    const { data } = reportOn('AveragePool', ['--input-divisor', '255']);
+    expect(data.warnings.some((w: string) => /--input-divisor 1/.test(w))).toBe(true);
+    expect(reportOn('AveragePool').data.warnings.some((w: string) => /--input-divisor/.test(w))).toBe(false);
+  });
+});
 
 describe('the ANN baseline of snnc report', () => {
   it('compiled with --maxpool avg: the converted network, labelled, with the ONNX accuracy kept', () => {
