@@ -56,6 +56,7 @@ export async function simulate(irPath: string, options: SimulateOptions): Promis
   if (scaleWarning) warnings.push(scaleWarning);
   warnings.forEach(warn);
 
+  const planProgress = await createProgress('plan');
   const progress = await createProgress('simulate');
   let result: SimulationResult;
   try {
@@ -65,9 +66,14 @@ export async function simulate(irPath: string, options: SimulateOptions): Promis
       labels: data.labels,
       workers: options.workers,
       attention: options.attention,
+      onPlanProgress: (done, total) => {
+        planProgress.update(done, total);
+        if (done === total) planProgress.stop();
+      },
       onProgress: (done, total) => progress.update(done, total),
     });
   } finally {
+    planProgress.stop();
     progress.stop();
   }
   checkFiniteLogits(result, irPath, options.input);

@@ -254,6 +254,8 @@ export interface PlanOptions {
    * tested against; memory O(synapses)). Default true.
    */
   structured?: boolean;
+  /** Sources whose fan-out is built so far, of all (input, spike streams, analog nodes): big networks take seconds. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
@@ -523,7 +525,14 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
    * The fan-out of one source: per target region, a structured route where the chain allows (and
    * `opts.structured` is not false), otherwise a composed table per region.
    */
+  const sources = 1 + ifNodes.length + ir.nodes.filter((n) => n.kind === 'rsm').length + analogNodes.length;
+  let built = 0;
   const fanoutFrom = (source: string, value: Float64Array | number): Fanout | undefined => {
+    const f = fanoutOf_(source, value);
+    opts.onProgress?.(++built, sources);
+    return f;
+  };
+  const fanoutOf_ = (source: string, value: Float64Array | number): Fanout | undefined => {
     const nodes = downstreamOf(source);
     const targets = targetsOf(source, nodes);
     if (targets.length === 0) return undefined;

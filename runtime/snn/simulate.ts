@@ -38,6 +38,8 @@ export interface SimulateOptions {
   /** Worker threads (default: up to 2 of the available cores; 1 below 64 samples). */
   workers?: number;
   onProgress?(done: number, total: number): void;
+  /** Building the plan (`simulate` only): sources done of all. */
+  onPlanProgress?(done: number, total: number): void;
   /** Return every IF population's spikes (small runs only: T × neurons per sample). */
   recordSpikes?: boolean;
   /** Rule of the analog nodes (matmul, softmax): default accumulated. */
@@ -135,7 +137,7 @@ export function checkpointsFor(T: number): number[] {
 }
 
 export async function simulate(ir: SnnIr, input: Float32Array, opts: SimulateOptions): Promise<SimulationResult> {
-  return simulatePlan(buildPlan(ir), input, opts);
+  return simulatePlan(buildPlan(ir, { onProgress: opts.onPlanProgress }), input, opts);
 }
 
 export async function simulatePlan(plan: NetworkPlan, input: Float32Array, opts: SimulateOptions): Promise<SimulationResult> {
