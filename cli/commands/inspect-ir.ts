@@ -1,12 +1,13 @@
 /**
  * `snnc inspect model.snn.json`: the spiking IR's nodes, its neuron populations with thresholds, the
- * composed synapse tables (synapses, fan-out per source neuron, fan-in per target neuron) and its masks.
+ * composed synapses (counted from the routes, never tabulated: fan-out per source neuron, fan-in per target
+ * neuron) and its masks.
  */
 import type { SnnIr } from '../../compiler/ir/types.ts';
-import type { Csr, NetworkPlan } from '../../runtime/snn/plan.ts';
+import type { NetworkPlan } from '../../runtime/snn/plan.ts';
 import { formatCount, formatTable, printJson } from '../common.ts';
 import type { InspectOptions } from './inspect.ts';
-import { tableOf } from '../../runtime/snn/routes.ts';
+import { type Fanout, forEachEntry } from '../../runtime/snn/routes.ts';
 
 interface Spread {
   mean: number;
@@ -45,18 +46,48 @@ export async function inspectIr(file: string, options: InspectOptions): Promise<
   else process.stdout.write(`${renderIrSummary(summary)}\n`);
 }
 
-function rowSpread(csr: Csr): Spread {
-  const rows = csr.rowPtr.length - 1;
+/** Synapses per source row of a fan-out: mean and largest. */
+function rowSpread(f: Fanout): Spread {
   let max = 0;
-  for (let r = 0; r < rows; r++) max = Math.max(max, csr.rowPtr[r + 1] - csr.rowPtr[r]);
-  return { mean: rows ? csr.col.length / rows : 0, max };
+  let sum = 0;
+  for (const n of f.fanOut) {
+    sum += n;
+    if (n > max) max = n;
+  }
+  return { mean: f.rows ? sum / f.rows : 0, max };
+}
+
+/**
+ * fanIn[t] += the non-zero synapses into target t of one fan-out, counted from its routes: O(synapses) time
+ * but no table of them (a conv twin's positions × its non-zero weights per channel and tap).
+ */
+function addFanIn(f: Fanout, fanIn: Int32Array): void {
+  for (const r of f.routes) {
+    if (r.kind !== 'conv' || r.remap) {
+      for (let i = 0; i < f.rows; i++) forEachEntry(r, i, (t, w) => w !== 0 && fanIn[t]++);
+      continue;
+    }
+    const t = r.twin;
+    const cin = t.weights.length / (t.taps * t.coutPerGroup);
+    for (let c = 0; c < cin; c++) {
+      const first = t.offset + Math.floor(c / t.cinPerGroup) * t.coutPerGroup * t.outPlane;
+      for (let s = 0; s < t.plane; s++) {
+        for (let q = t.posPtr[s]; q < t.posPtr[s + 1]; q++) {
+          const wb = (c * t.taps + t.posTap[q]) * t.coutPerGroup;
+          const tb = first + t.posOut[q];
+          for (let o = 0; o < t.coutPerGroup; o++) if (t.weights[wb + o] !== 0) fanIn[tb + o * t.outPlane]++;
+        }
+      }
+    }
+  }
 }
 
 export function summarizeIr(file: string, ir: SnnIr, plan: NetworkPlan): IrSummary {
-  // Fan-in per neuron of the flat current space, from every table that reaches it.
+  // Fan-in per neuron of the flat current space, from every fan-out that reaches it.
   const fanIn = new Int32Array(plan.currentSize);
-  const tables = [plan.input, ...plan.streams.map((s) => s.fanout)].map(tableOf);
-  for (const t of tables) for (const c of t.col) fanIn[c]++;
+  const fanouts = [plan.input, ...plan.streams.map((s) => s.fanout)];
+  for (const f of fanouts) addFanIn(f, fanIn);
+  const synapsesOf = (f: Fanout) => f.fanOut.reduce((a, n) => a + n, 0);
   const inSpread = (offset: number, size: number): Spread => {
     let sum = 0;
     let max = 0;
@@ -68,11 +99,11 @@ export function summarizeIr(file: string, ir: SnnIr, plan: NetworkPlan): IrSumma
   };
   const inputSize = plan.inputSize;
   const populations: PopulationSummary[] = [
-    { id: ir.input.id, kind: 'input', neurons: inputSize, threshold: null, synapses_out: tableOf(plan.input).col.length, fan_out: rowSpread(tableOf(plan.input)), fan_in: { mean: 0, max: 0 } },
+    { id: ir.input.id, kind: 'input', neurons: inputSize, threshold: null, synapses_out: synapsesOf(plan.input), fan_out: rowSpread(plan.input), fan_in: { mean: 0, max: 0 } },
     ...plan.pops.map((p): PopulationSummary => {
-      const streams = p.streams.map((s) => tableOf(plan.streams[s].fanout));
-      const out = streams.reduce((n, c) => n + c.col.length, 0);
-      const maxOut = Math.max(0, ...streams.map((c) => rowSpread(c).max));
+      const streams = p.streams.map((s) => plan.streams[s].fanout);
+      const out = streams.reduce((n, f) => n + synapsesOf(f), 0);
+      const maxOut = Math.max(0, ...streams.map((f) => rowSpread(f).max));
       return {
         id: p.id,
         kind: 'if',
@@ -94,7 +125,7 @@ export function summarizeIr(file: string, ir: SnnIr, plan: NetworkPlan): IrSumma
     nodes: ir.nodes.map((n) => ({ id: n.id, kind: n.kind, inputs: n.inputs, shape: n.shape })),
     populations,
     masks: plan.masks.map((m) => ({ id: m.id, from: m.from, to: m.to, ratio: m.ratio })),
-    synapses: tables.reduce((n, t) => n + t.col.length, 0),
+    synapses: fanouts.reduce((n, f) => n + synapsesOf(f), 0),
   };
 }
 
