@@ -13,7 +13,6 @@ import { IrBuilder, randomArray } from '../test/helpers/ir-builder.ts';
 import { loadOnnx } from '../compiler/onnx/load.ts';
 import { lower } from '../compiler/lower.ts';
 import { readNpy } from '../runtime/npy.ts';
-import { tableOf } from '../runtime/snn/routes.ts';
 
 const SAMPLES = 1000;
 const T = 32;
@@ -101,7 +100,7 @@ async function timeSimulation(name: string, ir: SnnIr, input: Float32Array): Pro
       sops_per_sample: Math.round(r.sops_per_sample),
       firing_rates: Object.fromEntries(r.layers.filter((l) => l.kind === 'if').map((l) => [l.id, +l.firing_rate.toFixed(4)])),
       plan_ms: +planMs.toFixed(1),
-      synapses: plan.streams.reduce((a, s) => a + tableOf(s.fanout).col.length, 0),
+      synapses: plan.streams.reduce((a, s) => a + s.fanout.fanOut.reduce((n, f) => n + f, 0), 0),
     };
   }
   return out;
