@@ -20,9 +20,48 @@ export interface ChipEvent {
   source: string;
 }
 
-/** The per-core resources a mapping must respect, in a fixed order (reports and errors use these names). */
+/**
+ * The per-core resources a mapping must respect, named in one place. `LIMITS` is their fixed order (reports,
+ * errors and the map file's `use` objects use these names); a slice's or core's use in the partitioners' hot
+ * loops is a `Use` tuple in that order, read by name through `R`: `use[R.output_axons]`.
+ */
 export const LIMITS = ['neurons', 'input_axons', 'output_axons', 'synapse_words'] as const;
 export type LimitName = (typeof LIMITS)[number];
+
+/** Position of each resource in a `Use` tuple (agrees with LIMITS: test/targets/resources.test.ts). */
+export const R = { neurons: 0, input_axons: 1, output_axons: 2, synapse_words: 3 } as const satisfies { [K in LimitName]: number };
+
+export interface Resource {
+  /** How errors and reports name it ("4096 input axons"). */
+  text: string;
+  /** How a slice's (a set of neurons of one population on one core) use of it is counted. */
+  counts: string;
+}
+
+/** Every per-core resource: its text and how a slice's use is counted (targets/map/partition.ts, blocks.ts). */
+export const RESOURCES: Record<LimitName, Resource> = {
+  neurons: { text: 'neurons', counts: "the slice's neurons: one compartment each" },
+  input_axons: { text: 'input axons', counts: 'the distinct (spike stream, source neuron) pairs with a synapse into the slice' },
+  output_axons: { text: 'output axons', counts: "Σ over the slice's neurons and their streams of the distinct destination slices reached (one routing entry, one message per spike, each)" },
+  synapse_words: { text: 'synapse-memory words', counts: 'Σ over its input axons of synapseWords(the axon\'s synapses into the slice)' },
+};
+
+/** A slice's or core's use of every resource, in LIMITS order: read it as `use[R.synapse_words]`. */
+export type Use = [number, number, number, number];
+
+export function emptyUse(): Use {
+  return [0, 0, 0, 0];
+}
+
+/** A chip's capacity of every resource per core, as a Use. */
+export function capsOf(spec: ChipSpec): Use {
+  return LIMITS.map((l) => spec.limits[l].value) as Use;
+}
+
+/** A Use as the map file writes it: keyed by resource name. */
+export function useRecord(u: ArrayLike<number>): Record<LimitName, number> {
+  return Object.fromEntries(LIMITS.map((l) => [l, u[R[l]]])) as Record<LimitName, number>;
+}
 
 export const EVENTS = ['synaptic_op', 'neuron_active', 'neuron_inactive', 'spike_out', 'message_out', 'message_in', 'hop_ew', 'hop_ns', 'chip_hop'] as const;
 export type EventName = (typeof EVENTS)[number];

@@ -38,7 +38,7 @@ import type { ConvTable } from '../../runtime/snn/conv-table.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
 import { type ConvTwinAt, instantiateKernels, MemoryLayout, reserveConvTwin, writeConvTwin, writeEntries } from '../../runtime/snn/wasm/kernels.ts';
 import { checkpointsFor } from '../../runtime/snn/simulate.ts';
-import { barrierNs, type ChipSpec, LIMITS, type LimitName, synapseWords } from '../chip-spec.ts';
+import { barrierNs, capsOf, type ChipSpec, emptyUse, LIMITS, type LimitName, R, synapseWords } from '../chip-spec.ts';
 import { ann45nm, chipEnergy, type EnergyBreakdown, emptyEvents, type EventCounts, linearWork, receiveNs, routeEnergyPj, routeNs, sendNs, snn45nm } from '../energy.ts';
 import { type ChipNetwork, chipNetwork } from '../map/partition.ts';
 import { synapseCount } from '../map/blocks.ts';
@@ -156,8 +156,8 @@ function configureFrom(loaded: LoadedMap): ChipConfig {
   }
 
   // Synapse memory and axons, rebuilt from the plan's tables; every core must fit the spec's limits.
-  const use = Array.from({ length: cores }, () => [0, 0, 0, 0]);
-  for (const [k, m] of layerNeuronsOnCore.entries()) for (const [c, n] of m) use[c][0] += n;
+  const use = Array.from({ length: cores }, emptyUse);
+  for (const [k, m] of layerNeuronsOnCore.entries()) for (const [c, n] of m) use[c][R.neurons] += n;
   const stamp = new Int32Array(doc.slices.length).fill(-1);
   const counts = new Int32Array(doc.slices.length);
   let mark = 0;
@@ -192,18 +192,19 @@ function configureFrom(loaded: LoadedMap): ChipConfig {
         }
         entPtr.push(at);
         const c = doc.slices[d].core;
-        use[coreOf[net.pops[s.pop].offset + i]][2]++; // an output axon of the sender
-        use[c][1]++; // an input axon of the receiver
-        use[c][3] += synapseWords(counts[d], spec);
+        use[coreOf[net.pops[s.pop].offset + i]][R.output_axons]++; // an output axon of the sender
+        use[c][R.input_axons]++; // an input axon of the receiver
+        use[c][R.synapse_words] += synapseWords(counts[d], spec);
       }
       msgPtr[i + 1] = slices.length;
     }
     const slice = Int32Array.from(slices);
     return { msgPtr, slice, core: slice.map((d) => doc.slices[d].core), entPtr: Int32Array.from(entPtr), col: outCol, val: outVal };
   });
-  const caps = LIMITS.map((l) => spec.limits[l].value);
+  const caps = capsOf(spec);
   use.forEach((u, c) => {
-    LIMITS.forEach((l: LimitName, r) => {
+    LIMITS.forEach((l: LimitName) => {
+      const r = R[l];
       // Population synapses share axons and weight sets: the recount below is the discrete layout's, so
       // such a map is checked against its own (blocks.ts) figures. Neurons and output axons are the same.
       const shared = doc.options.synapses === 'population' && (l === 'input_axons' || l === 'synapse_words');

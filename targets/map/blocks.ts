@@ -16,7 +16,7 @@
 import { SnncError } from '../../compiler/errors.ts';
 import type { NetworkPlan } from '../../runtime/snn/plan.ts';
 import { type ConvRoute, type DenseRoute, type Route, routeStart } from '../../runtime/snn/routes.ts';
-import { type ChipSpec, LIMITS, type LimitName, synapseWords } from '../chip-spec.ts';
+import { type ChipSpec, emptyUse, LIMITS, type LimitName, R, RESOURCES, synapseWords } from '../chip-spec.ts';
 import { capsOf, type ChipPopulation, type LayerPartition, type Partition, type Slice, UnplaceableError, type Use } from './partition.ts';
 import type { CoreEdge } from './place.ts';
 
@@ -181,7 +181,8 @@ function routeUse(m: Model, k: number, inc: Incoming, b: Block, spec: ChipSpec, 
     if (shared) {
       const single = routeUse(m, k, inc, b, spec, scratch, 'discrete');
       const caps = capsOf(spec);
-      const share = (u: [number, number]) => Math.max(u[0] / caps[1], u[1] / caps[3]);
+      // [input axons, synapse words] of the route, as shares of a core.
+      const share = (u: [number, number]) => Math.max(u[0] / caps[R.input_axons], u[1] / caps[R.synapse_words]);
       return share(shared) < share(single) ? shared : single;
     }
   }
@@ -543,13 +544,14 @@ export function blockPartition(
     const outAx = new Int32Array(pop.size);
     for (let i = 0; i < pop.size; i++) forEachDest(m, p, i, sliceOf, stamp, () => outAx[i]++);
     const useOf = (b: Block): Use => {
-      const u: Use = [(b.c1 - b.c0) * (b.r1 - b.r0) * (b.x1 - b.x0), 0, 0, 0];
+      const u: Use = emptyUse();
+      u[R.neurons] = (b.c1 - b.c0) * (b.r1 - b.r0) * (b.x1 - b.x0);
       for (const inc of m.incoming[p]) {
         const [ax, wd] = routeUse(m, p, inc, b, spec, scratch, mode);
-        u[1] += ax;
-        u[3] += wd;
+        u[R.input_axons] += ax;
+        u[R.synapse_words] += wd;
       }
-      for (let c = b.c0; c < b.c1; c++) for (let y = b.r0; y < b.r1; y++) for (let x = b.x0; x < b.x1; x++) u[2] += outAx[(c * H + y) * W + x];
+      for (let c = b.c0; c < b.c1; c++) for (let y = b.r0; y < b.r1; y++) for (let x = b.x0; x < b.x1; x++) u[R.output_axons] += outAx[(c * H + y) * W + x];
       return u;
     };
     const fits = (u: Use) => u.every((v, r) => v <= caps[r]);
@@ -565,7 +567,7 @@ export function blockPartition(
     // Fewest blocks first; a shape whose probes fit but some other block does not (e.g. one whose neurons
     // reach more destination blocks) is retried with fewer channels per block.
     let failed: Use | undefined;
-    for (const candidate of candidates(dims, caps[0], probeFits)) {
+    for (const candidate of candidates(dims, caps[R.neurons], probeFits)) {
       for (let cc = candidate.cc; cc >= 1 && !chosen; cc = cc > 4 ? Math.floor(cc * 0.75) : cc - 1) {
         const grid = { ...candidate, cc };
         const blocks = blocksOf(dims, grid);
@@ -580,8 +582,8 @@ export function blockPartition(
       const u = worst?.use ?? failed ?? useOf(blockAt(dims, { cc: 1, rr: 1, ww: 1 }, 0.5));
       const r = Math.max(0, u.findIndex((v, k) => v > caps[k]));
       throw new UnplaceableError(
-        `layer ${pop.id}: ${worst ? 'even one neuron needs' : 'no block shape fits: a block needs'} ${u[r]} ${LIMIT_TEXT[LIMITS[r]]}, more than the ${caps[r]} of a ${spec.name} core (by ${u[r] - caps[r]}); no slicing can place it${
-          mode === 'discrete' && r === 1 ? ' (with --synapses population a source position, not each neuron, takes an axon)' : ''
+        `layer ${pop.id}: ${worst ? 'even one neuron needs' : 'no block shape fits: a block needs'} ${u[r]} ${RESOURCES[LIMITS[r]].text}, more than the ${caps[r]} of a ${spec.name} core (by ${u[r] - caps[r]}); no slicing can place it${
+          mode === 'discrete' && r === R.input_axons ? ' (with --synapses population a source position, not each neuron, takes an axon)' : ''
         }`,
         { node: pop.id },
         LIMITS[r],
@@ -631,11 +633,11 @@ export function blockPartition(
     if (core < 0) {
       core = cores.length;
       cores.push([]);
-      use.push([0, 0, 0, 0]);
+      use.push(emptyUse());
     }
     cores[core].push(s.index);
     coreOf[s.index] = core;
-    for (let r = 0; r < 4; r++) use[core][r] += s.use[r];
+    for (let r = 0; r < LIMITS.length; r++) use[core][r] += s.use[r];
   }
 
   opts.beforeTraffic?.(cores.length);
@@ -660,13 +662,6 @@ export function blockPartition(
   const edges = byCore.flatMap((to, from) => [...to].sort((x, y) => x[0] - y[0]).map(([c, w]) => ({ from, to: c, messages: w })));
   return { part: { slices, layers, sliceOf, coreOf, cores, use }, edges, messages };
 }
-
-const LIMIT_TEXT: Record<LimitName, string> = {
-  neurons: 'neurons',
-  input_axons: 'input axons',
-  output_axons: 'output axons',
-  synapse_words: 'synapse-memory words',
-};
 
 /** Synapses of the plan (non-zero composed weights), from the routes' fan-out counts. */
 export function synapseCount(plan: NetworkPlan): number {

@@ -14,7 +14,7 @@ import { readDocument, validateDocument } from '../../compiler/schema.ts';
 import { writeFileAtomic } from '../../runtime/npy.ts';
 import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
-import { type ChipSpec, checkChipSpec, coresPerChip, LIMITS, type LimitName } from '../chip-spec.ts';
+import { capsOf, type ChipSpec, checkChipSpec, coresPerChip, emptyUse, LIMITS, type LimitName, R, useRecord } from '../chip-spec.ts';
 import { blockPartition, synapseCount, type SynapseMode } from './blocks.ts';
 import { type ChipNetwork, chipNetwork, chipPopulations, type LowerBound, lowerBound, partition, type Partition, sliceTraffic, UnplaceableError, type Use } from './partition.ts';
 import { checkBoard, type CoreEdge, PLACERS, spikeHops } from './place.ts';
@@ -109,7 +109,7 @@ export interface MapDocument {
 }
 
 function usage(u: Use): Usage {
-  return Object.fromEntries(LIMITS.map((l, r) => [l, u[r]])) as Usage;
+  return useRecord(u);
 }
 
 function runs(neurons: Int32Array): Array<[number, number]> {
@@ -250,16 +250,16 @@ function buildMapWith(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpe
   }
 
   const lb = lowerBound(plan, net.pops, spec);
-  const caps = LIMITS.map((l) => spec.limits[l].value);
+  const caps = capsOf(spec);
   const layers: MapLayer[] = part.layers.map((l) => {
     const pop = net.pops[l.pop];
-    const total: Use = [0, 0, 0, 0];
-    const maxFrac: Use = [0, 0, 0, 0];
+    const total: Use = emptyUse();
+    const maxFrac: Use = emptyUse();
     const cores = new Set<number>();
     for (const s of l.slices) {
       const sl = part.slices[s];
       cores.add(part.coreOf[s]);
-      for (let r = 0; r < 4; r++) {
+      for (let r = 0; r < LIMITS.length; r++) {
         total[r] += sl.use[r];
         maxFrac[r] = Math.max(maxFrac[r], sl.use[r] / caps[r]);
       }
@@ -313,7 +313,7 @@ function buildMapWith(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpe
       tiles,
       neurons: net.pops.reduce((a, p) => a + p.size, 0),
       synapses,
-      routing_entries: part.use.reduce((a, u) => a + u[2], 0),
+      routing_entries: part.use.reduce((a, u) => a + u[R.output_axons], 0),
       lower_bound: lb,
       cores_over_lower_bound: part.cores.length / lb.cores,
     },
@@ -458,15 +458,15 @@ export function checkMapDocument(doc: MapDocument, ir: SnnIr, file: string): voi
     if (n !== s.neurons) fail(`slice ${i} lists ${s.neurons} neurons but its ranges cover ${n}`);
     perLayer[k!].slices++;
     perLayer[k!].cores.add(s.core);
-    LIMITS.forEach((l, r) => (perLayer[k!].use[r] += s.use[l]));
+    LIMITS.forEach((l) => (perLayer[k!].use[R[l]] += s.use[l]));
   });
   doc.layers.forEach((l, k) => {
     const missing = covered[k].indexOf(0);
     if (missing >= 0) fail(`neuron ${missing} of layer ${l.id} is in no slice`);
     const p = perLayer[k];
     if (l.slices !== p.slices || l.cores !== p.cores.size) fail(`layer ${l.id} says ${l.slices} slices on ${l.cores} cores, its slices are ${p.slices} on ${p.cores.size}`);
-    LIMITS.forEach((lim, r) => {
-      if (l.use[lim] !== p.use[r]) fail(`layer ${l.id} uses ${l.use[lim]} ${lim}, its slices ${p.use[r]}`);
+    LIMITS.forEach((lim) => {
+      if (l.use[lim] !== p.use[R[lim]]) fail(`layer ${l.id} uses ${l.use[lim]} ${lim}, its slices ${p.use[R[lim]]}`);
     });
   });
 
@@ -483,16 +483,16 @@ export function checkMapDocument(doc: MapDocument, ir: SnnIr, file: string): voi
     if (c.chip !== p.chip || c.tile[0] !== p.x || c.tile[1] !== p.y || c.core_in_tile !== p.core) {
       fail(`core ${i}: slot ${c.slot} is chip ${p.chip}, tile [${p.x}, ${p.y}], core ${p.core} of its tile; the map says chip ${c.chip}, tile [${c.tile}], core ${c.core_in_tile}`);
     }
-    const use = LIMITS.map(() => 0);
+    const use = emptyUse();
     for (const s of c.slices) {
       if (s >= slices) fail(`core ${i} lists slice ${s}, but the map has ${slices} slices`);
       if (doc.slices[s].core !== i) fail(`core ${i} lists slice ${s}, which is on core ${doc.slices[s].core}`);
       if (listed[s] >= 0) fail(`slice ${s} is listed twice`);
       listed[s] = i;
-      LIMITS.forEach((l, r) => (use[r] += doc.slices[s].use[l]));
+      LIMITS.forEach((l) => (use[R[l]] += doc.slices[s].use[l]));
     }
-    LIMITS.forEach((l, r) => {
-      if (c.use[l] !== use[r]) fail(`core ${i} uses ${c.use[l]} ${l}, its slices ${use[r]}`);
+    LIMITS.forEach((l) => {
+      if (c.use[l] !== use[R[l]]) fail(`core ${i} uses ${c.use[l]} ${l}, its slices ${use[R[l]]}`);
     });
   });
   const tiles = new Set(doc.cores.map((c) => tileOf(spec, slotPosition(spec, c.slot)))).size;

@@ -24,7 +24,7 @@
 import { type ErrorPlace, SnncError } from '../../compiler/errors.ts';
 import type { IfNode, IrNode, Shape, SnnIr } from '../../compiler/ir/types.ts';
 import type { NetworkPlan } from '../../runtime/snn/plan.ts';
-import { type ChipSpec, LIMITS, type LimitName, synapseWords } from '../chip-spec.ts';
+import { capsOf, type ChipSpec, emptyUse, LIMITS, type LimitName, R, RESOURCES, synapseWords, type Use } from '../chip-spec.ts';
 import { tableOf } from '../../runtime/snn/routes.ts';
 
 /** A neuron (or the smallest block) that no core can hold: the limit it breaks, for a caller that can change the layout. */
@@ -116,8 +116,9 @@ export function chipNetwork(ir: SnnIr, plan: NetworkPlan): ChipNetwork {
   return { plan, pops, popOf, incoming };
 }
 
-/** Resource use in LIMITS order: [neurons, input axons, output axons, synapse words]. */
-export type Use = [number, number, number, number];
+/** Resource use in LIMITS order, read by name: `use[R.output_axons]` (targets/chip-spec.ts). */
+export type { Use };
+export { capsOf };
 
 export interface Slice {
   index: number;
@@ -150,10 +151,6 @@ export interface Partition {
   use: Use[];
 }
 
-export function capsOf(spec: ChipSpec): Use {
-  return LIMITS.map((l) => spec.limits[l].value) as Use;
-}
-
 /** Orderings of a population's neurons to grow slices along. */
 function orderings(shape: Shape, size: number): Array<{ name: string; order: Int32Array }> {
   const natural = new Int32Array(size);
@@ -179,13 +176,6 @@ export function neuronName(pop: ChipPopulation, local: number): string {
   }
   return `${pop.id}[${idx.join(', ')}]`;
 }
-
-const LIMIT_TEXT: Record<LimitName, string> = {
-  neurons: 'neurons',
-  input_axons: 'input axons',
-  output_axons: 'output axons',
-  synapse_words: 'synapse-memory words',
-};
 
 /** Output axons of each neuron of population p: the distinct destination slices of its rows, summed over its streams. */
 function outputAxons(net: ChipNetwork, p: number, sliceOf: Int32Array, slices: number): Int32Array {
@@ -235,26 +225,27 @@ function grow(net: ChipNetwork, p: number, order: Int32Array, outAx: Int32Array,
   const hard = capsOf(spec);
   const stamps = net.plan.streams.map((s) => new Int32Array(tableOf(s.fanout).rowPtr.length - 1).fill(-1));
   const counts = net.plan.streams.map((s) => new Int32Array(tableOf(s.fanout).rowPtr.length - 1));
-  const wordStep = new Int32Array(hard[0] + 2);
+  const wordStep = new Int32Array(hard[R.neurons] + 2);
   for (let n = 0; n < wordStep.length; n++) wordStep[n] = synapseWords(n + 1, spec) - synapseWords(n, spec);
 
   const slices: Grown['slices'] = [];
   let opened = 0;
   let id = 0;
-  const delta: Use = [0, 0, 0, 0];
+  const delta: Use = emptyUse();
+  // What adding neuron t to the open slice costs, resource by resource (RESOURCES[...].counts).
   const measure = (t: number) => {
-    delta[0] = 1;
-    delta[1] = 0;
-    delta[2] = outAx[t];
-    delta[3] = 0;
+    delta[R.neurons] = 1;
+    delta[R.input_axons] = 0;
+    delta[R.output_axons] = outAx[t];
+    delta[R.synapse_words] = 0;
     for (let k = ptr[t]; k < ptr[t + 1]; k++) {
       const s = stream[k];
       const j = row[k];
       if (stamps[s][j] !== id) {
-        delta[1]++;
-        delta[3] += wordStep[0];
+        delta[R.input_axons]++;
+        delta[R.synapse_words] += wordStep[0];
       } else {
-        delta[3] += wordStep[counts[s][j]];
+        delta[R.synapse_words] += wordStep[counts[s][j]];
       }
     }
   };
@@ -263,7 +254,7 @@ function grow(net: ChipNetwork, p: number, order: Int32Array, outAx: Int32Array,
   while (at < order.length) {
     const fresh = bin >= residual.length;
     const caps = fresh ? hard : residual[bin].caps;
-    const use: Use = [0, 0, 0, 0];
+    const use: Use = emptyUse();
     const neurons: number[] = [];
     let closedBy: LimitName | null = null;
     const start = at;
@@ -271,7 +262,7 @@ function grow(net: ChipNetwork, p: number, order: Int32Array, outAx: Int32Array,
       const t = order[at];
       measure(t);
       let worstRatio = 1;
-      for (let r = 0; r < 4; r++) {
+      for (let r = 0; r < LIMITS.length; r++) {
         const ratio = (use[r] + delta[r]) / caps[r];
         if (ratio > worstRatio) {
           worstRatio = ratio;
@@ -280,8 +271,8 @@ function grow(net: ChipNetwork, p: number, order: Int32Array, outAx: Int32Array,
       }
       if (closedBy !== null) {
         if (neurons.length === 0 && fresh) {
-          const r = LIMITS.indexOf(closedBy);
           const limit = closedBy;
+          const r = R[limit];
           const what =
             limit === 'input_axons'
               ? `receives spikes from ${delta[r]} source neurons`
@@ -290,7 +281,7 @@ function grow(net: ChipNetwork, p: number, order: Int32Array, outAx: Int32Array,
                 : `sends spikes to ${delta[r]} core slices`;
           const remedy = limit === 'output_axons' ? 'its targets are cut too finely' : 'splitting one neuron over partial-sum neurons is not implemented; reduce the fan-in in the model';
           throw new UnplaceableError(
-            `neuron ${neuronName(pop, t)} ${what}: more than the ${hard[r]} ${LIMIT_TEXT[limit]} of a ${spec.name} core (by ${delta[r] - hard[r]}); no slicing can place it (${remedy})`,
+            `neuron ${neuronName(pop, t)} ${what}: more than the ${hard[r]} ${RESOURCES[limit].text} of a ${spec.name} core (by ${delta[r] - hard[r]}); no slicing can place it (${remedy})`,
             { node: pop.id },
             limit,
           );
@@ -307,7 +298,7 @@ function grow(net: ChipNetwork, p: number, order: Int32Array, outAx: Int32Array,
           counts[s][j]++;
         }
       }
-      for (let r = 0; r < 4; r++) use[r] += delta[r];
+      for (let r = 0; r < LIMITS.length; r++) use[r] += delta[r];
       neurons.push(t);
       at++;
     }
@@ -413,11 +404,11 @@ export function partition(net: ChipNetwork, spec: ChipSpec, options: PartitionOp
       if (core < 0) {
         core = cores.length;
         cores.push([]);
-        use.push([0, 0, 0, 0]);
+        use.push(emptyUse());
       }
       cores[core].push(index);
       coreOfSlice[index] = core;
-      for (let r = 0; r < 4; r++) use[core][r] += s.use[r];
+      for (let r = 0; r < LIMITS.length; r++) use[core][r] += s.use[r];
       slices.push({ index, pop: p, neurons, use: s.use, closedBy: s.closedBy });
       indices.push(index);
       if (s.closedBy) closers.set(s.closedBy, (closers.get(s.closedBy) ?? 0) + 1);
@@ -488,6 +479,6 @@ export function lowerBound(plan: NetworkPlan, pops: ChipPopulation[], spec: Chip
     }
   }
   const demand: Record<LimitName, number> = { neurons, input_axons: rows, output_axons: rows, synapse_words: bits / enc.word_bits };
-  const by_limit = Object.fromEntries(LIMITS.map((l, r) => [l, Math.ceil(demand[l] / caps[r] - 1e-9)])) as Record<LimitName, number>;
+  const by_limit = Object.fromEntries(LIMITS.map((l) => [l, Math.ceil(demand[l] / caps[R[l]] - 1e-9)])) as Record<LimitName, number>;
   return { cores: Math.max(1, ...Object.values(by_limit)), by_limit, demand };
 }
