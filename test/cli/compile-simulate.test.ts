@@ -44,6 +44,10 @@ describe('compile → inspect → simulate', () => {
     expect(s.accuracy['40']).toBeGreaterThan(0.9);
     const sops = s.layers.reduce((n: number, l: { sops_per_sample: number }) => n + l.sops_per_sample, 0);
     expect(s.sops_per_sample).toBeCloseTo(sops, 6);
+    // Progress on stderr (not a TTY: plain lines): the plan's sources, then the samples; stdout stays JSON.
+    expect(r.stderr).toMatch(/^plan: 3\/3 \(100 %/m); // the input and two IF populations
+    expect(r.stderr).toMatch(/^simulate: 100\/100 \(100 %/m);
+    expect(r.stderr.indexOf('plan:')).toBeLessThan(r.stderr.indexOf('simulate:'));
   });
 });
 
