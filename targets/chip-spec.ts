@@ -49,6 +49,51 @@ export const RESOURCES: Record<LimitName, Resource> = {
 /** A slice's or core's use of every resource, in LIMITS order: read it as `use[R.synapse_words]`. */
 export type Use = [number, number, number, number];
 
+/** n neurons and w synapse words fit a core when n·neuron_bits + w·word_bits ≤ capacity_bits. */
+export interface SharedMemory {
+  capacity_bits: number;
+  neuron_bits: number;
+  source: string;
+}
+
+/** Bits of a shared core memory a use takes (0 for a spec without one). */
+export function memoryBits(u: ArrayLike<number>, spec: ChipSpec): number {
+  const m = spec.memory;
+  return m ? u[R.neurons] * m.neuron_bits + u[R.synapse_words] * spec.synapse_encoding.word_bits : 0;
+}
+
+/**
+ * The resource that a use fills most and the share of the core it takes: the largest of every limit's share
+ * and, where the spec has a shared memory, the memory's. A full shared memory is charged to the part taking
+ * most of it (neurons or synapse words), so the map file keeps its four resource names.
+ */
+export function worstShare(u: ArrayLike<number>, caps: Use, spec: ChipSpec): { share: number; limit: LimitName } {
+  let share = -Infinity;
+  let limit: LimitName = LIMITS[0];
+  for (let r = 0; r < LIMITS.length; r++) {
+    const x = u[r] / caps[r];
+    if (x > share) {
+      share = x;
+      limit = LIMITS[r];
+    }
+  }
+  const m = spec.memory;
+  if (m) {
+    const x = memoryBits(u, spec) / m.capacity_bits;
+    if (x > share) {
+      share = x;
+      limit = u[R.neurons] * m.neuron_bits >= u[R.synapse_words] * spec.synapse_encoding.word_bits ? 'neurons' : 'synapse_words';
+    }
+  }
+  return { share, limit };
+}
+
+/** Whether a use fits one core: every limit and, where the spec has one, the shared memory. */
+export function fitsCore(u: ArrayLike<number>, caps: Use, spec: ChipSpec): boolean {
+  for (let r = 0; r < LIMITS.length; r++) if (u[r] > caps[r]) return false;
+  return !spec.memory || memoryBits(u, spec) <= spec.memory.capacity_bits;
+}
+
 export function emptyUse(): Use {
   return [0, 0, 0, 0];
 }
@@ -74,6 +119,8 @@ export interface ChipSpec {
   mesh: { tiles_x: number; tiles_y: number; cores_per_tile: number; routing: 'xy'; source: string };
   board: { chips_x: number; chips_y: number; source: string };
   limits: Record<LimitName, Labelled<number>>;
+  /** A core memory shared by neuron state and synapse words (Loihi 2), on top of the four limits; absent: fixed allocations (Loihi 1). */
+  memory?: SharedMemory;
   synapse_encoding: {
     word_bits: number;
     weight_bits: number;
@@ -141,6 +188,9 @@ export function checkChipSpec(doc: unknown, file: string): ChipSpec {
     throw new SnncError(`neuron: native reset '${spec.neuron.native_reset}' is not among the reset modes`, { file });
   }
   const enc = spec.synapse_encoding;
+  if (spec.memory && spec.memory.neuron_bits + synapseWords(1, spec) * enc.word_bits > spec.memory.capacity_bits) {
+    throw new SnncError('memory: one neuron and one synapse do not fit the shared core memory', { file });
+  }
   if (synapseWords(1, spec) > spec.limits.synapse_words.value) throw new SnncError('synapse_encoding: one synapse does not fit the synapse memory', { file });
   if (enc.index_bits < Math.ceil(Math.log2(spec.limits.neurons.value))) {
     throw new SnncError(`synapse_encoding: ${enc.index_bits} index bits cannot address ${spec.limits.neurons.value} neurons`, { file });

@@ -38,7 +38,7 @@ import type { ConvTable } from '../../runtime/snn/conv-table.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
 import { type ConvTwinAt, instantiateKernels, MemoryLayout, reserveConvTwin, writeConvTwin, writeEntries } from '../../runtime/snn/wasm/kernels.ts';
 import { checkpointsFor } from '../../runtime/snn/simulate.ts';
-import { barrierNs, capsOf, type ChipSpec, emptyUse, LIMITS, type LimitName, R, synapseWords } from '../chip-spec.ts';
+import { barrierNs, capsOf, type ChipSpec, emptyUse, LIMITS, type LimitName, memoryBits, R, synapseWords } from '../chip-spec.ts';
 import { ann45nm, chipEnergy, type EnergyBreakdown, emptyEvents, type EventCounts, linearWork, receiveNs, routeEnergyPj, routeNs, sendNs, snn45nm } from '../energy.ts';
 import { type ChipNetwork, chipNetwork } from '../map/partition.ts';
 import { synapseCount } from '../map/blocks.ts';
@@ -213,6 +213,14 @@ function configureFrom(loaded: LoadedMap): ChipConfig {
       const recorded = doc.cores[c].use[l];
       if (!shared && u[r] !== recorded) mismatch(`core ${c} uses ${u[r]} ${l.replace('_', ' ')}, the map says ${recorded}`);
     });
+    if (spec.memory) {
+      // A shared core memory (Loihi 2): neuron state and synapse words against one capacity.
+      const bits = memoryBits(
+        LIMITS.map((l) => (doc.options.synapses === 'population' ? doc.cores[c].use[l] : u[R[l]])),
+        spec,
+      );
+      if (bits > spec.memory.capacity_bits) throw new SnncError(`core ${c} needs ${bits} bits of shared core memory, more than the ${spec.memory.capacity_bits} of a ${spec.name} core (by ${bits - spec.memory.capacity_bits})`);
+    }
   });
 
   const positions = doc.cores.map((c) => slotPosition(spec, c.slot));

@@ -16,7 +16,7 @@
 import { SnncError } from '../../compiler/errors.ts';
 import type { NetworkPlan } from '../../runtime/snn/plan.ts';
 import { type ConvRoute, type DenseRoute, type Route, routeStart } from '../../runtime/snn/routes.ts';
-import { type ChipSpec, emptyUse, LIMITS, type LimitName, R, RESOURCES, synapseWords } from '../chip-spec.ts';
+import { type ChipSpec, emptyUse, fitsCore, LIMITS, type LimitName, memoryBits, R, RESOURCES, synapseWords, worstShare } from '../chip-spec.ts';
 import { capsOf, type ChipPopulation, type LayerPartition, type Partition, type Slice, UnplaceableError, type Use } from './partition.ts';
 import type { CoreEdge } from './place.ts';
 
@@ -554,7 +554,7 @@ export function blockPartition(
       for (let c = b.c0; c < b.c1; c++) for (let y = b.r0; y < b.r1; y++) for (let x = b.x0; x < b.x1; x++) u[R.output_axons] += outAx[(c * H + y) * W + x];
       return u;
     };
-    const fits = (u: Use) => u.every((v, r) => v <= caps[r]);
+    const fits = (u: Use) => fitsCore(u, caps, spec);
     let chosen: { grid: Grid; blocks: Block[]; uses: Use[] } | undefined;
     let worst: { grid: Grid; use: Use } | undefined;
     const probeFits = (grid: Grid): boolean => {
@@ -581,6 +581,14 @@ export function blockPartition(
     if (!chosen) {
       const u = worst?.use ?? failed ?? useOf(blockAt(dims, { cc: 1, rr: 1, ww: 1 }, 0.5));
       const r = Math.max(0, u.findIndex((v, k) => v > caps[k]));
+      if (spec.memory && u.every((v, k) => v <= caps[k])) {
+        const bits = memoryBits(u, spec);
+        throw new UnplaceableError(
+          `layer ${pop.id}: ${worst ? 'even one neuron needs' : 'no block shape fits: a block needs'} ${bits} bits of core memory (${u[R.neurons]} neurons' state and ${u[R.synapse_words]} synapse words), more than the ${spec.memory.capacity_bits} bits a ${spec.name} core shares between them (by ${bits - spec.memory.capacity_bits}); no slicing can place it`,
+          { node: pop.id },
+          worstShare(u, caps, spec).limit,
+        );
+      }
       throw new UnplaceableError(
         `layer ${pop.id}: ${worst ? 'even one neuron needs' : 'no block shape fits: a block needs'} ${u[r]} ${RESOURCES[LIMITS[r]].text}, more than the ${caps[r]} of a ${spec.name} core (by ${u[r] - caps[r]}); no slicing can place it${
           mode === 'discrete' && r === R.input_axons ? ' (with --synapses population a source position, not each neuron, takes an axon)' : ''
@@ -601,15 +609,7 @@ export function blockPartition(
       const use = chosen!.uses[j];
       // The limit closest to its cap is the one that kept the block from growing.
       let closedBy: LimitName | null = null;
-      if (chosen!.blocks.length > 1) {
-        let best = -1;
-        use.forEach((v, r) => {
-          if (v / caps[r] > best) {
-            best = v / caps[r];
-            closedBy = LIMITS[r];
-          }
-        });
-      }
+      if (chosen!.blocks.length > 1) closedBy = worstShare(use, caps, spec).limit;
       slices.push({ index, pop: p, neurons, use, closedBy });
       indices.push(index);
       if (closedBy) closers.set(closedBy, (closers.get(closedBy) ?? 0) + 1);
@@ -629,7 +629,11 @@ export function blockPartition(
   const window = 1024;
   for (const s of slices) {
     let core = -1;
-    for (let c = Math.max(0, use.length - window); c < use.length && core < 0; c++) if (use[c].every((v, r) => v + s.use[r] <= caps[r])) core = c;
+    const sum = emptyUse();
+    for (let c = Math.max(0, use.length - window); c < use.length && core < 0; c++) {
+      for (let r = 0; r < LIMITS.length; r++) sum[r] = use[c][r] + s.use[r];
+      if (fitsCore(sum, caps, spec)) core = c;
+    }
     if (core < 0) {
       core = cores.length;
       cores.push([]);

@@ -24,7 +24,7 @@
 import { type ErrorPlace, SnncError } from '../../compiler/errors.ts';
 import type { IfNode, IrNode, Shape, SnnIr } from '../../compiler/ir/types.ts';
 import type { NetworkPlan } from '../../runtime/snn/plan.ts';
-import { capsOf, type ChipSpec, emptyUse, LIMITS, type LimitName, R, RESOURCES, synapseWords, type Use } from '../chip-spec.ts';
+import { capsOf, type ChipSpec, emptyUse, LIMITS, type LimitName, memoryBits, R, RESOURCES, synapseWords, type Use } from '../chip-spec.ts';
 import { tableOf } from '../../runtime/snn/routes.ts';
 
 /** A neuron (or the smallest block) that no core can hold: the limit it breaks, for a caller that can change the layout. */
@@ -204,6 +204,8 @@ interface Bin {
   /** An existing core, or -1 for a new one. */
   core: number;
   caps: Use;
+  /** Bits left of a shared core memory (spec.memory), Infinity without one. */
+  memory: number;
 }
 
 interface Grown {
@@ -225,6 +227,9 @@ function grow(net: ChipNetwork, p: number, order: Int32Array, outAx: Int32Array,
   const hard = capsOf(spec);
   const stamps = net.plan.streams.map((s) => new Int32Array(tableOf(s.fanout).rowPtr.length - 1).fill(-1));
   const counts = net.plan.streams.map((s) => new Int32Array(tableOf(s.fanout).rowPtr.length - 1));
+  const mem = spec.memory;
+  const neuronBits = mem ? mem.neuron_bits : 0;
+  const wordBits = spec.synapse_encoding.word_bits;
   const wordStep = new Int32Array(hard[R.neurons] + 2);
   for (let n = 0; n < wordStep.length; n++) wordStep[n] = synapseWords(n + 1, spec) - synapseWords(n, spec);
 
@@ -254,6 +259,7 @@ function grow(net: ChipNetwork, p: number, order: Int32Array, outAx: Int32Array,
   while (at < order.length) {
     const fresh = bin >= residual.length;
     const caps = fresh ? hard : residual[bin].caps;
+    const memCap = fresh ? (mem ? mem.capacity_bits : Infinity) : residual[bin].memory;
     const use: Use = emptyUse();
     const neurons: number[] = [];
     let closedBy: LimitName | null = null;
@@ -269,7 +275,25 @@ function grow(net: ChipNetwork, p: number, order: Int32Array, outAx: Int32Array,
           closedBy = LIMITS[r];
         }
       }
+      // A shared core memory (Loihi 2): neuron state and synapse words against one capacity, charged to the larger part.
+      let memBits = 0;
+      if (mem) {
+        const nBits = (use[R.neurons] + delta[R.neurons]) * neuronBits;
+        const wBits = (use[R.synapse_words] + delta[R.synapse_words]) * wordBits;
+        memBits = nBits + wBits;
+        if (memBits / memCap > worstRatio) {
+          worstRatio = memBits / memCap;
+          closedBy = nBits >= wBits ? 'neurons' : 'synapse_words';
+        }
+      }
       if (closedBy !== null) {
+        if (neurons.length === 0 && fresh && mem && memBits > mem.capacity_bits && delta.every((v, r) => v <= hard[r])) {
+          throw new UnplaceableError(
+            `neuron ${neuronName(pop, t)} has ${ptr[t + 1] - ptr[t]} incoming synapses that need ${delta[R.synapse_words]} synapse-memory words: with its state, ${memBits} bits, more than the ${mem.capacity_bits} bits of a ${spec.name} core's shared memory (by ${memBits - mem.capacity_bits}); no slicing can place it (splitting one neuron over partial-sum neurons is not implemented; reduce the fan-in in the model)`,
+            { node: pop.id },
+            closedBy,
+          );
+        }
         if (neurons.length === 0 && fresh) {
           const limit = closedBy;
           const r = R[limit];
@@ -382,8 +406,8 @@ export function partition(net: ChipNetwork, spec: ChipSpec, options: PartitionOp
     const residual: Bin[] = cores
       .map((_, c) => c)
       .sort((a, b) => (destRank.get(a) ?? Infinity) - (destRank.get(b) ?? Infinity) || a - b)
-      .map((c) => ({ core: c, caps: hard.map((h, r) => h - use[c][r]) as Use }))
-      .filter((b) => b.caps.every((x) => x > 0));
+      .map((c) => ({ core: c, caps: hard.map((h, r) => h - use[c][r]) as Use, memory: spec.memory ? spec.memory.capacity_bits - memoryBits(use[c], spec) : Infinity }))
+      .filter((b) => b.caps.every((x) => x > 0) && b.memory > 0);
     let best: { name: string; grown: Grown; local: number } | undefined;
     for (const { name, order } of orderings(pop.shape, pop.size)) {
       const grown = grow(net, p, order, outAx, spec, residual, Math.min(minResidual, pop.size));
@@ -480,5 +504,8 @@ export function lowerBound(plan: NetworkPlan, pops: ChipPopulation[], spec: Chip
   }
   const demand: Record<LimitName, number> = { neurons, input_axons: rows, output_axons: rows, synapse_words: bits / enc.word_bits };
   const by_limit = Object.fromEntries(LIMITS.map((l) => [l, Math.ceil(demand[l] / caps[R[l]] - 1e-9)])) as Record<LimitName, number>;
-  return { cores: Math.max(1, ...Object.values(by_limit)), by_limit, demand };
+  // A shared core memory (spec.memory) holds every neuron's state and at least the minimum words: a fifth
+  // bound, folded into `cores` (the map file keeps its four resource names).
+  const memory = spec.memory ? Math.ceil((neurons * spec.memory.neuron_bits + bits) / spec.memory.capacity_bits - 1e-9) : 0;
+  return { cores: Math.max(1, memory, ...Object.values(by_limit)), by_limit, demand };
 }
