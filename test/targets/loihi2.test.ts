@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
 import { configureFromMap, runChip } from '../../targets/chip/simulate.ts';
-import { type ChipSpec, coresPerChip, LIMITS, loadChipSpec, memoryBits, R } from '../../targets/chip-spec.ts';
+import { type ChipSpec, coresPerChip, LIMITS, loadChipSpec, memoryBits } from '../../targets/chip-spec.ts';
 import { buildMap } from '../../targets/map/map-file.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
 import { compileFixture, recount, samples } from './helpers.ts';
@@ -91,7 +91,6 @@ describe('the loihi2 preset', () => {
       });
       expect(chip.logits).toEqual(sim.logits);
       expect(chip.report.counts.synaptic_op).toBe(sim.sops_per_sample);
-      console.log(`loihi2 ${partitioner}: ${doc.totals.cores} cores (lower bound ${doc.totals.lower_bound.cores}), binding ${doc.layers.map((l) => `${l.id}:${l.binding}`).join(' ')}, max words ${Math.max(...counted.map((u) => u[R.synapse_words]))}`);
     });
   }
 });
