@@ -67,6 +67,17 @@ describe('the loihi2 preset', () => {
     expect(shared.totals.lower_bound.cores).toBe(Math.max(fixed.totals.lower_bound.cores, memoryBound));
   });
 
+  it('refuses a neuron whose state and synapses alone overflow the shared memory, naming the bits (both partitioners)', () => {
+    const b = new IrBuilder([16]);
+    const h = b.if(b.dense('input', randomArray(1, 300 * 16, 0, 1), [300, 16]), 0.5, { id: 'h' });
+    const ir = b.build(b.dense(h, randomArray(2, 10 * 300, 0.1, 1), [10, 300], { id: 'out' }));
+    const spec = loadChipSpec('loihi2');
+    // 200 words of 64 bits: each readout neuron's 300 synapses (300 words, one per input axon) and its state do not fit.
+    const small: ChipSpec = { ...spec, memory: { ...spec.memory!, capacity_bits: 200 * 64 } };
+    expect(() => buildMap(ir, 'x', NO_SHA, small, { partitioner: 'greedy' })).toThrow(/neuron out\[0\] has 300 incoming synapses that need 300 synapse-memory words: with its state, 19264 bits, more than the 12800 bits of a loihi2 core's shared memory \(by 6464\)/);
+    expect(() => buildMap(ir, 'x', NO_SHA, small, { partitioner: 'blocks' })).toThrow(/layer out: even one neuron needs 19264 bits of core memory \(1 neurons' state and 300 synapse words\), more than the 12800 bits/);
+  });
+
   for (const partitioner of ['greedy', 'blocks'] as const) {
     it(`fmnist_cnn_qcfs maps onto loihi2 (${partitioner}) within the shared memory, and the virtual chip gives the simulator's spikes`, async () => {
       const ir = compileFixture('fmnist_cnn_qcfs');
