@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SnncError } from '../../compiler/errors.ts';
 import type { EnergyModel } from '../../report/types.ts';
+import type { NetworkPlan } from '../../runtime/snn/plan.ts';
 import { createProgress, formatTable, printJson, writeFileAtomic } from '../common.ts';
 import { loadDataset } from '../data.ts';
 import { packageVersion } from '../version.ts';
@@ -63,19 +64,7 @@ export async function demo(options: DemoOptions): Promise<void> {
   // 2. Map onto loihi1, placement weighted by spike rates from a short profiling run.
   const spec = loadChipSpec('loihi1');
   const profileSamples = Math.min(64, data.samples);
-  const profileProgress = await createProgress('profile');
-  let rates: Float64Array[];
-  try {
-    rates = (
-      await mapFile.profileRun(buildPlan(ir), x.subarray(0, profileSamples * (x.length / data.samples)), {
-        T: options.steps,
-        seed: options.seed,
-        onProgress: (d, t) => profileProgress.update(d, t),
-      })
-    ).rates;
-  } finally {
-    profileProgress.stop();
-  }
+  const rates = await profiledRates(buildPlan(ir), x.subarray(0, profileSamples * (x.length / data.samples)), options.steps, options.seed);
   const built = mapFile.buildMap(ir, path.basename(irFile), mapFile.sha256(readFileSync(irFile)), spec, {
     rates,
     profile: { file: xFile, samples: profileSamples, T: options.steps, seed: options.seed },
@@ -128,6 +117,17 @@ export async function demo(options: DemoOptions): Promise<void> {
 }
 
 /** pJ as µJ or nJ, as the summaries print energy. */
+/** Per-neuron spike rates from a profiling run, with a progress line: they weight the placement of a map. */
+export async function profiledRates(plan: NetworkPlan, x: Float32Array, T: number, seed: number): Promise<Float64Array[]> {
+  const { profileRun } = await import('../../targets/map/map-file.ts');
+  const progress = await createProgress('profile');
+  try {
+    return (await profileRun(plan, x, { T, seed, onProgress: (d, t) => progress.update(d, t) })).rates;
+  } finally {
+    progress.stop();
+  }
+}
+
 export function energyText(pj: number): string {
   return pj >= 1e6 ? `${(pj / 1e6).toFixed(2)} µJ` : `${(pj / 1e3).toFixed(1)} nJ`;
 }

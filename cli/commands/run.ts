@@ -15,7 +15,7 @@ import { createProgress, printJson, writeFileAtomic } from '../common.ts';
 import { loadDataset } from '../data.ts';
 import { packageVersion } from '../version.ts';
 import { compile } from './compile.ts';
-import { renderSummary } from './demo.ts';
+import { profiledRates, renderSummary } from './demo.ts';
 import { warnIfLimitExceeds } from './simulate.ts';
 
 export interface RunOptions {
@@ -128,19 +128,7 @@ export async function run(modelPath: string, options: RunOptions): Promise<void>
   // 2. Map, placement weighted by spike rates from a short profiling run (as `snnc demo`).
   const profileSamples = Math.min(PROFILE_SAMPLES, data.samples);
   stage(2, `map onto ${spec.name} (placement profiled on ${profileSamples} samples) → ${mapPath}`);
-  const profileProgress = await createProgress('profile');
-  let rates: Float64Array[];
-  try {
-    rates = (
-      await mapFile.profileRun(buildPlan(ir), x.subarray(0, profileSamples * perSample), {
-        T: options.steps,
-        seed: options.seed,
-        onProgress: (d, t) => profileProgress.update(d, t),
-      })
-    ).rates;
-  } finally {
-    profileProgress.stop();
-  }
+  const rates = await profiledRates(buildPlan(ir), x.subarray(0, profileSamples * perSample), options.steps, options.seed);
   const mapProgress = await createProgress('map');
   let built: ReturnType<typeof mapFile.buildMap>;
   try {
