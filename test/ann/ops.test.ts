@@ -2,14 +2,11 @@
  * Every supported op against onnxruntime-web, at batch 1 and 3: values (≤ 1e-4, relative above magnitude 1),
  * output dims, and inferShapes' dims for every value the case computes.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { Tensor } from '../../compiler/graph.ts';
-import { inferShapes } from '../../compiler/shapes.ts';
-import { executeGraph } from '../../runtime/ann/execute.ts';
+import { beforeAll, describe, it } from 'vitest';
 import type { AttrSpec, InitializerSpec } from '../helpers/onnx-builder.ts';
 import { float, randomValues } from '../helpers/onnx-builder.ts';
 import type { CaseInput, GroupResult, OpCase } from './ort-harness.ts';
-import { caseGraph, runGroup, worstError } from './ort-harness.ts';
+import { expectCaseMatches, runGroup } from './ort-harness.ts';
 
 const INT64_MAX = 2 ** 63;
 const INT64_MIN = -(2 ** 63);
@@ -228,23 +225,7 @@ for (const [opset, cases] of [[13, OPSET_13], [18, OPSET_18], [10, OPSET_10]] as
     }, 120_000);
 
     it.each(cases.map((c) => [c.name]))('%s', (name) => {
-      const graph = caseGraph(group.graph, name);
-      for (const run of group.runs) {
-        const feeds: Record<string, Tensor> = Object.fromEntries(graph.inputs.map((v) => [v.name, run.feeds[v.name]]));
-        const values = executeGraph(graph, feeds, { keep: () => true });
-        const shapes = inferShapes(graph, run.batch);
-        for (const output of graph.outputs) {
-          const expected = run.expected.get(output.name)!;
-          const actual = values.get(output.name)!;
-          const what = `${output.name} at batch ${run.batch}`;
-          expect(actual.dims, what).toEqual(expected.dims);
-          expect(worstError(actual.data, expected.data), what).toBeLessThanOrEqual(1e-4);
-        }
-        // The shape rules agree with what the kernels produced, for every value of the case.
-        for (const [name, t] of values) {
-          expect(shapes.get(name), `inferShapes of ${name} at batch ${run.batch}`).toEqual({ dtype: t.dtype, dims: t.dims });
-        }
-      }
+      expectCaseMatches(group, name, 1e-4);
     });
   });
 }

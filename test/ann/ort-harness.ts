@@ -4,8 +4,11 @@
  * our executor as its own subgraph and shape-inferred, so a failure names the case.
  */
 import * as ort from 'onnxruntime-web';
+import { expect } from 'vitest';
 import type { AnnGraph, Tensor } from '../../compiler/graph.ts';
 import { loadOnnxBytes } from '../../compiler/onnx/load.ts';
+import { inferShapes } from '../../compiler/shapes.ts';
+import { executeGraph } from '../../runtime/ann/execute.ts';
 import type { ElemType, InitializerSpec, NodeSpec } from '../helpers/onnx-builder.ts';
 import { buildModel, randomTensor } from '../helpers/onnx-builder.ts';
 
@@ -109,3 +112,27 @@ export function worstError(actual: ArrayLike<number>, expected: ArrayLike<number
   }
   return worst;
 }
+
+/**
+ * Runs case `name` of `group` with our executor at every batch size and checks it against ORT: every output
+ * within `tolerance` (same dims), and the shape rules agreeing with every value the kernels produced.
+ */
+export function expectCaseMatches(group: GroupResult, name: string, tolerance: number): void {
+  const graph = caseGraph(group.graph, name);
+  for (const run of group.runs) {
+    const feeds: Record<string, Tensor> = Object.fromEntries(graph.inputs.map((v) => [v.name, run.feeds[v.name]]));
+    const values = executeGraph(graph, feeds, { keep: () => true });
+    const shapes = inferShapes(graph, run.batch);
+    for (const output of graph.outputs) {
+      const expected = run.expected.get(output.name)!;
+      const actual = values.get(output.name)!;
+      const what = `${output.name} at batch ${run.batch}`;
+      expect(actual.dims, what).toEqual(expected.dims);
+      expect(worstError(actual.data, expected.data), what).toBeLessThanOrEqual(tolerance);
+    }
+    for (const [value, t] of values) {
+      expect(shapes.get(value), `inferShapes of ${value} at batch ${run.batch}`).toEqual({ dtype: t.dtype, dims: t.dims });
+    }
+  }
+}
+

@@ -2,14 +2,11 @@
  * Pad against onnxruntime-web at opsets 10 (attributes), 13 (pads and value as inputs) and 18 (axes input),
  * at batch 1 and 3: every mode, negative pads, and the all-zero Pad PyTorch puts before AveragePool.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { Tensor } from '../../compiler/graph.ts';
-import { inferShapes } from '../../compiler/shapes.ts';
-import { executeGraph } from '../../runtime/ann/execute.ts';
+import { beforeAll, describe, it } from 'vitest';
 import type { AttrSpec, InitializerSpec } from '../helpers/onnx-builder.ts';
 import { float } from '../helpers/onnx-builder.ts';
 import type { CaseInput, GroupResult, OpCase } from './ort-harness.ts';
-import { caseGraph, runGroup, worstError } from './ort-harness.ts';
+import { expectCaseMatches, runGroup } from './ort-harness.ts';
 
 const I64 = (name: string, values: number[]): InitializerSpec => ({ name, dims: [values.length], data: values, dtype: 'int64' });
 const F = (name: string, value: number): InitializerSpec => ({ name, dims: [], data: [value] });
@@ -64,21 +61,8 @@ for (const [opset, cases] of [[13, OPSET_13], [18, OPSET_18], [10, OPSET_10]] as
     }, 120_000);
 
     it.each(cases.map((c) => [c.name]))('%s', (name) => {
-      const graph = caseGraph(group.graph, name);
-      for (const run of group.runs) {
-        const feeds: Record<string, Tensor> = Object.fromEntries(graph.inputs.map((v) => [v.name, run.feeds[v.name]]));
-        const values = executeGraph(graph, feeds, { keep: () => true });
-        const shapes = inferShapes(graph, run.batch);
-        for (const output of graph.outputs) {
-          const expected = run.expected.get(output.name)!;
-          const actual = values.get(output.name)!;
-          const what = `${output.name} at batch ${run.batch}`;
-          expect(actual.dims, what).toEqual(expected.dims);
-          // Pad copies values exactly; the pooling divides in float32 on one side and float64 on the other.
-          expect(worstError(actual.data, expected.data), what).toBeLessThanOrEqual(name.startsWith('torch') ? 1e-6 : 0);
-          expect(shapes.get(output.name)?.dims, `inferShapes of ${what}`).toEqual(expected.dims);
-        }
-      }
+      // Pad copies values exactly; the pooling divides in float32 on one side and float64 on the other.
+      expectCaseMatches(group, name, name.startsWith('torch') ? 1e-6 : 0);
     });
   });
 }
