@@ -24,22 +24,8 @@ import { configureChip, configureFromMap, runChip } from '../../targets/chip/sim
 import { buildMap, readMap, sha256, writeMap } from '../../targets/map/map-file.ts';
 import { encodeNpy, readNpy } from '../../runtime/npy.ts';
 import { compileFixture, fixture, samples } from '../targets/helpers.ts';
+import { type Rng, rng } from '../helpers/fuzz-rng.ts';
 
-/** Deterministic xorshift32 (as in fuzz.test.ts), so a failing mutant can be replayed from its seed. */
-function rng(seed: number) {
-  let s = Math.imul(seed, 2654435761) >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return s / 2 ** 32;
-  };
-  for (let i = 0; i < 8; i++) next();
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
-  return { next, int, pick };
-}
-type Rng = ReturnType<typeof rng>;
 
 /** An accepted mutant whose result is not finite or not consistent: the "believable wrong answer". */
 class Inconsistent extends Error {}

@@ -15,26 +15,11 @@ import { lowerAnn } from '../../compiler/lower.ts';
 import { loadOnnxBytes } from '../../compiler/onnx/load.ts';
 import { inferShapes } from '../../compiler/shapes.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
+import { type Rng, rng } from '../helpers/fuzz-rng.ts';
 
 const { onnx } = onnxProto;
 const MODEL = readFileSync('test/fixtures/digits_mlp.onnx');
 
-/** Deterministic xorshift32, so a failing mutant can be replayed from its seed. */
-function rng(seed: number) {
-  // Neighbouring small seeds would start neighbouring streams: scramble the seed, skip the first outputs.
-  let s = Math.imul(seed, 2654435761) >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return s / 2 ** 32;
-  };
-  for (let i = 0; i < 8; i++) next();
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
-  return { next, int, pick };
-}
-type Rng = ReturnType<typeof rng>;
 
 const ODD_NUMBERS = [NaN, Infinity, -Infinity, 3.4e38, -3.4e38, 1e-45, 0, -1, 2 ** 40, 1e30];
 const ODD_INTS = [0, -1, 1, 2, 3, 7, 1000, 2 ** 31, -(2 ** 40)];
