@@ -24,7 +24,7 @@ import { configureChip, configureFromMap, runChip } from '../../targets/chip/sim
 import { buildMap, readMap, sha256, writeMap } from '../../targets/map/map-file.ts';
 import { encodeNpy, readNpy } from '../../runtime/npy.ts';
 import { compileFixture, fixture, samples } from '../targets/helpers.ts';
-import { type Rng, rng } from '../helpers/fuzz-rng.ts';
+import { leaves, type Rng, rng } from '../helpers/fuzz.ts';
 
 
 /** An accepted mutant whose result is not finite or not consistent: the "believable wrong answer". */
@@ -348,15 +348,6 @@ describe('fuzz: .npy inputs through ann and simulate', () => {
 });
 
 // ------------------------------------------------------------------------------------------ map and chip
-
-/** Every path to a leaf (number, string, boolean, null) or an array inside a JSON document. */
-function leaves(value: unknown, at: string[] = [], out: string[][] = []): string[][] {
-  if (value !== null && typeof value === 'object') {
-    if (Array.isArray(value) && at.length) out.push(at);
-    for (const [k, v] of Object.entries(value)) leaves(v, [...at, k], out);
-  } else out.push(at);
-  return out;
-}
 
 const ODD_JSON = ['1e400', '-1e400', '0', '-1', '0.5', '1.5', '3', '1e30', '2147483648', '1099511627776', 'null', 'true', '"x"', '""', '[]', '[0]', '[0,1]', '[[0,1]]', '[[0,5000]]', '{}'];
 

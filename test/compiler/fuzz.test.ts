@@ -15,7 +15,7 @@ import { lowerAnn } from '../../compiler/lower.ts';
 import { loadOnnxBytes } from '../../compiler/onnx/load.ts';
 import { inferShapes } from '../../compiler/shapes.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
-import { type Rng, rng } from '../helpers/fuzz-rng.ts';
+import { leaves, type Rng, rng } from '../helpers/fuzz.ts';
 
 const { onnx } = onnxProto;
 const MODEL = readFileSync('test/fixtures/digits_mlp.onnx');
@@ -146,14 +146,6 @@ describe('fuzz: IR documents mutated field by field', () => {
   const { json, weights } = serializeIr(b.build(b.dense(flat, randomArray(3, 6), [2, 3], { id: 'fc' })), 'ir.snn.bin');
   writeFileSync(path.join(dir, 'ir.snn.bin'), weights);
 
-  /** Every path to a number, string or array inside the document. */
-  function leaves(value: unknown, at: string[] = [], out: string[][] = []): string[][] {
-    if (value !== null && typeof value === 'object') {
-      if (Array.isArray(value) && at.length) out.push(at);
-      for (const [k, v] of Object.entries(value)) leaves(v, [...at, k], out);
-    } else out.push(at);
-    return out;
-  }
   const ODD_VALUES = ['1e400', '-1e400', '0', '-1', '0.5', '3', '1e30', '"x"', 'null', '[]', '[0]', '[1,1]', '{}', '"act"', '"conv"'];
 
   it('300 mutants read cleanly or fail with one line naming the file', () => {
