@@ -63,11 +63,20 @@ export function memoryBits(u: ArrayLike<number>, spec: ChipSpec): number {
 }
 
 /**
- * The resource that a use fills most and the share of the core it takes: the largest of every limit's share
- * and, where the spec has a shared memory, the memory's. A full shared memory is charged to the part taking
- * most of it (neurons or synapse words), so the map file keeps its four resource names.
+ * How a chip's core memory is allocated, named in the spec (`resource_model`) and looked up in
+ * `RESOURCE_MODELS`, as placers are in targets/map/place.ts: the mapper's fit tests, its cost share and the
+ * virtual chip's check all go through it.
  */
-export function worstShare(u: ArrayLike<number>, caps: Use, spec: ChipSpec): { share: number; limit: LimitName } {
+export interface ResourceModel {
+  /** Whether a use fits one core. Hot: the partitioners call it per candidate slice. */
+  fits(u: ArrayLike<number>, caps: Use, spec: ChipSpec): boolean;
+  /** The resource the use fills most and the share of the core it takes. */
+  worst(u: ArrayLike<number>, caps: Use, spec: ChipSpec): { share: number; limit: LimitName };
+  /** Why a use does not fit a core (a phrase such as "needs 5000 input axons, more than the 4096 of a loihi1 core (by 904)"), or null. */
+  overflow(u: ArrayLike<number>, caps: Use, spec: ChipSpec): string | null;
+}
+
+function limitsShare(u: ArrayLike<number>, caps: Use): { share: number; limit: LimitName } {
   let share = -Infinity;
   let limit: LimitName = LIMITS[0];
   for (let r = 0; r < LIMITS.length; r++) {
@@ -77,21 +86,71 @@ export function worstShare(u: ArrayLike<number>, caps: Use, spec: ChipSpec): { s
       limit = LIMITS[r];
     }
   }
-  const m = spec.memory;
-  if (m) {
-    const x = memoryBits(u, spec) / m.capacity_bits;
-    if (x > share) {
-      share = x;
-      limit = u[R.neurons] * m.neuron_bits >= u[R.synapse_words] * spec.synapse_encoding.word_bits ? 'neurons' : 'synapse_words';
-    }
-  }
   return { share, limit };
 }
 
-/** Whether a use fits one core: every limit and, where the spec has one, the shared memory. */
+function limitsOverflow(u: ArrayLike<number>, caps: Use, spec: ChipSpec): string | null {
+  for (let r = 0; r < LIMITS.length; r++) {
+    if (u[r] > caps[r]) return `needs ${u[r]} ${LIMITS[r].replace('_', ' ')}, more than the ${caps[r]} of a ${spec.name} core (by ${u[r] - caps[r]})`;
+  }
+  return null;
+}
+
+/** Loihi 1: four fixed allocations per core (neurons, input axons, output axons, synapse words). */
+const limitsModel: ResourceModel = {
+  fits(u, caps) {
+    for (let r = 0; r < LIMITS.length; r++) if (u[r] > caps[r]) return false;
+    return true;
+  },
+  worst: (u, caps) => limitsShare(u, caps),
+  overflow: limitsOverflow,
+};
+
+/**
+ * Loihi 2: the four limits, plus one core memory shared by neuron state and synapse words. A full shared
+ * memory is charged to the part taking most of it (neurons or synapse words), so the map file keeps its
+ * four resource names.
+ */
+const sharedMemoryModel: ResourceModel = {
+  fits(u, caps, spec) {
+    return limitsModel.fits(u, caps, spec) && memoryBits(u, spec) <= spec.memory!.capacity_bits;
+  },
+  worst(u, caps, spec) {
+    const w = limitsShare(u, caps);
+    const m = spec.memory!;
+    const x = memoryBits(u, spec) / m.capacity_bits;
+    if (x > w.share) return { share: x, limit: u[R.neurons] * m.neuron_bits >= u[R.synapse_words] * spec.synapse_encoding.word_bits ? 'neurons' : 'synapse_words' };
+    return w;
+  },
+  overflow(u, caps, spec) {
+    const over = limitsOverflow(u, caps, spec);
+    if (over) return over;
+    const bits = memoryBits(u, spec);
+    const capacity = spec.memory!.capacity_bits;
+    return bits > capacity ? `needs ${bits} bits of shared core memory, more than the ${capacity} of a ${spec.name} core (by ${bits - capacity})` : null;
+  },
+};
+
+export const RESOURCE_MODELS = { limits: limitsModel, 'shared-memory': sharedMemoryModel } as const satisfies Record<string, ResourceModel>;
+export type ResourceModelName = keyof typeof RESOURCE_MODELS;
+
+/** The spec's resource model: named by `resource_model`, or by default `shared-memory` with a `memory` block and `limits` without. */
+export function resourceModelName(spec: ChipSpec): ResourceModelName {
+  return spec.resource_model ?? (spec.memory ? 'shared-memory' : 'limits');
+}
+
+export function resourceModel(spec: ChipSpec): ResourceModel {
+  return RESOURCE_MODELS[resourceModelName(spec)];
+}
+
+/** The resource that a use fills most and the share of the core it takes (the spec's resource model). */
+export function worstShare(u: ArrayLike<number>, caps: Use, spec: ChipSpec): { share: number; limit: LimitName } {
+  return resourceModel(spec).worst(u, caps, spec);
+}
+
+/** Whether a use fits one core under the spec's resource model. */
 export function fitsCore(u: ArrayLike<number>, caps: Use, spec: ChipSpec): boolean {
-  for (let r = 0; r < LIMITS.length; r++) if (u[r] > caps[r]) return false;
-  return !spec.memory || memoryBits(u, spec) <= spec.memory.capacity_bits;
+  return resourceModel(spec).fits(u, caps, spec);
 }
 
 export function emptyUse(): Use {
@@ -116,11 +175,14 @@ export interface ChipSpec {
   version: 1;
   name: string;
   description: string;
-  mesh: { tiles_x: number; tiles_y: number; cores_per_tile: number; routing: 'xy'; source: string };
+  /** `routing` names the router (targets/chip/routers.ts `ROUTERS`). */
+  mesh: { tiles_x: number; tiles_y: number; cores_per_tile: number; routing: string; source: string };
   board: { chips_x: number; chips_y: number; source: string };
   limits: Record<LimitName, Labelled<number>>;
   /** A core memory shared by neuron state and synapse words (Loihi 2), on top of the four limits; absent: fixed allocations (Loihi 1). */
   memory?: SharedMemory;
+  /** How core memory is allocated (`RESOURCE_MODELS`); absent: `shared-memory` with a `memory` block, else `limits`. */
+  resource_model?: ResourceModelName;
   synapse_encoding: {
     word_bits: number;
     weight_bits: number;
@@ -184,6 +246,7 @@ export function checkChipSpec(doc: unknown, file: string): ChipSpec {
   for (let i = 1; i < tiles.length; i++) {
     if (!(tiles[i] > tiles[i - 1])) throw new SnncError('barrier: tile counts must be increasing', { file });
   }
+  if (resourceModelName(spec) === 'shared-memory' && !spec.memory) throw new SnncError("resource_model 'shared-memory' needs a memory block", { file });
   if (!spec.neuron.reset_modes.includes(spec.neuron.native_reset)) {
     throw new SnncError(`neuron: native reset '${spec.neuron.native_reset}' is not among the reset modes`, { file });
   }

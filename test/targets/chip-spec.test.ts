@@ -5,7 +5,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { barrierNs, checkChipSpec, chipPresets, coresPerChip, EVENTS, LIMITS, loadChipSpec, synapseWords } from '../../targets/chip-spec.ts';
+import { readFileSync } from 'node:fs';
+import { barrierNs, checkChipSpec, chipPresets, coresPerChip, EVENTS, fitsCore, LIMITS, loadChipSpec, RESOURCE_MODELS, resourceModel, synapseWords, type Use } from '../../targets/chip-spec.ts';
+import { ROUTERS, routerOf } from '../../targets/chip/routers.ts';
+import { slotPosition } from '../../targets/map/route.ts';
 import { tempFolder } from './helpers.ts';
 
 const dir = tempFolder();
@@ -61,4 +64,30 @@ describe('chip specs', () => {
     const narrow = { ...spec, synapse_encoding: { ...spec.synapse_encoding, index_bits: 8 } };
     expect(() => checkChipSpec(narrow, 'x.json')).toThrow(/8 index bits cannot address 1024 neurons/);
   });
+
+  it('names its router and resource model; the schema lists exactly the registered ones', () => {
+    const schema = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'schemas', 'chip.schema.json'), 'utf8'));
+    expect(schema.properties.mesh.properties.routing.enum).toEqual(Object.keys(ROUTERS));
+    expect(schema.properties.resource_model.enum).toEqual(Object.keys(RESOURCE_MODELS));
+    const l1 = loadChipSpec('loihi1');
+    const l2 = loadChipSpec('loihi2');
+    // XY: 3 tiles east then 1 north on one chip (tiles of 4 cores, 8 tiles a row).
+    const route = routerOf(l1)(l1, slotPosition(l1, 0), slotPosition(l1, 4 * (8 + 3)));
+    expect([route.ew, route.ns, route.chip, route.links.length]).toEqual([3, 1, 0, 4]);
+    expect(() => routerOf({ ...l1, mesh: { ...l1.mesh, routing: 'torus' } })).toThrow(/unknown routing 'torus' in chip loihi1: routers are xy/);
+    // By default: fixed limits without a memory block, shared memory with one; named explicitly, the same.
+    expect(resourceModel(l1)).toBe(RESOURCE_MODELS.limits);
+    expect(resourceModel(l2)).toBe(RESOURCE_MODELS['shared-memory']);
+    expect(resourceModel({ ...l2, resource_model: 'limits' })).toBe(RESOURCE_MODELS.limits);
+    // 8,192 neurons and 17,000 words fit Loihi 2's limits but not its shared memory: only the shared model says so.
+    const u: Use = [8192, 10, 10, 17000];
+    const caps = LIMITS.map((x) => l2.limits[x].value) as Use;
+    expect(fitsCore(u, caps, l2)).toBe(false);
+    expect(fitsCore(u, caps, { ...l2, resource_model: 'limits' })).toBe(true);
+    expect(resourceModel(l2).overflow(u, caps, l2)).toMatch(/^needs \d+ bits of shared core memory, more than the \d+ of a loihi2 core \(by \d+\)$/);
+    const caps1 = LIMITS.map((x) => l1.limits[x].value) as Use;
+    expect(resourceModel(l1).overflow([1025, 0, 0, 0], caps1, l1)).toBe('needs 1025 neurons, more than the 1024 of a loihi1 core (by 1)');
+    expect(() => checkChipSpec({ ...l1, resource_model: 'shared-memory' }, 'x.json')).toThrow(/x.json: resource_model 'shared-memory' needs a memory block/);
+  });
 });
+

@@ -1,0 +1,291 @@
+/**
+ * Accounting: turns the virtual chip's event counts into its report: energy (the chip's event table, the
+ * 45 nm model, the ANN baseline), latency, per layer, per core and per link, accuracy at each checkpoint.
+ */
+import type { SpikeRecord } from '../../runtime/snn/engine.ts';
+import { ann45nm, chipEnergy, type EnergyBreakdown, type EventCounts, linearWork, snn45nm } from '../energy.ts';
+import { linkEnds } from '../map/route.ts';
+import type { ChipConfig } from './configure.ts';
+import type { ChipOptions } from './run.ts';
+
+/** [core, active, inactive, spikes, messages_out, messages_in, synaptic_ops] */
+export type TraceCore = [number, number, number, number, number, number, number];
+
+export interface TracePhase {
+  layer: string;
+  cores: TraceCore[];
+  /** [source core, destination core, messages] */
+  routes: Array<[number, number, number]>;
+  send_ns: number;
+  route_ns: number;
+  receive_ns: number;
+  ns: number;
+}
+
+export interface TraceStep {
+  phases: TracePhase[];
+  barrier_ns: number;
+  ns: number;
+}
+
+export interface ChipLayerReport {
+  id: string;
+  kind: 'if' | 'readout';
+  neurons: number;
+  cores: number;
+  /** Per inference. */
+  spikes: number;
+  synaptic_ops_in: number;
+  messages_out: number;
+  neuron_active: number;
+  neuron_inactive: number;
+  energy_pj: { chip: number; nm45_snn: number; nm45_ann: number };
+  ann_macs: number;
+  host_macs: number;
+}
+
+export interface ChipCoreReport {
+  core: number;
+  slot: number;
+  chip: number;
+  tile: [number, number];
+  layers: string[];
+  /** Per inference. */
+  busy_ns: number;
+  /** busy / total run time. */
+  utilisation: number;
+  synaptic_ops: number;
+  neuron_updates: number;
+  messages_out: number;
+  messages_in: number;
+}
+
+export interface ChipReport {
+  chip: { name: string; description: string; clock_mhz: number; clock_source: string };
+  reset: 'subtract' | 'zero';
+  reset_note: string;
+  quantization: null | { mode: string; mantissa_bits: number; groups: number; max_relative_error: number };
+  host: string;
+  T: number;
+  samples: number;
+  seed: number;
+  accuracy: Record<string, number> | null;
+  /** Every chip event per inference, the inputs of the energy figures. */
+  counts: EventCounts & { host_macs: number; host_macs_once: number; ann_macs: number };
+  energy: {
+    per_inference: { chip: EnergyBreakdown; nm45_snn: EnergyBreakdown; nm45_ann: EnergyBreakdown };
+    per_step_pj: { chip: number; nm45_snn: number };
+  };
+  latency: {
+    model: string;
+    per_step_ns: { mean: number; max: number };
+    per_inference_ns: number;
+    per_step_cycles: number;
+    per_inference_cycles: number;
+    barrier_ns: number;
+    tiles_in_use: number;
+  };
+  layers: ChipLayerReport[];
+  cores: ChipCoreReport[];
+  busiest_core: { core: number; busy_ns: number; utilisation: number };
+  links: {
+    /** Link traversals per inference = spike-hops. */
+    spike_hops: number;
+    used: number;
+    max: { from: [number, number]; to: [number, number]; messages: number } | null;
+    loads: Array<{ from: [number, number]; to: [number, number]; messages: number }>;
+  };
+  masks: Array<{ id: string; ratio: number; spikes_dropped: number; synaptic_ops_saved: number; messages_saved: number; energy_saved_pj: { chip: number; nm45_snn: number } }>;
+  seconds: number;
+  trace?: TraceStep[][];
+}
+
+export interface ChipRun {
+  report: ChipReport;
+  predictions: Int32Array;
+  logits: Float32Array;
+  spikes?: SpikeRecord[];
+}
+
+
+
+/** Per layer over the run, by event name: synaptic_op counts the ops of messages into the layer; hop_pj the route energy of messages out of it. */
+export type LayerTotals = Record<'spike_out' | 'synaptic_op' | 'message_out' | 'neuron_active' | 'neuron_inactive' | 'hop_pj', Float64Array>;
+/** Per core over the run, by event name (neuron_update: active and inactive). */
+export type CoreTotals = Record<'synaptic_op' | 'neuron_update' | 'message_out' | 'message_in', Float64Array>;
+/** Per mask over the run: spikes dropped, and the synaptic ops, messages and route energy they did not cost. */
+export interface MaskTotals {
+  dropped: number;
+  synaptic_op: number;
+  message: number;
+  hop_pj: number;
+}
+
+export interface Totals {
+  samples: number;
+  T: number;
+  seed: number;
+  reset: 'subtract' | 'zero';
+  /** The populations reset in different ways (no override): the note says so. */
+  mixedReset: boolean;
+  opts: ChipOptions;
+  events: EventCounts;
+  pairCount: Float64Array;
+  layerTotals: LayerTotals;
+  coreTotals: CoreTotals;
+  busy: Float64Array;
+  masks: MaskTotals[];
+  totalNs: number;
+  maxStepNs: number;
+  barrier: number;
+  allPredictions: Int32Array;
+  checkpoints: number[];
+}
+
+export function assemble(cfg: ChipConfig, r: Totals, start: number, trace?: TraceStep[][]): ChipReport {
+  const { spec, plan, net, cores: N } = cfg;
+  const S = r.samples;
+  const ev = spec.events;
+
+  // Hops and link loads from the message counts per core pair.
+  const links = new Map<number, number>();
+  for (let pair = 0; pair < N * N; pair++) {
+    const count = r.pairCount[pair];
+    if (count === 0) continue;
+    const route = cfg.routes[pair];
+    r.events.hop_ew += count * route.ew;
+    r.events.hop_ns += count * route.ns;
+    r.events.chip_hop += count * route.chip;
+    for (const l of route.links) links.set(l, (links.get(l) ?? 0) + count);
+  }
+  const perInference = (x: number) => x / S;
+  const counts = Object.fromEntries(Object.entries(r.events).map(([k, x]) => [k, perInference(x)])) as EventCounts;
+  const work = linearWork(cfg.ir);
+  const hostOnce = work.filter((w) => w.input).reduce((a, w) => a + w.macs, 0);
+  const annMacs = work.reduce((a, w) => a + w.macs, 0);
+  const hostMacs = plan.macsPerStep * r.T;
+  const chip = chipEnergy(counts, spec);
+  const snn = snn45nm(counts.synaptic_op, hostMacs);
+  const ann = ann45nm(annMacs);
+
+  let accuracy: Record<string, number> | null = null;
+  const labels = r.opts.labels;
+  if (labels) {
+    accuracy = {};
+    const K = r.checkpoints.length;
+    r.checkpoints.forEach((t, k) => {
+      let correct = 0;
+      for (let s = 0; s < S; s++) if (r.allPredictions[s * K + k] === labels[s]) correct++;
+      accuracy![String(t)] = correct / S;
+    });
+  }
+
+  const lt = r.layerTotals;
+  const layers: ChipLayerReport[] = net.pops.map((pop, k) => {
+    const layerAnn = work.filter((w) => w.layer === pop.id).reduce((a, w) => a + w.macs, 0);
+    const layerHost = work.filter((w) => w.layer === pop.id && w.input).reduce((a, w) => a + w.macs, 0);
+    const pj =
+      (lt.synaptic_op[k] * ev.synaptic_op.energy_pj +
+        lt.neuron_active[k] * ev.neuron_active.energy_pj +
+        lt.neuron_inactive[k] * ev.neuron_inactive.energy_pj +
+        lt.spike_out[k] * ev.spike_out.energy_pj +
+        lt.message_out[k] * (ev.message_out.energy_pj + ev.message_in.energy_pj) +
+        lt.hop_pj[k]) /
+      S;
+    return {
+      id: pop.id,
+      kind: pop.kind,
+      neurons: pop.size,
+      cores: cfg.layerCores[k].length,
+      spikes: lt.spike_out[k] / S,
+      synaptic_ops_in: lt.synaptic_op[k] / S,
+      messages_out: lt.message_out[k] / S,
+      neuron_active: lt.neuron_active[k] / S,
+      neuron_inactive: lt.neuron_inactive[k] / S,
+      energy_pj: {
+        chip: pj,
+        nm45_snn: (lt.synaptic_op[k] / S) * snn.terms[0].pj_each + layerHost * r.T * snn.terms[1].pj_each,
+        nm45_ann: layerAnn * ann.terms[0].pj_each,
+      },
+      ann_macs: layerAnn,
+      host_macs: layerHost * r.T,
+    };
+  });
+
+  const coreReports: ChipCoreReport[] = Array.from({ length: N }, (_, c) => {
+    const p = cfg.positions[c];
+    return {
+      core: c,
+      slot: p.slot,
+      chip: p.chip,
+      tile: [p.x, p.y],
+      layers: net.pops.filter((_, k) => cfg.layerNeuronsOnCore[k].has(c)).map((q) => q.id),
+      busy_ns: r.busy[c] / S,
+      utilisation: r.totalNs > 0 ? r.busy[c] / r.totalNs : 0,
+      synaptic_ops: r.coreTotals.synaptic_op[c] / S,
+      neuron_updates: r.coreTotals.neuron_update[c] / S,
+      messages_out: r.coreTotals.message_out[c] / S,
+      messages_in: r.coreTotals.message_in[c] / S,
+    };
+  });
+  const busiest = coreReports.reduce((a, b) => (b.busy_ns > a.busy_ns ? b : a));
+  const loads = [...links]
+    .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+    .map(([id, n]) => ({ ...linkEnds(spec, id), messages: n / S }));
+  const spikeHops = (r.events.hop_ew + r.events.hop_ns + r.events.chip_hop) / S;
+  const clock = spec.clock_mhz.value;
+  const perInferenceNs = r.totalNs / S;
+
+  return {
+    chip: { name: spec.name, description: spec.description, clock_mhz: clock, clock_source: spec.clock_mhz.source },
+    reset: r.reset,
+    reset_note: r.mixedReset
+      ? `reset per population as the IR specifies (by subtraction or to zero); ${spec.name}'s native neuron resets ${spec.neuron.native_reset === 'zero' ? 'to zero' : 'by subtraction'} (${spec.neuron.source})`
+      : r.reset === spec.neuron.native_reset
+        ? `reset to ${r.reset === 'zero' ? 'zero' : 'v − θ'}: the chip's native neuron`
+        : `reset by ${r.reset === 'subtract' ? `subtraction (v − θ)${r.opts.reset && cfg.plan.pops.some((p) => p.reset !== 'subtract') ? ', overriding the IR' : ', as the IR specifies'}` : 'zeroing'}; ${spec.name}'s native neuron resets ${spec.neuron.native_reset === 'zero' ? 'to zero' : 'by subtraction'} (${spec.neuron.source})`,
+    quantization: cfg.quantized
+      ? { mode: cfg.quantized.mode, mantissa_bits: cfg.quantized.mantissa_bits, groups: cfg.quantized.groups.length, max_relative_error: cfg.quantized.stats.max_relative_error }
+      : null,
+    host: `the analog input layer (${plan.macsPerStep} MACs) runs on the host once per sample; its currents enter as compartment biases. Membranes and thresholds are float64${cfg.quantized ? '; weights quantised' : ', weights float32 as in the IR'}`,
+    T: r.T,
+    samples: S,
+    seed: r.seed,
+    accuracy,
+    counts: { ...counts, host_macs: hostMacs, host_macs_once: hostOnce, ann_macs: annMacs },
+    energy: {
+      per_inference: { chip, nm45_snn: snn, nm45_ann: ann },
+      per_step_pj: { chip: chip.total_pj / r.T, nm45_snn: snn.total_pj / r.T },
+    },
+    latency: {
+      model: 'per step: Σ over layers (phases) of [max over the layer’s cores of send time + longest route + max over receiving cores of receive time] + barrier (targets/energy.ts)',
+      per_step_ns: { mean: perInferenceNs / r.T, max: r.maxStepNs },
+      per_inference_ns: perInferenceNs,
+      per_step_cycles: ((perInferenceNs / r.T) * clock) / 1000,
+      per_inference_cycles: (perInferenceNs * clock) / 1000,
+      barrier_ns: r.barrier,
+      tiles_in_use: cfg.tilesInUse,
+    },
+    layers,
+    cores: coreReports,
+    busiest_core: { core: busiest.core, busy_ns: busiest.busy_ns, utilisation: busiest.utilisation },
+    links: { spike_hops: spikeHops, used: loads.length, max: loads[0] ?? null, loads },
+    masks: plan.masks.map((m, k) => {
+      const mk = r.masks[k];
+      return {
+        id: m.id,
+        ratio: m.ratio,
+        spikes_dropped: mk.dropped / S,
+        synaptic_ops_saved: mk.synaptic_op / S,
+        messages_saved: mk.message / S,
+        energy_saved_pj: {
+          chip: (mk.synaptic_op * ev.synaptic_op.energy_pj + mk.message * (ev.message_out.energy_pj + ev.message_in.energy_pj) + mk.hop_pj) / S,
+          nm45_snn: (mk.synaptic_op / S) * snn.terms[0].pj_each,
+        },
+      };
+    }),
+    seconds: (performance.now() - start) / 1000,
+    trace,
+  };
+}
+

@@ -1,0 +1,557 @@
+/**
+ * Running the configured virtual chip, step by step and layer by layer (see simulate.ts for the model and
+ * why the order of every sum is the simulator's).
+ */
+import { SnncError } from '../../compiler/errors.ts';
+import { applyInput, type SpikeRecord } from '../../runtime/snn/engine.ts';
+import type { Csr } from '../../runtime/snn/plan.ts';
+import type { ConvTable } from '../../runtime/snn/conv-table.ts';
+import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
+import { type ConvTwinAt, instantiateKernels, MemoryLayout, reserveConvTwin, writeConvTwin, writeEntries } from '../../runtime/snn/wasm/kernels.ts';
+import { checkpointsFor } from '../../runtime/snn/simulate.ts';
+import { tableOf } from '../../runtime/snn/routes.ts';
+import { barrierNs } from '../chip-spec.ts';
+import { emptyEvents, receiveNs, routeEnergyPj, sendNs } from '../energy.ts';
+import { assemble, type ChipRun, type CoreTotals, type LayerTotals, type MaskTotals, type TracePhase, type TraceStep, type TraceCore } from './account.ts';
+import type { ChipConfig } from './configure.ts';
+
+export interface ChipOptions {
+  T: number;
+  seed?: number;
+  labels?: Int32Array;
+  /** Every population's reset: 'subtract' or 'zero' (Loihi 1's native reset). Default: each population's own, as the IR says. */
+  reset?: 'subtract' | 'zero';
+  /** Keep every phase's per-core counts and routes (small runs: it is large). */
+  trace?: boolean;
+  recordSpikes?: boolean;
+  onProgress?(done: number, total: number): void;
+}
+
+
+/** The readout's compartments accumulate their current; those that received one count as active. */
+function accumulate(cur: Float64Array, base: Float64Array, v: Float64Array, from: number, end: number, coreOf: Int32Array, act: Float64Array): void {
+  for (let i = from; i < end; i++) {
+    const c = cur[i];
+    v[i] += c;
+    cur[i] = base[i];
+    if (c !== 0) act[coreOf[i]]++;
+  }
+}
+
+/** What `send` and `tally` add up over one phase (one layer's turn in a step), by name. */
+interface PhaseTally {
+  /** The longest route taken by a message, ns. */
+  route_ns: number;
+  messages: number;
+  hop_pj: number;
+  /** Of the stream being sent, through its mask: spikes dropped, and what they would have cost. */
+  dropped: number;
+  saved_synaptic_ops: number;
+  saved_messages: number;
+  saved_hop_pj: number;
+}
+
+function emptyTally(): PhaseTally {
+  return { route_ns: 0, messages: 0, hop_pj: 0, dropped: 0, saved_synaptic_ops: 0, saved_messages: 0, saved_hop_pj: 0 };
+}
+
+/** The events each core counts in a phase, by the chip spec's event names. */
+export type CoreEvent = 'neuron_active' | 'spike_out' | 'message_out' | 'message_in' | 'synaptic_op';
+export type CoreCounters = Record<CoreEvent, Float64Array>;
+
+/**
+ * A stream's messages as `send` counts them. Rows whose messages go from the same core to the same cores
+ * (and layers) with the same numbers of synapses cost the same to send: such a set of rows is a signature,
+ * with its messages' core pairs, route latencies and energies worked out once per run (fmnist_cnn_qcfs:
+ * 12544 rows, 269 signatures). A spike then only counts one more send of its row's signature, and the
+ * counts become per-core events once per phase (`tally`: at worst one pass over the rows, as the neuron
+ * update is one over the neurons) instead of per message.
+ */
+interface StreamRun {
+  /** Signature of each row. */
+  sig: Int32Array;
+  /** Per signature k: the sender's core, the longest route in ns (0 without messages), messages ptr[k] .. ptr[k+1]. */
+  src: Int32Array;
+  routeNs: Float64Array;
+  ptr: Int32Array;
+  /** Per message of a signature: destination core, core pair, destination layer, synapses, route energy. */
+  core: Int32Array;
+  pair: Int32Array;
+  layer: Int32Array;
+  synapses: Float64Array;
+  hopPj: Float64Array;
+  /** Per signature: sends in this phase, and over the run (for `settle`). */
+  count: Float64Array;
+  sent: Float64Array;
+  /**
+   * Where the synapses are in the kernels' memory: a conv twin (with `banks` − 1 or, for quantised
+   * weights, the byte offset of its banks' offsets), or per-row synapse lists.
+   */
+  conv: (ConvTwinAt & { table: ConvTable; banks: number; banked: ReturnType<typeof bankedTwin> }) | null;
+  rowPtr: number;
+  entries: number;
+}
+
+function streamRun(cfg: ChipConfig, si: number, routePj: Float64Array): StreamRun {
+  const { msgPtr, core, slice, entPtr } = cfg.tables[si];
+  const N = cfg.cores;
+  const srcOffset = cfg.net.pops[cfg.plan.streams[si].pop].offset;
+  const rows = msgPtr.length - 1;
+  const sig = new Int32Array(rows);
+  const ids = new Map<string, number>();
+  const src: number[] = [];
+  const ptr = [0];
+  const cores: number[] = [];
+  const synapses: number[] = [];
+  const layers: number[] = [];
+  for (let i = 0; i < rows; i++) {
+    const from = cfg.coreOf[srcOffset + i];
+    let key = `${from}`;
+    for (let g = msgPtr[i]; g < msgPtr[i + 1]; g++) key += ` ${core[g]}:${entPtr[g + 1] - entPtr[g]}:${cfg.sliceLayer[slice[g]]}`;
+    let k = ids.get(key);
+    if (k === undefined) {
+      k = src.length;
+      ids.set(key, k);
+      src.push(from);
+      for (let g = msgPtr[i]; g < msgPtr[i + 1]; g++) {
+        cores.push(core[g]);
+        synapses.push(entPtr[g + 1] - entPtr[g]);
+        layers.push(cfg.sliceLayer[slice[g]]);
+      }
+      ptr.push(cores.length);
+    }
+    sig[i] = k;
+  }
+  const S = src.length;
+  const run: StreamRun = {
+    sig,
+    src: Int32Array.from(src),
+    routeNs: new Float64Array(S),
+    ptr: Int32Array.from(ptr),
+    core: Int32Array.from(cores),
+    pair: new Int32Array(cores.length),
+    layer: Int32Array.from(layers),
+    synapses: Float64Array.from(synapses),
+    hopPj: new Float64Array(cores.length),
+    count: new Float64Array(S),
+    sent: new Float64Array(S),
+    conv: null,
+    rowPtr: -1,
+    entries: -1,
+  };
+  for (let k = 0; k < S; k++) {
+    for (let g = ptr[k]; g < ptr[k + 1]; g++) {
+      const pair = src[k] * N + cores[g];
+      run.pair[g] = pair;
+      run.hopPj[g] = routePj[pair];
+      if (cfg.routeNs[pair] > run.routeNs[k]) run.routeNs[k] = cfg.routeNs[pair];
+    }
+  }
+  return run;
+}
+
+/** Per-core counters of the phase that `send` adds to. */
+interface Counters {
+  /** This phase's per-core events. */
+  core: CoreCounters;
+  tally: PhaseTally;
+  /**
+   * True: route energies are summed message by message in spike order, as they arrive (needed unless they
+   * are all integers: floating-point sums depend on their order). False: they are integers, whose sums are
+   * exact in any order, and `tally` adds them per signature.
+   */
+  ordered: boolean;
+  phasePairCount: Float64Array;
+  phasePairs: number[] | null;
+}
+
+/**
+ * Sends the listed spikes of one stream: a masked spike (draw below `below`) is dropped at its source;
+ * otherwise one message per destination slice, counted per signature, then per core for the phase's
+ * timing. The spikes that survive are copied to `kept`, whose synapses the caller then adds in one kernel
+ * call: each neuron still receives its inputs in ascending spike order, the functional simulator's.
+ * Returns how many survive.
+ */
+function send(run: StreamRun, list: Int32Array, ns: number, masked: boolean, key: number, below: number, kept: Int32Array, k: Counters): number {
+  const { sig, ptr, hopPj, count } = run;
+  const { tally: acc, ordered } = k;
+  let hop = acc.hop_pj;
+  let n = 0;
+  for (let s = 0; s < ns; s++) {
+    const i = list[s];
+    const q = sig[i];
+    if (masked && draw32(key, i) < below) {
+      acc.dropped++;
+      acc.saved_messages += ptr[q + 1] - ptr[q];
+      for (let g = ptr[q]; g < ptr[q + 1]; g++) {
+        acc.saved_synaptic_ops += run.synapses[g];
+        acc.saved_hop_pj += hopPj[g];
+      }
+      continue;
+    }
+    kept[n++] = i;
+    count[q]++;
+    if (ordered) for (let g = ptr[q]; g < ptr[q + 1]; g++) hop += hopPj[g];
+  }
+  acc.hop_pj = hop;
+  tally(run, k);
+  return n;
+}
+
+/** Turns a stream's sends per signature into the phase's per-core events, and clears them. */
+function tally(run: StreamRun, k: Counters): void {
+  const { src, routeNs, ptr, core, pair, synapses, hopPj, count, sent } = run;
+  const { tally: acc, ordered, phasePairCount, phasePairs } = k;
+  const { message_out: mout, message_in: min, synaptic_op: sops } = k.core;
+  let hop = acc.hop_pj;
+  let routeMax = acc.route_ns;
+  let messages = 0;
+  for (let q = 0; q < count.length; q++) {
+    const n = count[q];
+    if (n === 0) continue;
+    count[q] = 0;
+    sent[q] += n;
+    const m = ptr[q + 1] - ptr[q];
+    mout[src[q]] += n * m;
+    messages += n * m;
+    if (routeNs[q] > routeMax) routeMax = routeNs[q];
+    for (let g = ptr[q]; g < ptr[q + 1]; g++) {
+      min[core[g]] += n;
+      sops[core[g]] += n * synapses[g];
+      if (!ordered) hop += n * hopPj[g];
+      if (phasePairs !== null) {
+        if (phasePairCount[pair[g]] === 0) phasePairs.push(pair[g]);
+        phasePairCount[pair[g]] += n;
+      }
+    }
+  }
+  acc.hop_pj = hop;
+  acc.route_ns = routeMax;
+  acc.messages += messages;
+}
+
+/**
+ * A conv twin of a quantised stream: the same structure as the unquantised twin `t` (quantisation keeps
+ * the table's entries and changes their weights), with one weight table per bank of output positions whose
+ * channels lie on the same cores, i.e. in the same exponent groups. Read from the quantised table `csr`;
+ * null unless every entry lands in a bank slot that holds exactly its weight (then it reproduces the table,
+ * as conv-table.ts's twins do), or when the banks would outweigh the table.
+ */
+function bankedTwin(t: ConvTable, csr: Csr, coreOf: Int32Array): { banks: Int32Array; weights: Float64Array } | null {
+  const { plane, outPlane, cout, taps, offset, cinPerGroup, coutPerGroup: cpg, posPtr, posOut, posTap } = t;
+  const rows = csr.rowPtr.length - 1;
+  const bankOf = new Int32Array(outPlane);
+  const ids = new Map<string, number>();
+  for (let p = 0; p < outPlane; p++) {
+    const key = Array.from({ length: cout }, (_, o) => coreOf[offset + o * outPlane + p]).join(' ');
+    if (!ids.has(key)) ids.set(key, ids.size);
+    bankOf[p] = ids.get(key)!;
+  }
+  const size = (rows / plane) * taps * cpg;
+  // Worth it only while the banks stay smaller than the synapse lists they replace.
+  if (ids.size * size > csr.col.length) return null;
+  const weights = new Float64Array(ids.size * size);
+  const filled = new Uint8Array(ids.size * size);
+  // The row's weights by target (stamped with the row), to look them up in the twin's order.
+  const stamp = new Int32Array(cout * outPlane).fill(-1);
+  const w = new Float64Array(cout * outPlane);
+  for (let i = 0; i < rows; i++) {
+    for (let j = csr.rowPtr[i]; j < csr.rowPtr[i + 1]; j++) {
+      const target = csr.col[j] - offset;
+      if (target < 0 || target >= cout * outPlane) return null;
+      stamp[target] = i;
+      w[target] = csr.val[j];
+    }
+    const c = Math.floor(i / plane);
+    const s = i - c * plane;
+    const first = Math.floor(c / cinPerGroup) * cpg * outPlane;
+    for (let q = posPtr[s]; q < posPtr[s + 1]; q++) {
+      for (let o = 0; o < cpg; o++) {
+        const target = first + o * outPlane + posOut[q];
+        const value = stamp[target] === i ? w[target] : 0;
+        const slot = bankOf[posOut[q]] * size + (c * taps + posTap[q]) * cpg + o;
+        if (filled[slot] && !Object.is(weights[slot], value)) return null;
+        weights[slot] = value;
+        filled[slot] = 1;
+      }
+    }
+  }
+  return { banks: Int32Array.from(bankOf, (b) => 8 * b * size), weights };
+}
+
+/** Messages per core pair and synaptic ops per layer over the run, from the signatures' send counts. */
+function settle(runs: StreamRun[], pairCount: Float64Array, sopsIn: Float64Array): void {
+  for (const run of runs) {
+    for (let q = 0; q < run.sent.length; q++) {
+      const n = run.sent[q];
+      for (let g = run.ptr[q]; g < run.ptr[q + 1]; g++) {
+        pairCount[run.pair[g]] += n;
+        sopsIn[run.layer[g]] += n * run.synapses[g];
+      }
+    }
+  }
+}
+
+/**
+ * Lays out the chip's compartments and synapses in a fresh kernels memory and copies in what does not
+ * change during a run (thresholds, cores, synapses); returns the kernels and the byte offsets.
+ */
+function loadChip(cfg: ChipConfig, runs: StreamRun[]) {
+  const { plan, cores: N } = cfg;
+  const n = plan.currentSize;
+  const maxPop = Math.max(0, ...plan.pops.map((p) => p.size));
+  const layout = new MemoryLayout();
+  const at = {
+    maxPop,
+    cur: layout.reserve(8 * n),
+    base: layout.reserve(8 * n),
+    v: layout.reserve(8 * n),
+    theta: layout.reserve(8 * n),
+    leak: layout.reserve(8 * n),
+    coreOf: layout.reserve(4 * n),
+    act: layout.reserve(8 * N),
+    spk: layout.reserve(8 * N),
+    lists: plan.pops.map((p) => layout.reserve(4 * p.size)),
+    kept: layout.reserve(4 * maxPop),
+    stage: layout.reserve(8 * Math.max(0, ...cfg.twins.map((t) => (t ? t.cout * t.outPlane : 0)))),
+  };
+  // A stream with a conv twin is delivered through it, as the functional simulator does (quantised: one
+  // weight table per bank of cores); the others (dense layers) through their synapse lists.
+  plan.streams.forEach((st, si) => {
+    const run = runs[si];
+    const twin = st.conv ?? cfg.twins[si];
+    const banked = !st.conv && twin ? bankedTwin(twin, tableOf(st.fanout), cfg.coreOf) : null;
+    if (twin && (st.conv || banked)) {
+      run.conv = {
+        ...reserveConvTwin(layout, twin, banked ? banked.weights.length : twin.weights.length),
+        table: twin,
+        banks: banked ? layout.reserve(4 * banked.banks.length) : -1,
+        banked,
+      };
+    } else {
+      run.rowPtr = layout.reserve(4 * cfg.tables[si].msgPtr.length);
+      run.entries = layout.reserve(8 * cfg.tables[si].col.length);
+    }
+  });
+  const kernels = instantiateKernels(layout.size);
+  const buffer = kernels.memory.buffer;
+  new Float64Array(buffer, at.theta, n).set(plan.threshold);
+  new Float64Array(buffer, at.leak, n).set(plan.leak);
+  new Int32Array(buffer, at.coreOf, n).set(cfg.coreOf);
+  runs.forEach((run, si) => {
+    const c = run.conv;
+    if (c) {
+      writeConvTwin(buffer, c, c.table, c.banked ? c.banked.weights : c.table.weights);
+      if (c.banked) new Int32Array(buffer, c.banks, c.banked.banks.length).set(c.banked.banks);
+      return;
+    }
+    // Row i's synapses: the entries of its messages, which are consecutive; each entry is the byte address
+    // of its target's current and its weight.
+    const { msgPtr, entPtr, col, val } = cfg.tables[si];
+    new Int32Array(buffer, run.rowPtr, msgPtr.length).set(Array.from(msgPtr, (g) => entPtr[g]));
+    writeEntries(buffer, run.entries, at.cur, col, val);
+  });
+  return { kernels, at };
+}
+
+/** Runs `input` (raw samples, divided by the IR's divisor as the simulator does) on the configured chip. */
+export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions): ChipRun {
+  const start = performance.now();
+  const { spec, plan, net, cores: N } = cfg;
+  const { T } = opts;
+  if (!(Number.isInteger(T) && T >= 1)) throw new SnncError(`T must be a positive integer, got ${T}`);
+  if (input.length === 0 || input.length % plan.inputSize !== 0) throw new SnncError(`input has ${input.length} values: not a whole number of samples of ${plan.inputSize}`);
+  const samples = input.length / plan.inputSize;
+  if (opts.labels && opts.labels.length !== samples) throw new SnncError(`${opts.labels.length} labels for ${samples} samples`);
+  const seed = (opts.seed ?? 0) >>> 0;
+  // Per population: the override, or the IR's reset; every mode used must be one the chip has.
+  const resets = plan.pops.map((p) => opts.reset ?? p.reset);
+  for (const r of new Set(resets)) {
+    if (!spec.neuron.reset_modes.includes(r)) throw new SnncError(`reset '${r}' is not a reset mode of ${spec.name} (${spec.neuron.reset_modes.join(', ')})`);
+  }
+  const subtract = resets.map((r) => (r === 'subtract' ? 1 : 0));
+  // What the report names: the override, or the IR's reset when all populations share it (mixed: noted per population).
+  const reset = opts.reset ?? (resets.every((r) => r === resets[0]) ? (resets[0] ?? 'subtract') : 'subtract');
+  const mixedReset = !opts.reset && resets.some((r) => r !== reset);
+  const P = plan.pops.length;
+  const L = net.pops.length; // plan populations, then the readout
+  const readoutLayer = L - 1;
+  const checkpoints = checkpointsFor(T);
+  const checkpointAt = new Int32Array(T + 1).fill(-1);
+  checkpoints.forEach((t, k) => (checkpointAt[t] = k));
+  const classes = plan.readout.size;
+  const below = plan.masks.map((m) => dropBelow(m.ratio));
+  const barrier = barrierNs(spec, cfg.tilesInUse);
+
+  // State (the chip's compartments; kept in the plan's current-space layout, each core owning its neurons)
+  // and synapses, in the kernels' memory: the IF update and the synaptic ops run in WebAssembly.
+  const routePj = Float64Array.from(cfg.routes, (r) => routeEnergyPj(r, spec));
+  const runs = plan.streams.map((_, si) => streamRun(cfg, si, routePj));
+  const { kernels, at } = loadChip(cfg, runs);
+  const buffer = kernels.memory.buffer;
+  const n = plan.currentSize;
+  const cur = new Float64Array(buffer, at.cur, n);
+  const base = new Float64Array(buffer, at.base, n);
+  const v = new Float64Array(buffer, at.v, n);
+  const lists = plan.pops.map((p, i) => new Int32Array(buffer, at.lists[i], p.size));
+  const kept = new Int32Array(buffer, at.kept, at.maxPop);
+
+  // Per-phase per-core counters, and the totals.
+  // The IF update counts neuron_active and spike_out per core in the kernels' memory.
+  const core: CoreCounters = {
+    neuron_active: new Float64Array(buffer, at.act, N),
+    spike_out: new Float64Array(buffer, at.spk, N),
+    message_out: new Float64Array(N),
+    message_in: new Float64Array(N),
+    synaptic_op: new Float64Array(N),
+  };
+  const { neuron_active: act, spike_out: spk, message_out: mout, message_in: min, synaptic_op: sops } = core;
+  const busy = new Float64Array(N);
+  const coreTotals: CoreTotals = { synaptic_op: new Float64Array(N), neuron_update: new Float64Array(N), message_out: new Float64Array(N), message_in: new Float64Array(N) };
+  const layerTotals: LayerTotals = {
+    spike_out: new Float64Array(L),
+    synaptic_op: new Float64Array(L),
+    message_out: new Float64Array(L),
+    neuron_active: new Float64Array(L),
+    neuron_inactive: new Float64Array(L),
+    hop_pj: new Float64Array(L),
+  };
+  const onCore = cfg.layerNeuronsOnCore.map((m) => {
+    const a = new Float64Array(N);
+    for (const [c, n] of m) a[c] = n;
+    return a;
+  });
+  const pairCount = new Float64Array(N * N);
+  const masks: MaskTotals[] = plan.masks.map(() => ({ dropped: 0, synaptic_op: 0, message: 0, hop_pj: 0 }));
+  const events = emptyEvents();
+  const acc = emptyTally();
+  const phasePairs: number[] | null = opts.trace ? [] : null;
+  const phasePairCount = opts.trace ? new Float64Array(N * N) : new Float64Array(0);
+  // Route energies that are all integers (loihi1's 3, 4 and 30 pJ per hop) sum exactly in any order.
+  const counters: Counters = { core, tally: acc, ordered: !routePj.every(Number.isInteger), phasePairCount, phasePairs };
+
+  const allPredictions = new Int32Array(samples * checkpoints.length);
+  const predictions = new Int32Array(samples);
+  const logits = new Float32Array(samples * classes);
+  const records: SpikeRecord[] = [];
+  const trace: TraceStep[][] = [];
+  let totalNs = 0;
+  let maxStepNs = 0;
+
+  for (let s = 0; s < samples; s++) {
+    // The host writes the analog input layer's currents as compartment biases, once per sample, summed in
+    // the functional simulator's order: biases, then applyInput (inputs ascending, rows ascending).
+    base.set(plan.bias);
+    const x0 = s * plan.inputSize;
+    applyInput(base, plan.input, input, x0, plan.inputSize, plan.divisor);
+    cur.set(base);
+    v.set(plan.v0);
+    const offsets = opts.recordSpikes ? new Int32Array(T * P + 1) : undefined;
+    const recorded: number[] = [];
+    const sampleTrace: TraceStep[] = [];
+
+    for (let t = 1; t <= T; t++) {
+      let stepNs = 0;
+      const stepTrace: TracePhase[] = [];
+      for (const p of plan.order) {
+        const layer = p < 0 ? readoutLayer : p;
+        const pop = net.pops[layer];
+        Object.assign(acc, emptyTally());
+        if (p < 0) {
+          accumulate(cur, base, v, pop.offset, pop.offset + pop.size, cfg.coreOf, act);
+        } else {
+          const list = lists[p];
+          const ns = kernels.integrateCores(at.cur, at.base, at.v, at.theta, at.leak, pop.offset, pop.offset + pop.size, at.lists[p], at.coreOf, at.act, at.spk, subtract[p]);
+          layerTotals.spike_out[layer] += ns;
+          if (offsets) {
+            for (let k = 0; k < ns; k++) recorded.push(list[k]);
+            offsets[(t - 1) * P + p + 1] = recorded.length;
+          }
+          for (const si of plan.pops[p].streams) {
+            const m = plan.streams[si].mask;
+            const masked = m >= 0;
+            if (masked) acc.dropped = acc.saved_synaptic_ops = acc.saved_messages = acc.saved_hop_pj = 0;
+            const run = runs[si];
+            const kn = send(run, list, ns, masked, masked ? maskKey(seed, s, t, m) : 0, masked ? below[m] : 0, kept, counters);
+            const c = run.conv;
+            if (c && kn > 0) {
+              const x = c.table;
+              kernels.deliverConvBanked(at.kept, kn, at.cur + 8 * x.offset, at.stage, c.posPtr, c.posOut, c.posTap, c.weights, x.plane, x.outPlane, x.cinPerGroup, x.coutPerGroup, x.cout, x.taps, c.banks);
+            } else if (kn > 0) {
+              kernels.addEntries(at.kept, kn, run.rowPtr, run.entries);
+            }
+            if (masked) {
+              masks[m].dropped += acc.dropped;
+              masks[m].synaptic_op += acc.saved_synaptic_ops;
+              masks[m].message += acc.saved_messages;
+              masks[m].hop_pj += acc.saved_hop_pj;
+            }
+          }
+          layerTotals.message_out[layer] += acc.messages;
+          layerTotals.hop_pj[layer] += acc.hop_pj;
+        }
+        // Phase time: the slowest sender, the longest route, the slowest receiver.
+        let sendMax = 0;
+        let recvMax = 0;
+        const here = onCore[layer];
+        const phaseCores: TraceCore[] = [];
+        for (let c = 0; c < N; c++) {
+          if (here[c] === 0 && min[c] === 0) continue;
+          const inactive = here[c] - act[c];
+          const sending = sendNs(spec, act[c], inactive, spk[c], mout[c]);
+          const receiving = receiveNs(spec, min[c], sops[c]);
+          if (sending > sendMax) sendMax = sending;
+          if (receiving > recvMax) recvMax = receiving;
+          busy[c] += sending + receiving;
+          events.neuron_active += act[c];
+          events.neuron_inactive += inactive;
+          events.spike_out += spk[c];
+          events.message_out += mout[c];
+          events.message_in += min[c];
+          events.synaptic_op += sops[c];
+          layerTotals.neuron_active[layer] += act[c];
+          layerTotals.neuron_inactive[layer] += inactive;
+          coreTotals.synaptic_op[c] += sops[c];
+          coreTotals.neuron_update[c] += act[c] + inactive;
+          coreTotals.message_out[c] += mout[c];
+          coreTotals.message_in[c] += min[c];
+          if (phasePairs) phaseCores.push([c, act[c], inactive, spk[c], mout[c], min[c], sops[c]]);
+          act[c] = spk[c] = mout[c] = min[c] = sops[c] = 0;
+        }
+        const routeMax = acc.route_ns;
+        const phaseNs = sendMax + routeMax + recvMax;
+        stepNs += phaseNs;
+        if (phasePairs) {
+          const routes = phasePairs.sort((a, b) => a - b).map((pair): [number, number, number] => [Math.floor(pair / N), pair % N, phasePairCount[pair]]);
+          for (const pair of phasePairs) phasePairCount[pair] = 0;
+          phasePairs.length = 0;
+          stepTrace.push({ layer: pop.id, cores: phaseCores, routes, send_ns: sendMax, route_ns: routeMax, receive_ns: recvMax, ns: phaseNs });
+        }
+      }
+      stepNs += barrier;
+      events.barrier++;
+      totalNs += stepNs;
+      if (stepNs > maxStepNs) maxStepNs = stepNs;
+      if (opts.trace) sampleTrace.push({ phases: stepTrace, barrier_ns: barrier, ns: stepNs });
+      if (checkpointAt[t] >= 0) {
+        const { offset } = plan.readout;
+        let best = 0;
+        for (let k = 1; k < classes; k++) if (v[offset + k] > v[offset + best]) best = k;
+        allPredictions[s * checkpoints.length + checkpointAt[t]] = best;
+      }
+    }
+    predictions[s] = allPredictions[s * checkpoints.length + checkpoints.length - 1];
+    for (let k = 0; k < classes; k++) logits[s * classes + k] = v[plan.readout.offset + k] / T;
+    if (offsets) records.push({ offsets, indices: Int32Array.from(recorded) });
+    if (opts.trace) trace.push(sampleTrace);
+    opts.onProgress?.(s + 1, samples);
+  }
+
+  settle(runs, pairCount, layerTotals.synaptic_op);
+  return {
+    report: assemble(cfg, { samples, T, seed, reset, mixedReset, opts, events, pairCount, layerTotals, coreTotals, busy, masks, totalNs, maxStepNs, barrier, allPredictions, checkpoints }, start, opts.trace ? trace : undefined),
+    predictions,
+    logits,
+    spikes: opts.recordSpikes ? records : undefined,
+  };
+}
