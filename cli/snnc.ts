@@ -12,6 +12,7 @@ import type { DiagnoseOptions } from './commands/diagnose.ts';
 import type { ReportOptions } from './commands/report.ts';
 import type { RunOptions } from './commands/run.ts';
 import type { ExportNirOptions } from './commands/export-nir.ts';
+import type { ExportOnnxCommandOptions } from './commands/export-onnx.ts';
 import type { ImportNirOptions } from './commands/import-nir.ts';
 import type { InspectOptions } from './commands/inspect.ts';
 import type { MapOptions as MapCommandOptions } from './commands/map.ts';
@@ -246,6 +247,17 @@ program
   .option('--json', 'print the summary as one JSON object')
   .action((ir: string, options: ExportNirOptions) =>
     runCommand(async () => (await import('./commands/export-nir.ts')).exportNirCommand(ir, options)),
+  );
+
+program
+  .command('export-onnx')
+  .description('write a spiking IR as a time-stepped ONNX model (a Loop over T, membranes as loop state) for ONNX runtimes: logits at every checked T, spike counts per neuron')
+  .argument('<ir>', 'spiking IR (.snn.json)')
+  .requiredOption('-o, --output <model.snn.onnx>', 'ONNX file to write')
+  .option('-T, --steps <T>', 'time steps of the loop', positiveInteger, DEFAULT_STEPS)
+  .option('--json', 'print the summary as one JSON object')
+  .action((ir: string, options: ExportOnnxCommandOptions) =>
+    runCommand(async () => (await import('./commands/export-onnx.ts')).exportOnnxCommand(ir, options)),
   );
 
 program
