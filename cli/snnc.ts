@@ -16,6 +16,7 @@ import type { ExportOnnxCommandOptions } from './commands/export-onnx.ts';
 import type { ImportNirOptions } from './commands/import-nir.ts';
 import type { InspectOptions } from './commands/inspect.ts';
 import type { MapOptions as MapCommandOptions } from './commands/map.ts';
+import type { MergeOptions } from './commands/merge.ts';
 import type { SimulateOptions } from './commands/simulate.ts';
 import { EXIT_USER_ERROR, runCommand } from './common.ts';
 import { packageVersion } from './version.ts';
@@ -129,20 +130,21 @@ program
     runCommand(async () => (await import('./commands/inspect.ts')).inspect(file, options)),
   );
 
-program
+withDataOptions(program
   .command('ann')
-  .description('run the model as an ordinary ANN on .npy data and report accuracy')
+  .description('run the model as an ordinary ANN on .npy data or an image folder and report accuracy')
   .argument('<model>', 'model file (.onnx)')
-  .requiredOption('--input <x.npy>', 'input samples, first dimension = samples (uint8 or float)')
-  .option('--labels <y.npy>', 'integer class labels, one per sample')
+  .requiredOption('--input <x.npy|dir>', 'input samples: .npy, first dimension = samples (uint8 or float), read a window at a time; or a folder of PNG/JPEG images (flat, or one sub-folder per class)')
+  .option('--labels <y.npy|y.csv>', 'integer class labels, one per sample (.npy; for an image folder also a CSV of file,label rows; class sub-folders need none)')
   .option('--input-divisor <d>', 'divide every input value by d (e.g. 255 for raw pixels)', positiveNumber)
   .option('--limit <n>', 'use only the first n samples', positiveInteger)
   .option('--batch-size <n>', 'samples per batch', positiveInteger, 64)
   .option('--logits <out.npy>', 'write the logits as float32 [samples, classes]')
   .option('--json', 'print one JSON object instead of text')
+  .option('-o, --output <result.json>', 'write the result as JSON without timings (the same bytes as snnc merge of its shards); with --shard, the partial result')
   .action((model: string, options: AnnOptions) =>
     runCommand(async () => (await import('./commands/ann.ts')).ann(model, options)),
-  );
+  ));
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -158,6 +160,25 @@ function leakValue(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !(n > 0 && n <= 1)) throw new InvalidArgumentError('expected a number in (0, 1].');
   return n;
+}
+
+function numberList(value: string): number[] {
+  const list = value.split(',').map((v) => Number(v.trim()));
+  if (value.trim() === '' || list.some((v) => !Number.isFinite(v))) throw new InvalidArgumentError('expected comma-separated numbers, e.g. 0.485,0.456,0.406.');
+  return list;
+}
+
+/**
+ * Options of the commands that read a data set as a stream: image folders (torchvision's Resize,
+ * CenterCrop, ToTensor + Normalize) and shards.
+ */
+function withDataOptions(command: Command): Command {
+  return command
+    .option('--resize <n>', 'image folders: resize the shorter side to n pixels, keeping the aspect ratio (torchvision Resize(n), bilinear)', positiveInteger)
+    .option('--center-crop <n>', 'image folders: central n × n crop after --resize (torchvision CenterCrop(n))', positiveInteger)
+    .option('--mean <m>', 'image folders: per-channel mean, e.g. 0.485,0.456,0.406: x = (pixel/255 − mean)/std (ToTensor + Normalize); without --mean/--std pixels stay 0…255 and the divisor applies', numberList)
+    .option('--std <s>', 'image folders: per-channel standard deviation, e.g. 0.229,0.224,0.225 (with --mean)', numberList)
+    .option('--shard <i/n>', 'run only shard i of n (0-based, contiguous samples) and write a partial result to -o; combine the parts with snnc merge');
 }
 
 function seedValue(value: string): number {
@@ -189,12 +210,12 @@ program
     runCommand(async () => (await import('./commands/compile.ts')).compile(model, options)),
   );
 
-program
+withDataOptions(program
   .command('simulate')
   .description('run a spiking IR event by event: accuracy against T, SOPs, firing rates, mask statistics')
   .argument('<ir>', 'spiking IR (.snn.json)')
-  .requiredOption('--input <x.npy>', 'input samples, first dimension = samples (raw values; the IR records the divisor)')
-  .option('--labels <y.npy>', 'integer class labels, one per sample')
+  .requiredOption('--input <x.npy|dir>', 'input samples: .npy, first dimension = samples (raw values; the IR records the divisor), read a window at a time; or a folder of PNG/JPEG images (flat, or one sub-folder per class)')
+  .option('--labels <y.npy|y.csv>', 'integer class labels, one per sample (.npy; for an image folder also a CSV of file,label rows; class sub-folders need none)')
   .option('--input-divisor <d>', 'override the input divisor recorded in the IR', positiveNumber)
   .option('-T, --steps <T>', 'time steps', positiveInteger, DEFAULT_STEPS)
   .option('--limit <n>', 'use only the first n samples', positiveInteger)
@@ -204,9 +225,10 @@ program
   .option('--logits <out.npy>', 'write the readout at T (accumulated / T), float32 [samples, classes], to compare with snnc ann --logits')
   .option('--predictions <out.npy>', 'write the predicted class at every T of the accuracy table (1, 2, 4, …, T), int32 [samples, Ts]')
   .option('--json', 'print one JSON object instead of tables')
+  .option('-o, --output <result.json>', 'write the result as JSON without timings (the same bytes as snnc merge of its shards); with --shard, the partial result')
   .action((ir: string, options: SimulateOptions) =>
     runCommand(async () => (await import('./commands/simulate.ts')).simulate(ir, options)),
-  );
+  ));
 
 program
   .command('diagnose')
@@ -333,6 +355,13 @@ program
   .action((ir: string, options: ReportOptions) =>
     runCommand(async () => (await import('./commands/report.ts')).report(ir, options)),
   );
+
+program
+  .command('merge')
+  .description('combine the partial results of a sharded run (--shard i/n -o part.json of simulate or ann) into the result one run writes with -o')
+  .argument('<parts...>', 'partial results (part-*.json), in any order')
+  .requiredOption('-o, --output <result.json>', 'result file to write')
+  .action((parts: string[], options: MergeOptions) => runCommand(async () => (await import('./commands/merge.ts')).merge(parts, options)));
 
 program
   .command('demo')

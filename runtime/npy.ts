@@ -45,7 +45,7 @@ export interface NpyArray {
   source?: string;
 }
 
-interface DtypeInfo {
+export interface DtypeInfo {
   /** numpy kind + item size, e.g. 'f4'. */
   code: string;
   itemSize: number;
@@ -66,10 +66,13 @@ const DTYPES: Record<NpyDtype, DtypeInfo> = {
   float64: { code: 'f8', itemSize: 8, make: (b) => new Float64Array(b) },
 };
 
+/** Item size and typed-array constructor per dtype. */
+export const DTYPE_INFO: Readonly<Record<NpyDtype, DtypeInfo>> = DTYPES;
+
 const DTYPE_BY_CODE = new Map(Object.entries(DTYPES).map(([name, info]) => [info.code, name as NpyDtype]));
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
-const HOST_ORDER = endianness() === 'LE' ? '<' : '>';
+export const HOST_ORDER: '<' | '>' = endianness() === 'LE' ? '<' : '>';
 
 export function readNpy(path: string): NpyArray {
   let bytes: Uint8Array;
@@ -83,37 +86,57 @@ export function readNpy(path: string): NpyArray {
 
 /** Parses `.npy` bytes; `name` (usually the path) prefixes every error. */
 export function parseNpy(bytes: Uint8Array, name: string): NpyArray {
-  const fail = (message: string): never => {
-    throw new SnncError(message, { file: name });
-  };
-  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) fail('not a .npy file (missing \\x93NUMPY magic)');
-  const major = bytes[6]!;
-  if (major < 1 || major > 3) fail(`unsupported .npy format version ${major}.${bytes[7]}`);
-  // v1 stores the header length as uint16, v2/v3 as uint32 (both little-endian).
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const lengthSize = major === 1 ? 2 : 4;
-  if (bytes.length < 8 + lengthSize) fail('truncated .npy header');
-  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
-  const dataStart = 8 + lengthSize + headerLength;
-  if (bytes.length < dataStart) fail('truncated .npy header');
-  const headerBytes = bytes.subarray(8 + lengthSize, dataStart);
-  const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(headerBytes);
-
-  const { byteOrder, dtype, fortranOrder, shape } = parseHeader(header, fail);
+  const { byteOrder, dtype, fortranOrder, shape, dataStart } = parseNpyHeader(bytes, name, bytes.length) as NpyHeaderInfo;
   const info = DTYPES[dtype];
-  const count = shape.reduce((a, b) => a * b, 1);
-  const byteLength = count * info.itemSize;
-  const available = bytes.length - dataStart;
-  if (available < byteLength) {
-    fail(`truncated: shape [${shape.join(', ')}] ${dtype} needs ${byteLength} data bytes, file has ${available}`);
-  }
-
+  const byteLength = shape.reduce((a, b) => a * b, 1) * info.itemSize;
   // Copy the payload: it starts at an arbitrary offset, and typed arrays need aligned buffers.
   // (new Uint8Array(view) copies; Buffer#slice would not.)
   let payload = new Uint8Array(bytes.subarray(dataStart, dataStart + byteLength));
   if (byteOrder !== HOST_ORDER && info.itemSize > 1) swapBytes(payload, info.itemSize);
   if (fortranOrder && shape.length > 1) payload = fortranToC(payload, shape, info.itemSize);
   return { dtype, shape, data: info.make(payload.buffer), source: name };
+}
+
+export interface NpyHeaderInfo {
+  dtype: NpyDtype;
+  shape: number[];
+  fortranOrder: boolean;
+  byteOrder: '<' | '>';
+  /** Byte offset of the first element. */
+  dataStart: number;
+}
+
+/**
+ * The header of a `.npy` file from its first bytes (`fileSize`: the whole file's, to check that the data
+ * is all there); 'more' when `head` ends inside the header. Streamed readers (runtime/data/source.ts)
+ * read only this much before positioned reads of the samples they need.
+ */
+export function parseNpyHeader(head: Uint8Array, name: string, fileSize: number): NpyHeaderInfo | 'more' {
+  const fail = (message: string): never => {
+    throw new SnncError(message, { file: name });
+  };
+  if (fileSize < 10 || head.length < 10 || MAGIC.some((b, i) => head[i] !== b)) fail('not a .npy file (missing \\x93NUMPY magic)');
+  const major = head[6]!;
+  if (major < 1 || major > 3) fail(`unsupported .npy format version ${major}.${head[7]}`);
+  // v1 stores the header length as uint16, v2/v3 as uint32 (both little-endian).
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const lengthSize = major === 1 ? 2 : 4;
+  if (fileSize < 8 + lengthSize) fail('truncated .npy header');
+  if (head.length < 8 + lengthSize) return 'more';
+  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const dataStart = 8 + lengthSize + headerLength;
+  if (fileSize < dataStart) fail('truncated .npy header');
+  if (head.length < dataStart) return 'more';
+  const headerBytes = head.subarray(8 + lengthSize, dataStart);
+  const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(headerBytes);
+
+  const { byteOrder, dtype, fortranOrder, shape } = parseHeader(header, fail);
+  const byteLength = shape.reduce((a, b) => a * b, 1) * DTYPES[dtype].itemSize;
+  const available = fileSize - dataStart;
+  if (available < byteLength) {
+    fail(`truncated: shape [${shape.join(', ')}] ${dtype} needs ${byteLength} data bytes, file has ${available}`);
+  }
+  return { byteOrder: byteOrder as '<' | '>', dtype, fortranOrder, shape, dataStart };
 }
 
 function parseHeader(header: string, fail: (message: string) => never) {
@@ -138,7 +161,7 @@ function parseHeader(header: string, fail: (message: string) => never) {
   return { byteOrder, dtype: dtype!, fortranOrder: fortran === 'True', shape };
 }
 
-function swapBytes(bytes: Uint8Array, itemSize: number): void {
+export function swapBytes(bytes: Uint8Array, itemSize: number): void {
   for (let i = 0; i < bytes.length; i += itemSize) bytes.subarray(i, i + itemSize).reverse();
 }
 
@@ -213,7 +236,7 @@ export function writeFileAtomic(path: string, contents: Uint8Array | string): vo
   }
 }
 
-function describeFsError(err: unknown): string {
+export function describeFsError(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return 'no such file or directory';
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';

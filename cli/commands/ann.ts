@@ -6,10 +6,13 @@ import { indexIn, SnncError } from '../../compiler/errors.ts';
 import type { AnnGraph, Tensor } from '../../compiler/graph.ts';
 import type { NonFiniteOutputError } from '../../runtime/ann/execute.ts';
 import { tensorSize } from '../../compiler/graph.ts';
-import { writeNpy } from '../../runtime/npy.ts';
+import { forEachWindow } from '../../runtime/data/source.ts';
+import { writeFileAtomic, writeNpy } from '../../runtime/npy.ts';
 import { argmaxRows, countCorrect } from '../../runtime/metrics.ts';
-import { checkLabelRange, loadDataset } from '../data.ts';
+import { checkLabelRange, openDataset, parseShard } from '../data.ts';
 import { checkOutputPath, createProgress, formatTable, printJson } from '../common.ts';
+import { fileSha256, type Partial, toJsonArray, writePartial } from '../partial.ts';
+import { imageOptions } from './simulate.ts';
 
 export interface AnnOptions {
   input: string;
@@ -19,6 +22,14 @@ export interface AnnOptions {
   batchSize?: number;
   logits?: string;
   json?: boolean;
+  /** `i/n`: run shard i of n and write its partial result to `output`. */
+  shard?: string;
+  /** The result without timings as JSON; with --shard, the partial result. */
+  output?: string;
+  resize?: number;
+  centerCrop?: number;
+  mean?: number[];
+  std?: number[];
 }
 
 export interface AnnResult {
@@ -37,8 +48,10 @@ export interface AnnResult {
 }
 
 export async function ann(modelPath: string, options: AnnOptions): Promise<void> {
+  const shard = options.shard !== undefined ? parseShard(options.shard) : undefined;
+  if (shard && !options.output) throw new SnncError(`--shard ${options.shard} writes a partial result: give it a file with -o part-${shard.index}.json`);
   // Fail on a bad output path before spending time on inference.
-  if (options.logits) checkOutputPath(options.logits);
+  for (const out of [options.logits, options.output]) if (out) checkOutputPath(out);
 
   const [{ loadOnnx }, { runBatched, SUPPORTED_OPS, NonFiniteOutputError }] = await Promise.all([
     import('../../compiler/onnx/load.ts'),
@@ -53,22 +66,39 @@ export async function ann(modelPath: string, options: AnnOptions): Promise<void>
       file: graph.source.path,
     });
   }
-  const { x: input, labels, samples } = loadDataset(
-    { input: options.input, labels: options.labels, limit: options.limit, divisor: options.inputDivisor, classes: declaredClasses(graph) },
+  const data = await openDataset(
+    { input: options.input, labels: options.labels, limit: options.limit, classes: declaredClasses(graph), shard, images: imageOptions(options) },
     graph.inputs[0]!,
   );
+  const samples = data.to - data.from;
+  const labels = data.labels?.subarray(data.from, data.to);
 
+  // A window of samples at a time (runtime/data/source.ts): memory holds one window and the logits.
   const progress = await createProgress('ann');
   const start = performance.now();
-  let logits: Tensor;
+  const windows: Tensor[] = [];
   try {
-    logits = runBatched(graph, input, { batchSize: options.batchSize, onProgress: (done, total) => progress.update(done, total) });
-  } catch (e) {
-    throw e instanceof NonFiniteOutputError ? overflowError(e, graph, options.input) : e;
+    await forEachWindow(
+      data.source,
+      data.from,
+      data.to,
+      (x, first, count) => {
+        const done = first - data.from;
+        const feed: Tensor = { dtype: 'float32', dims: [count, ...data.source.sampleShape], data: x };
+        try {
+          windows.push(runBatched(graph, feed, { batchSize: options.batchSize, onProgress: (d) => progress.update(done + d, samples) }));
+        } catch (e) {
+          throw e instanceof NonFiniteOutputError ? overflowError(e, graph, options.input, first) : e;
+        }
+      },
+      options.inputDivisor ?? 1,
+    );
   } finally {
     progress.stop();
+    data.source.close();
   }
   const seconds = (performance.now() - start) / 1000;
+  const logits = concatRows(windows);
 
   // Per-sample outputs beyond [N, C] (e.g. [N, C, 1, 1]) are flattened into classes.
   const classes = tensorSize(logits.dims.slice(1));
@@ -77,6 +107,12 @@ export async function ann(modelPath: string, options: AnnOptions): Promise<void>
   const correct = labels ? countCorrect(argmaxRows(logits.data, classes), labels) : null;
   if (options.logits) {
     writeNpy(options.logits, { dtype: 'float32', shape: [samples, classes], data: Float32Array.from(logits.data) });
+  }
+
+  if (shard) {
+    const partial: AnnPartialData = { predictions: toJsonArray(argmaxRows(logits.data, classes)), labels: labels ? toJsonArray(labels) : null, classes };
+    writePartial(options.output!, 'ann', annKey(modelPath, options), shard, data, partial);
+    process.stderr.write(`wrote ${options.output}: shard ${shard.index}/${shard.count}, samples ${data.from}…${data.to - 1} of ${data.samples}\n`);
   }
 
   const result: AnnResult = {
@@ -90,8 +126,76 @@ export async function ann(modelPath: string, options: AnnOptions): Promise<void>
     seconds,
     logits: options.logits ?? null,
   };
+  if (options.output && !shard) writeFileAtomic(options.output, annResultJson(result));
   if (options.json) printJson(result);
   else process.stdout.write(renderAnnResult(result));
+}
+
+/** `-o result.json`: the result without its wall time, the same bytes whether run whole or merged from shards. */
+function annResultJson(r: AnnResult): string {
+  const { seconds: _s, ...rest } = r;
+  return `${JSON.stringify(rest, null, 2)}\n`;
+}
+
+type AnnKey = { model: string; model_sha256: string; input: string; labels: string | null; limit: number | null; input_divisor: number | null; logits: string | null; image_options: ReturnType<typeof imageOptions> };
+
+function annKey(modelPath: string, o: AnnOptions): AnnKey {
+  return {
+    model: modelPath,
+    model_sha256: fileSha256(modelPath),
+    input: o.input,
+    labels: o.labels ?? null,
+    limit: o.limit ?? null,
+    input_divisor: o.inputDivisor ?? null,
+    logits: o.logits ?? null,
+    image_options: imageOptions(o),
+  };
+}
+
+interface AnnPartialData {
+  predictions: number[];
+  labels: number[] | null;
+  classes: number;
+}
+
+/** `snnc merge` of ann parts: what `snnc ann -o` writes for the whole run. */
+export async function mergeAnn(parts: Array<Partial & { file: string }>): Promise<string> {
+  const key = parts[0]!.key as AnnKey;
+  if (fileSha256(key.model) !== key.model_sha256) throw new SnncError(`is not the model the parts were run with (its sha256 differs from ${parts[0]!.file}'s)`, { file: key.model });
+  const predictions: number[] = [];
+  const labels: number[] = [];
+  for (const p of parts) {
+    const d = p.data as AnnPartialData;
+    if (!Array.isArray(d?.predictions) || d.predictions.length !== p.to - p.from) throw new SnncError('malformed ann partial (predictions)', { file: p.file });
+    predictions.push(...d.predictions);
+    if (d.labels) labels.push(...d.labels);
+  }
+  const samples = parts[0]!.samples;
+  const correct = key.labels ? countCorrect(Int32Array.from(predictions), labels) : null;
+  return annResultJson({
+    model: key.model,
+    input: key.input,
+    labels: key.labels,
+    samples,
+    classes: (parts[0]!.data as AnnPartialData).classes,
+    correct,
+    accuracy: correct === null ? null : correct / samples,
+    seconds: 0,
+    logits: key.logits,
+  });
+}
+
+/** The windows' outputs as one [samples, …] tensor. */
+function concatRows(parts: Tensor[]): Tensor {
+  if (parts.length === 1) return parts[0]!;
+  const total = parts.reduce((a, t) => a + t.data.length, 0);
+  const data = new Float32Array(total);
+  let at = 0;
+  for (const t of parts) {
+    data.set(t.data as ArrayLike<number>, at);
+    at += t.data.length;
+  }
+  return { dtype: 'float32', dims: [parts.reduce((a, t) => a + t.dims[0]!, 0), ...parts[0]!.dims.slice(1)], data };
 }
 
 /** The class count from the model's declared output shape, if every axis after the batch is fixed. */
@@ -113,8 +217,8 @@ function checkFiniteLogits(logits: Tensor, graph: AnnGraph, input: string): void
  * Overflow inside the model, named with the samples file: in the logits, at its [sample, class] like
  * checkFiniteLogits; in an intermediate, at the node that made it (runtime/ann/execute.ts checks each one).
  */
-function overflowError(e: NonFiniteOutputError, graph: AnnGraph, input: string): SnncError {
-  const first = e.context.batch?.first ?? 0;
+function overflowError(e: NonFiniteOutputError, graph: AnnGraph, input: string, windowFirst = 0): SnncError {
+  const first = windowFirst + (e.context.batch?.first ?? 0);
   if (!e.graphOutput || e.dims.length === 0) return e.with({ samplesFile: input });
   const perSample = tensorSize(e.dims.slice(1));
   const at = indexIn([first + e.dims[0]!, ...e.dims.slice(1)], first * perSample + e.index);

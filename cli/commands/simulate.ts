@@ -8,10 +8,14 @@
 import { availableParallelism } from 'node:os';
 import { firstNonFinite, indexIn, SnncError } from '../../compiler/errors.ts';
 import { tensorSize } from '../../compiler/graph.ts';
-import { writeNpy } from '../../runtime/npy.ts';
+import type { ImageOptions } from '../../runtime/data/source.ts';
+import { writeFileAtomic, writeNpy } from '../../runtime/npy.ts';
+import type { ChunkOptions, ChunkResult } from '../../runtime/snn/engine.ts';
+import type { buildPlan } from '../../runtime/snn/plan.ts';
 import type { AttentionMode, SimulationResult } from '../../runtime/snn/simulate.ts';
 import { checkOutputPath, createProgress, formatCount, formatTable, printJson } from '../common.ts';
-import { loadDataset } from '../data.ts';
+import { openDataset, parseShard, type StreamDataset } from '../data.ts';
+import { fileSha256, type Partial, toJsonArray, writePartial } from '../partial.ts';
 
 export interface SimulateOptions {
   input: string;
@@ -25,6 +29,15 @@ export interface SimulateOptions {
   logits?: string;
   predictions?: string;
   json?: boolean;
+  /** `i/n`: simulate shard i of n and write its partial result to `output`. */
+  shard?: string;
+  /** The result (deterministic: no timings) as JSON; with --shard, the partial result. */
+  output?: string;
+  /** Image folder decoding (`--input <dir>`). */
+  resize?: number;
+  centerCrop?: number;
+  mean?: number[];
+  std?: number[];
 }
 
 /** A warning on stderr: the run goes on, but not quite as asked. */
@@ -38,63 +51,194 @@ export function warnIfLimitExceeds(flag: string, limit: number | undefined, samp
 }
 
 export async function simulate(irPath: string, options: SimulateOptions): Promise<void> {
-  const [{ readIr }, sim, diag] = await Promise.all([import('../../compiler/ir/io.ts'), import('../../runtime/snn/simulate.ts'), import('../../runtime/snn/diagnose.ts')]);
-  for (const out of [options.logits, options.predictions]) if (out) checkOutputPath(out);
+  const [{ readIr }, sim, diag, { buildPlan }] = await Promise.all([
+    import('../../compiler/ir/io.ts'),
+    import('../../runtime/snn/simulate.ts'),
+    import('../../runtime/snn/diagnose.ts'),
+    import('../../runtime/snn/plan.ts'),
+  ]);
+  const shard = options.shard !== undefined ? parseShard(options.shard) : undefined;
+  if (shard && !options.output) throw new SnncError(`--shard ${options.shard} writes a partial result: give it a file with -o part-${shard.index}.json`);
+  for (const out of [options.logits, options.predictions, options.output]) if (out) checkOutputPath(out);
   const ir = readIr(irPath);
   if (options.inputDivisor !== undefined) ir.input = { ...ir.input, divisor: options.inputDivisor };
   // Raw values: the simulator divides by the IR's divisor itself.
   // Every label must be a class of the readout: a label ≥ the class count would quietly lower the accuracy.
   const classes = tensorSize(ir.output.shape);
-  const data = loadDataset({ input: options.input, labels: options.labels, limit: options.limit, classes }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
+  const data = await openDataset(
+    { input: options.input, labels: options.labels, limit: options.limit, classes, shard, images: imageOptions(options) },
+    { name: ir.input.id, dims: [-1, ...ir.input.shape] },
+  );
   if (options.steps > 100_000) throw new SnncError(`-T ${options.steps}: at most 100000 time steps`);
   warnIfLimitExceeds('--limit', options.limit, data.samples, options.input);
   const cores = availableParallelism();
   if (options.workers !== undefined && options.workers > cores) warn(`--workers ${options.workers}: this machine has ${cores} cores; more threads than cores only add overhead`);
   // Warnings about what the numbers mean (stderr now, and `warnings` in --json): input scaled for another divisor, silent layers.
   const warnings: string[] = [];
-  const scaleWarning = diag.inputScaleWarning(data.x.data as Float32Array, ir.input.divisor);
+  const scaleWarning = diag.inputScaleWarning(await leadingSamples(data), ir.input.divisor);
   if (scaleWarning) warnings.push(scaleWarning);
   warnings.forEach(warn);
 
   const planProgress = await createProgress('plan');
   const progress = await createProgress('simulate');
-  let result: SimulationResult;
+  const start = performance.now();
+  let run: Awaited<ReturnType<typeof sim.simulateChunks>>;
+  let plan: ReturnType<typeof buildPlan>;
   try {
-    result = await sim.simulate(ir, data.x.data as Float32Array, {
-      T: options.steps,
-      seed: options.seed,
-      labels: data.labels,
-      workers: options.workers,
-      attention: options.attention,
-      onPlanProgress: (done, total) => {
+    plan = buildPlan(ir, {
+      onProgress: (done, total) => {
         planProgress.update(done, total);
         if (done === total) planProgress.stop();
       },
+    });
+    planProgress.stop();
+    run = await sim.simulateChunks(plan, data.source, {
+      T: options.steps,
+      seed: options.seed,
+      labels: data.labels?.subarray(data.from, data.to),
+      workers: options.workers,
+      attention: options.attention,
+      range: { from: data.from, to: data.to },
       onProgress: (done, total) => progress.update(done, total),
     });
   } finally {
     planProgress.stop();
     progress.stop();
+    data.source.close();
   }
+  const result = sim.assemble(plan, run.chunks, run.samples, run.chunkOpts, data.labels?.subarray(data.from, data.to), (performance.now() - start) / 1000);
   checkFiniteLogits(result, irPath, options.input);
+  writePerSample(result, options);
+  if (shard) {
+    const partial: SimulatePartialData = { chunks: run.chunks.map(serializeChunk), scale_warning: scaleWarning, labels: data.labels ? toJsonArray(data.labels.subarray(data.from, data.to)) : null };
+    writePartial(options.output!, 'simulate', simulateKey(irPath, ir.input.divisor, options), shard, data, partial);
+    process.stderr.write(`wrote ${options.output}: shard ${shard.index}/${shard.count}, samples ${data.from}…${data.to - 1} of ${data.samples}\n`);
+  }
   const silent = diag.silentLayerWarnings(result.layers, result.T, result.samples);
   silent.forEach(warn);
   warnings.push(...silent);
-  writePerSample(result, options);
   const report = {
+    ...simulateDocument(result, irPath, options, sim.checkpointsFor(result.T), warnings),
+    images_per_second: result.samples / result.seconds,
+    sops_per_second: (result.sops_per_sample * result.samples) / result.seconds,
+  };
+  if (options.output && !shard) writeFileAtomic(options.output, resultJson(report));
+  if (options.json) printJson(report);
+  else process.stdout.write(render(result));
+}
+
+/** The JSON document of a run (`--json` without the timings). */
+function simulateDocument(result: SimulationResult, irPath: string, options: Pick<SimulateOptions, 'input' | 'labels' | 'logits' | 'predictions'>, checkpoints: number[], warnings: string[]) {
+  return {
     ir: irPath,
     input: options.input,
     labels: options.labels ?? null,
     logits: options.logits ?? null,
     predictions: options.predictions ?? null,
-    checkpoints: sim.checkpointsFor(result.T),
+    checkpoints,
     ...withoutArrays(result),
-    images_per_second: result.samples / result.seconds,
-    sops_per_second: (result.sops_per_sample * result.samples) / result.seconds,
     warnings,
   };
-  if (options.json) printJson(report);
-  else process.stdout.write(render(result));
+}
+
+/** `-o result.json`: the run's document without what varies from run to run (wall time, rates), so that one run and merged shards give the same bytes. */
+export function resultJson(doc: Record<string, unknown>): string {
+  const { seconds: _s, images_per_second: _i, sops_per_second: _o, ...rest } = doc;
+  return `${JSON.stringify(rest, null, 2)}\n`;
+}
+
+export function imageOptions(o: { resize?: number; centerCrop?: number; mean?: number[]; std?: number[] }): ImageOptions {
+  return { resize: o.resize, centerCrop: o.centerCrop, mean: o.mean, std: o.std };
+}
+
+/** Up to 1000 samples from the start of the data (not of the shard), for the input-scale warning: every shard warns alike. */
+async function leadingSamples(data: StreamDataset): Promise<Float32Array> {
+  const { windowSamples } = await import('../../runtime/data/source.ts');
+  return data.source.read(0, Math.min(data.samples, 1000, windowSamples(data.source.sampleSize)));
+}
+
+/** What a simulate result depends on besides the samples: parts with different keys do not merge. */
+type SimulateKey = {
+  ir: string;
+  ir_sha256: string;
+  input: string;
+  labels: string | null;
+  limit: number | null;
+  input_divisor: number;
+  T: number;
+  seed: number;
+  attention: AttentionMode;
+  image_options: ImageOptions;
+};
+
+function simulateKey(irPath: string, divisor: number, o: SimulateOptions): SimulateKey {
+  return {
+    ir: irPath,
+    ir_sha256: fileSha256(irPath),
+    input: o.input,
+    labels: o.labels ?? null,
+    limit: o.limit ?? null,
+    input_divisor: divisor,
+    T: o.steps,
+    seed: o.seed,
+    attention: o.attention ?? 'accumulated',
+    image_options: imageOptions(o),
+  };
+}
+
+interface SimulatePartialData {
+  chunks: SerializedChunk[];
+  scale_warning: string | null;
+  labels: number[] | null;
+}
+
+type SerializedChunk = { logit_values: number; predictions: number[]; active: number } & Record<(typeof SUMS)[number], number[]>;
+
+const SUMS = ['spikes', 'sops', 'arriving', 'dropped', 'streamCategories', 'products', 'analogMacs', 'softmaxOps', 'analogOut'] as const;
+
+/** A chunk without its logits (a shard's rows are in --logits if asked for; the merged document does not use them). */
+function serializeChunk(c: ChunkResult): SerializedChunk {
+  const out = { logit_values: c.logits.length, predictions: toJsonArray(c.predictions), active: c.active } as SerializedChunk;
+  for (const k of SUMS) out[k] = toJsonArray(c[k]);
+  return out;
+}
+
+function deserializeChunk(c: SerializedChunk): ChunkResult {
+  const out = { predictions: Int32Array.from(c.predictions), logits: new Float32Array(c.logit_values), active: c.active } as ChunkResult;
+  for (const k of SUMS) out[k] = Float64Array.from(c[k]);
+  return out;
+}
+
+/** `snnc merge` of simulate parts: the document one unsharded `simulate -o` writes. */
+export async function mergeSimulate(parts: Array<Partial & { file: string }>): Promise<string> {
+  const [{ readIr }, sim, diag, { buildPlan }] = await Promise.all([
+    import('../../compiler/ir/io.ts'),
+    import('../../runtime/snn/simulate.ts'),
+    import('../../runtime/snn/diagnose.ts'),
+    import('../../runtime/snn/plan.ts'),
+  ]);
+  const key = parts[0]!.key as SimulateKey;
+  const irPath = key.ir;
+  if (fileSha256(irPath) !== key.ir_sha256) throw new SnncError(`is not the IR the parts were simulated with (its sha256 differs from ${parts[0]!.file}'s)`, { file: irPath });
+  const ir = readIr(irPath);
+  ir.input = { ...ir.input, divisor: key.input_divisor };
+  const plan = buildPlan(ir);
+  const chunks: ChunkResult[] = [];
+  const labels: number[] = [];
+  for (const p of parts) {
+    const d = p.data as SimulatePartialData;
+    if (!Array.isArray(d?.chunks)) throw new SnncError('malformed simulate partial (no chunks)', { file: p.file });
+    chunks.push(...d.chunks.map(deserializeChunk));
+    if (d.labels) labels.push(...d.labels);
+  }
+  const samples = parts[0]!.samples;
+  const T = key.T;
+  const checkpoints = sim.checkpointsFor(T);
+  const chunkOpts: ChunkOptions = { T, seed: key.seed >>> 0, checkpoints, recordSpikes: false, attention: key.attention };
+  const result = sim.assemble(plan, chunks, samples, chunkOpts, key.labels ? Int32Array.from(labels) : undefined, 0);
+  const scale = (parts[0]!.data as SimulatePartialData).scale_warning;
+  const warnings = [...(scale ? [scale] : []), ...diag.silentLayerWarnings(result.layers, result.T, result.samples)];
+  return resultJson(simulateDocument(result, irPath, { input: key.input, labels: key.labels ?? undefined }, checkpoints, warnings));
 }
 
 /**

@@ -22,9 +22,11 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SnncError } from '../../compiler/errors.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
-import { type AttentionMode, runChunk, type ChunkOptions, type ChunkResult, type SpikeRecord } from './engine.ts';
+import { arraySource, specForRange, type SampleSource } from '../data/source.ts';
+import type { AttentionMode, ChunkOptions, ChunkResult, SpikeRecord } from './engine.ts';
 import { CATEGORIES, MODULES, type ModuleName } from './modules.ts';
 import { buildPlan, type NetworkPlan, type ThresholdSummary } from './plan.ts';
+import { runRange } from './range.ts';
 import type { WorkerJob, WorkerMessage } from './worker.ts';
 
 export type { AttentionMode, SpikeRecord } from './engine.ts';
@@ -44,6 +46,8 @@ export interface SimulateOptions {
   recordSpikes?: boolean;
   /** Rule of the analog nodes (matmul, softmax): default accumulated. */
   attention?: AttentionMode;
+  /** Only samples [from, to) of the input (a shard): masks stay keyed by the global sample index. */
+  range?: { from: number; to: number };
 }
 
 /** A population, an analog (host) node or the readout. Work columns are per sample. */
@@ -136,18 +140,36 @@ export function checkpointsFor(T: number): number[] {
   return out;
 }
 
-export async function simulate(ir: SnnIr, input: Float32Array, opts: SimulateOptions): Promise<SimulationResult> {
+/** `input`: raw values (the IR's divisor is applied here), in memory or streamed from a source. */
+export async function simulate(ir: SnnIr, input: Float32Array | SampleSource, opts: SimulateOptions): Promise<SimulationResult> {
   return simulatePlan(buildPlan(ir, { onProgress: opts.onPlanProgress }), input, opts);
 }
 
-export async function simulatePlan(plan: NetworkPlan, input: Float32Array, opts: SimulateOptions): Promise<SimulationResult> {
+export async function simulatePlan(plan: NetworkPlan, input: Float32Array | SampleSource, opts: SimulateOptions): Promise<SimulationResult> {
   const start = performance.now();
+  const { chunks, samples, chunkOpts } = await simulateChunks(plan, input, opts);
+  return assemble(plan, chunks, samples, chunkOpts, opts.labels, (performance.now() - start) / 1000);
+}
+
+/** The chunks of a run before `assemble` (a shard's partial result keeps them; runtime/snn/partial.ts). */
+export async function simulateChunks(
+  plan: NetworkPlan,
+  input: Float32Array | SampleSource,
+  opts: SimulateOptions,
+): Promise<{ chunks: ChunkResult[]; samples: number; chunkOpts: ChunkOptions }> {
   const { T } = opts;
   if (!(Number.isInteger(T) && T >= 1)) throw new SnncError(`T must be a positive integer, got ${T}`);
-  if (input.length === 0 || input.length % plan.inputSize !== 0) {
+  if (input instanceof Float32Array && (input.length === 0 || input.length % plan.inputSize !== 0)) {
     throw new SnncError(`input has ${input.length} values: not a whole number of samples of ${plan.inputSize}`);
   }
-  const samples = input.length / plan.inputSize;
+  const source = input instanceof Float32Array ? arraySource(input, [plan.inputSize]) : input;
+  if (source.sampleSize !== plan.inputSize) throw new SnncError(`samples of ${source.sampleSize} values; the network takes ${plan.inputSize}`, { file: source.name });
+  const from = opts.range?.from ?? 0;
+  const to = opts.range?.to ?? source.samples;
+  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= source.samples)) {
+    throw new SnncError(`samples ${from}…${to - 1} are not a range of the ${source.samples} samples`, { file: source.name });
+  }
+  const samples = to - from;
   if (opts.labels && opts.labels.length !== samples) throw new SnncError(`${opts.labels.length} labels for ${samples} samples`);
   const seed = (opts.seed ?? 0) >>> 0;
   const attention = opts.attention ?? 'accumulated';
@@ -157,11 +179,11 @@ export async function simulatePlan(plan: NetworkPlan, input: Float32Array, opts:
 
   let chunks: ChunkResult[];
   if (workers === 1) {
-    chunks = [runChunk(plan, input, 0, chunkOpts, (done) => opts.onProgress?.(done, samples))];
+    chunks = await runRange(plan, source, from, to, chunkOpts, (done) => opts.onProgress?.(done, samples));
   } else {
-    chunks = await runWorkers(plan, input, samples, workers, chunkOpts, opts.onProgress);
+    chunks = await runWorkers(plan, source, from, samples, workers, chunkOpts, opts.onProgress);
   }
-  return assemble(plan, chunks, samples, chunkOpts, opts.labels, (performance.now() - start) / 1000);
+  return { chunks, samples, chunkOpts };
 }
 
 /** Plan arrays copied into SharedArrayBuffers: every worker reads the same tables instead of a clone. */
@@ -200,7 +222,8 @@ function startWorker(workerData: WorkerJob): Worker {
 
 function runWorkers(
   plan: NetworkPlan,
-  input: Float32Array,
+  source: SampleSource,
+  first: number,
   samples: number,
   workers: number,
   opts: ChunkOptions,
@@ -210,10 +233,10 @@ function runWorkers(
   const done = new Array<number>(workers).fill(0);
   const threads: Worker[] = [];
   const jobs = Array.from({ length: workers }, (_, w) => {
-    const from = Math.floor((samples * w) / workers);
-    const to = Math.floor((samples * (w + 1)) / workers);
-    return new Promise<ChunkResult>((resolve, reject) => {
-      const job: WorkerJob = { plan: shared, input: input.slice(from * plan.inputSize, to * plan.inputSize), sampleOffset: from, opts };
+    const from = first + Math.floor((samples * w) / workers);
+    const to = first + Math.floor((samples * (w + 1)) / workers);
+    return new Promise<ChunkResult[]>((resolve, reject) => {
+      const job: WorkerJob = { plan: shared, source: specForRange(source, from, to), from, to, opts };
       const worker = startWorker(job);
       threads.push(worker);
       let finished = false;
@@ -221,9 +244,12 @@ function runWorkers(
         if (msg.type === 'progress') {
           done[w] = msg.done;
           onProgress?.(done.reduce((a, b) => a + b, 0), samples);
+        } else if (msg.type === 'error') {
+          finished = true;
+          reject(new SnncError(msg.detail, msg.where));
         } else {
           finished = true;
-          resolve(msg.result);
+          resolve(msg.chunks);
         }
       });
       worker.on('error', reject);
@@ -232,13 +258,13 @@ function runWorkers(
       });
     });
   });
-  return Promise.all(jobs).catch(async (e: unknown) => {
+  return Promise.all(jobs).then((perWorker) => perWorker.flat()).catch(async (e: unknown) => {
     await Promise.all(threads.map((t) => t.terminate()));
     throw e;
   });
 }
 
-function assemble(
+export function assemble(
   plan: NetworkPlan,
   chunks: ChunkResult[],
   samples: number,

@@ -1,19 +1,38 @@
-/** Worker entry: simulates one contiguous range of samples and posts the totals back. */
+/** Worker entry: simulates one contiguous range of samples, reading them itself, and posts the chunks back. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { runChunk, type ChunkOptions } from './engine.ts';
+import { type ErrorPlace, SnncError } from '../../compiler/errors.ts';
+import { openSource } from '../data/open.ts';
+import type { SourceSpec } from '../data/source.ts';
+import type { ChunkOptions, ChunkResult } from './engine.ts';
 import type { NetworkPlan } from './plan.ts';
+import { runRange } from './range.ts';
 
 export interface WorkerJob {
   plan: NetworkPlan;
-  input: Float32Array;
-  sampleOffset: number;
+  source: SourceSpec;
+  /** Global sample indices [from, to). */
+  from: number;
+  to: number;
   opts: ChunkOptions;
 }
 
-export type WorkerMessage = { type: 'progress'; done: number } | { type: 'result'; result: ReturnType<typeof runChunk> };
+export type WorkerMessage =
+  | { type: 'progress'; done: number }
+  | { type: 'result'; chunks: ChunkResult[] }
+  /** Bad data met while reading (a NaN, an undecodable image): an SnncError, sent as data so it stays one. */
+  | { type: 'error'; detail: string; where: ErrorPlace };
 
-const { plan, input, sampleOffset, opts } = workerData as WorkerJob;
+const { plan, source: spec, from, to, opts } = workerData as WorkerJob;
 const port = parentPort!;
-const result = runChunk(plan, input, sampleOffset, opts, (done) => port.postMessage({ type: 'progress', done } satisfies WorkerMessage));
-const transfer = [result.predictions, result.logits, ...(result.records ?? []).flatMap((r) => [r.offsets, r.indices])].map((a) => a.buffer as ArrayBuffer);
-port.postMessage({ type: 'result', result } satisfies WorkerMessage, transfer);
+let chunks: ChunkResult[];
+try {
+  const source = await openSource(spec);
+  chunks = await runRange(plan, source, from, to, opts, (done) => port.postMessage({ type: 'progress', done } satisfies WorkerMessage));
+  source.close();
+} catch (e) {
+  if (!(e instanceof SnncError)) throw e;
+  port.postMessage({ type: 'error', detail: e.detail, where: e.where } satisfies WorkerMessage);
+  process.exit(0);
+}
+const transfer = chunks.flatMap((c) => [c.predictions, c.logits, ...(c.records ?? []).flatMap((r) => [r.offsets, r.indices])]).map((a) => a.buffer as ArrayBuffer);
+port.postMessage({ type: 'result', chunks } satisfies WorkerMessage, transfer);

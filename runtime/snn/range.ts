@@ -1,0 +1,26 @@
+/**
+ * Simulates samples [from, to) of a source a window at a time (runtime/data/source.ts): the input in memory
+ * is one window, whatever the data set's size. Each window is one chunk; chunks carry integer counts and
+ * per-sample rows, so assembling them gives the same result as one chunk, and masks are keyed by each
+ * sample's global index.
+ */
+import { forEachWindow, type SampleSource } from '../data/source.ts';
+import { runChunk, type ChunkOptions, type ChunkResult } from './engine.ts';
+import type { NetworkPlan } from './plan.ts';
+
+export async function runRange(
+  plan: NetworkPlan,
+  source: SampleSource,
+  from: number,
+  to: number,
+  opts: ChunkOptions,
+  onSample?: (done: number) => void,
+): Promise<ChunkResult[]> {
+  const chunks: ChunkResult[] = [];
+  let done = 0;
+  await forEachWindow(source, from, to, (x, first) => {
+    const before = done;
+    chunks.push(runChunk(plan, x, first, opts, (d) => onSample?.((done = before + d))));
+  });
+  return chunks;
+}

@@ -1,0 +1,111 @@
+/**
+ * Sharded runs: `--shard i/n -o part.json` on simulate and ann, then `snnc merge`, must give the bytes one
+ * unsharded run writes with `-o` (issue 17). With RSM the masks are drawn per (seed, global sample index,
+ * step): a shard that keyed them by its local index would draw other masks and the merge would differ.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectUserError, snnc } from '../helpers/cli.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'snnc-shard-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const fx = (name: string) => join('test', 'fixtures', name);
+const at = (name: string) => join(tmp, name);
+
+function ok(r: ReturnType<typeof snnc>) {
+  expect(r.stderr).not.toContain('snnc:');
+  expect(r.status).toBe(0);
+  return r;
+}
+
+/** Runs shards 0…n−1 (in a scrambled order), merges them listed backwards, returns the merged bytes. */
+function shardAndMerge(command: string, model: string, args: string[], n: number, name: string, extra: (i: number) => string[] = () => []): string {
+  const parts = Array.from({ length: n }, (_, i) => at(`${name}-part-${i}.json`));
+  for (const i of [...Array(n).keys()].reverse()) ok(snnc(command, model, ...args, '--shard', `${i}/${n}`, '-o', parts[i]!, ...extra(i)));
+  ok(snnc('merge', ...[...parts].reverse(), '-o', at(`${name}-merged.json`)));
+  return readFileSync(at(`${name}-merged.json`), 'utf8');
+}
+
+describe('simulate --shard i/n + merge = one run, byte for byte', () => {
+  const qcfs = at('qcfs.snn.json');
+  const mst = at('mst_rsm.snn.json');
+  beforeAll(() => {
+    ok(snnc('compile', fx('fmnist_cnn_qcfs.onnx'), '-o', qcfs, '--input-divisor', '255'));
+    ok(snnc('compile', fx('digits_mst_rsm.onnx'), '-o', mst, '--rsm', 'blocks.*/attn/MatMul=0.75', '--rsm', 'blocks.*/attn/Softmax=0.75'));
+  }, 60_000);
+
+  it('without masks (fmnist QCFS CNN, 3 shards, one of them on 2 workers)', () => {
+    const args = ['--input', fx('fmnist_test_x.npy'), '--labels', fx('fmnist_test_y.npy'), '-T', '8', '--limit', '101'];
+    ok(snnc('simulate', qcfs, ...args, '-o', at('qcfs-one.json')));
+    const one = readFileSync(at('qcfs-one.json'), 'utf8');
+    const merged = shardAndMerge('simulate', qcfs, args, 3, 'qcfs', (i) => (i === 1 ? ['--workers', '2'] : []));
+    expect(merged).toBe(one);
+    const doc = JSON.parse(one);
+    expect(doc.samples).toBe(101);
+    expect(doc.seconds).toBeUndefined();
+    // The merged document is the --json one without its timings.
+    const json = JSON.parse(ok(snnc('simulate', qcfs, ...args, '--json')).stdout);
+    delete json.seconds;
+    delete json.images_per_second;
+    delete json.sops_per_second;
+    expect(doc).toEqual(json);
+  }, 120_000);
+
+  it('with RSM (digits_mst_rsm, masks on q, k and the scores), for 3 and for 1 shard', () => {
+    const args = ['--input', fx('digits8x8_test_x.npy'), '--labels', fx('digits8x8_test_y.npy'), '-T', '16', '--limit', '60', '--seed', '7'];
+    ok(snnc('simulate', mst, ...args, '-o', at('mst-one.json')));
+    const one = readFileSync(at('mst-one.json'), 'utf8');
+    const doc = JSON.parse(one);
+    // The masks really drop spikes, so a wrongly keyed draw would change the counts.
+    expect(doc.masks.length).toBeGreaterThan(0);
+    expect(doc.masks.every((m: { spikes_dropped: number }) => m.spikes_dropped > 0)).toBe(true);
+    expect(shardAndMerge('simulate', mst, args, 3, 'mst3')).toBe(one);
+    expect(shardAndMerge('simulate', mst, args, 1, 'mst1')).toBe(one);
+    // Another seed draws other masks: a different result, and its parts do not merge with these.
+    ok(snnc('simulate', mst, ...args.slice(0, -1), '8', '--shard', '2/3', '-o', at('mst-seed8.json')));
+    expectUserError(snnc('merge', at('mst3-part-0.json'), at('mst3-part-1.json'), at('mst-seed8.json'), '-o', at('bad.json')), 'mst-seed8.json', 'seed is 8 here, 7 there');
+  }, 180_000);
+});
+
+describe('ann --shard i/n + merge = one run', () => {
+  it('fmnist QCFS CNN, 3 shards', () => {
+    const args = ['--input', fx('fmnist_test_x.npy'), '--labels', fx('fmnist_test_y.npy'), '--input-divisor', '255', '--limit', '200', '--batch-size', '32'];
+    ok(snnc('ann', fx('fmnist_cnn_qcfs.onnx'), ...args, '-o', at('ann-one.json')));
+    const one = readFileSync(at('ann-one.json'), 'utf8');
+    expect(shardAndMerge('ann', fx('fmnist_cnn_qcfs.onnx'), args, 3, 'ann')).toBe(one);
+    const doc = JSON.parse(one);
+    expect(doc.samples).toBe(200);
+    expect(doc.correct).toBeGreaterThan(150);
+  }, 120_000);
+});
+
+describe('parts that do not belong together, and bad --shard', () => {
+  const qcfs = at('qcfs.snn.json');
+  const args = ['--input', fx('fmnist_test_x.npy'), '-T', '4', '--limit', '30'];
+  const part = (name: string, shard: string, ...extra: string[]) => {
+    ok(snnc('simulate', qcfs, ...args, '--shard', shard, '-o', at(name), ...extra));
+    return at(name);
+  };
+
+  it('a gap, an overlap, another T, another command, not a part', () => {
+    const p0 = part('e0.json', '0/3');
+    const p2 = part('e2.json', '2/3');
+    expectUserError(snnc('merge', p0, p2, '-o', at('m.json')), 'e2.json', 'samples 10…19 are in no part');
+    expectUserError(snnc('merge', p0, p0, '-o', at('m.json')), 'e0.json', 'overlap');
+    expectUserError(snnc('merge', p0, part('e1.json', '1/3'), '-o', at('m.json')), 'e2.json'.replace('e2', 'e1'), 'samples 20…29 of 30 are in no part');
+    const t8 = part('t8.json', '1/3', '-T', '8');
+    expectUserError(snnc('merge', p0, t8, p2, '-o', at('m.json')), 't8.json', 'T is 8 here, 4 there');
+    ok(snnc('ann', fx('fmnist_cnn_qcfs.onnx'), '--input', fx('fmnist_test_x.npy'), '--limit', '30', '--shard', '1/3', '-o', at('ann1.json')));
+    expectUserError(snnc('merge', p0, at('ann1.json'), p2, '-o', at('m.json')), 'ann1.json', "a part of 'snnc ann'");
+    writeFileSync(at('junk.json'), '{"hello": 1}');
+    expectUserError(snnc('merge', at('junk.json'), '-o', at('m.json')), 'junk.json', 'not a partial result');
+  }, 120_000);
+
+  it('--shard syntax, a shard without -o, an empty shard', () => {
+    for (const bad of ['3/3', '1', 'a/b', '-1/2', '0/0']) expectUserError(snnc('simulate', qcfs, ...args, '--shard', bad, '-o', at('x.json')), `--shard ${bad}`);
+    expectUserError(snnc('simulate', qcfs, ...args, '--shard', '0/2'), '-o part-0.json');
+    expectUserError(snnc('simulate', qcfs, ...args, '--shard', '40/50', '-o', at('x.json')), 'fmnist_test_x.npy', 'this shard empty');
+  }, 60_000);
+});
