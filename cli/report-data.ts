@@ -12,7 +12,7 @@ import { accuracyOf } from '../runtime/metrics.ts';
 import { simulate, type SimulationResult } from '../runtime/snn/simulate.ts';
 import { loadChipSpec, type ChipSpec } from '../targets/chip-spec.ts';
 import { configureChip, runChip, type ChipReport } from '../targets/chip/simulate.ts';
-import { ann45nm, chipEnergy, linearWork, NM45, snn45nm } from '../targets/energy.ts';
+import { ann45nm, chipEnergy, linearWork, literature45nm, NM45, snn45nmWork } from '../targets/energy.ts';
 import type { LoadedMap, MapCore, MapLayer, MapSlice } from '../targets/map/map-file.ts';
 import type { ChipView, EnergyModel, ReportData, SnnRun } from '../report/types.ts';
 import type { Progress } from './common.ts';
@@ -217,12 +217,24 @@ function energyModels(
       source: `Horowitz, ISSCC 2014 (45 nm, 0.9 V): E_AC = ${NM45.E_AC.value} pJ per SOP, E_MAC = ${NM45.E_MAC.value} pJ`,
       unit: 'pJ',
       ann_per_inference: annPj,
-      snn_per_inference: snn45nm(snn.sops_per_sample, snn.macs_per_sample).total_pj,
-      snn_rsm_per_inference: snnRsm ? snn45nm(snnRsm.sops_per_sample, snnRsm.macs_per_sample).total_pj : null,
-      snn_input_once_per_inference: snn45nm(snn.sops_per_sample, snn.macs_per_sample / snn.T).total_pj,
+      snn_per_inference: snn45nmWork(snn.work).total_pj,
+      snn_rsm_per_inference: snnRsm ? snn45nmWork(snnRsm.work).total_pj : null,
+      snn_input_once_per_inference: snn45nmWork({ ...snn.work, macs: snn.work.macs - snn.macs_per_sample + snn.macs_per_sample / snn.T }).total_pj,
       per_layer: layers.map((id) => ({ id, ann: annPerLayer.get(id)!, snn: snnLayers.get(id)!, snn_rsm: snnRsm ? rsmLayers.get(id)! : null })),
     },
   ];
+  if (snn.attention !== null) {
+    // Transformers: the figure papers report, next to the event count (docs/transformers.md says why they differ).
+    models.push({
+      name: '45 nm, literature convention',
+      source: `Spikformer (Zhou et al., ICLR 2023) and MST (Wang et al., ICCV 2023): E_AC × firing rate of each layer's spike input × T × its dense FLOPs, q·kᵀ and attn·v included; E_AC = ${NM45.E_AC.value} pJ, E_MAC = ${NM45.E_MAC.value} pJ (Horowitz, ISSCC 2014)`,
+      unit: 'pJ',
+      ann_per_inference: annPj,
+      snn_per_inference: literature45nm(snn.work.literature_ac, snn.work.literature_macs).total_pj,
+      snn_rsm_per_inference: snnRsm ? literature45nm(snnRsm.work.literature_ac, snnRsm.work.literature_macs).total_pj : null,
+      per_layer: [],
+    });
+  }
   if (chip && spec) {
     const specs: ChipSpec[] = [spec, ...otherPresets(spec)];
     for (const s of specs) {

@@ -6,10 +6,11 @@ python3-onnx 1.12, python3-sklearn, python3-numpy):
 
     /usr/bin/python3 fixtures-src/make_mst_fixtures.py              # everything
     /usr/bin/python3 fixtures-src/make_mst_fixtures.py --only swin  # only digits_swin (+ its TRANSFORMERS.md section)
+    /usr/bin/python3 fixtures-src/make_mst_fixtures.py --only calib-labels  # only digits8x8_calib_y.npy (seconds)
     /usr/bin/python3 fixtures-src/make_mst_fixtures.py --only mst64 [plain|rsm]  # 64-token model -> /tmp/mst64 (no fixture)
 
 Writes into test/fixtures/:
-  digits8x8_test_x.npy, digits8x8_test_y.npy, digits8x8_calib_x.npy
+  digits8x8_test_x.npy, digits8x8_test_y.npy, digits8x8_calib_x.npy, digits8x8_calib_y.npy
   digits_mst.onnx, digits_mst_rsm.onnx, digits_ssa.onnx  (+ <model>_ref_logits.npy)
   digits_swin.onnx (+ digits_swin_ref_logits.npy): Swin-style MST (windows, shifted windows + mask,
                    fused qkv + Gather, relative-position bias), see SpikingWindowAttention below
@@ -210,7 +211,12 @@ def load_data():
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
     calib_idx = np.random.RandomState(0).permutation(len(Xtr))[:512]  # = digits_calib_x.npy's choice
     return (Xtr.reshape(-1, 1, 8, 8), ytr, Xte.reshape(-1, 1, 8, 8), yte,
-            Xtr[calib_idx].reshape(-1, 1, 8, 8))
+            Xtr[calib_idx].reshape(-1, 1, 8, 8), ytr[calib_idx])
+
+
+def save_calib_labels(ycal):
+    # Labels of the calibration samples: a labelled validation split of the training data (snnc rsm-search).
+    np.save(os.path.join(OUT, 'digits8x8_calib_y.npy'), np.ascontiguousarray(ycal, dtype=np.int64))
 
 
 def augment(x, gen):
@@ -352,7 +358,8 @@ def torch_logits(model, X):
 # ---------------------------------------------------------------- main
 def main():
     t_start = time.time()
-    Xtr, ytr, Xte, yte, Xcal = load_data()
+    Xtr, ytr, Xte, yte, Xcal, ycal = load_data()
+    save_calib_labels(ycal)
     np.save(os.path.join(OUT, 'digits8x8_test_x.npy'), np.ascontiguousarray(Xte, dtype=np.float32))
     np.save(os.path.join(OUT, 'digits8x8_test_y.npy'), np.ascontiguousarray(yte, dtype=np.int64))
     np.save(os.path.join(OUT, 'digits8x8_calib_x.npy'), np.ascontiguousarray(Xcal, dtype=np.float32))
@@ -455,6 +462,7 @@ def write_markdown(r, split_note):
     w('| `digits8x8_test_x.npy` | float32 | [360, 1, 8, 8] | sklearn digits test split, scaled x/16 |')
     w('| `digits8x8_test_y.npy` | int64 | [360] | test labels |')
     w('| `digits8x8_calib_x.npy` | float32 | [512, 1, 8, 8] | 512 training samples (calibration) |')
+    w('| `digits8x8_calib_y.npy` | int64 | [512] | their labels: a validation split of the training data (`snnc rsm-search`) |')
     w('')
     w(f'Split: `train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)` on `load_digits()`; '
       f'calibration = `Xtr[np.random.RandomState(0).permutation(1437)[:512]]`. This is {split_note}.')
@@ -805,7 +813,7 @@ def swin_markdown(i):
 
 def main_swin():
     t0 = time.time()
-    Xtr, ytr, Xte, yte, _ = load_data()
+    Xtr, ytr, Xte, yte, _, _ = load_data()
     info = build_swin(torch.from_numpy(Xtr), torch.from_numpy(ytr), torch.from_numpy(Xte), torch.from_numpy(yte))
     with open('/tmp/swin_fixture_report.json', 'w') as f:
         json.dump(info, f, indent=1)
@@ -833,7 +841,7 @@ def main_mst64(variants=('plain', 'rsm')):
     global D, HD, TOKENS, MLP_HIDDEN      # the model classes read these at construction and in forward
     D, HD, TOKENS, MLP_HIDDEN = 16, 16 // HEADS, 64, 32
     os.makedirs(MST64_OUT, exist_ok=True)
-    Xtr, ytr, Xte, yte, _ = load_data()
+    Xtr, ytr, Xte, yte, _, _ = load_data()
     Xtr_t, ytr_t = torch.from_numpy(Xtr), torch.from_numpy(ytr)
     Xte_t, yte_t = torch.from_numpy(Xte), torch.from_numpy(yte)
     for variant in variants:
@@ -866,6 +874,10 @@ def main_mst64(variants=('plain', 'rsm')):
 if __name__ == '__main__':
     if sys.argv[1:3] == ['--only', 'mst64']:
         main_mst64(tuple(sys.argv[3:]) or ('plain', 'rsm'))   # optional: plain | rsm
+    elif sys.argv[1:3] == ['--only', 'calib-labels']:
+        cal = load_data()
+        assert np.array_equal(np.load(os.path.join(OUT, 'digits8x8_calib_x.npy')), cal[4]), 'calibration split differs'
+        save_calib_labels(cal[5])
     elif sys.argv[1:3] == ['--only', 'swin']:
         main_swin()
     elif sys.argv[1:] == ['--dry-swin']:

@@ -445,7 +445,8 @@ function energySection(data: ReportData): string {
     ...(anyRsm ? [fmtEnergy(e.snn_rsm_per_inference), ratio(e.snn_rsm_per_inference, e.ann_per_inference)] : []),
     e.source,
   ]);
-  const perLayer = data.energy.map((e, i) => energyLayersChart(e, i));
+  // A model without a per-layer split (the literature convention is a whole-network figure) has no chart.
+  const perLayer = data.energy.map((e, i) => (e.per_layer.length ? energyLayersChart(e, i) : ''));
   return (
     `<section id="energy"><h2>Energy per inference: ANN vs SNN${anyRsm ? ' vs SNN + RSM' : ''}</h2>` +
     `<div class="grid2">${figure(total, 'Log scale. ANN: MACs × E(MAC); SNN: events × their cost in the model.')}${perLayer.join('')}</div>` +

@@ -57,6 +57,46 @@ export function snn45nm(sops: number, macs: number): EnergyBreakdown {
   ]);
 }
 
+/**
+ * The counting rule's classes (docs/transformers.md): every spike-triggered operation is an accumulation
+ * (SOPs, spike-pair products, analog × spike products); only analog × analog products are MACs.
+ */
+export interface SpikeDrivenWork {
+  sops: number;
+  products: number;
+  analog_spike_products: number;
+  /** Analog × analog work, input layers included. */
+  macs: number;
+  softmax_ops: number;
+}
+
+/**
+ * E_SNN with every class of the counting rule: (SOPs + spike-pair products + analog × spike products)·E_AC
+ * + (MACs + softmax elements)·E_MAC. Terms a CNN does not have are left out, so its breakdown is snn45nm's.
+ */
+export function snn45nmWork(w: SpikeDrivenWork): EnergyBreakdown {
+  const terms: Array<Omit<EnergyTerm, 'pj'>> = [
+    { what: 'synaptic operations × E_AC', count: w.sops, pj_each: NM45.E_AC.value, source: NM45.E_AC.source },
+  ];
+  if (w.products) terms.push({ what: 'spike-pair products (spike × spike, e.g. q·kᵀ) × E_AC', count: w.products, pj_each: NM45.E_AC.value, source: NM45.E_AC.source });
+  if (w.analog_spike_products) terms.push({ what: 'analog × spike products (e.g. softmax · v spikes) × E_AC', count: w.analog_spike_products, pj_each: NM45.E_AC.value, source: NM45.E_AC.source });
+  terms.push({ what: 'analog × analog MACs (input layers every step, host nodes) × E_MAC', count: w.macs, pj_each: NM45.E_MAC.value, source: NM45.E_MAC.source });
+  if (w.softmax_ops) terms.push({ what: 'softmax elements × E_MAC (a lower bound: an exp costs more)', count: w.softmax_ops, pj_each: NM45.E_MAC.value, source: NM45.E_MAC.source });
+  return breakdown('45 nm arithmetic, SNN (Horowitz 2014)', terms);
+}
+
+/**
+ * The literature's convention (Spikformer, Zhou et al., ICLR 2023; MST, Wang et al., ICCV 2023), labelled as
+ * such: each layer fed by spikes costs E_AC × (firing rate of its spike input) × T × (its dense FLOPs), the
+ * matmuls q·kᵀ and attn·v included; layers fed by analog values cost E_MAC per dense FLOP.
+ */
+export function literature45nm(ac: number, macs: number): EnergyBreakdown {
+  return breakdown('45 nm, literature convention (Spikformer/MST: E_AC × input firing rate × dense FLOPs)', [
+    { what: 'spike-fed layers: firing rate × T × dense FLOPs × E_AC', count: ac, pj_each: NM45.E_AC.value, source: NM45.E_AC.source },
+    { what: 'analog-fed layers: dense FLOPs × E_MAC', count: macs, pj_each: NM45.E_MAC.value, source: NM45.E_MAC.source },
+  ]);
+}
+
 /** E_ANN = MACs·E_MAC (45 nm): the same network run as an ANN. */
 export function ann45nm(macs: number): EnergyBreakdown {
   return breakdown('45 nm arithmetic, ANN baseline (Horowitz 2014)', [{ what: 'MACs × E_MAC', count: macs, pj_each: NM45.E_MAC.value, source: NM45.E_MAC.source }]);

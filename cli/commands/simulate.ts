@@ -275,6 +275,10 @@ function withoutArrays(r: SimulationResult): Omit<SimulationResult, 'predictions
   return rest;
 }
 
+function microjoules(pj: number): string {
+  return `${(pj / 1e6).toFixed(3)} µJ`;
+}
+
 function percent(x: number): string {
   return `${(100 * x).toFixed(2)} %`;
 }
@@ -291,7 +295,7 @@ function render(r: SimulationResult): string {
     '',
     formatTable(
       [
-        ['layer', 'kind', 'neurons', 'θ', 'firing rate', 'spikes/sample', 'SOPs/sample', ...(host ? ['placement', 'products/sample', 'MACs/sample', 'softmax ops/sample'] : [])],
+        ['layer', 'kind', 'neurons', 'θ', 'firing rate', 'spikes/sample', 'SOPs/sample', ...(host ? ['placement', 'spike pairs/sample', 'analog×spike/sample', 'MACs/sample', 'softmax ops/sample'] : [])],
         ...r.layers.map((l) => [
           l.id,
           l.kind,
@@ -301,33 +305,45 @@ function render(r: SimulationResult): string {
           l.kind === 'if' ? count(l.spikes_per_sample) : '',
           l.kind === 'if' ? count(l.sops_per_sample) : '',
           ...(host
-            ? [l.placement, l.placement === 'host' ? count(l.products_per_sample) : '', l.placement === 'host' ? count(l.macs_per_sample) : '', l.kind === 'softmax' ? count(l.softmax_ops_per_sample) : '']
+            ? [
+                l.placement,
+                l.placement === 'host' ? count(l.products_per_sample) : '',
+                l.placement === 'host' ? count(l.analog_spike_products_per_sample) : '',
+                l.placement === 'host' ? count(l.macs_per_sample) : '',
+                l.kind === 'softmax' ? count(l.softmax_ops_per_sample) : '',
+              ]
             : []),
         ]),
       ],
-      new Set(host ? [2, 3, 4, 5, 6, 8, 9, 10] : [2, 3, 4, 5, 6]),
+      new Set(host ? [2, 3, 4, 5, 6, 8, 9, 10, 11] : [2, 3, 4, 5, 6]),
     ),
   );
   if (host) {
     out.push(
       '',
       `matmul/softmax rule: ${r.attention}; host nodes run off the neuromorphic cores`,
+      'every spike-triggered operation is an accumulation (AC: SOPs, spike-pair products, analog × spike products); only analog × analog products are MACs',
       formatTable(
         [
-          ['module', 'spikes', 'SOPs', 'products', 'MACs', 'softmax ops', 'host inputs', 'energy 45 nm'],
-          ...Object.entries(r.modules).map(([name, m]) => [
+          ['module', 'spikes', 'SOPs', 'spike pairs', 'analog×spike', 'spike-driven', 'MACs', 'softmax ops', 'host inputs', 'spike-driven 45 nm', 'energy 45 nm', 'literature 45 nm'],
+          ...[...Object.entries(r.modules), ['total', r.work] as const].map(([name, m]) => [
             name,
             count(m.spikes),
             count(m.sops),
             count(m.products),
+            count(m.analog_spike_products),
+            count(m.spike_driven),
             count(m.macs),
             count(m.softmax_ops),
             count(m.host_inputs),
-            `${(m.energy_45nm_pj / 1e6).toFixed(3)} µJ`,
+            microjoules(m.spike_driven_pj),
+            microjoules(m.energy_45nm_pj),
+            microjoules(m.literature_pj),
           ]),
         ],
-        new Set([1, 2, 3, 4, 5, 6, 7]),
+        new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
       ),
+      'literature 45 nm: the convention of Spikformer and MST (E_AC × firing rate of a layer\'s spike input × T × its dense FLOPs, q·kᵀ and attn·v included; analog-fed layers at E_MAC); the other columns count events',
     );
   }
   if (r.masks.length) {

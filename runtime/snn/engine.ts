@@ -65,8 +65,12 @@ export interface ChunkResult {
   streamCategories: Float64Array;
   /** Per analog node: products whose two operands are spike-driven (spike-pair products). */
   products: Float64Array;
-  /** Per analog node: other multiply-accumulates (analog × spike products, accumulated-mode rescaling). */
+  /** Per analog node: products of an analog value and a spike (a spike-triggered accumulation). */
+  analogSpike: Float64Array;
+  /** Per analog node: analog × analog multiply-accumulates (accumulated-mode running sums × increments, rescaling). */
   analogMacs: Float64Array;
+  /** Per matmul: non-zero elements its rate operand held, summed over steps (A if spike-driven, else B if spike-driven). */
+  operandSpikes: Float64Array;
   /** Per analog node: softmax element evaluations. */
   softmaxOps: Float64Array;
   /** Per analog node: output table entries delivered per work category (analog nodes × CATEGORIES). */
@@ -410,7 +414,15 @@ class Engine {
     if (plan.kind === 'matmul') {
       const [A, B] = ops;
       const spikePairs = A.spiking && B.spiking;
+      // Which factor of each product is this step's spike decides its class: spike × spike, analog × spike, analog × analog.
       let products: number;
+      let products2 = 0;
+      const rate = A.spiking ? A : B.spiking ? B : null;
+      if (rate) {
+        let nz = 0;
+        for (let e = rate.offset; e < rate.offset + rate.size; e++) if (cur[e] !== 0) nz++;
+        totals.operandSpikes[a] += nz;
+      }
       if (!this.accumulated) {
         y.fill(0);
         products = matmulAdd(cur, A.offset, plan.aBatch, cur, B.offset, plan.bBatch, plan.m, plan.k, plan.n, y, state.list, state.ptr);
@@ -420,7 +432,7 @@ class Engine {
         addInto(SB, cur, B.offset, B.size);
         scratch.fill(0);
         products = matmulAdd(cur, A.offset, plan.aBatch, SB, 0, plan.bBatch, plan.m, plan.k, plan.n, scratch, state.list, state.ptr);
-        products += matmulAdd(SA, 0, plan.aBatch, cur, B.offset, plan.bBatch, plan.m, plan.k, plan.n, scratch, state.list, state.ptr);
+        products2 = matmulAdd(SA, 0, plan.aBatch, cur, B.offset, plan.bBatch, plan.m, plan.k, plan.n, scratch, state.list, state.ptr);
         addInto(SA, cur, A.offset, A.size);
         // y(t) = P(t)/t − P(t−1)/(t−1): one multiply-add per element from t = 2 on.
         if (t === 1) {
@@ -431,8 +443,13 @@ class Engine {
         }
         addInto(prev, scratch, 0, plan.size);
       }
-      if (spikePairs) totals.products[a] += products;
-      else totals.analogMacs[a] += products;
+      // Per step: a(t)·b(t). Accumulated: a(t)·S_B(t) is triggered by A's spikes, S_A(t−1)·b(t) by B's.
+      if (spikePairs) totals.products[a] += products + products2;
+      else if (!this.accumulated) (A.spiking || B.spiking ? totals.analogSpike : totals.analogMacs)[a] += products;
+      else {
+        (A.spiking ? totals.analogSpike : totals.analogMacs)[a] += products;
+        (B.spiking ? totals.analogSpike : totals.analogMacs)[a] += products2;
+      }
     } else {
       const [X] = ops;
       if (!this.accumulated) {
@@ -496,7 +513,9 @@ export function runChunk(plan: NetworkPlan, input: Float32Array, sampleOffset: n
     records: opts.recordSpikes ? [] : undefined,
     streamCategories: new Float64Array(plan.streams.length * CATEGORIES),
     products: new Float64Array(plan.analog.length),
+    analogSpike: new Float64Array(plan.analog.length),
     analogMacs: new Float64Array(plan.analog.length),
+    operandSpikes: new Float64Array(plan.analog.length),
     softmaxOps: new Float64Array(plan.analog.length),
     analogOut: new Float64Array(plan.analog.length * CATEGORIES),
   };

@@ -24,7 +24,7 @@ import { checkShapes } from '../../compiler/ir/shapes.ts';
 import { type Conv2dNode, type DenseNode, type IfNode, type IrNode, leakOf, type NeuronModel, type ResetMode, type RsmNode, type Shape, type SnnIr } from '../../compiler/ir/types.ts';
 import { sizeOf, stridesOf } from '../ir/broadcast.ts';
 import { LINEAR_KINDS, type LinearOp, linearOp, SparseVec } from './linear.ts';
-import { CATEGORIES, categoryOf, moduleOf } from './modules.ts';
+import { CATEGORIES, categoryOf, moduleRule } from './modules.ts';
 import { type ConvTable, convTable } from './conv-table.ts';
 import { composedTwin } from './composed-twin.ts';
 import { convFanOut, type Csr, type Fanout, fanoutOf, remapFanOut, type Route, routeStart, tableRoute } from './routes.ts';
@@ -262,6 +262,7 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
   checkShapes(ir);
   const byId = new Map(ir.nodes.map((n) => [n.id, n]));
   const outputNode = validate(ir, byId);
+  const moduleOf = moduleRule(ir);
   if (!(ir.input.divisor > 0)) throw new SnncError(`input divisor ${ir.input.divisor} is not a positive number`);
   const position = new Map<string, number>([[ir.input.id, -1]]);
   ir.nodes.forEach((n, i) => position.set(n.id, i));

@@ -4,17 +4,25 @@
  * nodes' products and softmax ops, and everything per module). Samples are split over worker threads in
  * contiguous ranges; results are identical for any number of workers.
  *
- * Counting rules (docs/transformers.md):
- * - SOP: one spike delivered to one synapse of a population or the readout (fixed weights). A spike that
- *   reaches a host node's operand is not an SOP: it is a host input.
- * - product: one multiplication of two non-zero factors inside a matmul whose operands are both
- *   spike-driven (spike-pair product). Per-step mode: pairs of this step's values; accumulated mode: the
- *   pairs of the incremental update a(t)·S_B(t) + S_A(t−1)·b(t).
- * - MAC: the input layers' dense evaluation (every step), matmul products with an analog operand,
- *   accumulated-mode output rescaling (one per matmul output element per step from t = 2), and analog
- *   outputs delivered through synapse tables (one per non-zero output element per table entry to a core).
+ * Counting rules (docs/transformers.md). Every operation a spike triggers is an accumulation (AC), in
+ * one of three classes; only analog × analog products are MACs:
+ * - SOP (AC): one spike delivered to one synapse of a population or the readout (fixed weights). A spike
+ *   that reaches a host node's operand is not an SOP: it is a host input, and the work it causes there is
+ *   counted as products.
+ * - spike-pair product (AC): one multiplication of two non-zero factors inside a matmul whose operands are
+ *   both spike-driven. Per-step mode: pairs of this step's values; accumulated mode: the pairs of the
+ *   incremental update a(t)·S_B(t) + S_A(t−1)·b(t), each triggered by this step's spike.
+ * - analog × spike product (AC): a product of a matmul with one spike-driven operand in which the spike
+ *   is this step's (per step: all of them; accumulated: the half of the update triggered by the spike).
+ * - MAC: the input layers' dense evaluation (every step), analog × analog products (accumulated mode: an
+ *   analog increment times the other operand's running sum), accumulated-mode output rescaling (one per
+ *   matmul output element per step from t = 2), and analog outputs delivered through synapse tables (one
+ *   per non-zero output element per table entry to a core).
  * - softmax op: one element of one softmax evaluation (once per element per step, both modes).
  * - host input: one value (spike or analog output) written into a host node's operand, per table entry.
+ * - literature convention (Spikformer, MST): E_AC × firing rate of a layer's spike input × T × its dense
+ *   FLOPs, for every layer fed by spikes (composed synapse tables, and matmuls including q·kᵀ and attn·v,
+ *   the rate being that of A if A is spike-driven, else of B); layers fed by analog values at E_MAC × FLOPs.
  */
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
@@ -65,10 +73,20 @@ export interface LayerStats {
   sops_per_sample: number;
   /** Values this node sends into host nodes' operands (spikes of a population, outputs of an analog node). */
   host_inputs_per_sample: number;
-  /** Analog nodes: spike-pair products. */
+  /** Analog nodes: spike-pair products (AC). */
   products_per_sample: number;
-  /** Analog nodes: analog × spike products, accumulated-mode rescaling, and output deliveries to synapses. */
+  /** Analog nodes: analog × spike products (AC). */
+  analog_spike_products_per_sample: number;
+  /** SOPs + spike-pair products + analog × spike products: every accumulation a spike triggered. */
+  spike_driven_per_sample: number;
+  /** Analog nodes: analog × analog products, accumulated-mode rescaling, and output deliveries to synapses. */
   macs_per_sample: number;
+  /**
+   * Literature convention (Spikformer, MST), in ACs: for a population, Σ over its synaptic layers of its
+   * (post-mask) firing rate × T × the layer's dense size; for a matmul fed by spikes, the rate of its spike
+   * operand × T × its dense FLOPs.
+   */
+  literature_ac_per_sample: number;
   /** Softmax nodes: element evaluations. */
   softmax_ops_per_sample: number;
   threshold: ThresholdSummary | null;
@@ -76,18 +94,31 @@ export interface LayerStats {
 
 /** Work per sample charged to one module (see modules.ts for the rule). */
 export interface ModuleStats {
+  /** Accumulations (AC) in three classes: fixed-weight synapses, spike-pair products, analog × spike products. */
   sops: number;
   products: number;
+  analog_spike_products: number;
+  /** Their sum: all spike-driven work. */
+  spike_driven: number;
+  /** Analog × analog work (see the file's comment). */
   macs: number;
   softmax_ops: number;
   host_inputs: number;
   /** Spikes fired by the module's populations. */
   spikes: number;
+  /** spike_driven·E_AC (0.9 pJ, 45 nm, Horowitz ISSCC 2014). */
+  spike_driven_pj: number;
   /**
-   * 45 nm estimate (Horowitz, ISSCC 2014): (SOPs + products)·0.9 pJ + (MACs + softmax ops)·4.6 pJ. Products
-   * of spike-driven factors are additions of a θ-scaled value; one E_MAC per softmax element is a lower bound.
+   * 45 nm estimate (Horowitz, ISSCC 2014): spike-driven work·0.9 pJ + (MACs + softmax ops)·4.6 pJ; one
+   * E_MAC per softmax element is a lower bound.
    */
   energy_45nm_pj: number;
+  /** Literature convention (Spikformer, MST; labelled as such): ACs = rate × T × dense FLOPs of spike-fed layers. */
+  literature_ac: number;
+  /** Its analog-fed layers: input layers, analog × analog matmuls (dense), analog outputs into synapses. */
+  literature_macs: number;
+  /** literature_ac·0.9 pJ + literature_macs·4.6 pJ (softmax not counted, as in the convention's formula). */
+  literature_pj: number;
 }
 
 /** Per sample (mean over samples). */
@@ -124,6 +155,8 @@ export interface SimulationResult {
   layers: LayerStats[];
   /** All work per sample by module: attention, mlp, other. */
   modules: Record<ModuleName, ModuleStats>;
+  /** The modules' sum. */
+  work: ModuleStats;
   masks: MaskStats[];
   /** Per sample: IF neuron updates that received a non-zero current or spiked, and the rest. */
   neuron_updates: { active: number; inactive: number };
@@ -285,6 +318,8 @@ export function assemble(
   const streamCategories = sum((c) => c.streamCategories);
   const products = sum((c) => c.products);
   const analogMacs = sum((c) => c.analogMacs);
+  const analogSpike = sum((c) => c.analogSpike);
+  const operandSpikes = sum((c) => c.operandSpikes);
   const softmaxOps = sum((c) => c.softmaxOps);
   const analogOut = sum((c) => c.analogOut);
   const arriving = sum((c) => c.arriving);
@@ -323,7 +358,8 @@ export function assemble(
   const toHost = (cats: Float64Array) => cats.reduce((acc, v, c) => (c % 2 === 1 ? acc + v : acc), 0);
 
   const neurons = plan.pops.reduce((a, p) => a + p.size, 0);
-  const work = { host_inputs_per_sample: 0, products_per_sample: 0, macs_per_sample: 0, softmax_ops_per_sample: 0 };
+  const work = { host_inputs_per_sample: 0, products_per_sample: 0, analog_spike_products_per_sample: 0, macs_per_sample: 0, softmax_ops_per_sample: 0, literature_ac_per_sample: 0 };
+  const lit = literature(plan, spikes, dropped, operandSpikes, samples, T);
   const layers: LayerStats[] = plan.pops.map((p, i) => ({
     id: p.id,
     kind: 'if',
@@ -334,7 +370,9 @@ export function assemble(
     spikes_per_sample: spikes[i] / samples,
     sops_per_sample: p.streams.reduce((a, si) => a + synaptic(perStream[si]), 0) / samples,
     ...work,
+    spike_driven_per_sample: p.streams.reduce((a, si) => a + synaptic(perStream[si]), 0) / samples,
     host_inputs_per_sample: p.streams.reduce((a, si) => a + toHost(perStream[si]), 0) / samples,
+    literature_ac_per_sample: p.streams.reduce((a, si) => a + lit.stream[si], 0),
     threshold: p.threshold,
   }));
   plan.analog.forEach((a, i) => {
@@ -349,8 +387,11 @@ export function assemble(
       sops_per_sample: 0,
       host_inputs_per_sample: toHost(perAnalog[i]) / samples,
       products_per_sample: products[i] / samples,
+      analog_spike_products_per_sample: analogSpike[i] / samples,
+      spike_driven_per_sample: (products[i] + analogSpike[i]) / samples,
       macs_per_sample: (analogMacs[i] + synaptic(perAnalog[i])) / samples,
       softmax_ops_per_sample: softmaxOps[i] / samples,
+      literature_ac_per_sample: lit.analogAc[i],
       threshold: null,
     });
   });
@@ -364,12 +405,13 @@ export function assemble(
     spikes_per_sample: 0,
     sops_per_sample: 0,
     ...work,
+    spike_driven_per_sample: 0,
     threshold: null,
   });
 
   // Per module: synapses and host inputs by the module of what they reach, the rest by the node doing it.
   const modules = Object.fromEntries(
-    MODULES.map((name) => [name, { sops: 0, products: 0, macs: 0, softmax_ops: 0, host_inputs: 0, spikes: 0, energy_45nm_pj: 0 }]),
+    MODULES.map((name) => [name, emptyModuleStats()]),
   ) as Record<ModuleName, ModuleStats>;
   const charge = (cats: Float64Array, synapseColumn: 'sops' | 'macs') => {
     cats.forEach((v, c) => (modules[MODULES[c >> 1]][c % 2 === 0 ? synapseColumn : 'host_inputs'] += v / samples));
@@ -379,12 +421,19 @@ export function assemble(
   plan.analog.forEach((a, i) => {
     const m = modules[MODULES[a.module]];
     m.products += products[i] / samples;
+    m.analog_spike_products += analogSpike[i] / samples;
     m.macs += analogMacs[i] / samples;
     m.softmax_ops += softmaxOps[i] / samples;
   });
   plan.macsPerStepByModule.forEach((macs, k) => (modules[MODULES[k]].macs += macs * T));
   plan.pops.forEach((_, i) => (modules[MODULES[plan.popModules[i]]].spikes += spikes[i] / samples));
-  for (const m of Object.values(modules)) m.energy_45nm_pj = (m.sops + m.products) * 0.9 + (m.macs + m.softmax_ops) * 4.6;
+  lit.moduleAc.forEach((v, k) => (modules[MODULES[k]].literature_ac += v));
+  lit.moduleMacs.forEach((v, k) => (modules[MODULES[k]].literature_macs += v));
+  plan.macsPerStepByModule.forEach((macs, k) => (modules[MODULES[k]].literature_macs += macs * T));
+  perAnalog.forEach((cats) => cats.forEach((v, c) => c % 2 === 0 && (modules[MODULES[c >> 1]].literature_macs += v / samples)));
+  for (const m of Object.values(modules)) priceModule(m);
+  const total = emptyModuleStats();
+  for (const m of Object.values(modules)) for (const key of Object.keys(total) as Array<keyof ModuleStats>) total[key] += m[key];
   const sopsTotal = perStream.reduce((a, cats) => a + synaptic(cats), 0);
 
   return {
@@ -401,6 +450,7 @@ export function assemble(
     attention: plan.analog.length ? (opts.attention ?? 'accumulated') : null,
     layers,
     modules,
+    work: total,
     masks: plan.masks.map((m, k) => ({
       id: m.id,
       from: m.from,
@@ -414,4 +464,56 @@ export function assemble(
     spikes: opts.recordSpikes ? chunks.flatMap((c) => c.records!) : undefined,
     seconds,
   };
+}
+
+function emptyModuleStats(): ModuleStats {
+  return { sops: 0, products: 0, analog_spike_products: 0, spike_driven: 0, macs: 0, softmax_ops: 0, host_inputs: 0, spikes: 0, spike_driven_pj: 0, energy_45nm_pj: 0, literature_ac: 0, literature_macs: 0, literature_pj: 0 };
+}
+
+/** The derived columns: totals and the 45 nm prices (E_AC 0.9 pJ, E_MAC 4.6 pJ; Horowitz, ISSCC 2014). */
+function priceModule(m: ModuleStats): void {
+  m.spike_driven = m.sops + m.products + m.analog_spike_products;
+  m.spike_driven_pj = m.spike_driven * 0.9;
+  m.energy_45nm_pj = m.spike_driven * 0.9 + (m.macs + m.softmax_ops) * 4.6;
+  m.literature_pj = m.literature_ac * 0.9 + m.literature_macs * 4.6;
+}
+
+/**
+ * The literature's convention (Spikformer, Zhou et al., ICLR 2023; MST, Wang et al., ICCV 2023), per sample:
+ * a layer fed by spikes costs (its input's firing rate) × T × (its dense size) ACs. A stream's layers are its
+ * composed synapse tables to cores (dense size = the table's entries; the rate is that of the spikes that
+ * survive the stream's mask), charged to the receiving module; a matmul with a spike-driven operand costs
+ * (that operand's non-zero elements per element) × its dense FLOPs per step, charged to the matmul's module
+ * (q·kᵀ: the rate of q, so a q spike pays for every key). A matmul of two analog operands is dense MACs.
+ */
+function literature(plan: NetworkPlan, spikes: Float64Array, dropped: Float64Array, operandSpikes: Float64Array, samples: number, T: number) {
+  const stream = new Float64Array(plan.streams.length);
+  const moduleAc = new Float64Array(MODULES.length);
+  const moduleMacs = new Float64Array(MODULES.length);
+  plan.streams.forEach((st, si) => {
+    const size = plan.pops[st.pop].size;
+    const delivered = (spikes[st.pop] - (st.mask >= 0 ? dropped[st.mask] : 0)) / samples;
+    for (const r of st.fanout.routes) {
+      if (r.category % 2 === 1) continue;
+      let dense = 0;
+      for (let i = 0; i < r.fanOut.length; i++) dense += r.fanOut[i];
+      const ac = (delivered / size) * dense;
+      stream[si] += ac;
+      moduleAc[r.category >> 1] += ac;
+    }
+  });
+  const analogAc = plan.analog.map((a, i) => {
+    if (a.kind !== 'matmul') return 0;
+    const flops = a.aBatch.length * a.m * a.k * a.n;
+    const [A, B] = a.operands;
+    const rate = A.spiking ? A : B.spiking ? B : null;
+    if (!rate) {
+      moduleMacs[a.module] += flops * T;
+      return 0;
+    }
+    const ac = (operandSpikes[i] / samples / rate.size) * flops;
+    moduleAc[a.module] += ac;
+    return ac;
+  });
+  return { stream, analogAc, moduleAc, moduleMacs };
 }

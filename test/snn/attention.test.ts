@@ -177,8 +177,10 @@ describe('attention on the simulator (3 tokens, 4 features)', () => {
         return n;
       };
       let products = 0;
-      /** The second matmul's products (softmax output × v: analog × spike, so MACs). */
-      let analogProducts = 0;
+      /** The second matmul's products triggered by a v spike of this step (analog × spike: ACs). */
+      let analogSpike = 0;
+      /** Its products of an analog increment and v's running sums (accumulated rule: analog × analog, MACs). */
+      let analogAnalog = 0;
       /** Non-zero output elements of the second matmul (each feeds the 5 head synapses). */
       let outElements = 0;
       const SQ = Array.from({ length: TOKENS }, () => new Array<number>(DIM).fill(0));
@@ -192,13 +194,14 @@ describe('attention on the simulator (3 tokens, 4 features)', () => {
         if (mode === 'per-step') {
           products += pairsQK(s.q, s.k);
           // softmax (never 0) · v: each of the 3 rows of the softmax meets every non-zero element of v.
-          analogProducts += TOKENS * count(s.v);
+          analogSpike += TOKENS * count(s.v);
           // o[i][d] ≠ 0 exactly when column d of v has a spike.
           outElements += TOKENS * liveColumns(s.v);
         } else {
           // q(t)·S_K(t)ᵀ + S_Q(t−1)·k(t)ᵀ; softmax increment (dense) · S_V(t) + S_softmax(t−1) (dense from t = 2) · v(t).
           products += pairsQK(s.q, SK) + pairsQK(SQ, s.k);
-          analogProducts += TOKENS * count(SV) + (t > 1 ? TOKENS * count(s.v) : 0);
+          analogAnalog += TOKENS * count(SV);
+          analogSpike += t > 1 ? TOKENS * count(s.v) : 0;
           outElements += TOKENS * liveColumns(SV);
         }
         SQ.forEach((row, a) => row.forEach((_, d) => (row[d] += s.q[a][d])));
@@ -211,7 +214,11 @@ describe('attention on the simulator (3 tokens, 4 features)', () => {
       expect(mm1.macs_per_sample, mode).toBe(rescale(TOKENS * TOKENS));
       expect(sm.softmax_ops_per_sample).toBe(T * TOKENS * TOKENS);
       expect(mm2.products_per_sample).toBe(0);
-      expect(mm2.macs_per_sample, mode).toBe(analogProducts + rescale(TOKENS * DIM) + outElements * CLASSES);
+      expect(mm2.analog_spike_products_per_sample, mode).toBe(analogSpike);
+      expect(mm2.spike_driven_per_sample, mode).toBe(analogSpike);
+      expect(mm2.macs_per_sample, mode).toBe(analogAnalog + rescale(TOKENS * DIM) + outElements * CLASSES);
+      expect(mm1.analog_spike_products_per_sample).toBe(0);
+      expect(mm1.spike_driven_per_sample, mode).toBe(products);
       // Host inputs: every q, k, v spike lands on one operand element; the softmax's 9 outputs every step.
       const spikes = (p: number) => r.layers[p].spikes_per_sample;
       expect(r.layers.slice(0, 3).map((l) => l.host_inputs_per_sample)).toEqual([spikes(0), spikes(1), spikes(2)]);
@@ -220,13 +227,14 @@ describe('attention on the simulator (3 tokens, 4 features)', () => {
       expect(r.sops_per_sample).toBe(0);
       expect(r.layers.slice(0, 3).map((l) => l.sops_per_sample)).toEqual([0, 0, 0]);
       expect(r.attention).toBe(mode);
-      // Module rule: /attn/ in the name. The q, k, v dense layers fed by the input (3·3·4·4 MACs a step) are
-      // attention; the head's synapses, fed by the second matmul, belong to the head (other).
-      expect(r.modules.attention.products).toBe(products);
-      expect(r.modules.attention.macs).toBe(mm1.macs_per_sample + analogProducts + rescale(TOKENS * DIM) + T * 3 * TOKENS * DIM * DIM);
-      expect(r.modules.other.macs).toBe(outElements * CLASSES);
-      expect(r.modules.attention.host_inputs).toBe(r.layers.filter((l) => l.module === 'attention').reduce((a, l) => a + l.host_inputs_per_sample, 0));
-      expect(r.modules.attention.softmax_ops).toBe(T * TOKENS * TOKENS);
+      // Modules come from the structure: without a residual add there is no attention block, whatever the
+      // names say (attn/…), so all work is `other` (the block test below has one).
+      expect(r.modules.attention.spike_driven + r.modules.mlp.spike_driven).toBe(0);
+      expect(r.modules.other.products).toBe(products);
+      expect(r.modules.other.analog_spike_products).toBe(analogSpike);
+      expect(r.modules.other.macs).toBe(mm1.macs_per_sample + analogAnalog + rescale(TOKENS * DIM) + T * 3 * TOKENS * DIM * DIM + outElements * CLASSES);
+      expect(r.modules.other.softmax_ops).toBe(T * TOKENS * TOKENS);
+      expect(r.work.spike_driven).toBe(products + analogSpike);
     }
   });
 
@@ -322,5 +330,145 @@ describe('mean over axes', () => {
     const col0 = [0, 1, 2].reduce((acc, i) => acc + aVals[i * DIM], 0) / TOKENS;
     expect(values.get('m')![0]).toBeCloseTo(col0, 12);
     expect(values.get('m2')![1]).toBeCloseTo((aVals[4] + aVals[5] + aVals[6] + aVals[7]) / DIM, 12);
+  });
+});
+
+/**
+ * A hand-sized transformer block: stem → IF x; attention (q, k, v → q·kᵀ → ×0.5 → softmax → ·v → IF o →
+ * proj → IF) added back to x; an MLP (fc1 4→8 → IF → fc2 8→4 → IF) added back; head. The names are
+ * deliberately backwards (the attention under `mlp/`, the MLP under `attn/`): modules come from the structure.
+ */
+function blockNet() {
+  const n = new Net([TOKENS, DIM]);
+  const x = n.if('stem/act', n.dense('stem/fc', 'input', DIM, DIM, 31, true), 0.5);
+  const q = n.if('mlp/q_act', n.dense('mlp/q', x, DIM, DIM, 3, true), 0.3);
+  const k = n.if('mlp/k_act', n.dense('mlp/k', x, DIM, DIM, 35, true), 0.3);
+  const v = n.if('mlp/v_act', n.dense('mlp/v', x, DIM, DIM, 37, true), 0.3);
+  const kT = n.add({ id: 'mlp/kT', kind: 'transpose', inputs: [k], perm: [1, 0] });
+  const s = n.add({ id: 'mlp/s', kind: 'matmul', inputs: [q, kT] });
+  const scaled = n.add({ id: 'mlp/scaled', kind: 'affine', inputs: [s], scale: n.tensor('scale', [SCALE], [1]), shift: n.tensor('shift', [0], [1]) });
+  const a = n.add({ id: 'mlp/softmax', kind: 'softmax', inputs: [scaled], axis: 1 });
+  const oAct = n.if('mlp/o_act', n.add({ id: 'mlp/o', kind: 'matmul', inputs: [a, v] }), 0.2);
+  const proj = n.if('mlp/proj_act', n.dense('mlp/proj', oAct, DIM, DIM, 39, true), 0.2);
+  const res1 = n.add({ id: 'res1', kind: 'add', inputs: [x, proj], scales: [1, 1] });
+  const f1 = n.if('attn/fc1_act', n.dense('attn/fc1', res1, 2 * DIM, DIM, 41, true), 0.3);
+  const f2 = n.if('attn/fc2_act', n.dense('attn/fc2', f1, DIM, 2 * DIM, 43, true), 0.3);
+  const res2 = n.add({ id: 'res2', kind: 'add', inputs: [res1, f2], scales: [1, 1] });
+  const flat = n.add({ id: 'flat', kind: 'reshape', inputs: [res2] }, [TOKENS * DIM]);
+  return n.build(n.dense('head', flat, CLASSES, TOKENS * DIM, 45, true));
+}
+
+describe('counting rule on a hand-sized transformer block (every class, per module, literature convention)', () => {
+  const T = 24;
+  const ir = blockNet();
+  const POPS = ['stem/act', 'mlp/q_act', 'mlp/k_act', 'mlp/v_act', 'mlp/o_act', 'mlp/proj_act', 'attn/fc1_act', 'attn/fc2_act'];
+  const SIZES = [12, 12, 12, 12, 12, 12, 24, 12];
+
+  it('finds the attention and MLP modules from the residual structure, not the names', async () => {
+    const r = await simulate(ir, X, { T });
+    const moduleOf = Object.fromEntries(r.layers.map((l) => [l.id, l.module]));
+    expect(moduleOf).toEqual({
+      'stem/act': 'other',
+      'mlp/q_act': 'attention',
+      'mlp/k_act': 'attention',
+      'mlp/v_act': 'attention',
+      'mlp/o_act': 'attention',
+      'mlp/proj_act': 'attention',
+      'attn/fc1_act': 'mlp',
+      'attn/fc2_act': 'mlp',
+      'mlp/s': 'attention',
+      'mlp/softmax': 'attention',
+      'mlp/o': 'attention',
+      head: 'other',
+    });
+  });
+
+  it('counts SOPs, spike-pair products, analog × spike products and MACs by hand, per module (both rules)', async () => {
+    for (const mode of ['per-step', 'accumulated'] as AttentionMode[]) {
+      const r = await simulate(ir, X, { T, recordSpikes: true, attention: mode });
+      expect(r.layers.filter((l) => l.kind === 'if').map((l) => l.id)).toEqual(POPS);
+      const { offsets, indices } = r.spikes![0];
+      const P = POPS.length;
+      /** 0/1 matrix [rows, cols] of population p's spikes at step t (1-based). */
+      const at = (p: number, t: number, cols: number) => {
+        const m = Array.from({ length: SIZES[p] / cols }, () => new Array<number>(cols).fill(0));
+        for (let j = offsets[(t - 1) * P + p]; j < offsets[(t - 1) * P + p + 1]; j++) m[Math.floor(indices[j] / cols)][indices[j] % cols] = 1;
+        return m;
+      };
+      const total = (p: number) => Array.from({ length: T }, (_, i) => offsets[i * P + p + 1] - offsets[i * P + p]).reduce((a, b) => a + b, 0);
+      const sp = POPS.map((_, p) => total(p));
+      // Not vacuous: every population fires, none fires every neuron every step.
+      sp.forEach((c, p) => expect(c, POPS[p]).toBeGreaterThan(0));
+      sp.forEach((c, p) => expect(c, POPS[p]).toBeLessThan(T * SIZES[p]));
+      const [X_, Q, K, V, O, PR, F1, F2] = [0, 1, 2, 3, 4, 5, 6, 7];
+      const count = (m: number[][]) => m.flat().filter((x) => x !== 0).length;
+      const pairs = (a: number[][], b: number[][]) => {
+        let c = 0;
+        const live = (m: number[][], d: number) => m.reduce((s2, row) => s2 + (row[d] !== 0 ? 1 : 0), 0);
+        for (let d = 0; d < DIM; d++) c += live(a, d) * live(b, d);
+        return c;
+      };
+      const liveColumns = (m: number[][]) => Array.from({ length: DIM }, (_, d) => (m.some((row) => row[d] !== 0) ? 1 : 0)).reduce((a: number, b) => a + b, 0);
+      let products = 0;
+      let analogSpike = 0;
+      let analogAnalog = 0;
+      let outElements = 0;
+      const zero = () => Array.from({ length: TOKENS }, () => new Array<number>(DIM).fill(0));
+      const [SQ, SK, SV] = [zero(), zero(), zero()];
+      const addTo = (S: number[][], m: number[][]) => S.forEach((row, i) => row.forEach((_, d) => (row[d] += m[i][d])));
+      for (let t = 1; t <= T; t++) {
+        const [q, k, v] = [at(Q, t, DIM), at(K, t, DIM), at(V, t, DIM)];
+        addTo(SK, k);
+        addTo(SV, v);
+        if (mode === 'per-step') {
+          products += pairs(q, k);
+          analogSpike += TOKENS * count(v);
+          outElements += TOKENS * liveColumns(v);
+        } else {
+          products += pairs(q, SK) + pairs(SQ, k);
+          analogAnalog += TOKENS * count(SV);
+          analogSpike += t > 1 ? TOKENS * count(v) : 0;
+          outElements += TOKENS * liveColumns(SV);
+        }
+        addTo(SQ, q);
+      }
+      const rescale = mode === 'accumulated' ? (T - 1) * (TOKENS * TOKENS + TOKENS * DIM) : 0;
+      // Synapses, by the module of the receiving layer (x feeds q, k, v; x and proj feed fc1 and the head through the adds).
+      const sops = {
+        attention: sp[X_] * 3 * DIM + sp[O] * DIM,
+        mlp: (sp[X_] + sp[PR]) * 2 * DIM + sp[F1] * DIM,
+        other: (sp[X_] + sp[PR] + sp[F2]) * CLASSES,
+      };
+      const m = r.modules;
+      expect([m.attention.sops, m.mlp.sops, m.other.sops], mode).toEqual([sops.attention, sops.mlp, sops.other]);
+      expect([m.attention.products, m.mlp.products, m.other.products], mode).toEqual([products, 0, 0]);
+      expect([m.attention.analog_spike_products, m.mlp.analog_spike_products, m.other.analog_spike_products], mode).toEqual([analogSpike, 0, 0]);
+      expect(m.attention.spike_driven, mode).toBe(sops.attention + products + analogSpike);
+      expect(m.mlp.spike_driven, mode).toBe(sops.mlp);
+      // MACs: analog × analog products, rescaling and the second matmul's outputs into o (attention); the stem's dense input layer (other).
+      expect(m.attention.macs, mode).toBe(analogAnalog + rescale + outElements);
+      expect(m.mlp.macs).toBe(0);
+      expect(m.other.macs).toBe(T * TOKENS * DIM * DIM);
+      expect(m.attention.softmax_ops).toBe(T * TOKENS * TOKENS);
+      expect(m.attention.spike_driven_pj).toBeCloseTo(0.9 * m.attention.spike_driven, 6);
+      expect(m.attention.energy_45nm_pj).toBeCloseTo(0.9 * m.attention.spike_driven + 4.6 * (m.attention.macs + m.attention.softmax_ops), 6);
+      expect(r.work.spike_driven).toBe(sops.attention + sops.mlp + sops.other + products + analogSpike);
+      // Literature convention: rate × T × dense size. q·kᵀ charges every q spike for all 3 keys (3·4·3 FLOPs
+      // over 12 q elements), attn·v every v spike for all 3 queries; synapses with a uniform fan-out equal the SOPs.
+      const qkT = 3 * sp[Q];
+      const av = 3 * sp[V];
+      expect(m.attention.literature_ac, mode).toBeCloseTo(sops.attention + qkT + av, 6);
+      expect(m.mlp.literature_ac).toBeCloseTo(sops.mlp, 6);
+      expect(m.other.literature_ac).toBeCloseTo(sops.other, 6);
+      expect(m.attention.literature_macs, mode).toBe(outElements);
+      expect(m.other.literature_macs).toBe(T * TOKENS * DIM * DIM);
+      expect(m.attention.literature_pj).toBeCloseTo(0.9 * m.attention.literature_ac + 4.6 * m.attention.literature_macs, 6);
+      // The convention charges at least what the events did on q·kᵀ (equal only if every key spiked every step).
+      expect(qkT * DIM).toBeGreaterThanOrEqual(mode === 'per-step' ? products : 0);
+      const mm1 = r.layers.find((l) => l.id === 'mlp/s')!;
+      expect(mm1.literature_ac_per_sample).toBeCloseTo(qkT, 6);
+      expect(r.layers.find((l) => l.id === 'mlp/o')!.literature_ac_per_sample).toBeCloseTo(av, 6);
+      expect(r.layers[X_].literature_ac_per_sample).toBeCloseTo(sp[X_] * (3 * DIM + 2 * DIM + CLASSES), 6);
+    }
   });
 });
