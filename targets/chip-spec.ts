@@ -192,7 +192,8 @@ export interface ChipSpec {
     source: string;
   };
   precision: { weight_mantissa_bits: number; max_exponent_groups_per_core: number; membrane_bits: number; threshold: string; source: string };
-  neuron: { reset_modes: Array<'zero' | 'subtract'>; native_reset: 'zero' | 'subtract'; source: string };
+  /** graded_spikes: spikes carry an integer payload (absent: binary spikes only). */
+  neuron: { reset_modes: Array<'zero' | 'subtract'>; native_reset: 'zero' | 'subtract'; graded_spikes?: boolean; source: string };
   events: Record<EventName, ChipEvent>;
   barrier: { tiles: number[]; latency_ns: number[]; energy_pj: number; source: string };
   clock_mhz: Labelled<number>;

@@ -10,7 +10,8 @@
  * a population uses the new rules (LIF, or reset to zero); an IR of IF neurons is still written as version
  * 1 with no `model` field, byte for byte as before, so every IR snnc compiles from ONNX without --neuron
  * stays readable by older snnc. An older snnc refuses a version-2 IR by its version instead of silently
- * running LIF neurons as IF (its schema allowed unknown node fields).
+ * running LIF neurons as IF (its schema allowed unknown node fields). Version 3 adds signed and burst
+ * spikes (`model` 'signed-if', `burst`), in the same way: written only when a population uses them.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ import path from 'node:path';
 import { SnncError } from '../errors.ts';
 import { readDocument, validateDocument } from '../schema.ts';
 import type { IrNode, IrTensor, SnnIr } from './types.ts';
-import { IR_FORMAT, IR_VERSION, IR_VERSION_NEURONS, usesNeuronModels } from './types.ts';
+import { IR_FORMAT, IR_VERSION, IR_VERSION_GRADED, IR_VERSION_NEURONS, irVersionFor, usesGradedSpikes, usesNeuronModels } from './types.ts';
 import { validateIr } from './validate.ts';
 
 /** `model.snn.json` → `model.snn.bin`. */
@@ -52,7 +53,7 @@ export function serializeIr(ir: SnnIr, weightsFile: string): { json: string; wei
   }
   const doc: IrDocument = {
     format: IR_FORMAT,
-    version: ir.nodes.some(usesNeuronModels) ? IR_VERSION_NEURONS : IR_VERSION,
+    version: irVersionFor(ir.nodes),
     input: ir.input,
     output: ir.output,
     nodes: ir.nodes,
@@ -87,6 +88,10 @@ export function writeIr(ir: SnnIr, file: string): void {
 export function readIr(file: string): SnnIr {
   refuseOnnx(file);
   const doc = readDocument<IrDocument>('ir', file);
+  const graded = doc.nodes.find(usesGradedSpikes);
+  if (graded && doc.version !== IR_VERSION_GRADED) {
+    throw new SnncError(`node ${graded.id} sends signed or burst spikes, which needs version ${IR_VERSION_GRADED}, but the IR says version ${doc.version}`, { file });
+  }
   if (doc.version === IR_VERSION) {
     const node = doc.nodes.find(usesNeuronModels);
     if (node) throw new SnncError(`node ${node.id} is a LIF or reset-to-zero population, which needs version ${IR_VERSION_NEURONS}, but the IR says version ${IR_VERSION}`, { file });
@@ -102,7 +107,7 @@ export function readIr(file: string): SnnIr {
   }
   const ir: SnnIr = {
     format: IR_FORMAT,
-    version: doc.version === IR_VERSION_NEURONS ? IR_VERSION_NEURONS : IR_VERSION,
+    version: doc.version === IR_VERSION_GRADED ? IR_VERSION_GRADED : doc.version === IR_VERSION_NEURONS ? IR_VERSION_NEURONS : IR_VERSION,
     input: doc.input,
     output: doc.output,
     nodes: doc.nodes.map(upgradeNode),

@@ -19,6 +19,12 @@ export const IR_VERSION = 1;
  * version-2 IR instead of running its LIF neurons as IF.
  */
 export const IR_VERSION_NEURONS = 2;
+/**
+ * The version an IR is written with when a population sends signed or burst spikes (`model` 'signed-if',
+ * `burst`): a version-2 reader would ignore `burst` and run the population as plain IF, so such an IR is
+ * refused by its version instead; every other IR is written as before (1 or 2), byte for byte.
+ */
+export const IR_VERSION_GRADED = 3;
 
 /** Per-sample tensor shape, e.g. [C, H, W] or [features] or [tokens, features]. */
 export type Shape = number[];
@@ -139,8 +145,11 @@ export interface ActivationNode extends NodeBase {
   value: string;
 }
 
-/** The neuron rule of an `if` node (absent: 'if'). */
-export type NeuronModel = 'if' | 'lif';
+/**
+ * The neuron rule of an `if` node (absent: 'if'). 'signed-if' is IF that may also send negative spikes, while
+ * its spike tracer (the net spikes it has sent) is positive (SpikeZIP-TF's ST-BIF; Fast-SNN's signed IF).
+ */
+export type NeuronModel = 'if' | 'lif' | 'signed-if';
 /** What a spike does to the membrane: subtract θ (keeps the remainder) or set it to zero. */
 export type ResetMode = 'subtract' | 'zero';
 
@@ -169,6 +178,12 @@ export interface IfNode extends NodeBase {
   /** λ of a 'lif' node (required there, absent otherwise): one value in (0, 1], or one per channel along `axis`. */
   leak?: number | number[];
   reset: ResetMode;
+  /**
+   * Up to `burst` spikes per step (an integer ≥ 2; absent: 1), sent as one graded spike whose payload is the
+   * count. A neuron with bursts or model 'signed-if' keeps a tracer S (net spikes sent) and never lets it
+   * leave [0, t] at step t: its rate stays within [0, 1] like a plain IF neuron's (docs/conversion.md).
+   */
+  burst?: number;
   /** What set θ: "qcfs λ", "percentile 99.9", "max", ... */
   thresholdSource: string;
   /** The ONNX value of the ANN activation this population replaces (for an imported NIR graph: the NIR node). */
@@ -183,6 +198,22 @@ export function leakOf(node: IfNode): number | number[] {
 /** Whether a node needs version 2 to be read right: a LIF population, or one that resets to zero. */
 export function usesNeuronModels(node: IrNode): boolean {
   return node.kind === 'if' && ((node.model ?? 'if') !== 'if' || node.reset !== 'subtract');
+}
+
+/** Whether a node needs version 3: it sends signed or burst spikes (graded payloads on a chip). */
+export function usesGradedSpikes(node: IrNode): boolean {
+  return node.kind === 'if' && (node.model === 'signed-if' || node.burst !== undefined);
+}
+
+/** The version an IR with these nodes is written with: the lowest that reads every node right. */
+export function irVersionFor(nodes: IrNode[]): SnnIr['version'] {
+  if (nodes.some(usesGradedSpikes)) return IR_VERSION_GRADED;
+  return nodes.some(usesNeuronModels) ? IR_VERSION_NEURONS : IR_VERSION;
+}
+
+/** Spikes per step at most (1 unless `burst`), and whether negative spikes are sent. */
+export function spikeRuleOf(node: IfNode): { burst: number; signed: boolean } {
+  return { burst: node.burst ?? 1, signed: node.model === 'signed-if' };
 }
 
 /** Random Spike Masking: each spike passing through is dropped with probability `ratio`, fresh every step. */
@@ -256,7 +287,7 @@ export interface IrTensor {
 
 export interface SnnIr {
   format: typeof IR_FORMAT;
-  version: typeof IR_VERSION | typeof IR_VERSION_NEURONS;
+  version: typeof IR_VERSION | typeof IR_VERSION_NEURONS | typeof IR_VERSION_GRADED;
   /** The analog input: a constant current into the first layer at every step. */
   input: { id: string; shape: Shape; divisor: number };
   /** Nodes in topological order. */

@@ -114,12 +114,15 @@ function checkThresholds(node: IfNode): void {
   }
 }
 
-/** model: if (absent) or lif; a lif node's leak λ ∈ (0, 1], one value or one per channel along `axis`; reset subtract or zero. */
+/** model: if (absent), lif or signed-if; burst an integer ≥ 2; a lif node's leak λ ∈ (0, 1], one value or one per channel along `axis`; reset subtract or zero. */
 function checkNeuronModel(node: IfNode): void {
   const model = node.model ?? 'if';
-  if (model !== 'if' && model !== 'lif') fail(node, `neuron model ${JSON.stringify(model)} is not one of if, lif`);
+  if (model !== 'if' && model !== 'lif' && model !== 'signed-if') fail(node, `neuron model ${JSON.stringify(model)} is not one of if, lif, signed-if`);
   if (node.reset !== 'subtract' && node.reset !== 'zero') fail(node, `reset mode ${JSON.stringify(node.reset)} is not one of subtract, zero`);
-  if (model === 'if') {
+  if (node.burst !== undefined && !(Number.isInteger(node.burst) && node.burst >= 2)) fail(node, `burst ${node.burst} is not an integer of at least 2`);
+  // The tracer and the payload are counts of θ: they mean something only if a spike takes exactly θ away.
+  if ((model === 'signed-if' || node.burst !== undefined) && node.reset !== 'subtract') fail(node, 'signed and burst spikes need reset by subtraction');
+  if (model === 'if' || model === 'signed-if') {
     if (node.leak !== undefined) fail(node, 'an IF node has no leak: set model "lif" to give it one');
     return;
   }

@@ -256,7 +256,8 @@ const viaLinear = Object.fromEntries(Object.keys(LINEAR_EVALUATORS).map((k) => [
 
 /**
  * The rate-limit value of every final kind: linear and analog kinds as they are, IF neurons as
- * clip(x, 0, θ) (the firing rate × θ of an IF neuron under a constant current), masks scaled by the
+ * clip(x, 0, θ) (the firing rate × θ of an IF neuron under a constant current; signed-if and burst
+ * neurons have the same limit, their tracer keeping the rate within [0, 1]), masks scaled by the
  * expected survivors (1 − p). Typed by the registry's FinalKind: a final kind with no entry is a type error.
  */
 export const RATE_EVALUATORS: { [K in FinalKind]: Evaluator<NodeOf<K>> } = {
@@ -310,6 +311,9 @@ export function simulateDense(
   const membranes = new Map<string, Float64Array>();
   for (const node of ir.nodes) {
     if (node.kind === 'rsm') throw new SnncError('the dense reference has no masks', { node: node.id, op: node.kind });
+    if (node.kind === 'if' && (node.model === 'signed-if' || node.burst !== undefined)) {
+      throw new SnncError('the dense reference runs plain IF spikes only, not signed or burst ones', { node: node.id, op: node.model ?? 'if' });
+    }
     if (node.kind === 'if') membranes.set(node.id, thresholdOf(node).map((t) => t * node.vInit));
   }
   const input = Float64Array.from(x, (v) => v / ir.input.divisor);

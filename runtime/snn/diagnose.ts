@@ -255,14 +255,15 @@ export async function diagnose(ir: SnnIr, x: Float32Array, opts: DiagnoseOptions
     for (let k = 0; k < to - from; k++) {
       const s = from + k;
       const values = evaluateIr(ir, part.subarray(k * plan.inputSize, (k + 1) * plan.inputSize));
-      const { offsets, indices } = r.spikes![k];
+      const { offsets, indices, payloads } = r.spikes![k];
       for (const p of pops) p.counts.fill(0);
       let c = 0;
       for (let t = 1; t <= T; t++) {
         for (let p = 0; p < P; p++) {
           const counts = pops[p].counts;
           const at = (t - 1) * P + p;
-          for (let j = offsets[at]; j < offsets[at + 1]; j++) counts[indices[j]]++;
+          // A signed or burst spike counts its payload (net spikes); plain spikes count 1.
+          for (let j = offsets[at]; j < offsets[at + 1]; j++) counts[indices[j]] += payloads ? payloads[j] : 1;
         }
         if (t === checks[c]) {
           for (const p of pops) addPairs(p.sums[c], values.get(p.id)!, p.counts, p.theta, t);

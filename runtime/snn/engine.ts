@@ -43,6 +43,8 @@ export interface ChunkOptions {
 export interface SpikeRecord {
   offsets: Int32Array;
   indices: Int32Array;
+  /** Plans with signed or burst populations: each listed spike's payload (±n spikes; 1 for plain populations). */
+  payloads?: Int32Array;
 }
 
 /** Totals over the chunk's samples (integers held in doubles: exact, and summable across chunks). */
@@ -193,6 +195,23 @@ function deliverDense(list: Int32Array, n: number, remap: Int32Array | null, inn
   }
 }
 
+/** Target region [start, end) of the flat current space that a route writes (a table's: first to last target). */
+function routeRegion(r: Route): [number, number] {
+  if (r.kind === 'conv') return [r.twin.offset, r.twin.offset + r.twin.cout * r.twin.outPlane];
+  if (r.kind === 'dense') return [r.offset, r.offset + r.targets];
+  let lo = Infinity;
+  let hi = -1;
+  for (const c of r.csr.col) {
+    if (c < lo) lo = c;
+    if (c > hi) hi = c;
+  }
+  return hi < 0 ? [0, 0] : [lo, hi + 1];
+}
+
+function negate(cur: Float64Array, [start, end]: [number, number]): void {
+  for (let i = start; i < end; i++) cur[i] = -cur[i];
+}
+
 /** Growable Int32 list for spike records. */
 class IntList {
   data = new Int32Array(1024);
@@ -255,7 +274,14 @@ class Engine {
   private readonly analog: AnalogState[];
   /** The state above lives in the kernels' memory; byte offsets of what the kernels are handed. */
   private readonly kernels: Kernels;
-  private readonly at: { cur: number; base: number; v: number; theta: number; leak: number; out: number; kept: number; remapped: number; acc: number; lists: number[] };
+  private readonly at: { cur: number; base: number; v: number; theta: number; leak: number; tracer: number; out: number; kept: number; remapped: number; acc: number; lists: number[]; payloads: number[] };
+  /** Signed and burst populations: net spikes sent per neuron (the tracer) and each listed spike's payload. */
+  private readonly tracer: Float64Array;
+  readonly payloads: Int32Array[];
+  /** Scratch of a graded population's surviving spikes and payloads, and each stream's route regions. */
+  private readonly gradedKept: Int32Array;
+  private readonly gradedPay: Int32Array;
+  private readonly regions: Array<Array<[number, number]>>;
   private readonly counts: Float64Array;
   private readonly kept: Int32Array;
   /** Scratch for a remapped spike list (twin input elements). */
@@ -276,14 +302,17 @@ class Engine {
     const layout = new MemoryLayout();
     const largestPop = Math.max(0, ...plan.pops.map((p) => p.size));
     const routes = plan.streams.flatMap((st) => st.fanout.routes);
+    const graded = plan.pops.map(isGraded);
     const at = {
       cur: layout.reserve(8 * n),
       base: layout.reserve(8 * n),
       v: layout.reserve(8 * n),
       theta: layout.reserve(8 * n),
       leak: layout.reserve(8 * n),
+      tracer: layout.reserve(graded.some(Boolean) ? 8 * n : 0),
       out: layout.reserve(8),
       lists: plan.pops.map((p) => layout.reserve(4 * p.size)),
+      payloads: plan.pops.map((p, i) => layout.reserve(graded[i] ? 4 * p.size : 0)),
       kept: layout.reserve(4 * largestPop),
       remapped: layout.reserve(4 * largestPop),
       acc: layout.reserve(8 * Math.max(0, ...routes.map((r) => (r.kind === 'conv' ? r.twin.cout * r.twin.outPlane : 0)))),
@@ -303,6 +332,11 @@ class Engine {
     new Float64Array(buffer, at.theta, n).set(plan.threshold);
     new Float64Array(buffer, at.leak, n).set(plan.leak);
     this.counts = new Float64Array(buffer, at.out, 1);
+    this.tracer = new Float64Array(buffer, at.tracer, graded.some(Boolean) ? n : 0);
+    this.payloads = plan.pops.map((p, i) => new Int32Array(buffer, at.payloads[i], graded[i] ? p.size : 0));
+    this.gradedKept = new Int32Array(graded.some(Boolean) ? largestPop : 0);
+    this.gradedPay = new Int32Array(this.gradedKept.length);
+    this.regions = plan.streams.map((st) => (graded[st.pop] ? st.fanout.routes.map(routeRegion) : []));
     this.spikeLists = plan.pops.map((p, i) => new Int32Array(buffer, at.lists[i], p.size));
     this.kept = new Int32Array(buffer, at.kept, largestPop);
     this.remapped = new Int32Array(buffer, at.remapped, largestPop);
@@ -330,6 +364,7 @@ class Engine {
     applyInput(base, plan.input, input, x0, plan.inputSize, plan.divisor);
     this.cur.set(base);
     this.v.set(plan.v0);
+    this.tracer.fill(0);
     this.active = 0;
     for (const a of this.analog) a.reset();
   }
@@ -338,17 +373,21 @@ class Engine {
    * Updates population p by its neuron rule (leak, integrate, fire, reset: kernels.wat `integrate`); returns
    * the number of spikes (listed in spikeLists[p]).
    */
-  fire(p: number): number {
-    const { offset, size, reset } = this.plan.pops[p];
+  fire(p: number, t: number): number {
+    const { offset, size, reset, burst, signed } = this.plan.pops[p];
     const { at } = this;
     const subtract = reset === 'zero' ? 0 : 1;
-    const ns = this.kernels.integrate(at.cur, at.base, at.v, at.theta, at.leak, subtract, offset, offset + size, at.lists[p], at.out);
+    const ns = this.kernels.integrate(at.cur, at.base, at.v, at.theta, at.leak, subtract, offset, offset + size, at.lists[p], at.out, at.tracer, at.payloads[p], burst, signed ? 1 : 0, t);
     this.active += this.counts[0] + ns;
     return ns;
   }
 
   /** Sends population p's spikes down each of its streams (masked ones through their mask). */
   send(p: number, ns: number, sample: number, t: number): void {
+    if (isGraded(this.plan.pops[p])) {
+      this.sendGraded(p, ns, sample, t);
+      return;
+    }
     const { plan, totals } = this;
     const list = this.spikeLists[p];
     for (const si of plan.pops[p].streams) {
@@ -371,6 +410,53 @@ class Engine {
       totals.sops[si] += this.maskOut[0];
       if (m >= 0) {
         totals.dropped[m] += this.maskOut[1];
+        totals.arriving[m] += ns;
+      }
+    }
+  }
+
+  /**
+   * Sends a signed or burst population's spikes: one graded spike is one event (its SOPs count once, as one
+   * message to each synapse) that adds payload × weight. The spikes of each payload q are delivered together,
+   * |q| times through the same routes, for q < 0 into negated target currents (−(−c + w) is exactly c − w),
+   * so the delivery kernels stay those of plain spikes.
+   */
+  private sendGraded(p: number, ns: number, sample: number, t: number): void {
+    const { plan, totals, gradedKept, gradedPay, cur } = this;
+    const list = this.spikeLists[p];
+    const pay = this.payloads[p];
+    for (const si of plan.pops[p].streams) {
+      const stream = plan.streams[si];
+      const m = stream.mask;
+      const key = m < 0 ? 0 : maskKey(this.seed, sample, t, m);
+      const below = m < 0 ? 0 : this.below[m];
+      let kept = 0;
+      let sops = 0;
+      for (let k = 0; k < ns; k++) {
+        const i = list[k];
+        if (m >= 0 && draw32(key, i) < below) continue;
+        gradedKept[kept] = i;
+        gradedPay[kept++] = pay[k];
+        sops += stream.fanout.fanOut[i];
+      }
+      const payloads = [...new Set(gradedPay.subarray(0, kept))].sort((a, b) => a - b);
+      for (const q of payloads) {
+        let n = 0;
+        for (let k = 0; k < kept; k++) if (gradedPay[k] === q) this.kept[n++] = gradedKept[k];
+        if (q < 0) for (const region of this.regions[si]) negate(cur, region);
+        for (let rep = 0; rep < Math.abs(q); rep++) stream.fanout.routes.forEach((r, ri) => this.deliver(r, this.routeAt[si][ri], n));
+        if (q < 0) for (const region of this.regions[si]) negate(cur, region);
+      }
+      if (kept > 0 && stream.fanout.category < 0) {
+        for (const r of stream.fanout.routes) {
+          let entries = 0;
+          for (let k = 0; k < kept; k++) entries += r.fanOut[gradedKept[k]];
+          totals.streamCategories[si * CATEGORIES + r.category] += entries;
+        }
+      }
+      totals.sops[si] += sops;
+      if (m >= 0) {
+        totals.dropped[m] += ns - kept;
         totals.arriving[m] += ns;
       }
     }
@@ -490,6 +576,17 @@ class Engine {
   }
 }
 
+/** Whether a population sends graded spikes (signed or bursts): its payloads and tracer are kept. */
+export function isGraded(p: { burst: number; signed: boolean }): boolean {
+  return p.signed || p.burst > 1;
+}
+
+let onesCache = new Int32Array(0);
+function ones(n: number): Int32Array {
+  if (onesCache.length < n) onesCache = new Int32Array(Math.max(n, 2 * onesCache.length)).fill(1);
+  return onesCache;
+}
+
 /**
  * Simulates samples `input[s·inputSize ..]` for s < count; `sampleOffset` is the index of the first one
  * in the whole run (it keys the masks). `onSample` is called after each sample.
@@ -526,6 +623,7 @@ export function runChunk(plan: NetworkPlan, input: Float32Array, sampleOffset: n
     engine.start(input, s * plan.inputSize);
     const offsets = opts.recordSpikes ? new Int32Array(T * P + 1) : undefined;
     const recorded = opts.recordSpikes ? new IntList() : undefined;
+    const payloads = opts.recordSpikes && plan.pops.some(isGraded) ? new IntList() : undefined;
     for (let t = 1; t <= T; t++) {
       for (const p of plan.order) {
         if (p < 0) {
@@ -533,10 +631,11 @@ export function runChunk(plan: NetworkPlan, input: Float32Array, sampleOffset: n
           else engine.analogStep(-2 - p, t);
           continue;
         }
-        const ns = engine.fire(p);
+        const ns = engine.fire(p, t);
         result.spikes[p] += ns;
         if (recorded) {
           recorded.append(engine.spikeLists[p], ns);
+          if (payloads) payloads.append(isGraded(plan.pops[p]) ? engine.payloads[p] : ones(ns), ns);
           offsets![(t - 1) * P + p + 1] = recorded.length;
         }
         engine.send(p, ns, sample, t);
@@ -546,7 +645,11 @@ export function runChunk(plan: NetworkPlan, input: Float32Array, sampleOffset: n
     const ro = plan.readout.offset;
     for (let k = 0; k < classes; k++) result.logits[s * classes + k] = engine.v[ro + k] / T;
     result.active += engine.active;
-    if (recorded) result.records!.push({ offsets: offsets!, indices: recorded.data.slice(0, recorded.length) });
+    if (recorded) {
+      const record: SpikeRecord = { offsets: offsets!, indices: recorded.data.slice(0, recorded.length) };
+      if (payloads) record.payloads = payloads.data.slice(0, payloads.length);
+      result.records!.push(record);
+    }
     onSample?.(s + 1);
   }
   return result;

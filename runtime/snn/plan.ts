@@ -21,7 +21,7 @@
 import { SnncError } from '../../compiler/errors.ts';
 import { ANALOG_KINDS as ANALOG_KIND_SET, FINAL_KINDS } from '../../compiler/ir/kinds.ts';
 import { checkShapes } from '../../compiler/ir/shapes.ts';
-import { type Conv2dNode, type DenseNode, type IfNode, type IrNode, leakOf, type NeuronModel, type ResetMode, type RsmNode, type Shape, type SnnIr } from '../../compiler/ir/types.ts';
+import { type Conv2dNode, type DenseNode, type IfNode, type IrNode, leakOf, type NeuronModel, type ResetMode, type RsmNode, type Shape, type SnnIr, spikeRuleOf } from '../../compiler/ir/types.ts';
 import { sizeOf, stridesOf } from '../ir/broadcast.ts';
 import { LINEAR_KINDS, type LinearOp, linearOp, SparseVec } from './linear.ts';
 import { CATEGORIES, categoryOf, moduleRule } from './modules.ts';
@@ -50,6 +50,10 @@ export interface PopulationPlan {
   /** The neuron rule (compiler/ir/types.ts IfNode): v ← λ·v + I; spike at v ≥ θ; v − θ or 0. λ per neuron in `leak`. */
   model: NeuronModel;
   reset: ResetMode;
+  /** Spikes per step at most (1: plain spikes; more: one graded spike carrying the count). */
+  burst: number;
+  /** Negative spikes while the tracer is positive (model 'signed-if'). */
+  signed: boolean;
   /** Indices into `streams` of the streams that carry this population's spikes. */
   streams: number[];
 }
@@ -239,7 +243,10 @@ function validate(ir: SnnIr, byId: Map<string, IrNode>): IrNode {
     }
     if (node.kind === 'if') {
       if (node.reset !== 'subtract' && node.reset !== 'zero') fail(node, `reset mode ${String(node.reset)} is not supported (subtract, zero)`);
-      if ((node.model ?? 'if') !== 'if' && node.model !== 'lif') fail(node, `neuron model ${String(node.model)} is not supported (if, lif)`);
+      if ((node.model ?? 'if') !== 'if' && node.model !== 'lif' && node.model !== 'signed-if') fail(node, `neuron model ${String(node.model)} is not supported (if, lif, signed-if)`);
+      const { burst, signed } = spikeRuleOf(node);
+      if (!(Number.isInteger(burst) && burst >= 1)) fail(node, `burst ${burst} is not a positive integer`);
+      if ((signed || burst > 1) && node.reset !== 'subtract') fail(node, 'signed and burst spikes need reset by subtraction');
     }
   }
   const output = byId.get(ir.output.id);
@@ -281,7 +288,7 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
   for (const node of ifNodes) {
     const theta = thresholds(node);
     thetas.push(theta);
-    pops.push({ id: node.id, offset: currentSize, size: theta.length, threshold: summarize(node, theta), model: node.model ?? 'if', reset: node.reset, streams: [] });
+    pops.push({ id: node.id, offset: currentSize, size: theta.length, threshold: summarize(node, theta), model: node.model ?? 'if', reset: node.reset, ...spikeRuleOf(node), streams: [] });
     addReader(node.inputs[0], currentSize, theta.length);
     currentSize += theta.length;
   }

@@ -34,5 +34,5 @@ try {
   port.postMessage({ type: 'error', detail: e.detail, where: e.where } satisfies WorkerMessage);
   process.exit(0);
 }
-const transfer = chunks.flatMap((c) => [c.predictions, c.logits, ...(c.records ?? []).flatMap((r) => [r.offsets, r.indices])]).map((a) => a.buffer as ArrayBuffer);
+const transfer = chunks.flatMap((c) => [c.predictions, c.logits, ...(c.records ?? []).flatMap((r) => [r.offsets, r.indices, ...(r.payloads ? [r.payloads] : [])])]).map((a) => a.buffer as ArrayBuffer);
 port.postMessage({ type: 'result', chunks } satisfies WorkerMessage, transfer);

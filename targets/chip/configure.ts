@@ -4,6 +4,7 @@
  * of cores (the spec's router).
  */
 import { SnncError } from '../../compiler/errors.ts';
+import { refuseGradedSpikes } from './neurons.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
 import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import type { ConvTable } from '../../runtime/snn/conv-table.ts';
@@ -76,6 +77,7 @@ function configureFrom(loaded: LoadedMap): ChipConfig {
   const { doc, ir } = loaded;
   const spec = doc.chip;
   let plan = buildPlan(ir);
+  refuseGradedSpikes(plan, spec);
   const synapses = synapseCount(plan);
   if (synapses > CHIP_MAX_SYNAPSES) {
     throw new SnncError(

@@ -355,6 +355,7 @@ export const NIR_FORMS: { [K in FinalKind]: NirForm<NodeOf<K>> } = {
   },
   if: {
     check: (node) => {
+      if (node.model === 'signed-if' || node.burst !== undefined) return `a ${node.model ?? 'if'} population${node.burst !== undefined ? ` with bursts of ${node.burst}` : ''}: NIR's IF and LIF send one unsigned spike per step`;
       const leak = perElement(node, leakOf(node));
       if (leak.some((l) => l < 1) && leak.some((l) => l === 1)) return 'a LIF population with λ = 1 in some channels only: NIR\'s LIF has no τ = ∞';
       return undefined;

@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SnncError } from '../../compiler/errors.ts';
 import { deriveShape } from '../../compiler/ir/shapes.ts';
-import { IR_FORMAT, IR_VERSION, type IfNode, type IrNode, type IrTensor, type ResetMode, type Shape, type SnnIr, usesNeuronModels, IR_VERSION_NEURONS } from '../../compiler/ir/types.ts';
+import { IR_FORMAT, IR_VERSION, type IfNode, type IrNode, type IrTensor, type ResetMode, type Shape, type SnnIr, irVersionFor } from '../../compiler/ir/types.ts';
 
 /** HDF5 element types the NIR layout uses: float32/float64 arrays, int64 shapes and scalars. */
 export type NirDtype = '<f4' | '<f8' | '<i8';
@@ -497,7 +497,7 @@ export function nirToIr(graph: NirGraph, opts: NirImportOptions = {}): NirImport
       options: { imported_from: 'nir', nir_version: graph.version, dt },
     },
   };
-  if (nodes.some(usesNeuronModels)) ir.version = IR_VERSION_NEURONS;
+  ir.version = irVersionFor(nodes);
   return { ir, populations, dt, notes };
 }
 

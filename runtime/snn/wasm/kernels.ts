@@ -14,10 +14,15 @@ type ConvDelivery = (
 export interface Kernels {
   memory: WebAssembly.Memory;
   /**
-   * The neuron update (IF and LIF): v = λ·v + I, spike at v ≥ θ, v − θ (subtract = 1) or 0 (subtract = 0); λ per
-   * neuron at `leak`. See kernels.wat: every pointer is a byte offset into `memory`.
+   * The neuron update (IF, LIF, signed IF, bursts): v = λ·v + I, spike at v ≥ θ, v − θ (subtract = 1) or 0
+   * (subtract = 0); λ per neuron at `leak`. A graded population (burst > 1 or signed = 1) sends n spikes at once
+   * (i32 at `payload` per listed neuron) and keeps its tracer (f64 per neuron at `tracer`) within [0, t].
+   * See kernels.wat: every pointer is a byte offset into `memory`.
    */
-  integrate(cur: number, base: number, v: number, theta: number, leak: number, subtract: number, from: number, end: number, list: number, out: number): number;
+  integrate(
+    cur: number, base: number, v: number, theta: number, leak: number, subtract: number, from: number, end: number, list: number, out: number,
+    tracer: number, payload: number, burst: number, signed: number, t: number,
+  ): number;
   deliverConv: ConvDelivery;
   /** deliverConv with a weight table per bank: output position p's weights at weights + banks[p] (bytes). */
   deliverConvBanked(...args: [...Parameters<ConvDelivery>, banks: number]): void;

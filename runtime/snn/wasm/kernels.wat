@@ -9,14 +9,22 @@
 (module
   (import "env" "memory" (memory 1))
 
-  ;; The neuron update of neurons [from, end), one rule for IF and LIF (compiler/ir/types.ts IfNode):
+  ;; The neuron update of neurons [from, end), one rule for IF, LIF, signed IF and bursts (compiler/ir/types.ts IfNode):
   ;; v = λ·v + I; I = base; spike if v >= θ (list i − from); v −= θ ($subtract) or v = 0. λ is per neuron
   ;; at $leak (f64; 1 for IF, where λ·v is exactly v, so IF spikes are those of v + I).
+  ;; Graded populations ($burst > 1 or $signed) send n spikes at once, n the payload (i32 at $payload, one per
+  ;; listed neuron): n = min(floor(v/th), burst, t - S) when v >= th; n = -min(ceil(-v/th), burst, S) when signed, v < 0
+  ;; and S > 0; v -= n*th; the tracer S (f64 per neuron at $tracer: net spikes sent) += n, so 0 <= S <= t.
+  ;; With burst 1 and no sign this is the plain rule (n = 1, v - 1*th = v - th), which keeps its own branch.
   ;; Returns the spike count; stores at $out (f64) the non-spiking neurons that had a non-zero current.
   (func (export "integrate")
     (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $leak i32) (param $subtract i32)
-    (param $from i32) (param $end i32) (param $list i32) (param $out i32) (result i32)
+    (param $from i32) (param $end i32) (param $list i32) (param $out i32)
+    (param $tracer i32) (param $payload i32) (param $burst i32) (param $signed i32) (param $t i32) (result i32)
     (local $i i32) (local $e i32) (local $c f64) (local $vi f64) (local $th f64) (local $ns i32) (local $active i32)
+    (local $graded i32) (local $k f64) (local $n f64) (local $s f64)
+    (local.set $graded (i32.or (local.get $signed) (i32.gt_u (local.get $burst) (i32.const 1))))
+    (local.set $k (f64.convert_i32_u (local.get $burst)))
     (local.set $i (local.get $from))
     (block $done
       (loop $next
@@ -28,16 +36,43 @@
           (local.get $c)))
         (f64.store (i32.add (local.get $cur) (local.get $e)) (f64.load (i32.add (local.get $base) (local.get $e))))
         (local.set $th (f64.load (i32.add (local.get $theta) (local.get $e))))
-        (if (f64.ge (local.get $vi) (local.get $th))
+        (if (local.get $graded)
           (then
-            (local.set $vi (select (f64.sub (local.get $vi) (local.get $th)) (f64.const 0) (local.get $subtract)))
-            (i32.store
-              (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2)))
-              (i32.sub (local.get $i) (local.get $from)))
-            (local.set $ns (i32.add (local.get $ns) (i32.const 1))))
+            (local.set $s (f64.load (i32.add (local.get $tracer) (local.get $e))))
+            (local.set $n (f64.const 0))
+            (if (f64.ge (local.get $vi) (local.get $th))
+              (then (local.set $n (f64.min
+                (f64.min (f64.floor (f64.div (local.get $vi) (local.get $th))) (local.get $k))
+                (f64.sub (f64.convert_i32_u (local.get $t)) (local.get $s)))))
+              (else (if (i32.and (local.get $signed) (i32.and (f64.lt (local.get $vi) (f64.const 0)) (f64.gt (local.get $s) (f64.const 0))))
+                (then (local.set $n (f64.neg (f64.min
+                  (f64.min (f64.ceil (f64.div (f64.neg (local.get $vi)) (local.get $th))) (local.get $k))
+                  (local.get $s))))))))
+            (if (f64.ne (local.get $n) (f64.const 0))
+              (then
+                (local.set $vi (f64.sub (local.get $vi) (f64.mul (local.get $n) (local.get $th))))
+                (f64.store (i32.add (local.get $tracer) (local.get $e)) (f64.add (local.get $s) (local.get $n)))
+                (i32.store
+                  (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2)))
+                  (i32.sub (local.get $i) (local.get $from)))
+                (i32.store
+                  (i32.add (local.get $payload) (i32.shl (local.get $ns) (i32.const 2)))
+                  (i32.trunc_f64_s (local.get $n)))
+                (local.set $ns (i32.add (local.get $ns) (i32.const 1))))
+              (else
+                (if (f64.ne (local.get $c) (f64.const 0))
+                  (then (local.set $active (i32.add (local.get $active) (i32.const 1))))))))
           (else
-            (if (f64.ne (local.get $c) (f64.const 0))
-              (then (local.set $active (i32.add (local.get $active) (i32.const 1)))))))
+            (if (f64.ge (local.get $vi) (local.get $th))
+              (then
+                (local.set $vi (select (f64.sub (local.get $vi) (local.get $th)) (f64.const 0) (local.get $subtract)))
+                (i32.store
+                  (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2)))
+                  (i32.sub (local.get $i) (local.get $from)))
+                (local.set $ns (i32.add (local.get $ns) (i32.const 1))))
+              (else
+                (if (f64.ne (local.get $c) (f64.const 0))
+                  (then (local.set $active (i32.add (local.get $active) (i32.const 1)))))))))
         (f64.store (i32.add (local.get $v) (local.get $e)) (local.get $vi))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
