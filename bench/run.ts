@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../runtime/npy.ts';
 import { benchChip } from './chip.ts';
+import { benchExportOnnx } from './export-onnx.ts';
 import { benchLoad } from './load.ts';
 import { benchSimulate, benchSimulateFixture } from './simulate.ts';
 
@@ -15,6 +16,7 @@ const BENCHMARKS: Array<[name: string, run: Bench]> = [
   ['simulate (synthetic CNN)', benchSimulate],
   ['simulate (fmnist_cnn_qcfs)', benchSimulateFixture],
   ['virtual chip (fmnist_cnn_qcfs)', benchChip],
+  ['export-onnx vs simulate (fmnist_cnn_qcfs)', () => benchExportOnnx()],
 ];
 
 const resultsFile = join(import.meta.dirname, 'results.json');

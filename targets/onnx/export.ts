@@ -132,11 +132,12 @@ interface Ctx {
   inShapes: Shape[];
 }
 
-type Form<N> = { write: (node: N, ctx: Ctx) => string } | { refused: string };
+/** A linear kind's writer; a neuron or mask kind, which the loop body writes with its state; or a refusal. */
+type Form<N> = { write: (node: N, ctx: Ctx) => string } | { loop: string } | { refused: string };
 
 /**
  * The ONNX form of every final kind, or why it is refused (typed by the registry's FinalKind: a final kind
- * added without an entry is a type error). IF and RSM are written by the loop body itself (state, masks).
+ * added without an entry is a type error).
  */
 export const ONNX_FORMS: { [K in FinalKind]: Form<NodeOf<K>> } = {
   conv2d: {
@@ -197,8 +198,8 @@ export const ONNX_FORMS: { [K in FinalKind]: Form<NodeOf<K>> } = {
   mean: { write: (node, { b, inputs }) => b.op('ReduceMean', [inputs[0]], { axes: node.axes.map((a) => a + 1), keepdims: node.keepdims ? 1 : 0 }, node.id) },
   matmul: { refused: 'attention matmul nodes (host nodes with an accumulated rule) are not exported to ONNX yet' },
   softmax: { refused: 'softmax host nodes (transformers) are not exported to ONNX yet' },
-  if: { refused: 'written by the loop body' },
-  rsm: { refused: 'written by the loop body' },
+  if: { loop: 'membrane and spike count carried by the Loop; GreaterOrEqual, then Sub or Where' },
+  rsm: { loop: 'multiplies by its keep.<id> input at step t; survivors counted' },
 };
 
 export interface ExportOnnxOptions {
@@ -249,7 +250,7 @@ function check(ir: SnnIr): void {
   for (const node of ir.nodes) {
     if (!kindInfo(node.kind) || !isFinal(node.kind)) fail(node, `cannot export a ${node.kind} node: the compiler passes must replace it first`);
     const form = ONNX_FORMS[node.kind as FinalKind];
-    if ('refused' in form && node.kind !== 'if' && node.kind !== 'rsm') fail(node, `export-onnx: ${form.refused}`);
+    if ('refused' in form) fail(node, `export-onnx: ${form.refused}`);
     if (node.kind === 'rsm') {
       if (byId.get(node.inputs[0])?.kind !== 'if') fail(node, `a spike mask must follow an IF node, not ${node.inputs[0]}`);
       if (!(node.ratio >= 0 && node.ratio <= 1)) fail(node, `masking ratio ${node.ratio} is not within [0, 1]`);
@@ -437,7 +438,7 @@ export function exportOnnx(ir: SnnIr, opts: ExportOnnxOptions): { bytes: Uint8Ar
 
 function writeLinear(node: IrNode, b: Builder, shared: Shared, inputs: string[], shapes: Map<string, Shape>): string {
   const form = ONNX_FORMS[node.kind as FinalKind] as Form<IrNode>;
-  if (!('write' in form)) fail(node, `export-onnx: ${form.refused}`);
+  if (!('write' in form)) fail(node, `export-onnx: ${'refused' in form ? form.refused : 'not a linear node'}`);
   return form.write(node, { b, shared, inputs, inShapes: node.inputs.map((x) => shapes.get(x)!) });
 }
 

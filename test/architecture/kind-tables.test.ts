@@ -9,6 +9,7 @@ import { ANALOG_EVALUATORS, LINEAR_EVALUATORS, RATE_EVALUATORS } from '../../run
 import { LINEAR_KINDS as SIMULATOR_LINEAR_KINDS, SCATTERS } from '../../runtime/snn/linear.ts';
 import { ANALOG_KINDS as SIMULATOR_ANALOG_KINDS } from '../../runtime/snn/plan.ts';
 import { NIR_FORMS } from '../../targets/nir/export.ts';
+import { ONNX_FORMS } from '../../targets/onnx/export.ts';
 
 const sorted = (xs: Iterable<string>) => [...xs].sort();
 
@@ -33,6 +34,14 @@ describe('per-kind tables', () => {
     expect(sorted(Object.keys(NIR_FORMS))).toEqual(sorted(FINAL_KINDS));
     for (const [kind, form] of Object.entries(NIR_FORMS)) {
       const ok = 'refused' in form ? typeof form.refused === 'function' : typeof form.write === 'function';
+      expect(ok, kind).toBe(true);
+    }
+  });
+
+  it('every final kind has an ONNX form: a writer, the loop body, or an explicit refusal', () => {
+    expect(sorted(Object.keys(ONNX_FORMS))).toEqual(sorted(FINAL_KINDS));
+    for (const [kind, form] of Object.entries(ONNX_FORMS)) {
+      const ok = 'write' in form ? typeof form.write === 'function' : typeof ('loop' in form ? form.loop : form.refused) === 'string';
       expect(ok, kind).toBe(true);
     }
   });
