@@ -17,6 +17,7 @@ import type { ImportNirOptions } from './commands/import-nir.ts';
 import type { InspectOptions } from './commands/inspect.ts';
 import type { MapOptions as MapCommandOptions } from './commands/map.ts';
 import type { MergeOptions } from './commands/merge.ts';
+import type { RsmSearchOptions } from './commands/rsm-search.ts';
 import type { SimulateOptions } from './commands/simulate.ts';
 import { EXIT_USER_ERROR, runCommand } from './common.ts';
 import { packageVersion } from './version.ts';
@@ -31,6 +32,12 @@ function positiveInteger(value: string): number {
   if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n <= 0) {
     throw new InvalidArgumentError('expected a positive integer.');
   }
+  return n;
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!(value.trim() !== '' && Number.isFinite(n) && n >= 0)) throw new InvalidArgumentError(`expected a number ≥ 0, got ${value}`);
   return n;
 }
 
@@ -354,6 +361,25 @@ program
   .option('--json', 'print the report data as one JSON object')
   .action((ir: string, options: ReportOptions) =>
     runCommand(async () => (await import('./commands/report.ts')).report(ir, options)),
+  );
+
+program
+  .command('rsm-search')
+  .description('per-site random spike masking ratios that minimise spike-driven energy within an accuracy budget on validation data (MST masks, chosen per site)')
+  .argument('<ir>', 'spiking IR compiled without --rsm (.snn.json)')
+  .requiredOption('--input <x.npy>', 'validation samples (a split of the training data, not the test set)')
+  .requiredOption('--labels <y.npy>', 'their integer class labels')
+  .option('-T, --steps <T>', 'time steps', positiveInteger, 64)
+  .option('--limit <n>', 'use only the first n samples', positiveInteger)
+  .option('--seed <s>', 'seed of the random spike masks', seedValue, 0)
+  .option('--workers <n>', 'worker threads (default: up to 2 cores)', positiveInteger)
+  .addOption(new Option('--attention <mode>', 'matmul/softmax rule: per-step (MST) or accumulated (exact rate product)').choices(['per-step', 'accumulated']).default('accumulated'))
+  .option('--sites <glob>', 'nodes whose spike inputs may be masked (glob on node ids), repeatable; default: every maskable node of the attention module', collect, [])
+  .option('--grid <ratios>', 'ratios to try per site, comma-separated', '0.25,0.5,0.75,0.9')
+  .option('--budget <pp>', 'accuracy may fall at most this many percentage points below the unmasked SNN', nonNegativeNumber, 1)
+  .option('--json', 'print one JSON object instead of the table')
+  .action((ir: string, options: RsmSearchOptions) =>
+    runCommand(async () => (await import('./commands/rsm-search.ts')).rsmSearch(ir, options)),
   );
 
 program

@@ -194,7 +194,7 @@ interface SimulatePartialData {
 
 type SerializedChunk = { logit_values: number; predictions: number[]; active: number } & Record<(typeof SUMS)[number], number[]>;
 
-const SUMS = ['spikes', 'sops', 'arriving', 'dropped', 'streamCategories', 'products', 'analogMacs', 'softmaxOps', 'analogOut'] as const;
+const SUMS = ['spikes', 'sops', 'arriving', 'dropped', 'streamCategories', 'products', 'analogSpike', 'analogMacs', 'operandSpikes', 'softmaxOps', 'analogOut'] as const;
 
 /** A chunk without its logits (a shard's rows are in --logits if asked for; the merged document does not use them). */
 function serializeChunk(c: ChunkResult): SerializedChunk {
