@@ -21,7 +21,7 @@ import onnxProto from 'onnx-proto';
 import { SnncError } from '../../compiler/errors.ts';
 import { type FinalKind, isFinal, kindInfo, type NodeOf } from '../../compiler/ir/kinds.ts';
 import { checkShapes } from '../../compiler/ir/shapes.ts';
-import { type IfNode, type IrNode, leakOf, type RsmNode, type Shape, type SnnIr } from '../../compiler/ir/types.ts';
+import { type IfNode, type IrNode, leakOf, type RsmNode, type Shape, type SnnIr, spikeRuleOf } from '../../compiler/ir/types.ts';
 import { sizeOf } from '../../runtime/ir/broadcast.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
 import { checkpointsFor } from '../../runtime/snn/simulate.ts';
@@ -257,7 +257,10 @@ function check(ir: SnnIr): void {
     }
     if (node.kind === 'if') {
       if (node.reset !== 'subtract' && node.reset !== 'zero') fail(node, `reset mode ${String(node.reset)} is not supported (subtract, zero)`);
-      if ((node.model ?? 'if') !== 'if' && node.model !== 'lif') fail(node, `neuron model ${String(node.model)} is not supported (if, lif)`);
+      if ((node.model ?? 'if') !== 'if' && node.model !== 'lif' && node.model !== 'signed-if') fail(node, `neuron model ${String(node.model)} is not supported (if, lif, signed-if)`);
+      const { burst, signed } = spikeRuleOf(node);
+      if (!(Number.isInteger(burst) && burst >= 1)) fail(node, `burst ${burst} is not a positive integer`);
+      if ((signed || burst > 1) && node.reset !== 'subtract') fail(node, 'signed and burst spikes need reset by subtraction');
       const thetas = typeof node.threshold === 'number' ? [node.threshold] : node.threshold;
       for (const t of thetas) if (!(t > 0 && Number.isFinite(t))) fail(node, `threshold ${t} is not a positive number`);
       const leak = leakOf(node);
@@ -309,6 +312,7 @@ export function exportOnnx(ir: SnnIr, opts: ExportOnnxOptions): { bytes: Uint8Ar
     const v0 = perChannel(node, node.threshold, main, (t) => node.vInit * t);
     carried.push({ name: `v.${node.id}`, init: main.op('Expand', [v0, full(node.shape)], {}, 'v0') });
     carried.push({ name: `count.${node.id}`, init: zeros(node.shape) });
+    if (graded(node)) carried.push({ name: `trace.${node.id}`, init: zeros(node.shape) });
   }
   for (const node of rsmNodes) carried.push({ name: `count.${node.id}`, init: zeros(node.shape) });
   carried.push({ name: 'acc', init: zeros(ir.output.shape) });
@@ -319,7 +323,11 @@ export function exportOnnx(ir: SnnIr, opts: ExportOnnxOptions): { bytes: Uint8Ar
   const state = new Map(carried.map((c) => [c.name, `step.in.${c.name}`]));
   const next = new Map<string, string>();
   const inner = new Map<string, string>(outer);
+  /** Per population: 1 where a neuron sent a spike this step (a graded spike counts once), else 0. */
   const spikes01 = new Map<string, string>();
+  let step: string | undefined;
+  /** t = iteration + 1, as float (graded populations cap their net count at t). */
+  const stepNumber = () => (step ??= body.op('Add', [body.op('Cast', [ITER], { to: FLOAT }, 't'), body.scalar(1)], {}, 't'));
   let loopNodes = 0;
   for (const node of ir.nodes) {
     if (outer.has(node.id)) continue;
@@ -332,13 +340,20 @@ export function exportOnnx(ir: SnnIr, opts: ExportOnnxOptions): { bytes: Uint8Ar
       // λ = 1 skips the product, as the simulator's λ·v is then exactly v.
       if (!(typeof leak === 'number' && leak === 1)) v = body.op('Mul', [v, perChannel(node, leak, body)], {}, node.id);
       v = body.op('Add', [v, xs[0]], {}, node.id);
-      const fired = body.op('GreaterOrEqual', [v, theta], {}, node.id);
-      const s = body.op('Cast', [fired], { to: FLOAT }, node.id);
-      const out = body.op('Mul', [s, theta], {}, node.id);
-      const after = node.reset === 'zero' ? body.op('Where', [fired, body.scalar(0), v], {}, node.id) : body.op('Sub', [v, out], {}, node.id);
+      let spiked: string;
+      let out: string;
+      let after: string;
+      if (graded(node)) {
+        ({ spiked, out, after } = gradedSpikes(node, body, v, theta, state.get(`trace.${node.id}`)!, stepNumber(), next));
+      } else {
+        const fired = body.op('GreaterOrEqual', [v, theta], {}, node.id);
+        spiked = body.op('Cast', [fired], { to: FLOAT }, node.id);
+        out = body.op('Mul', [spiked, theta], {}, node.id);
+        after = node.reset === 'zero' ? body.op('Where', [fired, body.scalar(0), v], {}, node.id) : body.op('Sub', [v, out], {}, node.id);
+      }
       next.set(`v.${node.id}`, after);
-      next.set(`count.${node.id}`, body.op('Add', [state.get(`count.${node.id}`)!, s], {}, node.id));
-      spikes01.set(node.id, s);
+      next.set(`count.${node.id}`, body.op('Add', [state.get(`count.${node.id}`)!, spiked], {}, node.id));
+      spikes01.set(node.id, spiked);
       inner.set(node.id, out);
     } else if (node.kind === 'rsm') {
       const keep = body.op('Cast', [body.op('Gather', [maskInputName(node.id), ITER], { axis: 0 }, node.id)], { to: FLOAT }, node.id);
@@ -380,7 +395,10 @@ export function exportOnnx(ir: SnnIr, opts: ExportOnnxOptions): { bytes: Uint8Ar
       name,
       shape: ['N', ...node.shape],
       dtype: 'float32',
-      role: node.kind === 'if' ? `spikes per neuron of population ${node.id} over T steps` : `spikes per neuron that passed mask ${node.id} over T steps`,
+      role:
+        node.kind === 'if'
+          ? `spikes per neuron of population ${node.id} over T steps${graded(node) ? ' (a graded spike counts once, whatever its payload)' : ''}`
+          : `spikes per neuron that passed mask ${node.id} over T steps`,
     });
   }
 
@@ -434,6 +452,38 @@ export function exportOnnx(ir: SnnIr, opts: ExportOnnxOptions): { bytes: Uint8Ar
       bytes: bytes.length,
     },
   };
+}
+
+/** Whether a population sends graded spikes (signed, or bursts of more than one): it keeps a tracer. */
+function graded(node: IfNode): boolean {
+  const { burst, signed } = spikeRuleOf(node);
+  return signed || burst > 1;
+}
+
+/**
+ * The graded rule of runtime/snn/wasm/kernels.wat `integrate`, with the tracer S (net spikes sent) as loop state:
+ * n = min(floor(v/θ), burst, t − S) where v ≥ θ; n = −min(ceil(−v/θ), burst, S) where signed, v < 0 and S > 0;
+ * else 0. The spike carries n·θ, v ← v − n·θ, S ← S + n; a neuron with n ≠ 0 sent one (graded) spike.
+ */
+function gradedSpikes(node: IfNode, b: Builder, v: string, theta: string, trace: string, t: string, next: Map<string, string>): { spiked: string; out: string; after: string } {
+  const { burst, signed } = spikeRuleOf(node);
+  const id = node.id;
+  const k = b.scalar(burst);
+  const zero = b.scalar(0);
+  const ratio = b.op('Div', [v, theta], {}, id);
+  const up = b.op('Min', [b.op('Floor', [ratio], {}, id), k, b.op('Sub', [t, trace], {}, id)], {}, id);
+  let down = zero;
+  let negative: string | undefined;
+  if (signed) {
+    negative = b.op('And', [b.op('Less', [v, zero], {}, id), b.op('Greater', [trace, zero], {}, id)], {}, id);
+    down = b.op('Neg', [b.op('Min', [b.op('Ceil', [b.op('Neg', [ratio], {}, id)], {}, id), k, trace], {}, id)], {}, id);
+  }
+  const positive = b.op('GreaterOrEqual', [v, theta], {}, id);
+  const n = b.op('Where', [positive, up, negative ? b.op('Where', [negative, down, zero], {}, id) : zero], {}, id);
+  const out = b.op('Mul', [n, theta], {}, id);
+  next.set(`trace.${id}`, b.op('Add', [trace, n], {}, id));
+  const spiked = b.op('Cast', [b.op('Not', [b.op('Equal', [n, zero], {}, id)], {}, id)], { to: FLOAT }, id);
+  return { spiked, out, after: b.op('Sub', [v, out], {}, id) };
 }
 
 function writeLinear(node: IrNode, b: Builder, shared: Shared, inputs: string[], shapes: Map<string, Shape>): string {

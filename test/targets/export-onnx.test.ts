@@ -157,9 +157,54 @@ describe('export-onnx: hand-computed spikes', () => {
   });
 });
 
+describe('export-onnx: signed and burst spikes, by hand', () => {
+  /**
+   * input [2] → A (θ = 1, v(0) = 0: A1 gets 1 per step and fires every step, A2 gets 0.5 and fires at even
+   * steps) → B (θ = 1) with weights wB → readout (w = 1). The cases of test/snn/signed-if.test.ts.
+   */
+  function twoLayer(wB: [number, number], rule: { signed?: boolean; burst?: number }, vInit: number): SnnIr {
+    const b = new IrBuilder([2]);
+    const a = b.if(b.dense('input', [1, 0, 0, 1], [2, 2]), 1, { id: 'A' });
+    const bn = b.if(b.dense(a, wB, [1, 2]), 1, { id: 'B', vInit });
+    const ir = b.build(b.dense(bn, [1], [1, 1], { id: 'out' }));
+    Object.assign(ir.nodes.find((n) => n.id === 'B') as IfNode, rule.signed ? { model: 'signed-if' } : {}, rule.burst ? { burst: rule.burst } : {});
+    return ir;
+  }
+  const run = async (ir: SnnIr, T: number) => {
+    const r = await runOnnxExport(exportOnnx(ir, { T }).bytes, ir, Float32Array.from([1, 0.5]), { T, keepCounts: true });
+    return { A: Array.from(r.counts!.get('A')!), B: r.counts!.get('B')![0], logits: Array.from(r.checkpointLogits) };
+  };
+
+  it('signed: B gets 0.75 at odd steps and −0.5 at even ones, and sends −1 where its membrane goes below 0', async () => {
+    // v(0) = .5; t1 1.25 → +1 (.25, S 1); t2 −.25 → −1 (.75, S 0); t3 1.5 → +1 (.5, S 1); t4 0; t5 .75; t6 .25;
+    // t7 1.0 → +1 (0, S 2); t8 −.5 → −1 (.5, S 1): 5 spikes; readout Σ n / t at t = 1, 2, 4, 8: 1, 0, 1/4, 1/8.
+    const r = await run(twoLayer([0.75, -1.25], { signed: true }, 0.5), 8);
+    expect(r.A).toEqual([8, 4]);
+    expect(r.B).toBe(5);
+    expect(r.logits).toEqual([1, 0, 0.25, 0.125]);
+    // Plain IF on the same currents: spikes at t = 1 and 7 only.
+    const plain = await run(twoLayer([0.75, -1.25], {}, 0.5), 8);
+    expect([plain.B, plain.logits[3]]).toEqual([2, 0.25]);
+  });
+
+  it('signed: nothing is sent below zero net spikes', async () => {
+    // B gets −0.5 at even steps only: v .5, 0, 0, −.5, …: never ≥ θ, and S = 0 throughout.
+    expect((await run(twoLayer([0, -1], { signed: true }, 0.5), 8)).B).toBe(0);
+  });
+
+  it('bursts: 2 at every even step is one graded spike carrying 2; the tracer caps the net count at t', async () => {
+    // B gets 2 at even steps, v(0) = 0, burst 3: n = 2 at t = 2, 4, 6, 8: 4 spikes, readout 8 / 8.
+    const two = await run(twoLayer([0, 2], { burst: 3 }, 0), 8);
+    expect([two.B, two.logits[3]]).toEqual([4, 1]);
+    // 3 at even steps: t2 min(3, 3, t − S = 2) = 2 (v 1); t3 1 (v 0, S 3); then 1 per step (room 1): 7 spikes.
+    const three = await run(twoLayer([0, 3], { burst: 3 }, 0), 8);
+    expect([three.B, three.logits]).toEqual([7, [0, 1, 1, 1]]);
+  });
+});
+
 describe('export-onnx: against the simulator', () => {
   it('Fashion-MNIST CNN at T = 32: predictions at every checked T, spike counts and SOPs', async () => {
-    const n = 48;
+    const n = 32;
     const T = 32;
     const data = fmnist(n);
     const ir = data.ir();
@@ -240,6 +285,33 @@ describe('export-onnx: against the simulator', () => {
       expect(Array.from(r.predictions)).toEqual(Array.from(sim.checkpoint_predictions));
     }
     expect(Math.abs(exported / (sim.sops_per_sample * n) - 1)).toBeLessThan(1e-4);
+  });
+
+  it('Fashion-MNIST CNN with signed IF and bursts of 8 at T = 8: the spikes and predictions of the simulator', async () => {
+    const n = 16;
+    const T = 8;
+    const data = fmnist(n);
+    const ir = data.ir();
+    for (const node of ir.nodes) if (node.kind === 'if') Object.assign(node, { model: 'signed-if', burst: 8 });
+    const r = await runOnnxExport(exportOnnx(ir, { T }).bytes, ir, data.x, { T, labels: data.y, keepCounts: true });
+    const sim = await simulate(ir, data.x, { T, labels: data.y, recordSpikes: true, workers: 1 });
+    const plan = buildPlan(ir);
+    const counts = simCounts(plan, sim, T);
+    let spikes = 0;
+    let differing = 0;
+    for (const p of plan.pops) {
+      const a = counts.get(p.id)!;
+      const b = r.counts!.get(p.id)!;
+      for (let e = 0; e < a.length; e++) {
+        spikes += a[e];
+        differing += Math.abs(a[e] - b[e]);
+      }
+    }
+    expect(spikes).toBeGreaterThan(1e4);
+    expect(differing).toBeLessThanOrEqual(SPIKE_TOLERANCE * spikes);
+    expect(Array.from(r.predictions)).toEqual(Array.from(sim.checkpoint_predictions));
+    for (let e = 0; e < sim.logits.length; e++) expect(r.logits[e]).toBeCloseTo(sim.logits[e], 3);
+    if (differing === 0) expect(sopsFromSpikeCounts(plan, r.spikeTotals).total).toBe(sim.sops_per_sample * n);
   });
 
   it('every linear kind (grouped dilated conv, padded pooling, scaled add, bias, transpose, concat, affine, dense over tokens, select, mean)', async () => {
