@@ -40,7 +40,13 @@ export async function chip(mapPath: string, options: ChipOptions): Promise<void>
   if (options.trace && data.samples * options.steps > TRACE_MAX_STEPS) {
     throw new SnncError(`--trace on ${data.samples} samples × T ${options.steps} = ${data.samples * options.steps} steps: at most ${TRACE_MAX_STEPS} (use --limit)`);
   }
-  const cfg = chipSim.configureChip(loaded);
+  const configuring = await createProgress('chip configuration');
+  let cfg: ReturnType<typeof chipSim.configureChip>;
+  try {
+    cfg = chipSim.configureChip(loaded, (done, total) => configuring.update(done, total));
+  } finally {
+    configuring.stop();
+  }
   const progress = await createProgress('chip');
   let report: ChipReport;
   try {

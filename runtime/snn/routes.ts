@@ -254,3 +254,20 @@ export function addValues(f: Fanout, x: ArrayLike<number>, x0: number, divisor: 
     if (cats) cats[catBase + r.category] += entries;
   }
 }
+
+/**
+ * A dense route's delivery of the n listed spikes (source elements): cur[offset + row·out + o] += w[k·out + o]
+ * for each one's element m = row·inner + k (after the remap), spikes in list order, zero weights included
+ * (adding 0 changes nothing) — the engine's own order, so the virtual chip's sums are the simulator's.
+ */
+export function deliverDense(list: Int32Array, n: number, r: DenseRoute, cur: Float64Array): void {
+  const { remap, inner, out, weights, offset } = r;
+  for (let k = 0; k < n; k++) {
+    const m = remap ? remap[list[k]] : list[k];
+    if (m < 0) continue;
+    const row = Math.floor(m / inner);
+    const wb = (m - row * inner) * out;
+    const tb = offset + row * out;
+    for (let o = 0; o < out; o++) cur[tb + o] += weights[wb + o];
+  }
+}

@@ -149,10 +149,10 @@ export function assemble(cfg: ChipConfig, r: Totals, start: number, trace?: Trac
 
   // Hops and link loads from the message counts per core pair.
   const links = new Map<number, number>();
-  for (let pair = 0; pair < N * N; pair++) {
+  for (let pair = 0; pair < r.pairCount.length; pair++) {
     const count = r.pairCount[pair];
     if (count === 0) continue;
-    const route = cfg.routes[pair];
+    const route = cfg.pairs.routes[pair];
     r.events.hop_ew += count * route.ew;
     r.events.hop_ns += count * route.ns;
     r.events.chip_hop += count * route.chip;

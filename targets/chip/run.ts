@@ -4,14 +4,12 @@
  */
 import { SnncError } from '../../compiler/errors.ts';
 import { applyInput, type SpikeRecord } from '../../runtime/snn/engine.ts';
-import type { Csr } from '../../runtime/snn/plan.ts';
-import type { ConvTable } from '../../runtime/snn/conv-table.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
 import { type ConvTwinAt, instantiateKernels, MemoryLayout, reserveConvTwin, writeConvTwin, writeEntries } from '../../runtime/snn/wasm/kernels.ts';
 import { checkpointsFor } from '../../runtime/snn/simulate.ts';
-import { tableOf } from '../../runtime/snn/routes.ts';
+import { deliverDense } from '../../runtime/snn/routes.ts';
 import { barrierNs } from '../chip-spec.ts';
-import { emptyEvents, receiveNs, routeEnergyPj, sendNs } from '../energy.ts';
+import { emptyEvents, receiveNs, sendNs } from '../energy.ts';
 import { assemble, type ChipRun, type CoreTotals, type LayerTotals, type MaskTotals, type TracePhase, type TraceStep, type TraceCore } from './account.ts';
 import type { ChipConfig } from './configure.ts';
 
@@ -83,69 +81,26 @@ interface StreamRun {
   /** Per signature: sends in this phase, and over the run (for `settle`). */
   count: Float64Array;
   sent: Float64Array;
-  /**
-   * Where the synapses are in the kernels' memory: a conv twin (with `banks` − 1 or, for quantised
-   * weights, the byte offset of its banks' offsets), or per-row synapse lists.
-   */
-  conv: (ConvTwinAt & { table: ConvTable; banks: number; banked: ReturnType<typeof bankedTwin> }) | null;
-  rowPtr: number;
-  entries: number;
 }
 
-function streamRun(cfg: ChipConfig, si: number, routePj: Float64Array): StreamRun {
-  const { msgPtr, core, slice, entPtr } = cfg.tables[si];
-  const N = cfg.cores;
-  const srcOffset = cfg.net.pops[cfg.plan.streams[si].pop].offset;
-  const rows = msgPtr.length - 1;
-  const sig = new Int32Array(rows);
-  const ids = new Map<string, number>();
-  const src: number[] = [];
-  const ptr = [0];
-  const cores: number[] = [];
-  const synapses: number[] = [];
-  const layers: number[] = [];
-  for (let i = 0; i < rows; i++) {
-    const from = cfg.coreOf[srcOffset + i];
-    let key = `${from}`;
-    for (let g = msgPtr[i]; g < msgPtr[i + 1]; g++) key += ` ${core[g]}:${entPtr[g + 1] - entPtr[g]}:${cfg.sliceLayer[slice[g]]}`;
-    let k = ids.get(key);
-    if (k === undefined) {
-      k = src.length;
-      ids.set(key, k);
-      src.push(from);
-      for (let g = msgPtr[i]; g < msgPtr[i + 1]; g++) {
-        cores.push(core[g]);
-        synapses.push(entPtr[g + 1] - entPtr[g]);
-        layers.push(cfg.sliceLayer[slice[g]]);
-      }
-      ptr.push(cores.length);
-    }
-    sig[i] = k;
-  }
+function streamRun(cfg: ChipConfig, si: number): StreamRun {
+  const { sig, src, ptr, core, layer, synapses, pair } = cfg.messages[si];
   const S = src.length;
   const run: StreamRun = {
     sig,
-    src: Int32Array.from(src),
+    src,
     routeNs: new Float64Array(S),
-    ptr: Int32Array.from(ptr),
-    core: Int32Array.from(cores),
-    pair: new Int32Array(cores.length),
-    layer: Int32Array.from(layers),
+    ptr,
+    core,
+    pair,
+    layer,
     synapses: Float64Array.from(synapses),
-    hopPj: new Float64Array(cores.length),
+    hopPj: Float64Array.from(pair, (j) => cfg.pairs.pj[j]),
     count: new Float64Array(S),
     sent: new Float64Array(S),
-    conv: null,
-    rowPtr: -1,
-    entries: -1,
   };
   for (let k = 0; k < S; k++) {
-    for (let g = ptr[k]; g < ptr[k + 1]; g++) {
-      const pair = src[k] * N + cores[g];
-      run.pair[g] = pair;
-      run.hopPj[g] = routePj[pair];
-      if (cfg.routeNs[pair] > run.routeNs[k]) run.routeNs[k] = cfg.routeNs[pair];
-    }
+    for (let g = ptr[k]; g < ptr[k + 1]; g++) if (cfg.pairs.ns[pair[g]] > run.routeNs[k]) run.routeNs[k] = cfg.pairs.ns[pair[g]];
   }
   return run;
 }
@@ -230,55 +185,6 @@ function tally(run: StreamRun, k: Counters): void {
   acc.messages += messages;
 }
 
-/**
- * A conv twin of a quantised stream: the same structure as the unquantised twin `t` (quantisation keeps
- * the table's entries and changes their weights), with one weight table per bank of output positions whose
- * channels lie on the same cores, i.e. in the same exponent groups. Read from the quantised table `csr`;
- * null unless every entry lands in a bank slot that holds exactly its weight (then it reproduces the table,
- * as conv-table.ts's twins do), or when the banks would outweigh the table.
- */
-function bankedTwin(t: ConvTable, csr: Csr, coreOf: Int32Array): { banks: Int32Array; weights: Float64Array } | null {
-  const { plane, outPlane, cout, taps, offset, cinPerGroup, coutPerGroup: cpg, posPtr, posOut, posTap } = t;
-  const rows = csr.rowPtr.length - 1;
-  const bankOf = new Int32Array(outPlane);
-  const ids = new Map<string, number>();
-  for (let p = 0; p < outPlane; p++) {
-    const key = Array.from({ length: cout }, (_, o) => coreOf[offset + o * outPlane + p]).join(' ');
-    if (!ids.has(key)) ids.set(key, ids.size);
-    bankOf[p] = ids.get(key)!;
-  }
-  const size = (rows / plane) * taps * cpg;
-  // Worth it only while the banks stay smaller than the synapse lists they replace.
-  if (ids.size * size > csr.col.length) return null;
-  const weights = new Float64Array(ids.size * size);
-  const filled = new Uint8Array(ids.size * size);
-  // The row's weights by target (stamped with the row), to look them up in the twin's order.
-  const stamp = new Int32Array(cout * outPlane).fill(-1);
-  const w = new Float64Array(cout * outPlane);
-  for (let i = 0; i < rows; i++) {
-    for (let j = csr.rowPtr[i]; j < csr.rowPtr[i + 1]; j++) {
-      const target = csr.col[j] - offset;
-      if (target < 0 || target >= cout * outPlane) return null;
-      stamp[target] = i;
-      w[target] = csr.val[j];
-    }
-    const c = Math.floor(i / plane);
-    const s = i - c * plane;
-    const first = Math.floor(c / cinPerGroup) * cpg * outPlane;
-    for (let q = posPtr[s]; q < posPtr[s + 1]; q++) {
-      for (let o = 0; o < cpg; o++) {
-        const target = first + o * outPlane + posOut[q];
-        const value = stamp[target] === i ? w[target] : 0;
-        const slot = bankOf[posOut[q]] * size + (c * taps + posTap[q]) * cpg + o;
-        if (filled[slot] && !Object.is(weights[slot], value)) return null;
-        weights[slot] = value;
-        filled[slot] = 1;
-      }
-    }
-  }
-  return { banks: Int32Array.from(bankOf, (b) => 8 * b * size), weights };
-}
-
 /** Messages per core pair and synaptic ops per layer over the run, from the signatures' send counts. */
 function settle(runs: StreamRun[], pairCount: Float64Array, sopsIn: Float64Array): void {
   for (const run of runs) {
@@ -292,14 +198,22 @@ function settle(runs: StreamRun[], pairCount: Float64Array, sopsIn: Float64Array
   }
 }
 
+/** Where the kernels find a route: a conv twin's tables, a table's row pointers and entries; null for dense routes (delivered in JavaScript). */
+type RouteAt = ConvTwinAt | { rowPtr: number; entries: number } | null;
+
+/** A WebAssembly memory addresses at most 4 GiB (65,536 pages of 64 KiB). */
+const WASM_MAX_BYTES = 65536 * 65536;
+
 /**
  * Lays out the chip's compartments and synapses in a fresh kernels memory and copies in what does not
- * change during a run (thresholds, cores, synapses); returns the kernels and the byte offsets.
+ * change during a run (thresholds, cores, each route's weights: a conv twin, a dense matrix, a small
+ * table), as the functional simulator's engine does; returns the kernels and the byte offsets.
  */
-function loadChip(cfg: ChipConfig, runs: StreamRun[]) {
+function loadChip(cfg: ChipConfig) {
   const { plan, cores: N } = cfg;
   const n = plan.currentSize;
   const maxPop = Math.max(0, ...plan.pops.map((p) => p.size));
+  const routes = plan.streams.flatMap((st) => st.fanout.routes);
   const layout = new MemoryLayout();
   const at = {
     maxPop,
@@ -313,45 +227,37 @@ function loadChip(cfg: ChipConfig, runs: StreamRun[]) {
     spk: layout.reserve(8 * N),
     lists: plan.pops.map((p) => layout.reserve(4 * p.size)),
     kept: layout.reserve(4 * maxPop),
-    stage: layout.reserve(8 * Math.max(0, ...cfg.twins.map((t) => (t ? t.cout * t.outPlane : 0)))),
+    remapped: layout.reserve(4 * maxPop),
+    stage: layout.reserve(8 * Math.max(0, ...routes.map((r) => (r.kind === 'conv' ? r.twin.cout * r.twin.outPlane : 0)))),
   };
-  // A stream with a conv twin is delivered through it, as the functional simulator does (quantised: one
-  // weight table per bank of cores); the others (dense layers) through their synapse lists.
-  plan.streams.forEach((st, si) => {
-    const run = runs[si];
-    const twin = st.conv ?? cfg.twins[si];
-    const banked = !st.conv && twin ? bankedTwin(twin, tableOf(st.fanout), cfg.coreOf) : null;
-    if (twin && (st.conv || banked)) {
-      run.conv = {
-        ...reserveConvTwin(layout, twin, banked ? banked.weights.length : twin.weights.length),
-        table: twin,
-        banks: banked ? layout.reserve(4 * banked.banks.length) : -1,
-        banked,
-      };
-    } else {
-      run.rowPtr = layout.reserve(4 * cfg.tables[si].msgPtr.length);
-      run.entries = layout.reserve(8 * cfg.tables[si].col.length);
-    }
-  });
+  const routeAt: RouteAt[][] = plan.streams.map((st) =>
+    st.fanout.routes.map((r) => {
+      if (r.kind === 'conv') return reserveConvTwin(layout, r.twin);
+      if (r.kind === 'table') return { rowPtr: layout.reserve(4 * r.csr.rowPtr.length), entries: layout.reserve(8 * r.csr.col.length) };
+      return null;
+    }),
+  );
+  if (layout.size > WASM_MAX_BYTES) {
+    const gib = (b: number) => (b / 2 ** 30).toFixed(2);
+    throw new SnncError(`the virtual chip's state and weights need ${gib(layout.size)} GiB of WebAssembly memory, more than the 4 GiB one memory can address (by ${gib(layout.size - WASM_MAX_BYTES)} GiB)`);
+  }
   const kernels = instantiateKernels(layout.size);
   const buffer = kernels.memory.buffer;
   new Float64Array(buffer, at.theta, n).set(plan.threshold);
   new Float64Array(buffer, at.leak, n).set(plan.leak);
   new Int32Array(buffer, at.coreOf, n).set(cfg.coreOf);
-  runs.forEach((run, si) => {
-    const c = run.conv;
-    if (c) {
-      writeConvTwin(buffer, c, c.table, c.banked ? c.banked.weights : c.table.weights);
-      if (c.banked) new Int32Array(buffer, c.banks, c.banked.banks.length).set(c.banked.banks);
-      return;
-    }
-    // Row i's synapses: the entries of its messages, which are consecutive; each entry is the byte address
-    // of its target's current and its weight.
-    const { msgPtr, entPtr, col, val } = cfg.tables[si];
-    new Int32Array(buffer, run.rowPtr, msgPtr.length).set(Array.from(msgPtr, (g) => entPtr[g]));
-    writeEntries(buffer, run.entries, at.cur, col, val);
-  });
-  return { kernels, at };
+  plan.streams.forEach((st, si) =>
+    st.fanout.routes.forEach((r, ri) => {
+      const where = routeAt[si][ri];
+      if (r.kind === 'conv') writeConvTwin(buffer, where as ConvTwinAt, r.twin);
+      if (r.kind === 'table') {
+        const { rowPtr, entries } = where as { rowPtr: number; entries: number };
+        new Int32Array(buffer, rowPtr, r.csr.rowPtr.length).set(r.csr.rowPtr);
+        writeEntries(buffer, entries, at.cur, r.csr.col, r.csr.val);
+      }
+    }),
+  );
+  return { kernels, at, routeAt };
 }
 
 /** Runs `input` (raw samples, divided by the IR's divisor as the simulator does) on the configured chip. */
@@ -385,10 +291,11 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
 
   // State (the chip's compartments; kept in the plan's current-space layout, each core owning its neurons)
   // and synapses, in the kernels' memory: the IF update and the synaptic ops run in WebAssembly.
-  const routePj = Float64Array.from(cfg.routes, (r) => routeEnergyPj(r, spec));
-  const runs = plan.streams.map((_, si) => streamRun(cfg, si, routePj));
-  const { kernels, at } = loadChip(cfg, runs);
+  const routePj = cfg.pairs.pj;
+  const runs = plan.streams.map((_, si) => streamRun(cfg, si));
+  const { kernels, at, routeAt } = loadChip(cfg);
   const buffer = kernels.memory.buffer;
+  const remapped = new Int32Array(buffer, at.remapped, at.maxPop);
   const n = plan.currentSize;
   const cur = new Float64Array(buffer, at.cur, n);
   const base = new Float64Array(buffer, at.base, n);
@@ -421,12 +328,13 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
     for (const [c, n] of m) a[c] = n;
     return a;
   });
-  const pairCount = new Float64Array(N * N);
+  const pairs = cfg.pairs.src.length;
+  const pairCount = new Float64Array(pairs);
   const masks: MaskTotals[] = plan.masks.map(() => ({ dropped: 0, synaptic_op: 0, message: 0, hop_pj: 0 }));
   const events = emptyEvents();
   const acc = emptyTally();
   const phasePairs: number[] | null = opts.trace ? [] : null;
-  const phasePairCount = opts.trace ? new Float64Array(N * N) : new Float64Array(0);
+  const phasePairCount = opts.trace ? new Float64Array(pairs) : new Float64Array(0);
   // Route energies that are all integers (loihi1's 3, 4 and 30 pJ per hop) sum exactly in any order.
   const counters: Counters = { core, tally: acc, ordered: !routePj.every(Number.isInteger), phasePairCount, phasePairs };
 
@@ -473,12 +381,31 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
             if (masked) acc.dropped = acc.saved_synaptic_ops = acc.saved_messages = acc.saved_hop_pj = 0;
             const run = runs[si];
             const kn = send(run, list, ns, masked, masked ? maskKey(seed, s, t, m) : 0, masked ? below[m] : 0, kept, counters);
-            const c = run.conv;
-            if (c && kn > 0) {
-              const x = c.table;
-              kernels.deliverConvBanked(at.kept, kn, at.cur + 8 * x.offset, at.stage, c.posPtr, c.posOut, c.posTap, c.weights, x.plane, x.outPlane, x.cinPerGroup, x.coutPerGroup, x.cout, x.taps, c.banks);
-            } else if (kn > 0) {
-              kernels.addEntries(at.kept, kn, run.rowPtr, run.entries);
+            // The survivors' synapses, route by route as the functional simulator delivers them (same sums, same order).
+            if (kn > 0) {
+              plan.streams[si].fanout.routes.forEach((r, ri) => {
+                const where = routeAt[si][ri];
+                if (r.kind === 'dense') {
+                  deliverDense(kept, kn, r, cur);
+                } else if (r.kind === 'table') {
+                  const table = where as { rowPtr: number; entries: number };
+                  kernels.addEntries(at.kept, kn, table.rowPtr, table.entries);
+                } else {
+                  const c = where as ConvTwinAt;
+                  const x = r.twin;
+                  let spikes = at.kept;
+                  let count = kn;
+                  if (r.remap) {
+                    count = 0;
+                    for (let k = 0; k < kn; k++) {
+                      const e = r.remap[kept[k]];
+                      if (e >= 0) remapped[count++] = e;
+                    }
+                    spikes = at.remapped;
+                  }
+                  if (count > 0) kernels.deliverConv(spikes, count, at.cur + 8 * x.offset, at.stage, c.posPtr, c.posOut, c.posTap, c.weights, x.plane, x.outPlane, x.cinPerGroup, x.coutPerGroup, x.cout, x.taps);
+                }
+              });
             }
             if (masked) {
               masks[m].dropped += acc.dropped;
@@ -522,7 +449,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
         const phaseNs = sendMax + routeMax + recvMax;
         stepNs += phaseNs;
         if (phasePairs) {
-          const routes = phasePairs.sort((a, b) => a - b).map((pair): [number, number, number] => [Math.floor(pair / N), pair % N, phasePairCount[pair]]);
+          const routes = phasePairs.sort((a, b) => a - b).map((pair): [number, number, number] => [cfg.pairs.src[pair], cfg.pairs.dst[pair], phasePairCount[pair]]);
           for (const pair of phasePairs) phasePairCount[pair] = 0;
           phasePairs.length = 0;
           stepTrace.push({ layer: pop.id, cores: phaseCores, routes, send_ns: sendMax, route_ns: routeMax, receive_ns: recvMax, ns: phaseNs });

@@ -13,16 +13,18 @@
  * land on the other side of its threshold. The chip therefore accumulates every neuron's input in the
  * engine's order: the constant base (biases, then the input currents in input order), then the layers in
  * the plan's `order`, each layer's streams in order, each stream's spikes in ascending neuron index, and
- * reads the weights from the plan's own composed tables (regrouped per destination slice, which does not
- * change any neuron's order: a row reaches each neuron once). Spike masks come from the same counter-based
- * hash (rng.ts). On Loihi itself the accumulators are integers, where order does not matter.
+ * delivers them through the plan's own routes (routes.ts: a conv twin, a dense matrix, a small table) with
+ * the engine's kernels, route by route as the engine does; a quantised map's plan holds tables of the
+ * quantised weights, delivered the same way. Spike masks come from the same counter-based hash (rng.ts).
+ * On Loihi itself the accumulators are integers, where order does not matter.
  *
- * Speed. As in the engine, the compartments and synapses live in a WebAssembly memory and the IF update
- * and synaptic ops run in kernels.wat: a stream's surviving spikes are delivered in one call, through the
- * plan's conv twin when it has one (the engine's own kernel, exact: conv-table.ts) or the rows' synapse
- * lists otherwise, in the order above. Events are counted apart from the delivery, per row signature
- * (`StreamRun`); the counts, energies and latencies are the same numbers, added in an order that leaves
- * them bit-identical (integer counts; route energies in message order unless they are integers).
+ * Scale. Nothing is listed per synapse: each core's share of an operator is the part of the route's
+ * targets its slices hold, and a spike's messages (one per destination slice) and synaptic ops are counted
+ * from the route in closed form (messages.ts), once per signature of equal messages. Memory is
+ * O(weights + neurons + core pairs in use), not O(synapses) nor O(cores²). Events are counted apart from
+ * the delivery, per signature (`StreamRun`); the counts, energies and latencies are the same numbers,
+ * added in an order that leaves them bit-identical (integer counts; route energies in message order unless
+ * they are integers).
  *
  * Neurons. Each population runs the IR's rule (kernels.wat `integrateCores`, the simulator's `integrate`
  * counted per core): v ← λ·v + I, spike at v ≥ θ, reset by subtraction or to zero, λ = 1 for IF and the
@@ -31,9 +33,10 @@
  * population's reset (to run subtract-reset neurons as the chip's native ones) and the report says which.
  *
  * The entry point of three parts: configure.ts (a map → which core holds what, checked against the spec's
- * resource model; routes by the spec's router, routers.ts), run.ts (the steps, counting events by name)
+ * resource model; each spike's messages, messages.ts; routes by the spec's router, routers.ts), run.ts
+ * (the steps, counting events by name)
  * and account.ts (events → energy, latency and the report).
  */
-export { type ChipConfig, CHIP_MAX_SYNAPSES, configureChip, configureFromMap } from './configure.ts';
+export { type ChipConfig, configureChip, configureFromMap } from './configure.ts';
 export { type ChipOptions, runChip } from './run.ts';
 export type { ChipCoreReport, ChipLayerReport, ChipReport, ChipRun, TraceCore, TracePhase, TraceStep } from './account.ts';

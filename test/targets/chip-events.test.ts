@@ -1,9 +1,10 @@
 /**
- * The virtual chip counts its events per row signature and per phase (targets/chip/simulate.ts), not
- * message by message: here a plain recount, message by message from the chip's own spikes and synapse
- * tables, must give the same numbers (route energies integer on loihi1, not on the SANA-FE preset). And
- * with quantised weights it delivers conv layers through per-core weight banks: still the functional
- * simulator's spikes on the same quantised plan (which delivers from its table).
+ * The virtual chip counts its events per row signature and per phase (targets/chip/run.ts), from the
+ * routes (targets/chip/messages.ts), not message by message: here a plain recount, message by message
+ * from the chip's own spikes and the composed synapse tables (tableOf, brute force), must give the same
+ * numbers (route energies integer on loihi1, not on the SANA-FE preset). With quantised weights (every
+ * stream a table of its quantised synapses) the chip still gives the functional simulator's spikes on the
+ * same quantised plan.
  */
 import { describe, expect, it } from 'vitest';
 import type { SnnIr } from '../../compiler/ir/types.ts';
@@ -11,16 +12,21 @@ import { simulatePlan } from '../../runtime/snn/simulate.ts';
 import { configureFromMap, runChip } from '../../targets/chip/simulate.ts';
 import { loadChipSpec } from '../../targets/chip-spec.ts';
 import { buildMap } from '../../targets/map/map-file.ts';
+import { slotPosition, xyRoute } from '../../targets/map/route.ts';
+import { tableOf } from '../../runtime/snn/routes.ts';
 import type { QuantizeMode } from '../../targets/map/quantize.ts';
 import { compileFixture, samples } from './helpers.ts';
+import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
+import type { ChipSpec } from '../../targets/chip-spec.ts';
 
 function recount(ir: SnnIr, input: Float32Array, T: number, chipName: string, quantize: QuantizeMode | null = null) {
   const spec = loadChipSpec(chipName);
-  const cfg = configureFromMap(buildMap(ir, 'x', '0'.repeat(64), spec, { quantize }).doc, ir);
+  const mapped = buildMap(ir, 'x', '0'.repeat(64), spec, { quantize }).doc;
+  const cfg = configureFromMap(mapped, ir);
   const run = runChip(cfg, input, { T, recordSpikes: true });
   const N = cfg.cores;
   const P = cfg.plan.pops.length;
-  const pairs = new Float64Array(N * N);
+  const pairs = new Map<number, number>();
   const perCore = { out: new Float64Array(N), in: new Float64Array(N), sops: new Float64Array(N) };
   const sopsIn = new Float64Array(cfg.net.pops.length);
   let messages = 0;
@@ -33,16 +39,19 @@ function recount(ir: SnnIr, input: Float32Array, T: number, chipName: string, qu
           const i = rec.indices[k];
           const src = cfg.coreOf[offset + i];
           for (const si of cfg.plan.pops[p].streams) {
-            const { msgPtr, core, slice, entPtr } = cfg.tables[si];
-            for (let g = msgPtr[i]; g < msgPtr[i + 1]; g++) {
-              const n = entPtr[g + 1] - entPtr[g];
+            // One message per destination slice of the row's synapses.
+            const { rowPtr, col } = tableOf(cfg.plan.streams[si].fanout);
+            const bySlice = new Map<number, number>();
+            for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) bySlice.set(cfg.sliceOf[col[j]], (bySlice.get(cfg.sliceOf[col[j]]) ?? 0) + 1);
+            for (const [slice, n] of bySlice) {
+              const core = mapped.slices[slice].core;
               messages++;
               sops += n;
-              pairs[src * N + core[g]]++;
+              pairs.set(src * N + core, (pairs.get(src * N + core) ?? 0) + 1);
               perCore.out[src]++;
-              perCore.in[core[g]]++;
-              perCore.sops[core[g]] += n;
-              sopsIn[cfg.sliceLayer[slice[g]]] += n;
+              perCore.in[core]++;
+              perCore.sops[core] += n;
+              sopsIn[cfg.sliceLayer[slice]] += n;
             }
           }
         }
@@ -52,9 +61,11 @@ function recount(ir: SnnIr, input: Float32Array, T: number, chipName: string, qu
   const S = run.spikes!.length;
   let ew = 0;
   let ns = 0;
+  const positions = mapped.cores.map((c) => slotPosition(spec, c.slot));
   pairs.forEach((n, pair) => {
-    ew += n * cfg.routes[pair].ew;
-    ns += n * cfg.routes[pair].ns;
+    const route = xyRoute(spec, positions[Math.floor(pair / N)], positions[pair % N]);
+    ew += n * route.ew;
+    ns += n * route.ns;
   });
   const r = run.report;
   expect(r.counts.message_out).toBe(messages / S);
@@ -94,4 +105,43 @@ describe('the virtual chip counts every message', () => {
     const { input } = samples('digits_test_x.npy', 'digits_test_y.npy', 10);
     recount(compileFixture('digits_mlp'), input, 16, 'loihi1-sanafe');
   });
+
+  it('counts each element\'s messages from the routes exactly as the composed tables give them (block maps on small cores: grouped, depthwise, pooled, concatenated, residual and dense routes)', () => {
+    const b = new IrBuilder([4, 10, 10]);
+    const A = b.if(b.conv2d('input', randomArray(11, 8 * 4 * 9, -0.5, 1), [8, 4, 3, 3], { pads: [1, 1, 1, 1] }), 0.6, { vInit: 0.5, id: 'A' });
+    // Zero weights are no synapses: every third one of the grouped conv.
+    const grouped = randomArray(12, 12 * 4 * 9, -0.5, 1).map((w, k) => (k % 3 === 0 ? 0 : w));
+    const B = b.if(b.conv2d(A, grouped, [12, 4, 3, 3], { pads: [1, 1, 1, 1], groups: 2 }), 0.7, { vInit: 0.5, id: 'B' });
+    const dw = b.if(b.conv2d(B, randomArray(13, 12 * 9, -0.5, 1), [12, 1, 3, 3], { pads: [1, 1, 1, 1], strides: [2, 2], groups: 12 }), 0.6, { vInit: 0.5, id: 'DW' });
+    const pooled = b.avgpool(B, [2, 2], { strides: [2, 2] });
+    const C = b.if(b.add([b.conv2d(dw, randomArray(14, 6 * 12, -0.5, 1), [6, 12, 1, 1]), b.conv2d(pooled, randomArray(15, 6 * 12 * 9, -0.5, 1), [6, 12, 3, 3], { pads: [1, 1, 1, 1] })]), 0.6, { vInit: 0.5, id: 'C' });
+    const ir = b.build(b.dense(b.reshape(C, [150]), randomArray(16, 7 * 150, -0.3, 1), [7, 150]));
+    const loihi = loadChipSpec('loihi1');
+    const limits = structuredClone(loihi.limits);
+    limits.neurons.value = 37;
+    const small: ChipSpec = { ...loihi, limits };
+    const { doc } = buildMap(ir, 'x', '0'.repeat(64), small, { partitioner: 'blocks' });
+    const cfg = configureFromMap(doc, ir);
+    expect(new Set(cfg.plan.streams.flatMap((s) => s.fanout.routes.map((r) => r.kind)))).toEqual(new Set(['conv', 'dense']));
+    expect(cfg.cores).toBeGreaterThan(30);
+    let checked = 0;
+    cfg.plan.streams.forEach((st, si) => {
+      const m = cfg.messages[si];
+      const { rowPtr, col } = tableOf(st.fanout);
+      for (let i = 0; i + 1 < rowPtr.length; i++) {
+        const bySlice = new Map<number, number>();
+        for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) bySlice.set(cfg.sliceOf[col[j]], (bySlice.get(cfg.sliceOf[col[j]]) ?? 0) + 1);
+        const expected = [...bySlice].sort((x, y) => x[0] - y[0]).map(([d, n]) => [doc.slices[d].core, n, cfg.sliceLayer[d]]);
+        const k = m.sig[i];
+        const got = [];
+        for (let g = m.ptr[k]; g < m.ptr[k + 1]; g++) got.push([m.core[g], m.synapses[g], m.layer[g]]);
+        expect(got, `stream ${st.id} element ${i}`).toEqual(expected);
+        expect(m.src[k]).toBe(cfg.coreOf[cfg.net.pops[st.pop].offset + i]);
+        checked += got.length;
+      }
+    });
+    expect(checked).toBeGreaterThan(1000);
+    expect(cfg.pairs.src.length).toBeGreaterThan(0);
+  });
 });
+
