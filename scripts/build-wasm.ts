@@ -41,8 +41,10 @@ export function constantName(watPath: string): string {
 export async function assembleWat(watText: string, watPath: string): Promise<string> {
   const name = basename(watPath);
   const wabt = await wabtInit();
-  const module = wabt.parseWat(name, watText, { simd: true });
-  module.validate();
+  // threads: the kernels' memory is shared between worker threads.
+  const features = { simd: true, threads: true };
+  const module = wabt.parseWat(name, watText, features);
+  (module as unknown as { validate(f: typeof features): void }).validate(features); // the typings omit its features
   const { buffer } = module.toBinary({ log: false, write_debug_names: false });
   module.destroy();
   const base64 = Buffer.from(buffer).toString('base64');

@@ -3,9 +3,9 @@
  * deterministic per sample (masks are keyed by the global sample index), so any split of the samples
  * over workers gives the same bytes. Synaptic work is event-driven: each step walks the spike lists
  * and adds their fan-out rows; only the threshold pass touches every neuron (the neuron updates). The state
- * lives in a WebAssembly memory: the IF update and the delivery of a stream's spikes (through a conv twin,
- * conv-table.ts, or the CSR's entries) are kernels of wasm/kernels.wat; only tables that span several work
- * categories and the analog nodes are delivered in JavaScript.
+ * lives in a WebAssembly memory (PlanImage: the plan's weights once, then one state block per engine): the
+ * neuron update and the delivery of a stream's spikes (conv twin, conv-table.ts; dense route; table) are
+ * kernels of wasm/kernels.wat; the analog input, the analog nodes and their outputs are delivered in JavaScript.
  *
  * Currents accumulate in Float64 in a fixed order: the constant base (biases, then the analog input), then
  * the sources in the plan's `order` (populations and analog nodes in topological order), each one's
@@ -14,7 +14,8 @@
  */
 import type { AnalogPlan, NetworkPlan } from './plan.ts';
 import { addValues, type Fanout, type Route } from './routes.ts';
-import { type ConvTwinAt, instantiateKernels, type Kernels, MemoryLayout, reserveConvTwin, writeConvTwin, writeEntries } from './wasm/kernels.ts';
+import { SnncError } from '../../compiler/errors.ts';
+import { type ConvTwinAt, instantiateKernels, type Kernels, kernelsMemory, MemoryLayout, writeConvTwin, writeEntries } from './wasm/kernels.ts';
 import { CATEGORIES } from './modules.ts';
 import { draw32, dropBelow, maskKey } from './rng.ts';
 
@@ -180,21 +181,6 @@ export function applyInput(base: Float64Array, fanout: Fanout, input: Float32Arr
   addValues(fanout, input, x0, divisor, base);
 }
 
-/**
- * cur[offset + row·out + o] += w[k·out + o] for each listed spike's element m = row·inner + k (after the
- * remap): a dense route's delivery. Zero weights are added too (adding 0 changes nothing).
- */
-function deliverDense(list: Int32Array, n: number, remap: Int32Array | null, inner: number, out: number, weights: Float32Array, cur: Float64Array, offset: number): void {
-  for (let k = 0; k < n; k++) {
-    const m = remap ? remap[list[k]] : list[k];
-    if (m < 0) continue;
-    const row = Math.floor(m / inner);
-    const wb = (m - row * inner) * out;
-    const tb = offset + row * out;
-    for (let o = 0; o < out; o++) cur[tb + o] += weights[wb + o];
-  }
-}
-
 /** Target region [start, end) of the flat current space that a route writes (a table's: first to last target). */
 function routeRegion(r: Route): [number, number] {
   if (r.kind === 'conv') return [r.twin.offset, r.twin.offset + r.twin.cout * r.twin.outPlane];
@@ -256,6 +242,141 @@ class AnalogState {
   }
 }
 
+/** Where one route's read-only arrays are in the kernels' memory (byte offsets). */
+export type RouteAt =
+  | { kind: 'conv'; twin: ConvTwinAt; remap: number }
+  | { kind: 'table'; rowPtr: number; entries: number }
+  | { kind: 'dense'; weights: number; remap: number };
+
+/**
+ * A plan laid out in one kernels' memory: its read-only arrays once (thresholds, leaks, per-stream fan-outs,
+ * every route's tables and weights), then one block of state per engine. Engines on several threads share
+ * the memory and so the weights: each one only writes its own block.
+ */
+export interface PlanImage {
+  theta: number;
+  leak: number;
+  /** Per stream: its fan-out per source neuron (i32). */
+  fanOut: number[];
+  /** Per stream and route. */
+  routes: RouteAt[][];
+  /** Byte offset of each engine's state block and its size. */
+  states: number[];
+  stateBytes: number;
+  /** Bytes in all. */
+  bytes: number;
+  /** Bytes per kind of content, largest first: what the error names when the memory cannot hold the plan. */
+  parts: Array<[what: string, bytes: number]>;
+}
+
+/** Byte offsets of an engine's state, relative to its block. */
+interface StateAt {
+  cur: number;
+  base: number;
+  v: number;
+  /** Graded populations (signed, bursts): the tracer (f64 per neuron) and each listed spike's payload. */
+  tracer: number;
+  out: number;
+  lists: number[];
+  payloads: number[];
+  kept: number;
+  remapped: number;
+  acc: number;
+}
+
+/** One WebAssembly instance addresses at most 4 GiB (32-bit offsets). */
+export const WASM_MEMORY_LIMIT = 2 ** 32;
+
+function stateLayout(plan: NetworkPlan): { at: StateAt; bytes: number } {
+  const layout = new MemoryLayout();
+  const n = plan.currentSize;
+  const largestPop = Math.max(0, ...plan.pops.map((p) => p.size));
+  // Room to stage the largest conv target channel-last (kernels.wat deliverConv).
+  const staged = Math.max(0, ...plan.streams.flatMap((st) => st.fanout.routes.map((r) => (r.kind === 'conv' ? r.twin.cout * r.twin.outPlane : 0))));
+  const at: StateAt = {
+    cur: layout.reserve(8 * n),
+    base: layout.reserve(8 * n),
+    v: layout.reserve(8 * n),
+    tracer: layout.reserve(plan.pops.some(isGraded) ? 8 * n : 0),
+    out: layout.reserve(8),
+    lists: plan.pops.map((p) => layout.reserve(4 * p.size)),
+    payloads: plan.pops.map((p) => layout.reserve(isGraded(p) ? 4 * p.size : 0)),
+    kept: layout.reserve(4 * largestPop),
+    remapped: layout.reserve(4 * largestPop),
+    acc: layout.reserve(8 * staged),
+  };
+  return { at, bytes: layout.size };
+}
+
+/** Lays out `plan` for `engines` engines (see PlanImage); refuses, in one line, a plan that one memory cannot hold. */
+export function planImage(plan: NetworkPlan, engines: number): PlanImage {
+  const layout = new MemoryLayout();
+  const n = plan.currentSize;
+  const parts = new Map<string, number>();
+  const reserve = (what: string, bytes: number) => {
+    parts.set(what, (parts.get(what) ?? 0) + bytes);
+    return layout.reserve(bytes);
+  };
+  const theta = reserve('thresholds and leaks', 8 * n);
+  const leak = reserve('thresholds and leaks', 8 * n);
+  const fanOut = plan.streams.map((st) => reserve('fan-out counts', 4 * st.fanout.rows));
+  const routes = plan.streams.map((st) =>
+    st.fanout.routes.map((r): RouteAt => {
+      if (r.kind === 'conv') {
+        const t = r.twin;
+        const twin: ConvTwinAt = {
+          posPtr: reserve('conv position tables', 4 * t.posPtr.length),
+          posOut: reserve('conv position tables', 4 * t.posOut.length),
+          posTap: reserve('conv position tables', 4 * t.posTap.length),
+          weights: reserve('conv weights', 8 * t.weights.length),
+        };
+        return { kind: 'conv', twin, remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1 };
+      }
+      if (r.kind === 'dense') return { kind: 'dense', weights: reserve('dense weights', 4 * r.weights.length), remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1 };
+      return { kind: 'table', rowPtr: reserve('synapse tables', 4 * r.csr.rowPtr.length), entries: reserve('synapse tables', 8 * r.csr.col.length) };
+    }),
+  );
+  const { bytes: stateBytes } = stateLayout(plan);
+  const states = Array.from({ length: engines }, () => reserve(`state (${engines} × ${(stateBytes / 2 ** 20).toFixed(1)} MiB)`, stateBytes));
+  const image: PlanImage = {
+    theta, leak, fanOut, routes, states, stateBytes, bytes: layout.size,
+    parts: [...parts].sort((a, b) => b[1] - a[1]),
+  };
+  if (image.bytes > WASM_MEMORY_LIMIT) {
+    const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+    const what = image.parts.slice(0, 3).map(([w, b]) => `${w} ${gib(b)}`).join(', ');
+    throw new SnncError(
+      `the network needs ${gib(image.bytes)} of simulator memory (${what}), ${gib(image.bytes - WASM_MEMORY_LIMIT)} more than the 4 GiB one WebAssembly instance can address`,
+    );
+  }
+  return image;
+}
+
+/** Creates the memory of `image` (exactly as large as it needs) and writes the plan's read-only arrays into it. */
+export function loadPlan(plan: NetworkPlan, image: PlanImage): WebAssembly.Memory {
+  const memory = kernelsMemory(image.bytes);
+  const buffer = memory.buffer;
+  new Float64Array(buffer, image.theta, plan.currentSize).set(plan.threshold);
+  new Float64Array(buffer, image.leak, plan.currentSize).set(plan.leak);
+  plan.streams.forEach((st, si) => {
+    new Int32Array(buffer, image.fanOut[si], st.fanout.rows).set(st.fanout.fanOut);
+    st.fanout.routes.forEach((r, ri) => {
+      const where = image.routes[si][ri];
+      if (r.kind === 'conv' && where.kind === 'conv') {
+        writeConvTwin(buffer, where.twin, r.twin);
+        if (r.remap) new Int32Array(buffer, where.remap, r.remap.length).set(r.remap);
+      } else if (r.kind === 'dense' && where.kind === 'dense') {
+        new Float32Array(buffer, where.weights, r.weights.length).set(r.weights);
+        if (r.remap) new Int32Array(buffer, where.remap, r.remap.length).set(r.remap);
+      } else if (r.kind === 'table' && where.kind === 'table') {
+        new Int32Array(buffer, where.rowPtr, r.csr.rowPtr.length).set(r.csr.rowPtr);
+        writeEntries(buffer, where.entries, 0, r.csr.col, r.csr.val);
+      }
+    });
+  });
+  return memory;
+}
+
 /**
  * The state of one sample in flight. The hot loops are the leaf functions above, called every step:
  * V8 optimizes small, often-called functions fully, where one big loop nest ran about 2× slower.
@@ -274,7 +395,7 @@ class Engine {
   private readonly analog: AnalogState[];
   /** The state above lives in the kernels' memory; byte offsets of what the kernels are handed. */
   private readonly kernels: Kernels;
-  private readonly at: { cur: number; base: number; v: number; theta: number; leak: number; tracer: number; out: number; kept: number; remapped: number; acc: number; lists: number[]; payloads: number[] };
+  private readonly at: StateAt;
   /** Signed and burst populations: net spikes sent per neuron (the tracer) and each listed spike's payload. */
   private readonly tracer: Float64Array;
   readonly payloads: Int32Array[];
@@ -284,53 +405,39 @@ class Engine {
   private readonly regions: Array<Array<[number, number]>>;
   private readonly counts: Float64Array;
   private readonly kept: Int32Array;
-  /** Scratch for a remapped spike list (twin input elements). */
   private readonly remapped: Int32Array;
-  /**
-   * Per stream and route, where the kernels find it: a conv twin's tables, or a table's row pointers and
-   * 8-byte entries (target current's byte address, Float32 weight) for `addEntries`; null for dense routes.
-   */
-  private readonly routeAt: Array<Array<ConvTwinAt | { rowPtr: number; entries: number } | null>>;
 
   constructor(
     private readonly plan: NetworkPlan,
+    private readonly image: PlanImage,
+    memory: WebAssembly.Memory,
+    slot: number,
     private readonly seed: number,
     private readonly totals: ChunkResult,
     private readonly accumulated: boolean,
   ) {
     const n = plan.currentSize;
-    const layout = new MemoryLayout();
     const largestPop = Math.max(0, ...plan.pops.map((p) => p.size));
-    const routes = plan.streams.flatMap((st) => st.fanout.routes);
     const graded = plan.pops.map(isGraded);
-    const at = {
-      cur: layout.reserve(8 * n),
-      base: layout.reserve(8 * n),
-      v: layout.reserve(8 * n),
-      theta: layout.reserve(8 * n),
-      leak: layout.reserve(8 * n),
-      tracer: layout.reserve(graded.some(Boolean) ? 8 * n : 0),
-      out: layout.reserve(8),
-      lists: plan.pops.map((p) => layout.reserve(4 * p.size)),
-      payloads: plan.pops.map((p, i) => layout.reserve(graded[i] ? 4 * p.size : 0)),
-      kept: layout.reserve(4 * largestPop),
-      remapped: layout.reserve(4 * largestPop),
-      acc: layout.reserve(8 * Math.max(0, ...routes.map((r) => (r.kind === 'conv' ? r.twin.cout * r.twin.outPlane : 0)))),
+    const { at: rel } = stateLayout(plan);
+    const b0 = image.states[slot];
+    const at: StateAt = {
+      cur: b0 + rel.cur,
+      base: b0 + rel.base,
+      v: b0 + rel.v,
+      tracer: b0 + rel.tracer,
+      out: b0 + rel.out,
+      lists: rel.lists.map((l) => b0 + l),
+      payloads: rel.payloads.map((l) => b0 + l),
+      kept: b0 + rel.kept,
+      remapped: b0 + rel.remapped,
+      acc: b0 + rel.acc,
     };
-    const routeAt = plan.streams.map((st) =>
-      st.fanout.routes.map((r) => {
-        if (r.kind === 'conv') return reserveConvTwin(layout, r.twin);
-        if (r.kind === 'table') return { rowPtr: layout.reserve(4 * r.csr.rowPtr.length), entries: layout.reserve(8 * r.csr.col.length) };
-        return null;
-      }),
-    );
-    this.kernels = instantiateKernels(layout.size);
-    const buffer = this.kernels.memory.buffer;
+    this.kernels = instantiateKernels(memory);
+    const buffer = memory.buffer;
     this.cur = new Float64Array(buffer, at.cur, n);
     this.base = new Float64Array(buffer, at.base, n);
     this.v = new Float64Array(buffer, at.v, n);
-    new Float64Array(buffer, at.theta, n).set(plan.threshold);
-    new Float64Array(buffer, at.leak, n).set(plan.leak);
     this.counts = new Float64Array(buffer, at.out, 1);
     this.tracer = new Float64Array(buffer, at.tracer, graded.some(Boolean) ? n : 0);
     this.payloads = plan.pops.map((p, i) => new Int32Array(buffer, at.payloads[i], graded[i] ? p.size : 0));
@@ -340,19 +447,7 @@ class Engine {
     this.spikeLists = plan.pops.map((p, i) => new Int32Array(buffer, at.lists[i], p.size));
     this.kept = new Int32Array(buffer, at.kept, largestPop);
     this.remapped = new Int32Array(buffer, at.remapped, largestPop);
-    plan.streams.forEach((st, si) =>
-      st.fanout.routes.forEach((r, ri) => {
-        const where = routeAt[si][ri];
-        if (r.kind === 'conv') writeConvTwin(buffer, where as ConvTwinAt, r.twin);
-        if (r.kind === 'table') {
-          const { rowPtr, entries } = where as { rowPtr: number; entries: number };
-          new Int32Array(buffer, rowPtr, r.csr.rowPtr.length).set(r.csr.rowPtr);
-          writeEntries(buffer, entries, at.cur, r.csr.col, r.csr.val);
-        }
-      }),
-    );
     this.at = at;
-    this.routeAt = routeAt;
     this.below = plan.masks.map((m) => dropBelow(m.ratio));
     this.analog = plan.analog.map((a) => new AnalogState(a));
   }
@@ -375,9 +470,11 @@ class Engine {
    */
   fire(p: number, t: number): number {
     const { offset, size, reset, burst, signed } = this.plan.pops[p];
-    const { at } = this;
+    const { at, image } = this;
     const subtract = reset === 'zero' ? 0 : 1;
-    const ns = this.kernels.integrate(at.cur, at.base, at.v, at.theta, at.leak, subtract, offset, offset + size, at.lists[p], at.out, at.tracer, at.payloads[p], burst, signed ? 1 : 0, t);
+    const ns = this.kernels.integrate(
+      at.cur, at.base, at.v, image.theta, image.leak, subtract, offset, offset + size, at.lists[p], at.out, at.tracer, at.payloads[p], burst, signed ? 1 : 0, t,
+    );
     this.active += this.counts[0] + ns;
     return ns;
   }
@@ -388,29 +485,32 @@ class Engine {
       this.sendGraded(p, ns, sample, t);
       return;
     }
-    const { plan, totals } = this;
-    const list = this.spikeLists[p];
+    const { plan, totals, at } = this;
     for (const si of plan.pops[p].streams) {
       const stream = plan.streams[si];
       const m = stream.mask;
-      const key = m < 0 ? 0 : maskKey(this.seed, sample, t, m);
-      const below = m < 0 ? 0 : this.below[m];
-      // The survivors, then one delivery per route: the conv twin's SIMD scatter, a dense row, a table's entries.
-      const kept = survivors(list, ns, stream.fanout.fanOut, m >= 0, key, below, this.kept, this.maskOut);
-      if (kept > 0) {
-        stream.fanout.routes.forEach((r, ri) => this.deliver(r, this.routeAt[si][ri], kept));
-        if (stream.fanout.category < 0) {
-          for (const r of stream.fanout.routes) {
-            let entries = 0;
-            for (let k = 0; k < kept; k++) entries += r.fanOut[this.kept[k]];
-            totals.streamCategories[si * CATEGORIES + r.category] += entries;
-          }
-        }
-      }
-      totals.sops[si] += this.maskOut[0];
+      let list = at.lists[p];
+      let kept = ns;
       if (m >= 0) {
+        // The survivors of the mask (in this.kept), with their SOPs and the dropped count.
+        kept = survivors(this.spikeLists[p], ns, stream.fanout.fanOut, true, maskKey(this.seed, sample, t, m), this.below[m], this.kept, this.maskOut);
+        list = at.kept;
+        totals.sops[si] += this.maskOut[0];
         totals.dropped[m] += this.maskOut[1];
         totals.arriving[m] += ns;
+      } else {
+        totals.sops[si] += this.kernels.sumAt(list, ns, this.image.fanOut[si]);
+      }
+      if (kept === 0) continue;
+      // One delivery per route: the conv twin's SIMD scatter, a dense row, a table's entries.
+      stream.fanout.routes.forEach((r, ri) => this.deliver(r, this.image.routes[si][ri], list, kept));
+      if (stream.fanout.category < 0) {
+        const spikes = m >= 0 ? this.kept : this.spikeLists[p];
+        for (const r of stream.fanout.routes) {
+          let entries = 0;
+          for (let k = 0; k < kept; k++) entries += r.fanOut[spikes[k]];
+          totals.streamCategories[si * CATEGORIES + r.category] += entries;
+        }
       }
     }
   }
@@ -444,7 +544,7 @@ class Engine {
         let n = 0;
         for (let k = 0; k < kept; k++) if (gradedPay[k] === q) this.kept[n++] = gradedKept[k];
         if (q < 0) for (const region of this.regions[si]) negate(cur, region);
-        for (let rep = 0; rep < Math.abs(q); rep++) stream.fanout.routes.forEach((r, ri) => this.deliver(r, this.routeAt[si][ri], n));
+        for (let rep = 0; rep < Math.abs(q); rep++) stream.fanout.routes.forEach((r, ri) => this.deliver(r, this.image.routes[si][ri], this.at.kept, n));
         if (q < 0) for (const region of this.regions[si]) negate(cur, region);
       }
       if (kept > 0 && stream.fanout.category < 0) {
@@ -462,28 +562,25 @@ class Engine {
     }
   }
 
-  /** Delivers the `kept` spikes listed in this.kept through one route. */
-  private deliver(r: Route, where: ConvTwinAt | { rowPtr: number; entries: number } | null, kept: number): void {
+  /** Delivers the n spikes listed at `list` through one route. */
+  private deliver(r: Route, where: RouteAt, list: number, n: number): void {
     const { at, kernels } = this;
-    if (r.kind === 'dense') {
-      deliverDense(this.kept, kept, r.remap, r.inner, r.out, r.weights, this.cur, r.offset);
-    } else if (r.kind === 'table') {
-      const table = where as { rowPtr: number; entries: number };
-      kernels.addEntries(at.kept, kept, table.rowPtr, table.entries);
-    } else {
-      const c = where as ConvTwinAt;
+    if (r.kind === 'table' && where.kind === 'table') {
+      kernels.addEntriesAt(list, n, where.rowPtr, where.entries, at.cur);
+      return;
+    }
+    if (where.kind === 'table') return;
+    if (where.remap >= 0) {
+      n = kernels.remapList(list, n, where.remap, at.remapped);
+      list = at.remapped;
+      if (n === 0) return;
+    }
+    if (r.kind === 'dense' && where.kind === 'dense') {
+      kernels.deliverDense(list, n, r.inner, r.out, where.weights, at.cur + 8 * r.offset);
+    } else if (r.kind === 'conv' && where.kind === 'conv') {
       const t = r.twin;
-      let list = at.kept;
-      let n = kept;
-      if (r.remap) {
-        n = 0;
-        for (let k = 0; k < kept; k++) {
-          const e = r.remap[this.kept[k]];
-          if (e >= 0) this.remapped[n++] = e;
-        }
-        list = at.remapped;
-      }
-      if (n > 0) kernels.deliverConv(list, n, at.cur + 8 * t.offset, at.acc, c.posPtr, c.posOut, c.posTap, c.weights, t.plane, t.outPlane, t.cinPerGroup, t.coutPerGroup, t.cout, t.taps);
+      const c = where.twin;
+      kernels.deliverConv(list, n, at.cur + 8 * t.offset, at.acc, c.posPtr, c.posOut, c.posTap, c.weights, t.plane, t.outPlane, t.cinPerGroup, t.coutPerGroup, t.cout, t.taps);
     }
   }
 
@@ -591,7 +688,19 @@ function ones(n: number): Int32Array {
  * Simulates samples `input[s·inputSize ..]` for s < count; `sampleOffset` is the index of the first one
  * in the whole run (it keys the masks). `onSample` is called after each sample.
  */
-export function runChunk(plan: NetworkPlan, input: Float32Array, sampleOffset: number, opts: ChunkOptions, onSample?: (done: number) => void): ChunkResult {
+/** A plan already in a (shared) memory: the engine uses state block `slot`. */
+export interface LoadedPlan {
+  image: PlanImage;
+  memory: WebAssembly.Memory;
+  slot: number;
+}
+
+/**
+ * Simulates samples `input[s·inputSize ..]` for s < count; `sampleOffset` is the index of the first one
+ * in the whole run (it keys the masks). `onSample` is called after each sample. Without `loaded`, the plan
+ * is laid out in a memory of its own.
+ */
+export function runChunk(plan: NetworkPlan, input: Float32Array, sampleOffset: number, opts: ChunkOptions, onSample?: (done: number) => void, loaded?: LoadedPlan): ChunkResult {
   const { T, checkpoints } = opts;
   const count = input.length / plan.inputSize;
   const P = plan.pops.length;
@@ -616,7 +725,12 @@ export function runChunk(plan: NetworkPlan, input: Float32Array, sampleOffset: n
     softmaxOps: new Float64Array(plan.analog.length),
     analogOut: new Float64Array(plan.analog.length * CATEGORIES),
   };
-  const engine = new Engine(plan, opts.seed >>> 0, result, (opts.attention ?? 'accumulated') === 'accumulated');
+  let where = loaded;
+  if (!where) {
+    const image = planImage(plan, 1);
+    where = { image, memory: loadPlan(plan, image), slot: 0 };
+  }
+  const engine = new Engine(plan, where.image, where.memory, where.slot, opts.seed >>> 0, result, (opts.attention ?? 'accumulated') === 'accumulated');
 
   for (let s = 0; s < count; s++) {
     const sample = sampleOffset + s;

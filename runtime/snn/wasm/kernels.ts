@@ -1,6 +1,7 @@
 /**
  * The WebAssembly kernels (kernels.wat) bound to one memory. The module is compiled once per thread; each
- * engine instantiates it over a memory of its own that holds the arrays the kernels touch.
+ * engine instantiates it over a memory that holds the arrays the kernels touch (its own, or one that
+ * engines on several threads share: the memory is declared shared).
  */
 import type { ConvTable } from '../conv-table.ts';
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.ts';
@@ -24,23 +25,47 @@ export interface Kernels {
     tracer: number, payload: number, burst: number, signed: number, t: number,
   ): number;
   deliverConv: ConvDelivery;
+  /** acc[p·cout + o] = cur[o·outPlane + p] (to = 1) or back (to = 0). */
+  stage(cur: number, acc: number, cout: number, outPlane: number, to: number): void;
+  /** deliverConv into currents kept channel-last at `acc` (no staging); banks −1: one weight table. */
+  scatterConv(
+    spikes: number, n: number, acc: number, posPtr: number, posOut: number, posTap: number, weights: number,
+    plane: number, cinPerGroup: number, cpg: number, cout: number, taps: number, banks: number,
+  ): void;
   /** deliverConv with a weight table per bank: output position p's weights at weights + banks[p] (bytes). */
   deliverConvBanked(...args: [...Parameters<ConvDelivery>, banks: number]): void;
   /** The virtual chip's neuron update (the rule of `integrate`), counted per core (see kernels.wat). */
   integrateCores(cur: number, base: number, v: number, theta: number, leak: number, from: number, end: number, list: number, coreOf: number, act: number, spk: number, subtract: number): number;
   /** Adds the synapse lists of n listed rows: 8-byte entries (target byte address, f32 weight). */
   addEntries(spikes: number, n: number, rowPtr: number, entries: number): void;
+  /** addEntries with entries holding byte offsets from `cur` (writeEntries with cur = 0). */
+  addEntriesAt(spikes: number, n: number, rowPtr: number, entries: number, cur: number): void;
+  /** A dense route: each listed m = row·inner + j adds the f32 weights[j·out ..] to cur[row·out ..]. */
+  deliverDense(list: number, n: number, inner: number, out: number, weights: number, cur: number): void;
+  /** Σ table[i] (i32) over the n listed i. */
+  sumAt(list: number, n: number, table: number): number;
+  /** Writes remap[i] of the n listed i to `out`, skipping −1; returns how many. */
+  remapList(list: number, n: number, remap: number, out: number): number;
 }
 
 let compiled: WebAssembly.Module | undefined;
 
-/** The kernels over a fresh memory of at least `bytes` bytes. */
-export function instantiateKernels(bytes: number): Kernels {
+/**
+ * A memory of at least `bytes` bytes for the kernels: shared, so that worker threads can run engines over
+ * one copy of the weights. Pages are committed as needed (the 4 GiB maximum is only reserved address space).
+ */
+export function kernelsMemory(bytes: number): WebAssembly.Memory {
+  const pages = Math.max(1, Math.ceil(bytes / 65536));
+  if (pages > 65536) throw new RangeError(`${bytes} bytes is more than the 4 GiB a WebAssembly memory can hold`);
+  return new WebAssembly.Memory({ initial: pages, maximum: 65536, shared: true });
+}
+
+/** The kernels over `memory`, or over a fresh memory of at least `bytes` bytes. */
+export function instantiateKernels(bytesOrMemory: number | WebAssembly.Memory): Kernels {
   compiled ??= new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
-  const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+  const memory = typeof bytesOrMemory === 'number' ? kernelsMemory(bytesOrMemory) : bytesOrMemory;
   const instance = new WebAssembly.Instance(compiled, { env: { memory } });
-  const { integrate, deliverConv, deliverConvBanked, integrateCores, addEntries } = instance.exports as unknown as Omit<Kernels, 'memory'>;
-  return { memory, integrate, deliverConv, deliverConvBanked, integrateCores, addEntries };
+  return { memory, ...(instance.exports as unknown as Omit<Kernels, 'memory'>) };
 }
 
 /** Hands out 16-byte-aligned regions of a memory, first by size, then as typed-array views. */

@@ -1,5 +1,5 @@
-;; The simulator's two hottest loops in WebAssembly (SIMD): the neuron update of a population and the delivery
-;; of spikes through a conv table's compact twin (conv-table.ts); and the virtual chip's (targets/chip/
+;; The simulator's hot loops in WebAssembly (SIMD): the neuron update of a population, the delivery of spikes
+;; through a conv table's compact twin (conv-table.ts), a dense route or a table; and the virtual chip's (targets/chip/
 ;; simulate.ts): its IF update counted per core, conv twins with weights per core, synapse lists. Built
 ;; into kernels-wasm.ts by `npm run build:wasm`; the engine (engine.ts) keeps its state in this module's memory, so JavaScript and
 ;; these kernels read and write the same arrays.
@@ -7,23 +7,93 @@
 ;; Every address is a byte offset into the memory; every float is a double, added in the same order as the
 ;; plain JavaScript loops they replace (f64x2.add is two IEEE double additions), so results are bit-identical.
 (module
-  (import "env" "memory" (memory 1))
+  (import "env" "memory" (memory 1 65536 shared))
 
-  ;; The neuron update of neurons [from, end), one rule for IF, LIF, signed IF and bursts (compiler/ir/types.ts IfNode):
+  ;; THE NEURON UPDATE of neurons [from, end), one rule for IF, LIF, signed IF and bursts (compiler/ir/types.ts IfNode):
   ;; v = λ·v + I; I = base; spike if v >= θ (list i − from); v −= θ ($subtract) or v = 0. λ is per neuron
   ;; at $leak (f64; 1 for IF, where λ·v is exactly v, so IF spikes are those of v + I).
   ;; Graded populations ($burst > 1 or $signed) send n spikes at once, n the payload (i32 at $payload, one per
   ;; listed neuron): n = min(floor(v/th), burst, t - S) when v >= th; n = -min(ceil(-v/th), burst, S) when signed, v < 0
   ;; and S > 0; v -= n*th; the tracer S (f64 per neuron at $tracer: net spikes sent) += n, so 0 <= S <= t.
-  ;; With burst 1 and no sign this is the plain rule (n = 1, v - 1*th = v - th), which keeps its own branch.
+  ;; With burst 1 and no sign this is the plain rule (n = 1, v - 1*th = v - th), which runs here; graded
+  ;; populations run in $integrateGraded.
   ;; Returns the spike count; stores at $out (f64) the non-spiking neurons that had a non-zero current.
+  ;; Two neurons at a time (f64x2: the same IEEE operations per lane) and without branches (spikes are too
+  ;; irregular to predict): both indices are written at the list's end, which advances past each spiking
+  ;; one. An odd last neuron runs as a pair of two copies of itself, stored from the first lane only.
   (func (export "integrate")
     (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $leak i32) (param $subtract i32)
     (param $from i32) (param $end i32) (param $list i32) (param $out i32)
     (param $tracer i32) (param $payload i32) (param $burst i32) (param $signed i32) (param $t i32) (result i32)
+    (local $i i32) (local $e i32) (local $ns i32) (local $active i32) (local $bits i32) (local $pairEnd i32)
+    (local $c v128) (local $vi v128) (local $th v128) (local $fire v128) (local $keep v128)
+    (if (i32.or (local.get $signed) (i32.gt_u (local.get $burst) (i32.const 1)))
+      (then (return (call $integrateGraded
+        (local.get $cur) (local.get $base) (local.get $v) (local.get $theta) (local.get $leak)
+        (local.get $from) (local.get $end) (local.get $list) (local.get $out)
+        (local.get $tracer) (local.get $payload) (local.get $burst) (local.get $signed) (local.get $t)))))
+    ;; All ones where the reset subtracts θ, all zeros where it sets v to 0.
+    (local.set $keep (i64x2.splat (i64.sub (i64.const 0) (i64.extend_i32_u (i32.ne (local.get $subtract) (i32.const 0))))))
+    (local.set $i (local.get $from))
+    (local.set $pairEnd (i32.add (local.get $from) (i32.and (i32.sub (local.get $end) (local.get $from)) (i32.const -2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $pairEnd)))
+        (local.set $e (i32.shl (local.get $i) (i32.const 3)))
+        (local.set $c (v128.load (i32.add (local.get $cur) (local.get $e))))
+        ;; THE NEURON RULE (the odd tail below repeats it; $integrateGraded is the graded one, integrateCores the chip's copy):
+        ;; v = λ·v + I; fire where v >= θ; there v = v − θ (subtract) or 0.
+        (local.set $vi (f64x2.add
+          (f64x2.mul (v128.load (i32.add (local.get $leak) (local.get $e))) (v128.load (i32.add (local.get $v) (local.get $e))))
+          (local.get $c)))
+        (local.set $th (v128.load (i32.add (local.get $theta) (local.get $e))))
+        (local.set $fire (f64x2.ge (local.get $vi) (local.get $th)))
+        (local.set $vi (v128.bitselect
+          (v128.and (f64x2.sub (local.get $vi) (local.get $th)) (local.get $keep))
+          (local.get $vi)
+          (local.get $fire)))
+        (v128.store (i32.add (local.get $cur) (local.get $e)) (v128.load (i32.add (local.get $base) (local.get $e))))
+        (v128.store (i32.add (local.get $v) (local.get $e)) (local.get $vi))
+        (local.set $bits (i64x2.bitmask (local.get $fire)))
+        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.sub (local.get $i) (local.get $from)))
+        (local.set $ns (i32.add (local.get $ns) (i32.and (local.get $bits) (i32.const 1))))
+        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.add (i32.sub (local.get $i) (local.get $from)) (i32.const 1)))
+        (local.set $ns (i32.add (local.get $ns) (i32.shr_u (local.get $bits) (i32.const 1))))
+        (local.set $active (i32.add (local.get $active)
+          (i32.popcnt (i64x2.bitmask (v128.andnot (f64x2.ne (local.get $c) (f64x2.splat (f64.const 0))) (local.get $fire))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br $next)))
+    (if (i32.lt_u (local.get $i) (local.get $end))
+      (then
+        (local.set $e (i32.shl (local.get $i) (i32.const 3)))
+        (local.set $c (v128.load64_splat (i32.add (local.get $cur) (local.get $e))))
+        ;; THE NEURON RULE, as above.
+        (local.set $vi (f64x2.add
+          (f64x2.mul (v128.load64_splat (i32.add (local.get $leak) (local.get $e))) (v128.load64_splat (i32.add (local.get $v) (local.get $e))))
+          (local.get $c)))
+        (local.set $th (v128.load64_splat (i32.add (local.get $theta) (local.get $e))))
+        (local.set $fire (f64x2.ge (local.get $vi) (local.get $th)))
+        (local.set $vi (v128.bitselect
+          (v128.and (f64x2.sub (local.get $vi) (local.get $th)) (local.get $keep))
+          (local.get $vi)
+          (local.get $fire)))
+        (f64.store (i32.add (local.get $cur) (local.get $e)) (f64.load (i32.add (local.get $base) (local.get $e))))
+        (v128.store64_lane 0 (i32.add (local.get $v) (local.get $e)) (local.get $vi))
+        (local.set $bits (i32.and (i64x2.bitmask (local.get $fire)) (i32.const 1)))
+        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.sub (local.get $i) (local.get $from)))
+        (local.set $ns (i32.add (local.get $ns) (local.get $bits)))
+        (local.set $active (i32.add (local.get $active)
+          (i32.and (i32.const 1) (i64x2.bitmask (v128.andnot (f64x2.ne (local.get $c) (f64x2.splat (f64.const 0))) (local.get $fire))))))))
+    (f64.store (local.get $out) (f64.convert_i32_u (local.get $active)))
+    (local.get $ns))
+
+  ;; THE NEURON RULE of graded populations (see integrate), one neuron at a time; they reset by subtraction.
+  (func $integrateGraded
+    (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $leak i32)
+    (param $from i32) (param $end i32) (param $list i32) (param $out i32)
+    (param $tracer i32) (param $payload i32) (param $burst i32) (param $signed i32) (param $t i32) (result i32)
     (local $i i32) (local $e i32) (local $c f64) (local $vi f64) (local $th f64) (local $ns i32) (local $active i32)
-    (local $graded i32) (local $k f64) (local $n f64) (local $s f64)
-    (local.set $graded (i32.or (local.get $signed) (i32.gt_u (local.get $burst) (i32.const 1))))
+    (local $k f64) (local $n f64) (local $s f64)
     (local.set $k (f64.convert_i32_u (local.get $burst)))
     (local.set $i (local.get $from))
     (block $done
@@ -36,43 +106,30 @@
           (local.get $c)))
         (f64.store (i32.add (local.get $cur) (local.get $e)) (f64.load (i32.add (local.get $base) (local.get $e))))
         (local.set $th (f64.load (i32.add (local.get $theta) (local.get $e))))
-        (if (local.get $graded)
+        (local.set $s (f64.load (i32.add (local.get $tracer) (local.get $e))))
+        (local.set $n (f64.const 0))
+        (if (f64.ge (local.get $vi) (local.get $th))
+          (then (local.set $n (f64.min
+            (f64.min (f64.floor (f64.div (local.get $vi) (local.get $th))) (local.get $k))
+            (f64.sub (f64.convert_i32_u (local.get $t)) (local.get $s)))))
+          (else (if (i32.and (local.get $signed) (i32.and (f64.lt (local.get $vi) (f64.const 0)) (f64.gt (local.get $s) (f64.const 0))))
+            (then (local.set $n (f64.neg (f64.min
+              (f64.min (f64.ceil (f64.div (f64.neg (local.get $vi)) (local.get $th))) (local.get $k))
+              (local.get $s))))))))
+        (if (f64.ne (local.get $n) (f64.const 0))
           (then
-            (local.set $s (f64.load (i32.add (local.get $tracer) (local.get $e))))
-            (local.set $n (f64.const 0))
-            (if (f64.ge (local.get $vi) (local.get $th))
-              (then (local.set $n (f64.min
-                (f64.min (f64.floor (f64.div (local.get $vi) (local.get $th))) (local.get $k))
-                (f64.sub (f64.convert_i32_u (local.get $t)) (local.get $s)))))
-              (else (if (i32.and (local.get $signed) (i32.and (f64.lt (local.get $vi) (f64.const 0)) (f64.gt (local.get $s) (f64.const 0))))
-                (then (local.set $n (f64.neg (f64.min
-                  (f64.min (f64.ceil (f64.div (f64.neg (local.get $vi)) (local.get $th))) (local.get $k))
-                  (local.get $s))))))))
-            (if (f64.ne (local.get $n) (f64.const 0))
-              (then
-                (local.set $vi (f64.sub (local.get $vi) (f64.mul (local.get $n) (local.get $th))))
-                (f64.store (i32.add (local.get $tracer) (local.get $e)) (f64.add (local.get $s) (local.get $n)))
-                (i32.store
-                  (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2)))
-                  (i32.sub (local.get $i) (local.get $from)))
-                (i32.store
-                  (i32.add (local.get $payload) (i32.shl (local.get $ns) (i32.const 2)))
-                  (i32.trunc_f64_s (local.get $n)))
-                (local.set $ns (i32.add (local.get $ns) (i32.const 1))))
-              (else
-                (if (f64.ne (local.get $c) (f64.const 0))
-                  (then (local.set $active (i32.add (local.get $active) (i32.const 1))))))))
+            (local.set $vi (f64.sub (local.get $vi) (f64.mul (local.get $n) (local.get $th))))
+            (f64.store (i32.add (local.get $tracer) (local.get $e)) (f64.add (local.get $s) (local.get $n)))
+            (i32.store
+              (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2)))
+              (i32.sub (local.get $i) (local.get $from)))
+            (i32.store
+              (i32.add (local.get $payload) (i32.shl (local.get $ns) (i32.const 2)))
+              (i32.trunc_f64_s (local.get $n)))
+            (local.set $ns (i32.add (local.get $ns) (i32.const 1))))
           (else
-            (if (f64.ge (local.get $vi) (local.get $th))
-              (then
-                (local.set $vi (select (f64.sub (local.get $vi) (local.get $th)) (f64.const 0) (local.get $subtract)))
-                (i32.store
-                  (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2)))
-                  (i32.sub (local.get $i) (local.get $from)))
-                (local.set $ns (i32.add (local.get $ns) (i32.const 1))))
-              (else
-                (if (f64.ne (local.get $c) (f64.const 0))
-                  (then (local.set $active (i32.add (local.get $active) (i32.const 1)))))))))
+            (if (f64.ne (local.get $c) (f64.const 0))
+              (then (local.set $active (i32.add (local.get $active) (i32.const 1)))))))
         (f64.store (i32.add (local.get $v) (local.get $e)) (local.get $vi))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
@@ -81,7 +138,7 @@
 
   ;; acc[p·cout + o] = cur[o·outPlane + p] (to = 1) or back (to = 0), for o < cout, p < outPlane.
   ;; $cur points at the target population's first current.
-  (func $stage (param $cur i32) (param $acc i32) (param $cout i32) (param $outPlane i32) (param $to i32)
+  (func $stage (export "stage") (param $cur i32) (param $acc i32) (param $cout i32) (param $outPlane i32) (param $to i32)
     (local $o i32) (local $p i32) (local $a i32) (local $b i32)
     (block $doneO
       (loop $forO
@@ -102,7 +159,7 @@
         (local.set $o (i32.add (local.get $o) (i32.const 1)))
         (br $forO))))
 
-  ;; Delivers n spikes (ascending neuron indices at $spikes) of a [C, H, W] population through a conv twin:
+;; Delivers n spikes (ascending neuron indices at $spikes) of a [C, H, W] population through a conv twin:
   ;; per spike (c, s), per pair q of its position, adds the cpg weights at
   ;; $weights + ((c·taps + posTap[q])·cpg) to the cpg currents of output position posOut[q] and c's group.
   ;; The target currents are staged channel-last in $acc, so those cpg additions are contiguous (SIMD);
@@ -125,18 +182,33 @@
     (param $posPtr i32) (param $posOut i32) (param $posTap i32) (param $weights i32)
     (param $plane i32) (param $outPlane i32) (param $cinPerGroup i32) (param $cpg i32) (param $cout i32) (param $taps i32)
     (param $banks i32)
+    (call $stage (local.get $cur) (local.get $acc) (local.get $cout) (local.get $outPlane) (i32.const 1))
+    (call $scatterConv
+      (local.get $spikes) (local.get $n) (local.get $acc)
+      (local.get $posPtr) (local.get $posOut) (local.get $posTap) (local.get $weights)
+      (local.get $plane) (local.get $cinPerGroup) (local.get $cpg) (local.get $cout) (local.get $taps) (local.get $banks))
+    (call $stage (local.get $cur) (local.get $acc) (local.get $cout) (local.get $outPlane) (i32.const 0)))
+
+  ;; deliverConv's additions into currents already held channel-last at $acc ([position][cout]): the simulator
+  ;; keeps a conv's only target that way between steps, so it needs no staging (integrate reads it in place).
+  (func $scatterConv (export "scatterConv")
+    (param $spikes i32) (param $n i32) (param $acc i32)
+    (param $posPtr i32) (param $posOut i32) (param $posTap i32) (param $weights i32)
+    (param $plane i32) (param $cinPerGroup i32) (param $cpg i32) (param $cout i32) (param $taps i32)
+    (param $banks i32)
     (local $o i32)
     (local $k i32) (local $i i32) (local $c i32) (local $s i32) (local $q i32) (local $qEnd i32)
-    (local $a i32) (local $w i32) (local $pairEnd i32) (local $end i32) (local $group i32)
-    (call $stage (local.get $cur) (local.get $acc) (local.get $cout) (local.get $outPlane) (i32.const 1))
+    (local $a i32) (local $w i32) (local $pairEnd i32) (local $end i32) (local $group i32) (local $end8 i32)
+    (local $cw i32)
     (block $doneK
       (loop $forK
         (br_if $doneK (i32.ge_u (local.get $k) (local.get $n)))
         (local.set $i (i32.load (i32.add (local.get $spikes) (i32.shl (local.get $k) (i32.const 2)))))
         (local.set $c (i32.div_u (local.get $i) (local.get $plane)))
         (local.set $s (i32.sub (local.get $i) (i32.mul (local.get $c) (local.get $plane))))
-        ;; Offset of c's group among the output channels.
+        ;; Offset of c's group among the output channels; c's weights start at $cw.
         (local.set $group (i32.mul (i32.div_u (local.get $c) (local.get $cinPerGroup)) (local.get $cpg)))
+        (local.set $cw (i32.mul (local.get $c) (local.get $taps)))
         (local.set $q (i32.load (i32.add (local.get $posPtr) (i32.shl (local.get $s) (i32.const 2)))))
         (local.set $qEnd (i32.load (i32.add (local.get $posPtr) (i32.shl (i32.add (local.get $s) (i32.const 1)) (i32.const 2)))))
         (block $doneQ
@@ -148,15 +220,26 @@
               (i32.const 3))))
             (local.set $w (i32.add (local.get $weights) (i32.shl
               (i32.mul
-                (i32.add (i32.mul (local.get $c) (local.get $taps)) (i32.load (i32.add (local.get $posTap) (i32.shl (local.get $q) (i32.const 2)))))
+                (i32.add (local.get $cw) (i32.load (i32.add (local.get $posTap) (i32.shl (local.get $q) (i32.const 2)))))
                 (local.get $cpg))
               (i32.const 3))))
             (if (i32.ne (local.get $banks) (i32.const -1))
               (then (local.set $w (i32.add (local.get $w)
                 (i32.load (i32.add (local.get $banks) (i32.shl (local.get $o) (i32.const 2))))))))
             (local.set $end (i32.add (local.get $a) (i32.shl (local.get $cpg) (i32.const 3))))
+            (local.set $end8 (i32.add (local.get $a) (i32.shl (i32.and (local.get $cpg) (i32.const -8)) (i32.const 3))))
             (local.set $pairEnd (i32.add (local.get $a) (i32.shl (i32.and (local.get $cpg) (i32.const -2)) (i32.const 3))))
-            ;; Two doubles at a time, then the odd one.
+            ;; Eight doubles at a time (fewer loop branches), then two at a time, then the odd one.
+            (block $doneEights
+              (loop $eights
+                (br_if $doneEights (i32.ge_u (local.get $a) (local.get $end8)))
+                (v128.store (local.get $a) (f64x2.add (v128.load (local.get $a)) (v128.load (local.get $w))))
+                (v128.store offset=16 (local.get $a) (f64x2.add (v128.load offset=16 (local.get $a)) (v128.load offset=16 (local.get $w))))
+                (v128.store offset=32 (local.get $a) (f64x2.add (v128.load offset=32 (local.get $a)) (v128.load offset=32 (local.get $w))))
+                (v128.store offset=48 (local.get $a) (f64x2.add (v128.load offset=48 (local.get $a)) (v128.load offset=48 (local.get $w))))
+                (local.set $a (i32.add (local.get $a) (i32.const 64)))
+                (local.set $w (i32.add (local.get $w) (i32.const 64)))
+                (br $eights)))
             (block $donePairs
               (loop $pairs
                 (br_if $donePairs (i32.ge_u (local.get $a) (local.get $pairEnd)))
@@ -169,10 +252,9 @@
             (local.set $q (i32.add (local.get $q) (i32.const 1)))
             (br $forQ)))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
-        (br $forK)))
-    (call $stage (local.get $cur) (local.get $acc) (local.get $cout) (local.get $outPlane) (i32.const 0)))
+        (br $forK))))
 
-  ;; The virtual chip's neuron update of neurons [from, end): the rule of `integrate` (λ at $leak, reset by
+  ;; The virtual chip's neuron update of neurons [from, end): THE NEURON RULE of `integrate` (λ at $leak, reset by
   ;; subtraction ($subtract) or to zero), counted per core ($coreOf: i32 per neuron): a spike adds 1 to the core's $spk and $act
   ;; (f64 per core), a non-spiking neuron with a non-zero current 1 to its $act. A core's neurons are mostly
   ;; consecutive, so the counts are kept in locals until the core changes: adding to the same counter in
@@ -250,4 +332,78 @@
             (local.set $e (i32.add (local.get $e) (i32.const 8)))
             (br $forE)))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
-        (br $forK)))))
+        (br $forK))))
+
+  ;; addEntries with entries that hold byte offsets from $cur instead of addresses: one table serves every
+  ;; engine (each worker's currents sit elsewhere in a shared memory).
+  (func (export "addEntriesAt") (param $spikes i32) (param $n i32) (param $rowPtr i32) (param $entries i32) (param $cur i32)
+    (local $k i32) (local $r i32) (local $e i32) (local $end i32) (local $a i32)
+    (block $doneK
+      (loop $forK
+        (br_if $doneK (i32.ge_u (local.get $k) (local.get $n)))
+        (local.set $r (i32.add (local.get $rowPtr)
+          (i32.shl (i32.load (i32.add (local.get $spikes) (i32.shl (local.get $k) (i32.const 2)))) (i32.const 2))))
+        (local.set $e (i32.add (local.get $entries) (i32.shl (i32.load (local.get $r)) (i32.const 3))))
+        (local.set $end (i32.add (local.get $entries) (i32.shl (i32.load offset=4 (local.get $r)) (i32.const 3))))
+        (block $doneE
+          (loop $forE
+            (br_if $doneE (i32.ge_u (local.get $e) (local.get $end)))
+            (local.set $a (i32.add (local.get $cur) (i32.load (local.get $e))))
+            (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.promote_f32 (f32.load offset=4 (local.get $e)))))
+            (local.set $e (i32.add (local.get $e) (i32.const 8)))
+            (br $forE)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $forK))))
+
+  ;; A dense route's delivery: for each listed element m = row·inner + j, cur[row·out + o] += w[j·out + o]
+  ;; for o < out ($weights: f32, widened exactly; zero weights added too, as the JavaScript loop did).
+  (func (export "deliverDense") (param $list i32) (param $n i32) (param $inner i32) (param $out i32) (param $weights i32) (param $cur i32)
+    (local $k i32) (local $m i32) (local $row i32) (local $a i32) (local $w i32) (local $end i32) (local $pairEnd i32)
+    (block $doneK
+      (loop $forK
+        (br_if $doneK (i32.ge_u (local.get $k) (local.get $n)))
+        (local.set $m (i32.load (i32.add (local.get $list) (i32.shl (local.get $k) (i32.const 2)))))
+        (local.set $row (i32.div_u (local.get $m) (local.get $inner)))
+        (local.set $w (i32.add (local.get $weights) (i32.shl
+          (i32.mul (i32.sub (local.get $m) (i32.mul (local.get $row) (local.get $inner))) (local.get $out)) (i32.const 2))))
+        (local.set $a (i32.add (local.get $cur) (i32.shl (i32.mul (local.get $row) (local.get $out)) (i32.const 3))))
+        (local.set $end (i32.add (local.get $a) (i32.shl (local.get $out) (i32.const 3))))
+        (local.set $pairEnd (i32.add (local.get $a) (i32.shl (i32.and (local.get $out) (i32.const -2)) (i32.const 3))))
+        (block $donePairs
+          (loop $pairs
+            (br_if $donePairs (i32.ge_u (local.get $a) (local.get $pairEnd)))
+            (v128.store (local.get $a) (f64x2.add (v128.load (local.get $a))
+              (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $w)))))
+            (local.set $a (i32.add (local.get $a) (i32.const 16)))
+            (local.set $w (i32.add (local.get $w) (i32.const 8)))
+            (br $pairs)))
+        (if (i32.lt_u (local.get $a) (local.get $end))
+          (then (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.promote_f32 (f32.load (local.get $w)))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $forK))))
+
+  ;; Sum of $table[i] (i32) over the n listed i: a stream's SOPs (each spike's fan-out).
+  (func (export "sumAt") (param $list i32) (param $n i32) (param $table i32) (result f64)
+    (local $k i32) (local $sum i64)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+        (local.set $sum (i64.add (local.get $sum) (i64.extend_i32_u (i32.load (i32.add (local.get $table)
+          (i32.shl (i32.load (i32.add (local.get $list) (i32.shl (local.get $k) (i32.const 2)))) (i32.const 2)))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $next)))
+    (f64.convert_i64_u (local.get $sum)))
+
+  ;; out ← $remap[i] for the n listed i, skipping −1 (elements that reach nothing); returns how many.
+  (func (export "remapList") (param $list i32) (param $n i32) (param $remap i32) (param $out i32) (result i32)
+    (local $k i32) (local $m i32) (local $kept i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+        (local.set $m (i32.load (i32.add (local.get $remap)
+          (i32.shl (i32.load (i32.add (local.get $list) (i32.shl (local.get $k) (i32.const 2)))) (i32.const 2)))))
+        (i32.store (i32.add (local.get $out) (i32.shl (local.get $kept) (i32.const 2))) (local.get $m))
+        (local.set $kept (i32.add (local.get $kept) (i32.ge_s (local.get $m) (i32.const 0))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $next)))
+    (local.get $kept)))

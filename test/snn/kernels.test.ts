@@ -1,0 +1,139 @@
+/**
+ * The simulator's WebAssembly kernels (runtime/snn/wasm/kernels.wat) against plain JavaScript loops written
+ * from their specification, bit for bit: the two-lane neuron update (odd and even ranges, IF and LIF,
+ * subtract and zero reset, currents of both signs and exact zeros), the conv delivery over channel counts
+ * that exercise its 8-wide, 2-wide and scalar paths, the dense delivery, the offset table delivery, the SOP
+ * sum and the remap.
+ */
+import { describe, expect, it } from 'vitest';
+import { instantiateKernels, MemoryLayout, writeEntries } from '../../runtime/snn/wasm/kernels.ts';
+import { randomArray } from '../helpers/ir-builder.ts';
+
+const bits = (a: Float64Array) => Array.from(new BigUint64Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength)));
+
+describe('integrate', () => {
+  for (const [from, end] of [[0, 1], [3, 4], [0, 64], [5, 106], [2, 2]]) {
+    for (const [leakLo, subtract] of [[1, 1], [0.7, 1], [0.8, 0]]) {
+      it(`neurons [${from}, ${end}), leak ≥ ${leakLo}, ${subtract ? 'subtract' : 'zero'} reset`, () => {
+        const n = end + 3;
+        const layout = new MemoryLayout();
+        const at = { cur: layout.reserve(8 * n), base: layout.reserve(8 * n), v: layout.reserve(8 * n), theta: layout.reserve(8 * n), leak: layout.reserve(8 * n), list: layout.reserve(4 * n), out: layout.reserve(8) };
+        const k = instantiateKernels(layout.size);
+        const buf = k.memory.buffer;
+        const view = (o: number) => new Float64Array(buf, o, n);
+        const [cur, base, v, theta, leak] = [view(at.cur), view(at.base), view(at.v), view(at.theta), view(at.leak)];
+        const c0 = randomArray(1 + from, n, -0.6, 1.2);
+        for (let i = 0; i < n; i += 4) c0[i] = 0;
+        cur.set(c0);
+        base.set(randomArray(2 + end, n, -0.1, 0.3));
+        v.set(randomArray(3, n, -0.5, 1));
+        theta.set(randomArray(4, n, 0.2, 1));
+        leak.set(randomArray(5, n, leakLo, 1));
+        // The reference: the rule neuron by neuron (engine.ts before the kernels).
+        const [rc, rv] = [Float64Array.from(cur), Float64Array.from(v)];
+        const list: number[] = [];
+        let active = 0;
+        for (let i = from; i < end; i++) {
+          const c = rc[i];
+          let x = leak[i] * rv[i] + c;
+          rc[i] = base[i];
+          if (x >= theta[i]) {
+            x = subtract ? x - theta[i] : 0;
+            list.push(i - from);
+          } else if (c !== 0) active++;
+          rv[i] = x;
+        }
+        const ns = k.integrate(at.cur, at.base, at.v, at.theta, at.leak, subtract, from, end, at.list, at.out, 0, 0, 1, 0, 1);
+        expect(ns).toBe(list.length);
+        expect(Array.from(new Int32Array(buf, at.list, ns))).toEqual(list);
+        expect(new Float64Array(buf, at.out, 1)[0]).toBe(active);
+        expect(bits(cur)).toEqual(bits(rc));
+        expect(bits(v)).toEqual(bits(rv));
+      });
+    }
+  }
+});
+
+describe('deliverConv', () => {
+  for (const cpg of [1, 3, 8, 13, 16, 34]) {
+    it(`${cpg} output channels per group`, () => {
+      // A made-up twin: 2 groups of 3 input channels, 5 source positions, 4 output positions, 3 taps.
+      const [cinPerGroup, groups, plane, outPlane, taps] = [3, 2, 5, 4, 3];
+      const cin = cinPerGroup * groups;
+      const cout = cpg * groups;
+      const posPtr = Int32Array.from([0, 2, 3, 3, 6, 8]);
+      const posOut = Int32Array.from([0, 1, 1, 0, 2, 3, 3, 2]);
+      const posTap = Int32Array.from([0, 2, 1, 0, 1, 2, 0, 1]);
+      const weights = Float64Array.from(randomArray(7, cin * taps * cpg, -1, 1));
+      const spikes = Int32Array.from([0, 3, 4, 6, 8, 14, 21, 29]);
+      const layout = new MemoryLayout();
+      const at = {
+        spikes: layout.reserve(4 * spikes.length), cur: layout.reserve(8 * cout * outPlane), acc: layout.reserve(8 * cout * outPlane),
+        posPtr: layout.reserve(4 * posPtr.length), posOut: layout.reserve(4 * posOut.length), posTap: layout.reserve(4 * posTap.length), weights: layout.reserve(8 * weights.length),
+      };
+      const k = instantiateKernels(layout.size);
+      const buf = k.memory.buffer;
+      new Int32Array(buf, at.spikes, spikes.length).set(spikes);
+      new Int32Array(buf, at.posPtr, posPtr.length).set(posPtr);
+      new Int32Array(buf, at.posOut, posOut.length).set(posOut);
+      new Int32Array(buf, at.posTap, posTap.length).set(posTap);
+      new Float64Array(buf, at.weights, weights.length).set(weights);
+      const cur = new Float64Array(buf, at.cur, cout * outPlane);
+      cur.set(randomArray(8, cur.length));
+      const ref = Float64Array.from(cur);
+      for (const i of spikes) {
+        const c = Math.floor(i / plane);
+        const s = i % plane;
+        const g = Math.floor(c / cinPerGroup);
+        for (let q = posPtr[s]; q < posPtr[s + 1]; q++) {
+          for (let o = 0; o < cpg; o++) ref[(g * cpg + o) * outPlane + posOut[q]] += weights[(c * taps + posTap[q]) * cpg + o];
+        }
+      }
+      k.deliverConv(at.spikes, spikes.length, at.cur, at.acc, at.posPtr, at.posOut, at.posTap, at.weights, plane, outPlane, cinPerGroup, cpg, cout, taps);
+      expect(bits(cur)).toEqual(bits(ref));
+    });
+  }
+});
+
+describe('list kernels', () => {
+  it('deliverDense, addEntriesAt, sumAt and remapList match their loops', () => {
+    const [inner, out, rows] = [4, 5, 3];
+    const weights = randomArray(9, inner * out, -1, 1);
+    const col = Int32Array.from([2, 7, 1, 14, 3, 3, 0]);
+    const val = randomArray(10, col.length, -1, 1);
+    const rowPtr = Int32Array.from([0, 2, 2, 5, 7]);
+    const list = Int32Array.from([0, 2, 3, 5, 9, 11]);
+    const table = Int32Array.from({ length: 12 }, (_, i) => i * 1000003);
+    const remap = Int32Array.from({ length: 12 }, (_, i) => (i % 3 === 1 ? -1 : 11 - i));
+    const layout = new MemoryLayout();
+    const at = {
+      w: layout.reserve(4 * weights.length), cur: layout.reserve(8 * rows * out), list: layout.reserve(4 * list.length), rows: layout.reserve(4 * 4),
+      entries: layout.reserve(8 * col.length), rowPtr: layout.reserve(4 * rowPtr.length), table: layout.reserve(4 * table.length), remap: layout.reserve(4 * remap.length), out: layout.reserve(4 * list.length),
+    };
+    const k = instantiateKernels(layout.size);
+    const buf = k.memory.buffer;
+    new Float32Array(buf, at.w, weights.length).set(weights);
+    new Int32Array(buf, at.list, list.length).set(list);
+    new Int32Array(buf, at.rows, 3).set([0, 2, 3]);
+    new Int32Array(buf, at.rowPtr, rowPtr.length).set(rowPtr);
+    new Int32Array(buf, at.table, table.length).set(table);
+    new Int32Array(buf, at.remap, remap.length).set(remap);
+    writeEntries(buf, at.entries, 0, col, val);
+    const cur = new Float64Array(buf, at.cur, rows * out);
+    cur.set(randomArray(11, cur.length));
+    const ref = Float64Array.from(cur);
+    const dense = [0, 2, 3, 5, 9, 11];
+    for (const m of dense) {
+      const row = Math.floor(m / inner);
+      for (let o = 0; o < out; o++) ref[row * out + o] += weights[(m % inner) * out + o];
+    }
+    k.deliverDense(at.list, list.length, inner, out, at.w, at.cur);
+    expect(bits(cur)).toEqual(bits(ref));
+    for (const r of [0, 2, 3]) for (let j = rowPtr[r]; j < rowPtr[r + 1]; j++) ref[col[j]] += val[j];
+    k.addEntriesAt(at.rows, 3, at.rowPtr, at.entries, at.cur);
+    expect(bits(cur)).toEqual(bits(ref));
+    expect(k.sumAt(at.list, list.length, at.table)).toBe(list.reduce((a, i) => a + table[i], 0));
+    const kept = k.remapList(at.list, list.length, at.remap, at.out);
+    expect(Array.from(new Int32Array(buf, at.out, kept))).toEqual(Array.from(list, (i) => remap[i]).filter((m) => m >= 0));
+  });
+});
