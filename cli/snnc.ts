@@ -284,6 +284,7 @@ program
   .argument('<ir>', 'spiking IR (.snn.json)')
   .requiredOption('-o, --output <model.snn.onnx>', 'ONNX file to write')
   .option('-T, --steps <T>', 'time steps of the loop', positiveInteger, DEFAULT_STEPS)
+  .addOption(new Option('--attention <mode>', 'matmul/softmax rule, as simulate’s: per-step (MST) or accumulated (exact rate product)').choices(['per-step', 'accumulated']).default('accumulated'))
   .option('--json', 'print the summary as one JSON object')
   .action((ir: string, options: ExportOnnxCommandOptions) =>
     runCommand(async () => (await import('./commands/export-onnx.ts')).exportOnnxCommand(ir, options)),

@@ -4,11 +4,13 @@
  * and docs/export-onnx.md.
  */
 import { SnncError } from '../../compiler/errors.ts';
+import type { AttentionMode } from '../../runtime/snn/engine.ts';
 import { checkOutputPath, formatTable, printJson, writeFileAtomic } from '../common.ts';
 
 export interface ExportOnnxCommandOptions {
   output: string;
   steps: number;
+  attention?: AttentionMode;
   json?: boolean;
 }
 
@@ -18,7 +20,7 @@ export async function exportOnnxCommand(irPath: string, options: ExportOnnxComma
   const ir = readIr(irPath);
   let result: ReturnType<typeof exportOnnx>;
   try {
-    result = exportOnnx(ir, { T: options.steps });
+    result = exportOnnx(ir, { T: options.steps, attention: options.attention });
   } catch (err) {
     // A refusal is about the IR: name its file, as every other error does.
     if (err instanceof SnncError) throw err.inFile(irPath);

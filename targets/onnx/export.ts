@@ -8,7 +8,9 @@
  *   Loop over T steps, carrying per IF population its membrane v and spike count, per mask its survivors'
  *   count, and the readout's accumulator; the body is one forward pass in the IR's topological order:
  *     IF:  v ← λ·v + I;  s = (v ≥ θ);  v ← v − s·θ (subtract) or 0 where s (zero);  out = s·θ
+ *     signed IF / bursts: n = min(⌊v/θ⌋, k, t − S) or −min(⌈−v/θ⌉, k, S), with the tracer S as loop state
  *     RSM: out = in · keep[t]   (keep is a graph input: the simulator's counter-hash draws, made by snnc)
+ *     matmul, softmax (host nodes): on this step's inputs (per-step) or on their running sums (accumulated)
  *     linear kinds: Conv, Gemm/MatMul, AveragePool, Reshape, Transpose, Concat, Gather, Add, Mul, ReduceMean
  *   outputs: logits [K, N, …] = accumulated readout / t at the K checked steps (1, 2, 4, …, T), and
  *   spikes.<id> [N, …]: spike counts per neuron of each population (and of each mask's survivors).
@@ -19,9 +21,10 @@
  */
 import onnxProto from 'onnx-proto';
 import { SnncError } from '../../compiler/errors.ts';
-import { type FinalKind, isFinal, kindInfo, type NodeOf } from '../../compiler/ir/kinds.ts';
+import { type FinalKind, isAnalog, isFinal, kindInfo, type NodeOf } from '../../compiler/ir/kinds.ts';
 import { checkShapes } from '../../compiler/ir/shapes.ts';
-import { type IfNode, type IrNode, leakOf, type RsmNode, type Shape, type SnnIr, spikeRuleOf } from '../../compiler/ir/types.ts';
+import { type IfNode, type IrNode, leakOf, type MatMulNode, type RsmNode, type Shape, type SnnIr, type SoftmaxNode, spikeRuleOf } from '../../compiler/ir/types.ts';
+import type { AttentionMode } from '../../runtime/snn/engine.ts';
 import { sizeOf } from '../../runtime/ir/broadcast.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
 import { checkpointsFor } from '../../runtime/snn/simulate.ts';
@@ -196,14 +199,16 @@ export const ONNX_FORMS: { [K in FinalKind]: Form<NodeOf<K>> } = {
     },
   },
   mean: { write: (node, { b, inputs }) => b.op('ReduceMean', [inputs[0]], { axes: node.axes.map((a) => a + 1), keepdims: node.keepdims ? 1 : 0 }, node.id) },
-  matmul: { refused: 'attention matmul nodes (host nodes with an accumulated rule) are not exported to ONNX yet' },
-  softmax: { refused: 'softmax host nodes (transformers) are not exported to ONNX yet' },
+  matmul: { loop: 'MatMul of this step’s operands (per-step), or of their running sums (accumulated; state carried by the Loop)' },
+  softmax: { loop: 'Softmax of this step’s input (per-step), or t·Softmax(S/t) of its running sum S (accumulated)' },
   if: { loop: 'membrane and spike count carried by the Loop; GreaterOrEqual, then Sub or Where' },
   rsm: { loop: 'multiplies by its keep.<id> input at step t; survivors counted' },
 };
 
 export interface ExportOnnxOptions {
   T: number;
+  /** The rule of the analog (host) nodes, as simulate's --attention (default accumulated). */
+  attention?: AttentionMode;
 }
 
 export interface OnnxTensorInfo {
@@ -296,7 +301,8 @@ export function exportOnnx(ir: SnnIr, opts: ExportOnnxOptions): { bytes: Uint8Ar
   const outer = new Map<string, string>([[ir.input.id, main.op('Div', [INPUT, main.scalar(ir.input.divisor)], {}, 'input')]]);
   let staticNodes = 0;
   for (const node of ir.nodes) {
-    if (node.kind === 'if' || node.kind === 'rsm' || !node.inputs.every((x) => outer.has(x))) continue;
+    // Analog nodes keep running sums in accumulated mode: always in the loop, as the simulator computes them.
+    if (node.kind === 'if' || node.kind === 'rsm' || isAnalog(node.kind) || !node.inputs.every((x) => outer.has(x))) continue;
     outer.set(node.id, writeLinear(node, main, shared, node.inputs.map((x) => outer.get(x)!), shapes));
     staticNodes++;
   }
@@ -315,6 +321,17 @@ export function exportOnnx(ir: SnnIr, opts: ExportOnnxOptions): { bytes: Uint8Ar
     if (graded(node)) carried.push({ name: `trace.${node.id}`, init: zeros(node.shape) });
   }
   for (const node of rsmNodes) carried.push({ name: `count.${node.id}`, init: zeros(node.shape) });
+  const accumulated = (opts.attention ?? 'accumulated') === 'accumulated';
+  if (opts.attention !== undefined && opts.attention !== 'accumulated' && opts.attention !== 'per-step') {
+    throw new SnncError(`attention mode ${String(opts.attention)}: expected per-step or accumulated`);
+  }
+  const analogNodes = ir.nodes.filter((n): n is MatMulNode | SoftmaxNode => isAnalog(n.kind));
+  if (accumulated) {
+    for (const node of analogNodes) {
+      node.inputs.forEach((x, k) => carried.push({ name: `sum${k}.${node.id}`, init: zeros(shapes.get(x)!) }));
+      carried.push({ name: `g.${node.id}`, init: zeros(node.shape) });
+    }
+  }
   carried.push({ name: 'acc', init: zeros(ir.output.shape) });
 
   // The loop body: one step, every node not computed outside, in topological order.
@@ -360,6 +377,8 @@ export function exportOnnx(ir: SnnIr, opts: ExportOnnxOptions): { bytes: Uint8Ar
       inner.set(node.id, body.op('Mul', [xs[0], keep], {}, node.id));
       const survivors = body.op('Mul', [spikes01.get(node.inputs[0])!, keep], {}, node.id);
       next.set(`count.${node.id}`, body.op('Add', [state.get(`count.${node.id}`)!, survivors], {}, node.id));
+    } else if (node.kind === 'matmul' || node.kind === 'softmax') {
+      inner.set(node.id, analogStep(node, body, xs, shapes, accumulated ? { state, next, t: stepNumber() } : undefined));
     } else {
       inner.set(node.id, writeLinear(node, body, shared, xs, shapes));
     }
@@ -484,6 +503,42 @@ function gradedSpikes(node: IfNode, b: Builder, v: string, theta: string, trace:
   next.set(`trace.${id}`, b.op('Add', [trace, n], {}, id));
   const spiked = b.op('Cast', [b.op('Not', [b.op('Equal', [n, zero], {}, id)], {}, id)], { to: FLOAT }, id);
   return { spiked, out, after: b.op('Sub', [v, out], {}, id) };
+}
+
+/**
+ * An analog (host) node's output this step. Per-step: f of this step's inputs. Accumulated (runtime/snn/engine.ts
+ * analogStep): with S the running sums of the inputs and G(t) = t·f(S/t) — S_A·S_B/t for a matmul,
+ * t·softmax(S/t) for a softmax — the output is G(t) − G(t−1), so the mean output up to t is f of the mean inputs.
+ */
+function analogStep(
+  node: MatMulNode | SoftmaxNode,
+  b: Builder,
+  xs: string[],
+  shapes: Map<string, Shape>,
+  acc?: { state: Map<string, string>; next: Map<string, string>; t: string },
+): string {
+  const id = node.id;
+  const sums = acc
+    ? xs.map((x, k) => {
+        const sum = b.op('Add', [acc.state.get(`sum${k}.${id}`)!, x], {}, id);
+        acc.next.set(`sum${k}.${id}`, sum);
+        return sum;
+      })
+    : xs;
+  let g: string;
+  if (node.kind === 'matmul') {
+    // Both operands carry the batch axis first: a shorter one gets size-1 axes after it, so the leading axes
+    // broadcast as the IR's per-sample shapes do (numpy aligns from the right).
+    const [ra, rb] = node.inputs.map((x) => shapes.get(x)!.length);
+    const align = (x: string, r: number) => (r < Math.max(ra, rb) ? b.op('Unsqueeze', [x, b.ints(Array.from({ length: Math.max(ra, rb) - r }, (_, i) => i + 1))], {}, id) : x);
+    const product = b.op('MatMul', [align(sums[0], ra), align(sums[1], rb)], {}, id);
+    g = acc ? b.op('Div', [product, acc.t], {}, id) : product;
+  } else {
+    g = acc ? b.op('Mul', [b.op('Softmax', [b.op('Div', [sums[0], acc.t], {}, id)], { axis: node.axis + 1 }, id), acc.t], {}, id) : b.op('Softmax', [sums[0]], { axis: node.axis + 1 }, id);
+  }
+  if (!acc) return g;
+  acc.next.set(`g.${id}`, g);
+  return b.op('Sub', [g, acc.state.get(`g.${id}`)!], {}, id);
 }
 
 function writeLinear(node: IrNode, b: Builder, shared: Shared, inputs: string[], shapes: Map<string, Shape>): string {

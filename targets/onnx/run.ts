@@ -130,20 +130,28 @@ export async function runOnnxExport(bytes: Uint8Array, ir: SnnIr, input: Float32
 }
 
 /**
- * SOPs from spike counts: per stream of the plan (a population's unmasked spikes, or a mask's survivors),
- * Σ_i count[i] · fanOut[i], where fanOut[i] is the number of synapses neuron i's spike reaches on that stream.
+ * SOPs from spike counts: per stream of the plan (a population's unmasked spikes, or a mask's survivors) and per
+ * route of its fan-out, Σ_i count[i] · fanOut[i], where fanOut[i] is the number of synapses neuron i's spike
+ * reaches on that route. Routes into a host node's operands (transformers' matmul and softmax inputs) are not
+ * synapses: simulate counts them as host inputs, and so does this (`hostInputs`).
  */
-export function sopsFromSpikeCounts(plan: NetworkPlan, totals: Map<string, ArrayLike<number>>): { total: number; perStream: Record<string, number> } {
+export function sopsFromSpikeCounts(plan: NetworkPlan, totals: Map<string, ArrayLike<number>>): { total: number; hostInputs: number; perStream: Record<string, number> } {
   const perStream: Record<string, number> = {};
   let total = 0;
+  let hostInputs = 0;
   for (const stream of plan.streams) {
     const c = totals.get(stream.id);
     if (!c) throw new SnncError(`no spike counts for stream ${stream.id}`);
     let sops = 0;
-    const fanOut = stream.fanout.fanOut;
-    for (let i = 0; i < fanOut.length; i++) sops += c[i] * fanOut[i];
+    for (const route of stream.fanout.routes) {
+      let n = 0;
+      for (let i = 0; i < route.fanOut.length; i++) n += c[i] * route.fanOut[i];
+      // Work categories are module · 2 + host (runtime/snn/modules.ts): odd ones are a host's operands.
+      if (route.category % 2 === 1) hostInputs += n;
+      else sops += n;
+    }
     perStream[stream.id] = sops;
     total += sops;
   }
-  return { total, perStream };
+  return { total, hostInputs, perStream };
 }
