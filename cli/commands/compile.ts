@@ -21,15 +21,22 @@ export interface CompileOptions {
   percentile: number;
   maxNorm?: boolean;
   perChannel?: boolean;
-  vInit: 'half' | 'zero';
+  /** Default zero; `calibrated` shifts v(0) of balanced ReLU layers by their measured deficit (compiler/passes/calibrate-v0.ts). */
+  vInit?: 'half' | 'zero' | 'calibrated';
+  /** T at which `--v-init calibrated` measures (default 32). */
+  calibSteps?: number;
   maxpool: 'error' | 'avg';
   rsm: string[];
   /** Who runs the ANN for threshold balancing: onnxruntime (`ort`), the reference executor (`js`), or `auto`. */
   calibrationEngine?: 'auto' | 'ort' | 'js';
-  /** Neuron rule of every population (docs/conversion.md): if (default) or lif with --leak λ; reset subtract (default) or zero. */
-  neuron?: 'if' | 'lif';
+  /** Neuron rule of every population (docs/conversion.md): if (default), lif with --leak λ, or signed-if; reset subtract (default) or zero. */
+  neuron?: 'if' | 'lif' | 'signed-if';
   leak?: number;
   reset?: 'subtract' | 'zero';
+  /** Up to k spikes per step (graded). */
+  burst?: number;
+  /** Pick the neuron rule for small T (lowLatencyChoice) and say which. */
+  lowLatency?: boolean;
   json?: boolean;
 }
 
@@ -57,19 +64,28 @@ export async function compile(modelPath: string, options: CompileOptions): Promi
   if (!(percentile > 0 && percentile <= 100)) throw new SnncError(`--percentile ${percentile}: expected a value in (0, 100]`);
   const divisor = options.inputDivisor ?? 1;
   const rsm = options.rsm.map(parseRsmSpec);
-  const neuron = { model: options.neuron ?? 'if', leak: options.leak, reset: options.reset ?? 'subtract' } as const;
+  const choice = options.lowLatency ? lowLatencyChoice(options) : undefined;
+  const perChannel = Boolean(options.perChannel) || Boolean(choice?.perChannel);
+  const vInitMode = choice?.vInit ?? options.vInit ?? 'zero';
+  const neuron = { model: choice?.model ?? options.neuron ?? 'if', leak: options.leak, reset: options.reset ?? 'subtract', ...(options.burst !== undefined && { burst: options.burst }) } as const;
   if (neuron.model === 'lif' && neuron.leak === undefined) throw new SnncError('--neuron lif needs --leak <λ>, the membrane factor per step in (0, 1]');
-  if (neuron.model === 'if' && neuron.leak !== undefined) throw new SnncError('--leak needs --neuron lif');
+  if (neuron.model !== 'lif' && neuron.leak !== undefined) throw new SnncError('--leak needs --neuron lif');
+  if (vInitMode === 'calibrated' && !options.calib) throw new SnncError('--v-init calibrated measures on the calibration set: give one with --calib');
+  if (options.calibSteps !== undefined && vInitMode !== 'calibrated') throw new SnncError('--calib-steps needs --v-init calibrated');
+  const calibSteps = options.calibSteps ?? 32;
   const recorded = {
     percentile,
-    per_channel: Boolean(options.perChannel),
-    v_init: options.vInit,
+    per_channel: perChannel,
+    v_init: vInitMode,
     maxpool: options.maxpool,
     rsm: options.rsm,
     input_divisor: divisor,
     calib_limit: options.calibLimit ?? null,
     // Recorded only when not IF/subtract, so the IRs of a plain compile keep their bytes.
     ...(neuron.model !== 'if' || neuron.reset !== 'subtract' ? { neuron: neuron.model, leak: neuron.leak ?? null, reset: neuron.reset } : {}),
+    ...(options.burst !== undefined && { burst: options.burst }),
+    ...(vInitMode === 'calibrated' && { calib_steps: calibSteps }),
+    ...(choice && { low_latency: choice.reason }),
   };
 
   let calibrationSamples = 0;
@@ -79,8 +95,9 @@ export async function compile(modelPath: string, options: CompileOptions): Promi
   const lowerOptions = {
     divisor,
     percentile,
-    perChannel: Boolean(options.perChannel),
-    vInit: options.vInit === 'zero' ? 0 : 0.5,
+    perChannel,
+    // A calibrated v(0) starts from θ/2 (the rounding offset) and moves by what the calibration set measures.
+    vInit: vInitMode === 'zero' ? 0 : 0.5,
     neuron,
     maxpool: options.maxpool,
     rsm,
@@ -88,7 +105,7 @@ export async function compile(modelPath: string, options: CompileOptions): Promi
     recorded,
   };
   const early = await calibrateWithOrt(modelPath, graph, options, lowerOptions, progress);
-  const { ir, warnings } = lower(
+  const lowered = lower(
     graph,
     lowerOptions,
     options.calib
@@ -105,6 +122,9 @@ export async function compile(modelPath: string, options: CompileOptions): Promi
         }
       : undefined,
   );
+  const { warnings } = lowered;
+  const ir = vInitMode === 'calibrated' ? await calibrateOffsets(lowered.ir, graph, options, calibSteps) : lowered.ir;
+  if (choice) process.stderr.write(`snnc: --low-latency: ${choice.reason}\n`);
   if (options.calib) {
     ir.provenance.calibration = { file: options.calib, samples: calibrationSamples, ...(calibrationEngine && { engine: calibrationEngine }) };
   }
@@ -119,6 +139,7 @@ export async function compile(modelPath: string, options: CompileOptions): Promi
     neurons: layers.reduce((n, l) => n + l.neurons, 0),
     calibration: options.calib ? { file: options.calib, samples: calibrationSamples } : null,
     calibration_engine: calibrationEngine ?? null,
+    ...(choice && { low_latency: choice.reason }),
     warnings,
     layers,
   };
@@ -178,6 +199,66 @@ async function calibrateWithOrt(
   }
 }
 
+/**
+ * What `--low-latency` picks (measured in docs/accuracy.md): signed IF neurons for every model — they remove
+ * the conversion's temporal error (a neuron that sent too many spikes early takes them back), and with v(0) =
+ * θ/2 a QCFS network at T = L is its quantised ANN up to the neurons' one-spike-per-step limit — and, for
+ * balanced ReLU layers, thresholds per channel, which lose less at the low end than one θ per layer. Bursts
+ * (the other graded rule) were not better on the fixtures, and a calibrated v(0) matters for binary-spike chips,
+ * where signed spikes are not available.
+ */
+export function lowLatencyChoice(options: CompileOptions): { model: 'signed-if'; vInit: 'half'; perChannel: true; reason: string } {
+  const taken = [
+    options.neuron !== undefined && '--neuron',
+    options.leak !== undefined && '--leak',
+    options.burst !== undefined && '--burst',
+    options.reset !== undefined && options.reset !== 'subtract' && '--reset zero',
+    options.vInit !== undefined && '--v-init',
+  ].filter(Boolean);
+  if (taken.length > 0) throw new SnncError(`--low-latency picks the neuron rule itself: drop ${taken.join(', ')}`);
+  return {
+    model: 'signed-if',
+    vInit: 'half',
+    perChannel: true,
+    reason:
+      'picked signed-if neurons (SpikeZIP-TF\'s ST-BIF: −1 spikes while the net count is positive), v(0) = θ/2 and per-channel thresholds for balanced ReLU layers; ' +
+      'a chip needs negative spikes for them: a second axon per neuron or graded spikes (Loihi 2, not Loihi 1)',
+  };
+}
+
+/**
+ * `--v-init calibrated`: shifts v(0) of balanced ReLU layers by what the SNN misses of the ANN's mean activation
+ * at T (compiler/passes/calibrate-v0.ts), measured by `snnc diagnose`'s comparison on the first 256
+ * calibration samples (raw values: the IR divides them by its divisor).
+ */
+async function calibrateOffsets(ir: SnnIr, graph: AnnGraph, options: CompileOptions, T: number): Promise<SnnIr> {
+  const [{ calibrateV0, balancedPopulations }, { diagnose }] = await Promise.all([import('../../compiler/passes/calibrate-v0.ts'), import('../../runtime/snn/diagnose.ts')]);
+  if (balancedPopulations(ir).length === 0) return ir;
+  const limit = Math.min(options.calibLimit ?? Infinity, 256);
+  const data = loadDataset({ input: options.calib!, limit, divisor: 1 }, graph.inputs[0]!);
+  const x = Float32Array.from(data.x.data as ArrayLike<number>);
+  process.stderr.write(`snnc: calibrating v(0) at T = ${T} on ${data.samples} samples\n`);
+  return calibrateV0(
+    ir,
+    async (current, steps) => {
+      const d = await diagnose(current, x, { T: steps });
+      return new Map(
+        d.layers.map((l) => {
+          const at = l.at.find((a) => a.T === steps)!;
+          const node = current.nodes.find((n) => n.id === l.id);
+          const theta = node?.kind === 'if' ? meanOf(node.threshold) : 1;
+          return [l.id, (at.ann_mean - at.snn_mean) / theta];
+        }),
+      );
+    },
+    T,
+  );
+}
+
+function meanOf(v: number | number[]): number {
+  return typeof v === 'number' ? v : v.reduce((a, b) => a + b, 0) / v.length;
+}
+
 function summarise(ir: SnnIr): LayerSummary[] {
   return ir.nodes.map((n) => {
     const neurons = n.kind === 'if' ? n.shape.reduce((a, b) => a * b, 1) : 0;
@@ -186,7 +267,7 @@ function summarise(ir: SnnIr): LayerSummary[] {
     if (n.kind === 'if') {
       const t = Array.isArray(n.threshold) ? n.threshold : [n.threshold];
       threshold = t.length === 1 ? t[0].toPrecision(5) : `${Math.min(...t).toPrecision(4)}…${Math.max(...t).toPrecision(4)} (${t.length} ch)`;
-      source = `${n.thresholdSource}, v0=${n.vInit}θ${n.model === 'lif' ? `, LIF λ=${n.leak}` : ''}${n.reset === 'zero' ? ', reset to 0' : ''}`;
+      source = `${n.thresholdSource}, v0=${n.vInit}θ${n.model === 'lif' ? `, LIF λ=${n.leak}` : ''}${n.model === 'signed-if' ? ', signed' : ''}${n.burst ? `, bursts ≤ ${n.burst}` : ''}${n.reset === 'zero' ? ', reset to 0' : ''}`;
     } else if (n.kind === 'rsm') {
       threshold = `p=${n.ratio}`;
       source = 'random spike masking';

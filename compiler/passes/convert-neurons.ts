@@ -2,8 +2,9 @@
  * ANN activations → IF neurons (rate coding, Rueckauer et al. 2017). QCFS: θ = λ, v(0) = θ/2 (Bu et al., ICLR 2022).
  * ReLU / ReLU6: data-based threshold balancing, θ = the p-th percentile of the layer's non-zero
  * calibration activations (p = 99.9 by default, 100 = max-norm), per layer or per channel; ReLU6 caps θ at 6.
- * `neuron` (snnc compile --neuron/--leak/--reset) gives every population another rule: LIF with a leak λ,
- * and/or reset to zero. ONNX has no leak; rate coding is exact for IF with reset by subtraction, so either
+ * `neuron` (snnc compile --neuron/--leak/--reset/--burst) gives every population another rule: LIF with a leak λ,
+ * and/or reset to zero; signed IF (negative spikes while the net count is positive: SpikeZIP-TF's ST-BIF,
+ * Fast-SNN's signed IF), which removes the conversion's temporal error; bursts of up to k spikes per step. ONNX has no leak; rate coding is exact for IF with reset by subtraction, so either
  * choice costs accuracy (docs/conversion.md) — it is there to study that, and to match a chip's neuron.
  */
 import { SnncError } from '../errors.ts';
@@ -31,23 +32,33 @@ export interface NeuronOptions {
   neuron?: NeuronRule;
 }
 
-/** `model` 'lif' needs `leak` λ ∈ (0, 1]; 'if' takes none. */
+/** `model` 'lif' needs `leak` λ ∈ (0, 1]; 'if' and 'signed-if' take none. `burst`: up to k spikes per step (k ≥ 2). */
 export interface NeuronRule {
   model: NeuronModel;
   leak?: number;
   reset: ResetMode;
+  burst?: number;
 }
 
-/** The fields an IF node gets for a rule: `model` and `leak` only for LIF, so IF nodes are written as before. */
-export function neuronFields(rule: NeuronRule = { model: 'if', reset: 'subtract' }): Pick<IfNode, 'model' | 'leak' | 'reset'> {
-  if (rule.model === 'if') {
+/**
+ * The fields an IF node gets for a rule: `model` and `leak` only for LIF, `model` for signed IF, `burst` only
+ * when above 1, so IF nodes are written as before.
+ */
+export function neuronFields(rule: NeuronRule = { model: 'if', reset: 'subtract' }): Pick<IfNode, 'model' | 'leak' | 'reset' | 'burst'> {
+  const burst = rule.burst ?? 1;
+  if (!(Number.isInteger(burst) && burst >= 1)) throw new SnncError(`--burst ${rule.burst}: expected a whole number of spikes per step, at least 1`);
+  if (burst > 1 && rule.reset !== 'subtract') throw new SnncError('burst spikes need reset by subtraction (a burst of n takes n·θ away)');
+  const bursts = burst > 1 ? { burst } : {};
+  if (rule.model === 'if' || rule.model === 'signed-if') {
     if (rule.leak !== undefined && rule.leak !== 1) throw new SnncError(`a leak (${rule.leak}) needs the LIF neuron model (--neuron lif)`);
-    return { reset: rule.reset };
+    if (rule.model === 'if') return { reset: rule.reset, ...bursts };
+    if (rule.reset !== 'subtract') throw new SnncError('the signed-if neuron resets by subtraction (its tracer counts θs)');
+    return { model: 'signed-if', reset: rule.reset, ...bursts };
   }
-  if (rule.model !== 'lif') throw new SnncError(`unknown neuron model ${JSON.stringify(rule.model)}: expected if or lif`);
+  if (rule.model !== 'lif') throw new SnncError(`unknown neuron model ${JSON.stringify(rule.model)}: expected if, lif or signed-if`);
   const leak = rule.leak;
   if (leak === undefined || !(leak > 0 && leak <= 1)) throw new SnncError(`the LIF neuron model needs a leak λ in (0, 1] (--leak), got ${leak}`);
-  return { model: 'lif', leak, reset: rule.reset };
+  return { model: 'lif', leak, reset: rule.reset, ...bursts };
 }
 
 export function activationAxis(shape: number[]): number {
