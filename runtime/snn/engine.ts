@@ -337,13 +337,13 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
     }),
   );
   const { bytes: stateBytes } = stateLayout(plan);
-  const states = Array.from({ length: engines }, () => reserve(`state (${engines} × ${(stateBytes / 2 ** 20).toFixed(1)} MiB)`, stateBytes));
+  const states = Array.from({ length: engines }, () => reserve(engines === 1 ? 'neuron state' : `neuron state of ${engines} threads`, stateBytes));
   const image: PlanImage = {
     theta, leak, fanOut, routes, states, stateBytes, bytes: layout.size,
     parts: [...parts].sort((a, b) => b[1] - a[1]),
   };
   if (image.bytes > WASM_MEMORY_LIMIT) {
-    const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+    const gib = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
     const what = image.parts.slice(0, 3).map(([w, b]) => `${w} ${gib(b)}`).join(', ');
     throw new SnncError(
       `the network needs ${gib(image.bytes)} of simulator memory (${what}), ${gib(image.bytes - WASM_MEMORY_LIMIT)} more than the 4 GiB one WebAssembly instance can address`,

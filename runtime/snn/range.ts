@@ -5,7 +5,7 @@
  * sample's global index.
  */
 import { forEachWindow, type SampleSource } from '../data/source.ts';
-import { runChunk, type ChunkOptions, type ChunkResult } from './engine.ts';
+import { type ChunkOptions, type ChunkResult, type LoadedPlan, loadPlan, planImage, runChunk } from './engine.ts';
 import type { NetworkPlan } from './plan.ts';
 
 export async function runRange(
@@ -15,12 +15,19 @@ export async function runRange(
   to: number,
   opts: ChunkOptions,
   onSample?: (done: number) => void,
+  loaded?: LoadedPlan,
 ): Promise<ChunkResult[]> {
+  // The plan goes into the kernels' memory once for all windows (or is there already, shared by workers).
+  let where = loaded;
+  if (!where) {
+    const image = planImage(plan, 1);
+    where = { image, memory: loadPlan(plan, image), slot: 0 };
+  }
   const chunks: ChunkResult[] = [];
   let done = 0;
   await forEachWindow(source, from, to, (x, first) => {
     const before = done;
-    chunks.push(runChunk(plan, x, first, opts, (d) => onSample?.((done = before + d))));
+    chunks.push(runChunk(plan, x, first, opts, (d) => onSample?.((done = before + d)), where));
   });
   return chunks;
 }

@@ -31,10 +31,12 @@ import { Worker } from 'node:worker_threads';
 import { SnncError } from '../../compiler/errors.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
 import { arraySource, specForRange, type SampleSource } from '../data/source.ts';
-import type { AttentionMode, ChunkOptions, ChunkResult, SpikeRecord } from './engine.ts';
+import type { ConvTable } from './conv-table.ts';
+import { type AttentionMode, type ChunkOptions, type ChunkResult, loadPlan, planImage, type SpikeRecord } from './engine.ts';
 import { CATEGORIES, MODULES, type ModuleName } from './modules.ts';
 import { buildPlan, type NetworkPlan, type ThresholdSummary } from './plan.ts';
 import { runRange } from './range.ts';
+import type { Route } from './routes.ts';
 import type { WorkerJob, WorkerMessage } from './worker.ts';
 
 export type { AttentionMode, SpikeRecord } from './engine.ts';
@@ -219,6 +221,24 @@ export async function simulateChunks(
   return { chunks, samples, chunkOpts };
 }
 
+/**
+ * The plan as the workers need it beside the shared memory (engine.ts PlanImage), which already holds the
+ * weights and tables the kernels deliver through: conv twins' tables and weights, dense weights and remaps
+ * are left out, so that no thread holds a second copy of them.
+ */
+function withoutKernelArrays(plan: NetworkPlan): NetworkPlan {
+  const twins = new Map<ConvTable, ConvTable>();
+  const lean = (t: ConvTable): ConvTable => {
+    if (!twins.has(t)) twins.set(t, { ...t, posPtr: new Int32Array(0), posOut: new Int32Array(0), posTap: new Int32Array(0), weights: new Float32Array(0) });
+    return twins.get(t)!;
+  };
+  const route = (r: Route): Route => (r.kind === 'conv' ? { ...r, twin: lean(r.twin), remap: null } : r.kind === 'dense' ? { ...r, weights: new Float32Array(0), remap: null } : r);
+  return {
+    ...plan,
+    streams: plan.streams.map((st) => ({ ...st, fanout: { ...st.fanout, routes: st.fanout.routes.map(route) }, conv: st.conv && lean(st.conv) })),
+  };
+}
+
 /** Plan arrays copied into SharedArrayBuffers: every worker reads the same tables instead of a clone. */
 function share<T>(value: T): T {
   if (ArrayBuffer.isView(value)) {
@@ -262,14 +282,17 @@ function runWorkers(
   opts: ChunkOptions,
   onProgress?: (done: number, total: number) => void,
 ): Promise<ChunkResult[]> {
-  const shared = share(plan);
+  // One memory for all workers: the weights once, then a state block per worker (engine.ts PlanImage).
+  const image = planImage(plan, workers);
+  const memory = loadPlan(plan, image);
+  const shared = share(withoutKernelArrays(plan));
   const done = new Array<number>(workers).fill(0);
   const threads: Worker[] = [];
   const jobs = Array.from({ length: workers }, (_, w) => {
     const from = first + Math.floor((samples * w) / workers);
     const to = first + Math.floor((samples * (w + 1)) / workers);
     return new Promise<ChunkResult[]>((resolve, reject) => {
-      const job: WorkerJob = { plan: shared, source: specForRange(source, from, to), from, to, opts };
+      const job: WorkerJob = { plan: shared, source: specForRange(source, from, to), from, to, opts, loaded: { image, memory, slot: w } };
       const worker = startWorker(job);
       threads.push(worker);
       let finished = false;

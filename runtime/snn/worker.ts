@@ -3,7 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { type ErrorPlace, SnncError } from '../../compiler/errors.ts';
 import { openSource } from '../data/open.ts';
 import type { SourceSpec } from '../data/source.ts';
-import type { ChunkOptions, ChunkResult } from './engine.ts';
+import type { ChunkOptions, ChunkResult, LoadedPlan } from './engine.ts';
 import type { NetworkPlan } from './plan.ts';
 import { runRange } from './range.ts';
 
@@ -14,6 +14,8 @@ export interface WorkerJob {
   from: number;
   to: number;
   opts: ChunkOptions;
+  /** The shared memory that holds the plan's weights, and this worker's state block in it. */
+  loaded: LoadedPlan;
 }
 
 export type WorkerMessage =
@@ -22,12 +24,12 @@ export type WorkerMessage =
   /** Bad data met while reading (a NaN, an undecodable image): an SnncError, sent as data so it stays one. */
   | { type: 'error'; detail: string; where: ErrorPlace };
 
-const { plan, source: spec, from, to, opts } = workerData as WorkerJob;
+const { plan, source: spec, from, to, opts, loaded } = workerData as WorkerJob;
 const port = parentPort!;
 let chunks: ChunkResult[];
 try {
   const source = await openSource(spec);
-  chunks = await runRange(plan, source, from, to, opts, (done) => port.postMessage({ type: 'progress', done } satisfies WorkerMessage));
+  chunks = await runRange(plan, source, from, to, opts, (done) => port.postMessage({ type: 'progress', done } satisfies WorkerMessage), loaded);
   source.close();
 } catch (e) {
   if (!(e instanceof SnncError)) throw e;
