@@ -80,7 +80,8 @@ class Builder {
 
   /** One node with one output; returns the output's name. */
   op(type: string, inputs: string[], attrs: Record<string, AttrValue> = {}, label = type): string {
-    const out = `${this.prefix}${label}.${this.n++}`;
+    // "v<n>/" first: no IR id can make an internal name equal a graph input or output name (spikes.<id>, …).
+    const out = `${this.prefix}v${this.n++}/${label}`;
     this.nodes.push({ name: out, opType: type, input: inputs, output: [out], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
     return out;
   }
@@ -112,15 +113,15 @@ class Shared {
     return name;
   }
 
-  /** An IR tensor as a float initializer (once per name), optionally reshaped or transformed. */
-  tensor(name: string, node: IrNode, transform?: (data: Float32Array, dims: number[]) => { dims: number[]; data: ArrayLike<number> }, tag = ''): string {
-    const key = `${name}${tag}`;
+  /** An IR tensor as a float initializer (once per name and `tag`: w.<name>, or <tag>.<name> transformed). */
+  tensor(name: string, node: IrNode, transform?: (data: Float32Array, dims: number[]) => { dims: number[]; data: ArrayLike<number> }, tag = 'w'): string {
+    const key = `${tag}.${name}`;
     const known = this.byIrName.get(key);
     if (known) return known;
     const t = this.ir.tensors.get(name);
     if (!t) throw new SnncError(`tensor ${name} is missing`, { node: node.id, op: node.kind });
     const { dims, data } = transform ? transform(t.data, t.dims) : t;
-    const out = `w.${key}`;
+    const out = key;
     this.initializers.push(floatTensor(out, dims, data));
     this.byIrName.set(key, out);
     return out;
@@ -161,7 +162,7 @@ export const ONNX_FORMS: { [K in FinalKind]: Form<NodeOf<K>> } = {
         const t = new Float32Array(data.length);
         for (let o = 0; o < out; o++) for (let k = 0; k < inner; k++) t[k * out + o] = data[o * inner + k];
         return { dims: [inner, out], data: t };
-      }, '.T');
+      }, 'wT');
       const y = b.op('MatMul', [inputs[0], wt], {}, node.id);
       return bias ? b.op('Add', [y, bias], {}, node.id) : y;
     },
