@@ -5,6 +5,10 @@
  *   npm run accuracy                       # every configuration, full test sets
  *   npm run accuracy -- --limit 1000       # a quick look
  *   npm run accuracy -- --only relu        # configurations whose name contains "relu"
+ *
+ * `--low-latency` rows compile as `snnc compile --low-latency` does (lowLatencyChoice); `sopsAt` adds a run at
+ * each of those T for its SOPs per sample (a causal run's accuracy at T is the same; its SOPs are not: they
+ * are counted up to T_max).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -15,15 +19,23 @@ import { runBatched } from '../runtime/ann/execute.ts';
 import { accuracyOf } from '../runtime/metrics.ts';
 import { readNpy, toFloatTensor, toLabels } from '../runtime/npy.ts';
 import { simulate } from '../runtime/snn/simulate.ts';
+import { deficitMeasure, lowLatencyChoice } from '../cli/commands/compile.ts';
+import { calibrateV0 } from '../compiler/passes/calibrate-v0.ts';
 
 interface Config {
   name: string;
   model: string;
-  data: 'digits' | 'fmnist';
+  data: 'digits' | 'fmnist' | 'digits8x8';
   divisor: number;
   T: number;
   options: Partial<LowerOptions>;
   rsm?: string;
+  /** Compile as `snnc compile --low-latency`. */
+  lowLatency?: boolean;
+  /** `--v-init calibrated --calib-steps T`. */
+  calibratedAt?: number;
+  /** Extra runs for the SOPs per sample at these T. */
+  sopsAt?: number[];
 }
 
 const BASE: LowerOptions = {
@@ -33,10 +45,16 @@ const BASE: LowerOptions = {
 const CONFIGS: Config[] = [
   { name: 'digits_mlp, p99.9, v0=0', model: 'digits_mlp', data: 'digits', divisor: 1, T: 128, options: {} },
   { name: 'digits_mlp, p99.9, v0=θ/2', model: 'digits_mlp', data: 'digits', divisor: 1, T: 128, options: { vInit: 0.5 } },
-  { name: 'fmnist_cnn_qcfs, θ=λ, v0=θ/2', model: 'fmnist_cnn_qcfs', data: 'fmnist', divisor: 255, T: 64, options: {} },
-  { name: 'fmnist_cnn_relu, p99.9, v0=0', model: 'fmnist_cnn_relu', data: 'fmnist', divisor: 255, T: 128, options: {} },
+  { name: 'fmnist_cnn_qcfs, θ=λ, v0=θ/2', model: 'fmnist_cnn_qcfs', data: 'fmnist', divisor: 255, T: 64, options: {}, sopsAt: [8, 16] },
+  { name: 'fmnist_cnn_qcfs, --low-latency (signed IF)', model: 'fmnist_cnn_qcfs', data: 'fmnist', divisor: 255, T: 64, options: {}, lowLatency: true, sopsAt: [8, 16] },
+  { name: 'fmnist_cnn_qcfs, signed IF, bursts ≤ 8', model: 'fmnist_cnn_qcfs', data: 'fmnist', divisor: 255, T: 64, options: { neuron: { model: 'signed-if', reset: 'subtract', burst: 8 } }, sopsAt: [8, 16] },
+  { name: 'fmnist_cnn_relu, p99.9, v0=0', model: 'fmnist_cnn_relu', data: 'fmnist', divisor: 255, T: 128, options: {}, sopsAt: [32, 64] },
+  { name: 'fmnist_cnn_relu, --low-latency (signed IF, p99.9 per channel, v0=θ/2)', model: 'fmnist_cnn_relu', data: 'fmnist', divisor: 255, T: 64, options: {}, lowLatency: true, sopsAt: [32] },
+  { name: 'fmnist_cnn_relu, p99.9 per channel, v0 calibrated at T=32', model: 'fmnist_cnn_relu', data: 'fmnist', divisor: 255, T: 64, options: { perChannel: true }, calibratedAt: 32, sopsAt: [32] },
   { name: 'fmnist_cnn_relu, p99.9, v0=θ/2', model: 'fmnist_cnn_relu', data: 'fmnist', divisor: 255, T: 128, options: { vInit: 0.5 } },
   { name: 'fmnist_cnn_relu, p99.9 per channel, v0=θ/2', model: 'fmnist_cnn_relu', data: 'fmnist', divisor: 255, T: 128, options: { vInit: 0.5, perChannel: true } },
+  { name: 'digits_mst, θ=λ, v0=θ/2', model: 'digits_mst', data: 'digits8x8', divisor: 1, T: 64, options: { vInit: 0.5 }, sopsAt: [16] },
+  { name: 'digits_mst, --low-latency (signed IF)', model: 'digits_mst', data: 'digits8x8', divisor: 1, T: 64, options: {}, lowLatency: true, sopsAt: [16] },
 ];
 
 const FIX = 'test/fixtures';
@@ -54,8 +72,14 @@ async function main(): Promise<void> {
     const graph = loadOnnx(`${FIX}/${c.model}.onnx`);
     const annLogits = runBatched(graph, { dtype: 'float32', dims: [n, ...x.shape.slice(1)], data: raw.map((v) => v / c.divisor) });
     const calib = toFloatTensor(readNpy(`${FIX}/${c.data}_calib_x.npy`), { divisor: c.divisor });
-    const opts = { ...BASE, divisor: c.divisor, ...c.options };
-    const { ir } = lower(graph, opts, (requests) => activationStats(graph, calib, requests, { percentile: opts.percentile }));
+    const choice = c.lowLatency ? lowLatencyChoice({ output: 'x.json', percentile: 99.9, maxpool: 'error', rsm: [] }) : undefined;
+    const chosen: Partial<LowerOptions> = choice ? { neuron: { model: choice.model, reset: 'subtract' }, vInit: 0.5, perChannel: choice.perChannel } : {};
+    const opts = { ...BASE, divisor: c.divisor, ...c.options, ...chosen, ...(c.calibratedAt !== undefined && { vInit: 0.5 }) };
+    let { ir } = lower(graph, opts, (requests) => activationStats(graph, calib, requests, { percentile: opts.percentile }));
+    if (c.calibratedAt !== undefined) {
+      const rawCalib = readNpy(`${FIX}/${c.data}_calib_x.npy`);
+      ir = await calibrateV0(ir, deficitMeasure(Float32Array.from(rawCalib.data.subarray(0, 256 * per) as ArrayLike<number>)), c.calibratedAt);
+    }
     const started = Date.now();
     const r = await simulate(ir, raw, {
       T: c.T,
@@ -63,6 +87,12 @@ async function main(): Promise<void> {
       onProgress: (done, total) => process.stderr.write(`\r${c.name}: ${done}/${total}   `),
     });
     process.stderr.write('\n');
+    const sopsAt: Record<string, number> = {};
+    for (const T of c.sopsAt ?? []) {
+      const short = await simulate(ir, raw, { T, labels, onProgress: (done, total) => process.stderr.write(`\r${c.name} (SOPs at T=${T}): ${done}/${total}   `) });
+      process.stderr.write('\n');
+      sopsAt[String(T)] = short.sops_per_sample;
+    }
     const row = {
       name: c.name,
       date: new Date().toISOString().slice(0, 10),
@@ -71,6 +101,7 @@ async function main(): Promise<void> {
       ann_accuracy: accuracyOf(annLogits.data, labels),
       snn_accuracy: r.accuracy,
       sops_per_sample: r.sops_per_sample,
+      ...(c.sopsAt && { sops_at: sopsAt }),
       seconds: (Date.now() - started) / 1000,
     };
     console.log(JSON.stringify(row));
@@ -84,7 +115,7 @@ async function main(): Promise<void> {
   writeMarkdown(merged, date);
 }
 
-type Row = { name: string; samples: number; T: number; ann_accuracy: number; snn_accuracy: Record<string, number> | null; sops_per_sample: number };
+type Row = { name: string; samples: number; T: number; ann_accuracy: number; snn_accuracy: Record<string, number> | null; sops_per_sample: number; sops_at?: Record<string, number> };
 
 function mergeResults(fresh: Row[], limit: string | null): Row[] {
   let old: Row[] = [];
@@ -100,13 +131,17 @@ function mergeResults(fresh: Row[], limit: string | null): Row[] {
   return CONFIGS.map((c) => byName.get(c.name)).filter((r): r is Row => r !== undefined);
 }
 
-function writeMarkdown(results: { name: string; samples: number; T: number; ann_accuracy: number; snn_accuracy: Record<string, number> | null; sops_per_sample: number }[], date: string): void {
+function writeMarkdown(results: Row[], date: string): void {
   const pct = (v: number | undefined) => (v === undefined ? '' : (100 * v).toFixed(2));
   const ts = [...new Set(results.flatMap((r) => Object.keys(r.snn_accuracy ?? {}).map(Number)))].sort((a, b) => a - b);
-  const header = `| configuration | samples | ANN | ${ts.map((t) => `T=${t}`).join(' | ')} | SOPs/sample at T_max |`;
-  const rule = `|---|---:|---:|${ts.map(() => '---:').join('|')}|---:|`;
+  const header = `| configuration | samples | ANN | ${ts.map((t) => `T=${t}`).join(' | ')} | SOPs/sample at T_max | SOPs/sample at smaller T |`;
+  const rule = `|---|---:|---:|${ts.map(() => '---:').join('|')}|---:|---:|`;
+  const sops = (v: number) => Math.round(v).toLocaleString('en-US');
   const rows = results.map(
-    (r) => `| ${r.name} | ${r.samples} | ${pct(r.ann_accuracy)} | ${ts.map((t) => pct(r.snn_accuracy?.[String(t)])).join(' | ')} | ${Math.round(r.sops_per_sample).toLocaleString('en-US')} |`,
+    (r) =>
+      `| ${r.name} | ${r.samples} | ${pct(r.ann_accuracy)} | ${ts.map((t) => pct(r.snn_accuracy?.[String(t)])).join(' | ')} | ${sops(r.sops_per_sample)} | ${Object.entries(r.sops_at ?? {})
+        .map(([t, v]) => `T=${t}: ${sops(v)}`)
+        .join('; ')} |`,
   );
   const table = [header, rule, ...rows].join('\n');
   const file = 'docs/accuracy.md';

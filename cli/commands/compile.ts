@@ -7,6 +7,7 @@ import { SnncError } from '../../compiler/errors.ts';
 import type { AnnGraph } from '../../compiler/graph.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
 import type { LowerOptions } from '../../compiler/lower.ts';
+import type { MeasureDeficits } from '../../compiler/passes/calibrate-v0.ts';
 import type { LayerStats, StatsRequest } from '../../runtime/ann/calibrate.ts';
 import { checkOutputPath, createProgress, formatTable, printJson, type Progress } from '../common.ts';
 import { loadDataset, type Dataset } from '../data.ts';
@@ -232,27 +233,29 @@ export function lowLatencyChoice(options: CompileOptions): { model: 'signed-if';
  * calibration samples (raw values: the IR divides them by its divisor).
  */
 async function calibrateOffsets(ir: SnnIr, graph: AnnGraph, options: CompileOptions, T: number): Promise<SnnIr> {
-  const [{ calibrateV0, balancedPopulations }, { diagnose }] = await Promise.all([import('../../compiler/passes/calibrate-v0.ts'), import('../../runtime/snn/diagnose.ts')]);
+  const { calibrateV0, balancedPopulations } = await import('../../compiler/passes/calibrate-v0.ts');
   if (balancedPopulations(ir).length === 0) return ir;
   const limit = Math.min(options.calibLimit ?? Infinity, 256);
   const data = loadDataset({ input: options.calib!, limit, divisor: 1 }, graph.inputs[0]!);
   const x = Float32Array.from(data.x.data as ArrayLike<number>);
   process.stderr.write(`snnc: calibrating v(0) at T = ${T} on ${data.samples} samples\n`);
-  return calibrateV0(
-    ir,
-    async (current, steps) => {
-      const d = await diagnose(current, x, { T: steps });
-      return new Map(
-        d.layers.map((l) => {
-          const at = l.at.find((a) => a.T === steps)!;
-          const node = current.nodes.find((n) => n.id === l.id);
-          const theta = node?.kind === 'if' ? meanOf(node.threshold) : 1;
-          return [l.id, (at.ann_mean - at.snn_mean) / theta];
-        }),
-      );
-    },
-    T,
-  );
+  return calibrateV0(ir, deficitMeasure(x), T);
+}
+
+/** The v(0) pass's measurement on raw samples x: per population, (ANN mean − SNN mean) / mean θ at T, from `snnc diagnose`. */
+export function deficitMeasure(x: Float32Array): MeasureDeficits {
+  return async (current, steps) => {
+    const { diagnose } = await import('../../runtime/snn/diagnose.ts');
+    const d = await diagnose(current, x, { T: steps });
+    return new Map(
+      d.layers.map((l) => {
+        const at = l.at.find((a) => a.T === steps)!;
+        const node = current.nodes.find((n) => n.id === l.id);
+        const theta = node?.kind === 'if' ? meanOf(node.threshold) : 1;
+        return [l.id, (at.ann_mean - at.snn_mean) / theta];
+      }),
+    );
+  };
 }
 
 function meanOf(v: number | number[]): number {

@@ -539,10 +539,12 @@ class Engine {
         gradedPay[kept++] = pay[k];
         sops += stream.fanout.fanOut[i];
       }
-      const payloads = [...new Set(gradedPay.subarray(0, kept))].sort((a, b) => a - b);
-      for (const q of payloads) {
+      const burst = plan.pops[p].burst;
+      for (let q = plan.pops[p].signed ? -burst : 1; q <= burst; q++) {
+        if (q === 0) continue;
         let n = 0;
         for (let k = 0; k < kept; k++) if (gradedPay[k] === q) this.kept[n++] = gradedKept[k];
+        if (n === 0) continue;
         if (q < 0) for (const region of this.regions[si]) negate(cur, region);
         for (let rep = 0; rep < Math.abs(q); rep++) stream.fanout.routes.forEach((r, ri) => this.deliver(r, this.image.routes[si][ri], this.at.kept, n));
         if (q < 0) for (const region of this.regions[si]) negate(cur, region);
