@@ -14,6 +14,8 @@ export interface ExportOnnxCommandOptions {
   json?: boolean;
 }
 
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
 export async function exportOnnxCommand(irPath: string, options: ExportOnnxCommandOptions): Promise<void> {
   checkOutputPath(options.output);
   const [{ readIr }, { exportOnnx }] = await Promise.all([import('../../compiler/ir/io.ts'), import('../../targets/onnx/export.ts')]);
@@ -40,7 +42,7 @@ export async function exportOnnxCommand(irPath: string, options: ExportOnnxComma
       formatTable([['output', 'shape', 'type', 'holds'], ...rows(summary.outputs)]),
       '',
       `wrote ${options.output} (ONNX opset ${summary.opset}, ${summary.bytes.toLocaleString('en-US')} bytes): a Loop over T = ${summary.T} steps, ` +
-        `${summary.populations} IF populations, ${summary.masks} masks, ${summary.static_nodes} IR nodes before the loop and ${summary.loop_nodes} in it`,
+        `${count(summary.populations, 'IF population')}, ${count(summary.masks, 'mask')}, ${count(summary.static_nodes, 'IR node')} before the loop and ${summary.loop_nodes} in it`,
     ].join('\n') + '\n',
   );
 }
