@@ -101,27 +101,36 @@ export async function createProgress(label: string): Promise<Progress> {
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: `${label} [{bar}] {value}/{total} | {duration_formatted} elapsed, eta {eta_formatted}`,
+      format: `${label} [{bar}] {value}/{total} | {rate} | {duration_formatted} elapsed, eta {eta_formatted}`,
       hideCursor: true,
       clearOnComplete: true,
     },
     cliProgress.Presets.shades_classic,
   );
   let started = false;
+  const start = Date.now();
   return {
     update(done, total) {
+      const rate = { rate: rateText(done, (Date.now() - start) / 1000).replace(/^, /, '') };
       if (!started) {
-        bar.start(total, done);
+        bar.start(total, done, rate);
         started = true;
       } else {
         bar.setTotal(total);
-        bar.update(done);
+        bar.update(done, rate);
       }
     },
     stop() {
       if (started) bar.stop();
     },
   };
+}
+
+/** Samples (images) per second so far, once there is something to measure. */
+function rateText(done: number, seconds: number): string {
+  if (done === 0 || seconds < 0.05) return '';
+  const rate = done / seconds;
+  return `, ${rate >= 100 ? Math.round(rate) : rate.toPrecision(3)}/s`;
 }
 
 function plainProgress(label: string): Progress {
@@ -131,8 +140,8 @@ function plainProgress(label: string): Progress {
   let written: [number, number] | undefined;
   const write = () => {
     const [done, total] = latest!;
-    const seconds = ((Date.now() - start) / 1000).toFixed(1);
-    process.stderr.write(`${label}: ${done}/${total} (${Math.floor((100 * done) / total)} %, ${seconds} s)\n`);
+    const elapsed = (Date.now() - start) / 1000;
+    process.stderr.write(`${label}: ${done}/${total} (${Math.floor((100 * done) / total)} %, ${elapsed.toFixed(1)} s${rateText(done, elapsed)})\n`);
     lastWriteAt = Date.now();
     written = latest;
   };
