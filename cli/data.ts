@@ -73,6 +73,18 @@ function firstSamples(x: NpyArray, count: number): NpyArray {
   return { ...x, shape: [count, ...x.shape.slice(1)], data };
 }
 
+/** `--resize`, `--center-crop`, `--mean`, `--std` as commander parses them (image folders). */
+export interface ImageFlags {
+  resize?: number;
+  centerCrop?: number;
+  mean?: number[];
+  std?: number[];
+}
+
+export function imageOptions(o: ImageFlags): ImageOptions {
+  return { resize: o.resize, centerCrop: o.centerCrop, mean: o.mean, std: o.std };
+}
+
 /** `--shard i/n`: shard i (0-based, as JOB_COMPLETION_INDEX and SLURM_ARRAY_TASK_ID with --array=0-(n−1)) of n. */
 export interface Shard {
   index: number;
@@ -177,5 +189,18 @@ function readText(path: string): string {
     return readFileSync(path, 'utf8');
   } catch (err) {
     throw new SnncError(describeFsError(err), { file: path });
+  }
+}
+
+/**
+ * loadDataset for every input `openDataset` takes (.npy or an image folder): only the samples used are read
+ * (the first `limit`), into memory, raw (or divided by `req.divisor`).
+ */
+export async function loadDatasetStreamed(req: StreamRequest, expected: { name: string; dims: number[] }): Promise<Dataset> {
+  const data = await openDataset(req, expected);
+  try {
+    return await readAll(data, req.divisor ?? 1);
+  } finally {
+    data.source.close();
   }
 }

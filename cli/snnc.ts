@@ -180,12 +180,16 @@ function numberList(value: string): number[] {
  * CenterCrop, ToTensor + Normalize) and shards.
  */
 function withDataOptions(command: Command): Command {
+  return withImageOptions(command).option('--shard <i/n>', 'run only shard i of n (0-based, contiguous samples) and write a partial result to -o; combine the parts with snnc merge');
+}
+
+/** --input <dir>: a folder of PNG/JPEG images, decoded and transformed as torchvision does. */
+function withImageOptions(command: Command): Command {
   return command
     .option('--resize <n>', 'image folders: resize the shorter side to n pixels, keeping the aspect ratio (torchvision Resize(n), bilinear)', positiveInteger)
     .option('--center-crop <n>', 'image folders: central n × n crop after --resize (torchvision CenterCrop(n))', positiveInteger)
     .option('--mean <m>', 'image folders: per-channel mean, e.g. 0.485,0.456,0.406: x = (pixel/255 − mean)/std (ToTensor + Normalize); without --mean/--std pixels stay 0…255 and the divisor applies', numberList)
-    .option('--std <s>', 'image folders: per-channel standard deviation, e.g. 0.229,0.224,0.225 (with --mean)', numberList)
-    .option('--shard <i/n>', 'run only shard i of n (0-based, contiguous samples) and write a partial result to -o; combine the parts with snnc merge');
+    .option('--std <s>', 'image folders: per-channel standard deviation, e.g. 0.229,0.224,0.225 (with --mean)', numberList);
 }
 
 function seedValue(value: string): number {
@@ -240,11 +244,11 @@ withDataOptions(program
     runCommand(async () => (await import('./commands/simulate.ts')).simulate(ir, options)),
   ));
 
-program
+withImageOptions(program
   .command('diagnose')
   .description('where a conversion loses the ANN: per IF layer and T, ANN activation vs SNN rate × θ (correlation, relative error, silent and saturated neurons) and the first layer where the error jumps')
   .argument('<ir>', 'spiking IR (.snn.json)')
-  .requiredOption('--input <x.npy>', 'input samples, first dimension = samples (raw values; the IR records the divisor)')
+  .requiredOption('--input <x.npy|dir>', 'input samples, first dimension = samples (raw values; the IR records the divisor), or a folder of PNG/JPEG images')
   .option('--labels <y.npy>', 'integer class labels, one per sample: adds the ANN and SNN accuracy')
   .option('--input-divisor <d>', 'override the input divisor recorded in the IR', positiveNumber)
   .option('-T, --steps <T>', 'time steps; checked at 8, 16, 32, … below T and at T', positiveInteger, DEFAULT_STEPS)
@@ -268,7 +272,7 @@ See docs/accuracy.md, "Diagnostics".`,
   )
   .action((ir: string, options: DiagnoseOptions) =>
     runCommand(async () => (await import('./commands/diagnose.ts')).diagnose(ir, options)),
-  );
+  ));
 
 program
   .command('export-nir')
@@ -333,11 +337,11 @@ program
     runCommand(async () => (await import('./commands/map.ts')).map(ir, options)),
   );
 
-program
+withImageOptions(program
   .command('chip')
   .description('run a core map on the virtual chip: accuracy, latency per step, energy per inference, cores and links')
   .argument('<map>', 'core map (.map.json from snnc map)')
-  .requiredOption('--input <x.npy>', 'input samples (raw values; the IR records the divisor)')
+  .requiredOption('--input <x.npy|dir>', 'input samples (raw values; the IR records the divisor): .npy, or a folder of PNG/JPEG images')
   .option('--labels <y.npy>', 'integer class labels, one per sample')
   .option('-T, --steps <T>', 'time steps', positiveInteger, DEFAULT_STEPS)
   .option('--limit <n>', 'use only the first n samples', positiveInteger)
@@ -347,13 +351,13 @@ program
   .option('--json', 'print one JSON object instead of tables')
   .action((map: string, options: ChipCommandOptions) =>
     runCommand(async () => (await import('./commands/chip.ts')).chip(map, options)),
-  );
+  ));
 
-program
+withImageOptions(program
   .command('report')
   .description('one self-contained HTML report: accuracy vs T, per-layer diagnostics, energy (ANN vs SNN vs SNN+RSM), chip view')
   .argument('<ir>', 'spiking IR (.snn.json)')
-  .requiredOption('--input <x.npy>', 'evaluation samples (raw values; the IR records the divisor)')
+  .requiredOption('--input <x.npy|dir>', 'evaluation samples (raw values; the IR records the divisor): .npy, or a folder of PNG/JPEG images')
   .requiredOption('--labels <y.npy>', 'integer class labels, one per sample')
   .requiredOption('-o, --output <report.html>', 'HTML file to write')
   .option('--map <model.map.json>', 'core map from snnc map: adds the virtual chip run and the chip view')
@@ -365,7 +369,7 @@ program
   .option('--json', 'print the report data as one JSON object')
   .action((ir: string, options: ReportOptions) =>
     runCommand(async () => (await import('./commands/report.ts')).report(ir, options)),
-  );
+  ));
 
 program
   .command('rsm-search')
@@ -404,12 +408,12 @@ program
   .option('--json', 'print the summary as one JSON object')
   .action((options: DemoOptions) => runCommand(async () => (await import('./commands/demo.ts')).demo(options)));
 
-program
+withImageOptions(program
   .command('run')
   .description('your own model end to end in one command: compile, simulate, map onto a chip, virtual chip, report (what demo does for the bundled model)')
   .argument('<model>', 'model file (.onnx)')
   .option('--calib <x.npy>', 'calibration samples for ReLU/ReLU6 threshold balancing (not needed for QCFS models)')
-  .requiredOption('--input <x.npy>', 'evaluation samples, first dimension = samples (raw values; see --input-divisor)')
+  .requiredOption('--input <x.npy|dir>', 'evaluation samples, first dimension = samples (raw values; see --input-divisor), or a folder of PNG/JPEG images')
   .option('--labels <y.npy>', 'integer class labels, one per sample: adds accuracy, the ANN baseline and report.html')
   .option('-T, --steps <T>', 'time steps', positiveInteger, DEFAULT_STEPS)
   .option('--chip <name|file>', 'chip preset (loihi1, loihi1-sanafe, loihi2) or a chip spec .json', 'loihi1')
@@ -420,6 +424,6 @@ program
   .addOption(new Option('--maxpool <policy>', 'MaxPool has no exact spiking form: error, or convert to average pooling').choices(['error', 'avg']).default('error'))
   .option('--seed <s>', 'seed of the random spike masks', seedValue, 0)
   .option('--json', 'print the summary (also written to run.json) as one JSON object')
-  .action((model: string, options: RunOptions) => runCommand(async () => (await import('./commands/run.ts')).run(model, options)));
+  .action((model: string, options: RunOptions) => runCommand(async () => (await import('./commands/run.ts')).run(model, options))));
 
 await program.parseAsync();

@@ -9,12 +9,11 @@ import { tensorSize } from '../../compiler/graph.ts';
 import { forEachWindow } from '../../runtime/data/source.ts';
 import { writeFileAtomic, writeNpy } from '../../runtime/npy.ts';
 import { argmaxRows, countCorrect } from '../../runtime/metrics.ts';
-import { checkLabelRange, openDataset, parseShard } from '../data.ts';
+import { checkLabelRange, type ImageFlags, imageOptions, openDataset, parseShard } from '../data.ts';
 import { checkOutputPath, createProgress, formatTable, printJson } from '../common.ts';
 import { fileSha256, type Partial, toJsonArray, writePartial } from '../partial.ts';
-import { imageOptions } from './simulate.ts';
 
-export interface AnnOptions {
+export interface AnnOptions extends ImageFlags {
   input: string;
   labels?: string;
   inputDivisor?: number;
@@ -26,10 +25,6 @@ export interface AnnOptions {
   shard?: string;
   /** The result without timings as JSON; with --shard, the partial result. */
   output?: string;
-  resize?: number;
-  centerCrop?: number;
-  mean?: number[];
-  std?: number[];
 }
 
 export interface AnnResult {

@@ -8,10 +8,10 @@ import { SnncError } from '../../compiler/errors.ts';
 import type { ChipReport } from '../../targets/chip/simulate.ts';
 import type { EnergyBreakdown } from '../../targets/energy.ts';
 import { createProgress, formatCount, formatTable, printJson } from '../common.ts';
-import { loadDataset } from '../data.ts';
+import { type ImageFlags, imageOptions, loadDatasetStreamed } from '../data.ts';
 import { warnIfLimitExceeds } from './simulate.ts';
 
-export interface ChipOptions {
+export interface ChipOptions extends ImageFlags {
   input: string;
   labels?: string;
   steps: number;
@@ -35,7 +35,7 @@ export async function chip(mapPath: string, options: ChipOptions): Promise<void>
   ]);
   const loaded = readMap(mapPath);
   const { ir } = loaded;
-  const data = loadDataset({ input: options.input, labels: options.labels, limit: options.limit }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
+  const data = await loadDatasetStreamed({ input: options.input, labels: options.labels, limit: options.limit, images: imageOptions(options) }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
   warnIfLimitExceeds('--limit', options.limit, data.samples, options.input);
   if (options.trace && data.samples * options.steps > TRACE_MAX_STEPS) {
     throw new SnncError(`--trace on ${data.samples} samples × T ${options.steps} = ${data.samples * options.steps} steps: at most ${TRACE_MAX_STEPS} (use --limit)`);

@@ -9,10 +9,10 @@ import { SnncError } from '../../compiler/errors.ts';
 import { tensorSize } from '../../compiler/graph.ts';
 import type { DiagnoseResult, LayerMetrics } from '../../runtime/snn/diagnose.ts';
 import { createProgress, formatCount, formatTable, printJson } from '../common.ts';
-import { loadDataset } from '../data.ts';
+import { type ImageFlags, imageOptions, loadDatasetStreamed } from '../data.ts';
 import { warn, warnIfLimitExceeds } from './simulate.ts';
 
-export interface DiagnoseOptions {
+export interface DiagnoseOptions extends ImageFlags {
   input: string;
   labels?: string;
   inputDivisor?: number;
@@ -32,7 +32,7 @@ export async function diagnose(irPath: string, options: DiagnoseOptions): Promis
   if (options.inputDivisor !== undefined) ir.input = { ...ir.input, divisor: options.inputDivisor };
   const classes = tensorSize(ir.output.shape);
   const limit = options.limit ?? DEFAULT_LIMIT;
-  const data = loadDataset({ input: options.input, labels: options.labels, limit, classes }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
+  const data = await loadDatasetStreamed({ input: options.input, labels: options.labels, limit, classes, images: imageOptions(options) }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
   warnIfLimitExceeds('--limit', options.limit, data.samples, options.input);
   const warnings: string[] = [];
   const scale = diag.inputScaleWarning(data.x.data as Float32Array, ir.input.divisor);

@@ -7,11 +7,11 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { SnncError } from '../../compiler/errors.ts';
 import { checkOutputPath, createProgress, printJson, writeFileAtomic } from '../common.ts';
-import { loadDataset } from '../data.ts';
+import { type ImageFlags, imageOptions, loadDatasetStreamed } from '../data.ts';
 import { packageVersion } from '../version.ts';
 import { warnIfLimitExceeds } from './simulate.ts';
 
-export interface ReportOptions {
+export interface ReportOptions extends ImageFlags {
   input: string;
   labels: string;
   map?: string;
@@ -42,7 +42,7 @@ export async function report(irPath: string, options: ReportOptions): Promise<vo
   if (!existsSync(annPath)) {
     throw new SnncError(`the source model ${annPath} recorded in the IR is not there: give it with --ann <model.onnx>`, { file: irPath });
   }
-  const data = loadDataset({ input: options.input, labels: options.labels, limit: options.limit }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
+  const data = await loadDatasetStreamed({ input: options.input, labels: options.labels, limit: options.limit, images: imageOptions(options) }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
   warnIfLimitExceeds('--limit', options.limit, data.samples, options.input);
   const { data: reportData } = await collectReport({
     ir,

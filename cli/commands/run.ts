@@ -12,13 +12,13 @@ import { SnncError } from '../../compiler/errors.ts';
 import type { SimulationResult } from '../../runtime/snn/simulate.ts';
 import type { ChipReport } from '../../targets/chip/simulate.ts';
 import { createProgress, printJson, writeFileAtomic } from '../common.ts';
-import { loadDataset } from '../data.ts';
+import { type ImageFlags, imageOptions, loadDatasetStreamed } from '../data.ts';
 import { packageVersion } from '../version.ts';
 import { compile } from './compile.ts';
 import { profiledRates, renderSummary } from './demo.ts';
 import { warnIfLimitExceeds } from './simulate.ts';
 
-export interface RunOptions {
+export interface RunOptions extends ImageFlags {
   calib?: string;
   input: string;
   labels?: string;
@@ -103,7 +103,7 @@ export async function run(modelPath: string, options: RunOptions): Promise<void>
   const graph = loadOnnx(modelPath);
   const outDims = graph.outputs[0]?.dims ?? [];
   const classes = outDims.length && outDims[outDims.length - 1]! > 0 ? outDims[outDims.length - 1] : undefined;
-  const data = loadDataset({ input: options.input, labels: options.labels, limit: options.limit, classes }, graph.inputs[0]!);
+  const data = await loadDatasetStreamed({ input: options.input, labels: options.labels, limit: options.limit, classes, images: imageOptions(options) }, graph.inputs[0]!);
   warnIfLimitExceeds('--limit', options.limit, data.samples, options.input);
   const x = data.x.data as Float32Array; // raw values: the IR records the divisor
   const perSample = x.length / data.samples;

@@ -14,10 +14,10 @@ import type { ChunkOptions, ChunkResult } from '../../runtime/snn/engine.ts';
 import type { buildPlan } from '../../runtime/snn/plan.ts';
 import type { AttentionMode, SimulationResult } from '../../runtime/snn/simulate.ts';
 import { checkOutputPath, createProgress, formatCount, formatTable, printJson } from '../common.ts';
-import { openDataset, parseShard, type StreamDataset } from '../data.ts';
+import { type ImageFlags, imageOptions, openDataset, parseShard, type StreamDataset } from '../data.ts';
 import { fileSha256, type Partial, toJsonArray, writePartial } from '../partial.ts';
 
-export interface SimulateOptions {
+export interface SimulateOptions extends ImageFlags {
   input: string;
   labels?: string;
   inputDivisor?: number;
@@ -33,11 +33,6 @@ export interface SimulateOptions {
   shard?: string;
   /** The result (deterministic: no timings) as JSON; with --shard, the partial result. */
   output?: string;
-  /** Image folder decoding (`--input <dir>`). */
-  resize?: number;
-  centerCrop?: number;
-  mean?: number[];
-  std?: number[];
 }
 
 /** A warning on stderr: the run goes on, but not quite as asked. */
@@ -145,10 +140,6 @@ function simulateDocument(result: SimulationResult, irPath: string, options: Pic
 export function resultJson(doc: Record<string, unknown>): string {
   const { seconds: _s, images_per_second: _i, sops_per_second: _o, ...rest } = doc;
   return `${JSON.stringify(rest, null, 2)}\n`;
-}
-
-export function imageOptions(o: { resize?: number; centerCrop?: number; mean?: number[]; std?: number[] }): ImageOptions {
-  return { resize: o.resize, centerCrop: o.centerCrop, mean: o.mean, std: o.std };
 }
 
 /** Up to 1000 samples from the start of the data (not of the shard), for the input-scale warning: every shard warns alike. */
