@@ -126,13 +126,13 @@ export async function ann(modelPath: string, options: AnnOptions): Promise<void>
   else process.stdout.write(renderAnnResult(result));
 }
 
-/** `-o result.json`: the result without its wall time, the same bytes whether run whole or merged from shards. */
+/** `-o result.json`: the result without its wall time and logits file (a shard writes its own rows), the same bytes whether run whole or merged from shards. */
 function annResultJson(r: AnnResult): string {
-  const { seconds: _s, ...rest } = r;
+  const { seconds: _s, logits: _l, ...rest } = r;
   return `${JSON.stringify(rest, null, 2)}\n`;
 }
 
-type AnnKey = { model: string; model_sha256: string; input: string; labels: string | null; limit: number | null; input_divisor: number | null; logits: string | null; image_options: ReturnType<typeof imageOptions> };
+type AnnKey = { model: string; model_sha256: string; input: string; labels: string | null; limit: number | null; input_divisor: number | null; image_options: ReturnType<typeof imageOptions> };
 
 function annKey(modelPath: string, o: AnnOptions): AnnKey {
   return {
@@ -142,7 +142,6 @@ function annKey(modelPath: string, o: AnnOptions): AnnKey {
     labels: o.labels ?? null,
     limit: o.limit ?? null,
     input_divisor: o.inputDivisor ?? null,
-    logits: o.logits ?? null,
     image_options: imageOptions(o),
   };
 }
@@ -176,7 +175,7 @@ export async function mergeAnn(parts: Array<Partial & { file: string }>): Promis
     correct,
     accuracy: correct === null ? null : correct / samples,
     seconds: 0,
-    logits: key.logits,
+    logits: null,
   });
 }
 

@@ -136,9 +136,12 @@ function simulateDocument(result: SimulationResult, irPath: string, options: Pic
   };
 }
 
-/** `-o result.json`: the run's document without what varies from run to run (wall time, rates), so that one run and merged shards give the same bytes. */
+/**
+ * `-o result.json`: the run's document without what varies from run to run (wall time, rates) and without the
+ * per-sample files (each shard writes its own rows), so that one run and merged shards give the same bytes.
+ */
 export function resultJson(doc: Record<string, unknown>): string {
-  const { seconds: _s, images_per_second: _i, sops_per_second: _o, ...rest } = doc;
+  const { seconds: _s, images_per_second: _i, sops_per_second: _o, logits: _l, predictions: _p, ...rest } = doc;
   return `${JSON.stringify(rest, null, 2)}\n`;
 }
 

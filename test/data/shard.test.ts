@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readNpy } from '../../runtime/npy.ts';
 import { expectUserError, snnc } from '../helpers/cli.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'snnc-shard-'));
@@ -38,18 +39,23 @@ describe('simulate --shard i/n + merge = one run, byte for byte', () => {
 
   it('without masks (fmnist QCFS CNN, 3 shards, one of them on 2 workers)', () => {
     const args = ['--input', fx('fmnist_test_x.npy'), '--labels', fx('fmnist_test_y.npy'), '-T', '8', '--limit', '101'];
-    ok(snnc('simulate', qcfs, ...args, '-o', at('qcfs-one.json')));
+    ok(snnc('simulate', qcfs, ...args, '-o', at('qcfs-one.json'), '--logits', at('qcfs-logits.npy')));
     const one = readFileSync(at('qcfs-one.json'), 'utf8');
-    const merged = shardAndMerge('simulate', qcfs, args, 3, 'qcfs', (i) => (i === 1 ? ['--workers', '2'] : []));
+    const merged = shardAndMerge('simulate', qcfs, args, 3, 'qcfs', (i) => [...(i === 1 ? ['--workers', '2'] : []), '--logits', at(`qcfs-logits-${i}.npy`)]);
     expect(merged).toBe(one);
+    // Each shard writes its own rows of --logits: together, the one run's.
+    const rows = [0, 1, 2].flatMap((i) => Array.from(readNpy(at(`qcfs-logits-${i}.npy`)).data as Float32Array));
+    expect(rows).toEqual(Array.from(readNpy(at('qcfs-logits.npy')).data as Float32Array));
+    expect(rows.length).toBe(101 * 10);
     const doc = JSON.parse(one);
     expect(doc.samples).toBe(101);
     expect(doc.seconds).toBeUndefined();
-    // The merged document is the --json one without its timings.
+    // The merged document is the --json one without its timings and per-sample file names.
     const json = JSON.parse(ok(snnc('simulate', qcfs, ...args, '--json')).stdout);
-    delete json.seconds;
-    delete json.images_per_second;
-    delete json.sops_per_second;
+    for (const k of ['seconds', 'images_per_second', 'sops_per_second', 'logits', 'predictions']) {
+      expect(k in json).toBe(true);
+      delete json[k];
+    }
     expect(doc).toEqual(json);
   }, 120_000);
 
