@@ -264,8 +264,8 @@ function writePerSample(r: SimulationResult, options: SimulateOptions): void {
   }
 }
 
-function withoutArrays(r: SimulationResult): Omit<SimulationResult, 'predictions' | 'checkpoint_predictions' | 'logits' | 'spikes'> {
-  const { predictions: _p, checkpoint_predictions: _c, logits: _l, spikes: _s, ...rest } = r;
+function withoutArrays(r: SimulationResult): Omit<SimulationResult, 'predictions' | 'checkpoint_predictions' | 'checkpoint_sops' | 'logits' | 'spikes'> {
+  const { predictions: _p, checkpoint_predictions: _c, checkpoint_sops: _k, logits: _l, spikes: _s, ...rest } = r;
   return rest;
 }
 

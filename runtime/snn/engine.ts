@@ -78,6 +78,12 @@ export interface ChunkResult {
   softmaxOps: Float64Array;
   /** Per analog node: output table entries delivered per work category (analog nodes × CATEGORIES). */
   analogOut: Float64Array;
+  /**
+   * `sops` and `streamCategories` as they stood at each checkpoint, summed over the samples (checkpoints ×
+   * streams, checkpoints × streams × CATEGORIES): the work up to each T of one causal run.
+   */
+  sopsAt?: Float64Array;
+  categoriesAt?: Float64Array;
 }
 
 /**
@@ -726,7 +732,12 @@ export function runChunk(plan: NetworkPlan, input: Float32Array, sampleOffset: n
     operandSpikes: new Float64Array(plan.analog.length),
     softmaxOps: new Float64Array(plan.analog.length),
     analogOut: new Float64Array(plan.analog.length * CATEGORIES),
+    sopsAt: new Float64Array(K * plan.streams.length),
+    categoriesAt: new Float64Array(K * plan.streams.length * CATEGORIES),
   };
+  const S = plan.streams.length;
+  const sopsStart = new Float64Array(S);
+  const categoriesStart = new Float64Array(S * CATEGORIES);
   let where = loaded;
   if (!where) {
     const image = planImage(plan, 1);
@@ -737,6 +748,8 @@ export function runChunk(plan: NetworkPlan, input: Float32Array, sampleOffset: n
   for (let s = 0; s < count; s++) {
     const sample = sampleOffset + s;
     engine.start(input, s * plan.inputSize);
+    sopsStart.set(result.sops);
+    categoriesStart.set(result.streamCategories);
     const offsets = opts.recordSpikes ? new Int32Array(T * P + 1) : undefined;
     const recorded = opts.recordSpikes ? new IntList() : undefined;
     const payloads = opts.recordSpikes && plan.pops.some(isGraded) ? new IntList() : undefined;
@@ -756,7 +769,12 @@ export function runChunk(plan: NetworkPlan, input: Float32Array, sampleOffset: n
         }
         engine.send(p, ns, sample, t);
       }
-      if (checkpointAt[t] >= 0) result.predictions[s * K + checkpointAt[t]] = engine.argmax();
+      const k = checkpointAt[t];
+      if (k >= 0) {
+        result.predictions[s * K + k] = engine.argmax();
+        for (let i = 0; i < S; i++) result.sopsAt![k * S + i] += result.sops[i] - sopsStart[i];
+        for (let i = 0; i < S * CATEGORIES; i++) result.categoriesAt![k * S * CATEGORIES + i] += result.streamCategories[i] - categoriesStart[i];
+      }
     }
     const ro = plan.readout.offset;
     for (let k = 0; k < classes; k++) result.logits[s * classes + k] = engine.v[ro + k] / T;

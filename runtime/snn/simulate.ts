@@ -144,6 +144,8 @@ export interface SimulationResult {
   predictions: Int32Array;
   /** Argmax of the readout at every T of `checkpointsFor(T)`: samples × checkpoints, row-major. */
   checkpoint_predictions: Int32Array;
+  /** SOPs per sample up to every T of `checkpointsFor(T)` (the last is sops_per_sample); absent for merged shards. */
+  checkpoint_sops?: Float64Array;
   /** samples × classes: accumulated readout / T. */
   logits: Float32Array;
   classes: number;
@@ -458,6 +460,23 @@ export function assemble(
   const total = emptyModuleStats();
   for (const m of Object.values(modules)) for (const key of Object.keys(total) as Array<keyof ModuleStats>) total[key] += m[key];
   const sopsTotal = perStream.reduce((a, cats) => a + synaptic(cats), 0);
+  // The same sum over the streams' work up to each checkpoint.
+  let checkpointSops: Float64Array | undefined;
+  if (chunks.every((c) => c.sopsAt && c.categoriesAt)) {
+    const S = plan.streams.length;
+    const sopsAt = sum((c) => c.sopsAt!);
+    const categoriesAt = sum((c) => c.categoriesAt!);
+    checkpointSops = Float64Array.from(checkpoints, (_, k) => {
+      let total = 0;
+      plan.streams.forEach((st, si) => {
+        const cats = new Float64Array(CATEGORIES);
+        if (st.fanout.category < 0) cats.set(categoriesAt.subarray((k * S + si) * CATEGORIES, (k * S + si + 1) * CATEGORIES));
+        else cats[st.fanout.category] = sopsAt[k * S + si];
+        total += synaptic(cats);
+      });
+      return total / samples;
+    });
+  }
 
   return {
     T,
@@ -466,6 +485,7 @@ export function assemble(
     accuracy,
     predictions,
     checkpoint_predictions: allPredictions,
+    ...(checkpointSops && { checkpoint_sops: checkpointSops }),
     logits,
     classes,
     sops_per_sample: sopsTotal / samples,

@@ -192,6 +192,27 @@ describe('signed IF with bursts reproduces the QCFS ANN at T = L', () => {
   });
 });
 
+describe('SOPs up to each T of one causal run (checkpoint_sops)', () => {
+  it('equal the SOPs of a run that stops there, for plain and signed neurons; the last is sops_per_sample', async () => {
+    const graph = loadOnnx('test/fixtures/fmnist_cnn_qcfs.onnx');
+    const x = readNpy('test/fixtures/fmnist_test_x.npy');
+    const per = x.data.length / x.shape[0];
+    const raw = Float32Array.from(x.data.subarray(0, 6 * per) as ArrayLike<number>);
+    const options: LowerOptions = { divisor: 255, percentile: 99.9, perChannel: false, vInit: 0.5, maxpool: 'error', rsm: [], snncVersion: 'test', recorded: {} };
+    for (const neuron of [undefined, { model: 'signed-if' as const, reset: 'subtract' as const }]) {
+      const { ir } = lower(graph, { ...options, neuron });
+      const long = await simulate(ir, raw, { T: 16, workers: 2 });
+      expect(long.checkpoint_sops!.length).toBe(5);
+      expect(long.checkpoint_sops![4]).toBe(long.sops_per_sample);
+      for (const [k, T] of [[2, 4], [3, 8]]) {
+        const short = await simulate(ir, raw, { T, workers: 1 });
+        expect(long.checkpoint_sops![k], `T=${T}`).toBe(short.sops_per_sample);
+      }
+      expect(long.checkpoint_sops![2]).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe('the IR file and the targets', () => {
   function smallIr(rule: { signed?: boolean; burst?: number }): SnnIr {
     const { ir } = twoLayer([0.75, -1.25]);
