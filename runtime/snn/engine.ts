@@ -250,7 +250,18 @@ class AnalogState {
 
 /** Where one route's read-only arrays are in the kernels' memory (byte offsets). */
 export type RouteAt =
-  | { kind: 'conv'; twin: ConvTwinAt; remap: number }
+  | {
+      kind: 'conv';
+      twin: ConvTwinAt;
+      remap: number;
+      /**
+       * Index into the state's `staged` bases when the route alone fills one population's currents from a
+       * plain (non-graded) population, else −1: those currents are the base current whenever a delivery
+       * starts (the population's update resets them; nothing else adds), so the delivery stages that base,
+       * transposed once per sample, instead of transposing the currents every step.
+       */
+      sole: number;
+    }
   | { kind: 'table'; rowPtr: number; entries: number }
   | { kind: 'dense'; weights: number; remap: number };
 
@@ -266,6 +277,8 @@ export interface PlanImage {
   fanOut: number[];
   /** Per stream and route. */
   routes: RouteAt[][];
+  /** Per stream and route: a conv route that alone fills its target (RouteAt `sole`). */
+  sole: boolean[][];
   /** Byte offset of each engine's state block and its size. */
   states: number[];
   stateBytes: number;
@@ -288,12 +301,34 @@ interface StateAt {
   kept: number;
   remapped: number;
   acc: number;
+  /** Per sole conv route (RouteAt `sole`): its target's base current, channel-last. */
+  staged: number[];
 }
 
 /** One WebAssembly instance addresses at most 4 GiB (32-bit offsets). */
 export const WASM_MEMORY_LIMIT = 2 ** 32;
 
-function stateLayout(plan: NetworkPlan): { at: StateAt; bytes: number } {
+/** Per stream and conv route: whether it is its target's only writer (see RouteAt `sole`). */
+function soleWriters(plan: NetworkPlan): boolean[][] {
+  const writers: Array<[number, number]> = [];
+  for (const st of plan.streams) for (const r of st.fanout.routes) writers.push(routeRegion(r));
+  for (const a of plan.analog) {
+    for (const r of a.fanout.routes) writers.push(routeRegion(r));
+    for (const op of a.operands) writers.push([op.offset, op.offset + op.size]);
+  }
+  const popAt = new Map(plan.pops.map((p) => [p.offset, p]));
+  return plan.streams.map((st) =>
+    st.fanout.routes.map((r) => {
+      if (r.kind !== 'conv' || isGraded(plan.pops[st.pop])) return false;
+      const [start, end] = routeRegion(r);
+      const target = popAt.get(start);
+      if (!target || target.offset + target.size !== end) return false;
+      return writers.filter(([s, e]) => s < end && e > start).length === 1;
+    }),
+  );
+}
+
+function stateLayout(plan: NetworkPlan, sole: boolean[][]): { at: StateAt; bytes: number } {
   const layout = new MemoryLayout();
   const n = plan.currentSize;
   const largestPop = Math.max(0, ...plan.pops.map((p) => p.size));
@@ -310,6 +345,7 @@ function stateLayout(plan: NetworkPlan): { at: StateAt; bytes: number } {
     kept: layout.reserve(4 * largestPop),
     remapped: layout.reserve(4 * largestPop),
     acc: layout.reserve(8 * staged),
+    staged: plan.streams.flatMap((st, si) => st.fanout.routes.flatMap((r, ri) => (sole[si][ri] && r.kind === 'conv' ? [layout.reserve(8 * r.twin.cout * r.twin.outPlane)] : []))),
   };
   return { at, bytes: layout.size };
 }
@@ -326,8 +362,10 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
   const theta = reserve('thresholds and leaks', 8 * n);
   const leak = reserve('thresholds and leaks', 8 * n);
   const fanOut = plan.streams.map((st) => reserve('fan-out counts', 4 * st.fanout.rows));
-  const routes = plan.streams.map((st) =>
-    st.fanout.routes.map((r): RouteAt => {
+  const sole = soleWriters(plan);
+  let soles = 0;
+  const routes = plan.streams.map((st, si) =>
+    st.fanout.routes.map((r, ri): RouteAt => {
       if (r.kind === 'conv') {
         const t = r.twin;
         const twin: ConvTwinAt = {
@@ -336,16 +374,16 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
           posTap: reserve('conv position tables', 4 * t.posTap.length),
           weights: reserve('conv weights', 8 * t.weights.length),
         };
-        return { kind: 'conv', twin, remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1 };
+        return { kind: 'conv', twin, remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1, sole: sole[si][ri] ? soles++ : -1 };
       }
       if (r.kind === 'dense') return { kind: 'dense', weights: reserve('dense weights', 4 * r.weights.length), remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1 };
       return { kind: 'table', rowPtr: reserve('synapse tables', 4 * r.csr.rowPtr.length), entries: reserve('synapse tables', 8 * r.csr.col.length) };
     }),
   );
-  const { bytes: stateBytes } = stateLayout(plan);
+  const { bytes: stateBytes } = stateLayout(plan, sole);
   const states = Array.from({ length: engines }, () => reserve(engines === 1 ? 'neuron state' : `neuron state of ${engines} threads`, stateBytes));
   const image: PlanImage = {
-    theta, leak, fanOut, routes, states, stateBytes, bytes: layout.size,
+    theta, leak, fanOut, routes, sole, states, stateBytes, bytes: layout.size,
     parts: [...parts].sort((a, b) => b[1] - a[1]),
   };
   if (image.bytes > WASM_MEMORY_LIMIT) {
@@ -425,7 +463,7 @@ class Engine {
     const n = plan.currentSize;
     const largestPop = Math.max(0, ...plan.pops.map((p) => p.size));
     const graded = plan.pops.map(isGraded);
-    const { at: rel } = stateLayout(plan);
+    const { at: rel } = stateLayout(plan, image.sole);
     const b0 = image.states[slot];
     const at: StateAt = {
       cur: b0 + rel.cur,
@@ -438,6 +476,7 @@ class Engine {
       kept: b0 + rel.kept,
       remapped: b0 + rel.remapped,
       acc: b0 + rel.acc,
+      staged: rel.staged.map((o) => b0 + o),
     };
     this.kernels = instantiateKernels(memory);
     const buffer = memory.buffer;
@@ -464,6 +503,14 @@ class Engine {
     base.set(plan.bias);
     applyInput(base, plan.input, input, x0, plan.inputSize, plan.divisor);
     this.cur.set(base);
+    this.image.routes.forEach((routes, si) =>
+      routes.forEach((where, ri) => {
+        const r = plan.streams[si].fanout.routes[ri];
+        if (where.kind === 'conv' && where.sole >= 0 && r.kind === 'conv') {
+          this.kernels.stage(this.at.base + 8 * r.twin.offset, this.at.staged[where.sole], r.twin.cout, r.twin.outPlane, 1);
+        }
+      }),
+    );
     this.v.set(plan.v0);
     this.tracer.fill(0);
     this.active = 0;
@@ -588,7 +635,12 @@ class Engine {
     } else if (r.kind === 'conv' && where.kind === 'conv') {
       const t = r.twin;
       const c = where.twin;
-      kernels.deliverConv(list, n, at.cur + 8 * t.offset, at.acc, c.posPtr, c.posOut, c.posTap, c.weights, t.plane, t.outPlane, t.cinPerGroup, t.coutPerGroup, t.cout, t.taps);
+      const cur = at.cur + 8 * t.offset;
+      // Staged channel-last: from the transposed base when the route is its target's only writer.
+      if (where.sole >= 0) kernels.copy(at.acc, at.staged[where.sole], 8 * t.cout * t.outPlane);
+      else kernels.stage(cur, at.acc, t.cout, t.outPlane, 1);
+      kernels.scatterConv(list, n, at.acc, c.posPtr, c.posOut, c.posTap, c.weights, t.plane, t.cinPerGroup, t.coutPerGroup, t.cout, t.taps, -1);
+      kernels.stage(cur, at.acc, t.cout, t.outPlane, 0);
     }
   }
 

@@ -57,8 +57,9 @@ describe('integrate', () => {
 describe('deliverConv', () => {
   for (const cpg of [1, 3, 8, 13, 16, 34]) {
     it(`${cpg} output channels per group`, () => {
-      // A made-up twin: 2 groups of 3 input channels, 5 source positions, 4 output positions, 3 taps.
-      const [cinPerGroup, groups, plane, outPlane, taps] = [3, 2, 5, 4, 3];
+      // A made-up twin: 2 groups of 3 input channels (1 group of 6 for an odd cout), 5 source positions, 4 output positions, 3 taps.
+      const groups = cpg % 2 === 1 ? 1 : 2;
+      const [cinPerGroup, plane, outPlane, taps] = [6 / groups, 5, 4, 3];
       const cin = cinPerGroup * groups;
       const cout = cpg * groups;
       const posPtr = Int32Array.from([0, 2, 3, 3, 6, 8]);

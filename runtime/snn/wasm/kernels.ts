@@ -42,6 +42,8 @@ export interface Kernels {
   addEntriesAt(spikes: number, n: number, rowPtr: number, entries: number, cur: number): void;
   /** A dense route: each listed m = row·inner + j adds the f32 weights[j·out ..] to cur[row·out ..]. */
   deliverDense(list: number, n: number, inner: number, out: number, weights: number, cur: number): void;
+  /** Copies `bytes` bytes from `src` to `dst` (no overlap). */
+  copy(dst: number, src: number, bytes: number): void;
   /** Σ table[i] (i32) over the n listed i. */
   sumAt(list: number, n: number, table: number): number;
   /** Writes remap[i] of the n listed i to `out`, skipping −1; returns how many. */

@@ -138,28 +138,65 @@
 
   ;; acc[p·cout + o] = cur[o·outPlane + p] (to = 1) or back (to = 0), for o < cout, p < outPlane.
   ;; $cur points at the target population's first current.
+  ;; Two channels at a time: one 16-byte access on the channel-last side, two 8-byte ones on the other.
   (func $stage (export "stage") (param $cur i32) (param $acc i32) (param $cout i32) (param $outPlane i32) (param $to i32)
-    (local $o i32) (local $p i32) (local $a i32) (local $b i32)
+    (local $o i32) (local $p i32) (local $a i32) (local $b i32) (local $b2 i32) (local $step i32) (local $row i32) (local $x v128)
+    (local.set $step (i32.shl (local.get $cout) (i32.const 3)))
+    (local.set $row (i32.shl (local.get $outPlane) (i32.const 3)))
     (block $doneO
       (loop $forO
-        (br_if $doneO (i32.ge_u (local.get $o) (local.get $cout)))
+        (br_if $doneO (i32.ge_u (i32.add (local.get $o) (i32.const 1)) (local.get $cout)))
+        (local.set $a (i32.add (local.get $acc) (i32.shl (local.get $o) (i32.const 3))))
+        (local.set $b (i32.add (local.get $cur) (i32.mul (local.get $o) (local.get $row))))
+        (local.set $b2 (i32.add (local.get $b) (local.get $row)))
+        (local.set $p (i32.const 0))
+        (if (local.get $to)
+          (then
+            (block $doneP
+              (loop $forP
+                (br_if $doneP (i32.ge_u (local.get $p) (local.get $outPlane)))
+                (v128.store (local.get $a) (v128.load64_lane 1 (local.get $b2) (v128.load64_zero (local.get $b))))
+                (local.set $a (i32.add (local.get $a) (local.get $step)))
+                (local.set $b (i32.add (local.get $b) (i32.const 8)))
+                (local.set $b2 (i32.add (local.get $b2) (i32.const 8)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $forP))))
+          (else
+            (block $doneP
+              (loop $forP
+                (br_if $doneP (i32.ge_u (local.get $p) (local.get $outPlane)))
+                (local.set $x (v128.load (local.get $a)))
+                (v128.store64_lane 0 (local.get $b) (local.get $x))
+                (v128.store64_lane 1 (local.get $b2) (local.get $x))
+                (local.set $a (i32.add (local.get $a) (local.get $step)))
+                (local.set $b (i32.add (local.get $b) (i32.const 8)))
+                (local.set $b2 (i32.add (local.get $b2) (i32.const 8)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $forP)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 2)))
+        (br $forO)))
+    ;; An odd last channel.
+    (if (i32.lt_u (local.get $o) (local.get $cout))
+      (then
+        (local.set $a (i32.add (local.get $acc) (i32.shl (local.get $o) (i32.const 3))))
+        (local.set $b (i32.add (local.get $cur) (i32.mul (local.get $o) (local.get $row))))
         (local.set $p (i32.const 0))
         (block $doneP
           (loop $forP
             (br_if $doneP (i32.ge_u (local.get $p) (local.get $outPlane)))
-            (local.set $a (i32.add (local.get $acc)
-              (i32.shl (i32.add (i32.mul (local.get $p) (local.get $cout)) (local.get $o)) (i32.const 3))))
-            (local.set $b (i32.add (local.get $cur)
-              (i32.shl (i32.add (i32.mul (local.get $o) (local.get $outPlane)) (local.get $p)) (i32.const 3))))
             (if (local.get $to)
               (then (f64.store (local.get $a) (f64.load (local.get $b))))
               (else (f64.store (local.get $b) (f64.load (local.get $a)))))
+            (local.set $a (i32.add (local.get $a) (local.get $step)))
+            (local.set $b (i32.add (local.get $b) (i32.const 8)))
             (local.set $p (i32.add (local.get $p) (i32.const 1)))
-            (br $forP)))
-        (local.set $o (i32.add (local.get $o) (i32.const 1)))
-        (br $forO))))
+            (br $forP))))))
 
-;; Delivers n spikes (ascending neuron indices at $spikes) of a [C, H, W] population through a conv twin:
+  ;; $bytes bytes from $src to $dst (regions that do not overlap).
+  (func (export "copy") (param $dst i32) (param $src i32) (param $bytes i32)
+    (memory.copy (local.get $dst) (local.get $src) (local.get $bytes)))
+
+  ;; Delivers n spikes (ascending neuron indices at $spikes) of a [C, H, W] population through a conv twin:
   ;; per spike (c, s), per pair q of its position, adds the cpg weights at
   ;; $weights + ((c·taps + posTap[q])·cpg) to the cpg currents of output position posOut[q] and c's group.
   ;; The target currents are staged channel-last in $acc, so those cpg additions are contiguous (SIMD);
