@@ -31,3 +31,38 @@ export async function runRange(
   });
   return chunks;
 }
+
+/** Samples simulated as one chunk, and the global index of the first. */
+export interface ClaimedChunk {
+  first: number;
+  chunk: ChunkResult;
+}
+
+/**
+ * Simulates blocks of `block` samples of [from, to), each claimed from the shared `counter` (block k is
+ * samples from + k·block …): the threads of a run share the work as they become free, the main thread from
+ * the start and each worker once it has started. A sample's result does not depend on the thread that ran
+ * it (masks are keyed by its global index, counts are integers), so any claim order gives the same bytes.
+ */
+export async function runClaimed(
+  plan: NetworkPlan,
+  source: SampleSource,
+  from: number,
+  to: number,
+  block: number,
+  counter: Int32Array,
+  opts: ChunkOptions,
+  loaded: LoadedPlan,
+  onSample?: (done: number) => void,
+): Promise<ClaimedChunk[]> {
+  const out: ClaimedChunk[] = [];
+  let done = 0;
+  for (;;) {
+    const first = from + Atomics.add(counter, 0, 1) * block;
+    if (first >= to) return out;
+    const count = Math.min(block, to - first);
+    const x = await source.read(first, count);
+    const before = done;
+    out.push({ first, chunk: runChunk(plan, x, first, opts, (d) => onSample?.((done = before + d)), loaded) });
+  }
+}

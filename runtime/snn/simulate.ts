@@ -35,7 +35,7 @@ import type { ConvTable } from './conv-table.ts';
 import { type AttentionMode, type ChunkOptions, type ChunkResult, loadPlan, planImage, type SpikeRecord } from './engine.ts';
 import { CATEGORIES, MODULES, type ModuleName } from './modules.ts';
 import { buildPlan, type NetworkPlan, type ThresholdSummary } from './plan.ts';
-import { runRange } from './range.ts';
+import { type ClaimedChunk, runClaimed, runRange } from './range.ts';
 import type { Route } from './routes.ts';
 import type { WorkerJob, WorkerMessage } from './worker.ts';
 
@@ -275,7 +275,12 @@ function startWorker(workerData: WorkerJob): Worker {
   return new Worker(bootstrap, { eval: true, workerData });
 }
 
-function runWorkers(
+/**
+ * Runs the samples on the main thread and `workers` − 1 worker threads over one shared memory (the weights
+ * once, a state block per thread). Blocks of samples are claimed from a shared counter, so the main thread
+ * works while the workers start, and all finish together; the chunks come back in sample order.
+ */
+async function runWorkers(
   plan: NetworkPlan,
   source: SampleSource,
   first: number,
@@ -284,24 +289,29 @@ function runWorkers(
   opts: ChunkOptions,
   onProgress?: (done: number, total: number) => void,
 ): Promise<ChunkResult[]> {
-  // One memory for all workers: the weights once, then a state block per worker (engine.ts PlanImage).
   const image = planImage(plan, workers);
   const memory = loadPlan(plan, image);
   const shared = share(withoutKernelArrays(plan));
+  const to = first + samples;
+  const counter = new Int32Array(new SharedArrayBuffer(4));
+  // Blocks small enough to even out the threads' ends, large enough to keep claims rare.
+  const block = Math.max(1, Math.min(64, Math.ceil(samples / (16 * workers))));
   const done = new Array<number>(workers).fill(0);
+  const report = (w: number, n: number) => {
+    done[w] = n;
+    onProgress?.(done.reduce((a, b) => a + b, 0), samples);
+  };
   const threads: Worker[] = [];
-  const jobs = Array.from({ length: workers }, (_, w) => {
-    const from = first + Math.floor((samples * w) / workers);
-    const to = first + Math.floor((samples * (w + 1)) / workers);
-    return new Promise<ChunkResult[]>((resolve, reject) => {
-      const job: WorkerJob = { plan: shared, source: specForRange(source, from, to), from, to, opts, loaded: { image, memory, slot: w } };
+  const jobs = Array.from({ length: workers - 1 }, (_, i) => {
+    const w = i + 1;
+    return new Promise<ClaimedChunk[]>((resolve, reject) => {
+      const job: WorkerJob = { plan: shared, source: specForRange(source, first, to), from: first, to, opts, loaded: { image, memory, slot: w }, counter, block };
       const worker = startWorker(job);
       threads.push(worker);
       let finished = false;
       worker.on('message', (msg: WorkerMessage) => {
         if (msg.type === 'progress') {
-          done[w] = msg.done;
-          onProgress?.(done.reduce((a, b) => a + b, 0), samples);
+          report(w, msg.done);
         } else if (msg.type === 'error') {
           finished = true;
           reject(new SnncError(msg.detail, msg.where));
@@ -316,10 +326,16 @@ function runWorkers(
       });
     });
   });
-  return Promise.all(jobs).then((perWorker) => perWorker.flat()).catch(async (e: unknown) => {
+  const main = runClaimed(plan, source, first, to, block, counter, opts, { image, memory, slot: 0 }, (n) => report(0, n));
+  try {
+    const all = (await Promise.all([main, ...jobs])).flat();
+    return all.sort((a, b) => a.first - b.first).map(({ chunk }) => chunk);
+  } catch (e) {
+    // Stop the other threads' claims, then the threads.
+    Atomics.store(counter, 0, samples);
     await Promise.all(threads.map((t) => t.terminate()));
     throw e;
-  });
+  }
 }
 
 export function assemble(

@@ -1,11 +1,11 @@
-/** Worker entry: simulates one contiguous range of samples, reading them itself, and posts the chunks back. */
+/** Worker entry: simulates the blocks of samples it claims (range.ts runClaimed), reading them itself, and posts the chunks back. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { type ErrorPlace, SnncError } from '../../compiler/errors.ts';
 import { openSource } from '../data/open.ts';
 import type { SourceSpec } from '../data/source.ts';
-import type { ChunkOptions, ChunkResult, LoadedPlan } from './engine.ts';
+import type { ChunkOptions, LoadedPlan } from './engine.ts';
 import type { NetworkPlan } from './plan.ts';
-import { runRange } from './range.ts';
+import { type ClaimedChunk, runClaimed } from './range.ts';
 
 export interface WorkerJob {
   plan: NetworkPlan;
@@ -16,25 +16,28 @@ export interface WorkerJob {
   opts: ChunkOptions;
   /** The shared memory that holds the plan's weights, and this worker's state block in it. */
   loaded: LoadedPlan;
+  /** Blocks of `block` samples are claimed from this shared counter (range.ts runClaimed). */
+  counter: Int32Array;
+  block: number;
 }
 
 export type WorkerMessage =
   | { type: 'progress'; done: number }
-  | { type: 'result'; chunks: ChunkResult[] }
+  | { type: 'result'; chunks: ClaimedChunk[] }
   /** Bad data met while reading (a NaN, an undecodable image): an SnncError, sent as data so it stays one. */
   | { type: 'error'; detail: string; where: ErrorPlace };
 
-const { plan, source: spec, from, to, opts, loaded } = workerData as WorkerJob;
+const { plan, source: spec, from, to, opts, loaded, counter, block } = workerData as WorkerJob;
 const port = parentPort!;
-let chunks: ChunkResult[];
+let chunks: ClaimedChunk[];
 try {
   const source = await openSource(spec);
-  chunks = await runRange(plan, source, from, to, opts, (done) => port.postMessage({ type: 'progress', done } satisfies WorkerMessage), loaded);
+  chunks = await runClaimed(plan, source, from, to, block, counter, opts, loaded, (done) => port.postMessage({ type: 'progress', done } satisfies WorkerMessage));
   source.close();
 } catch (e) {
   if (!(e instanceof SnncError)) throw e;
   port.postMessage({ type: 'error', detail: e.detail, where: e.where } satisfies WorkerMessage);
   process.exit(0);
 }
-const transfer = chunks.flatMap((c) => [c.predictions, c.logits, ...(c.records ?? []).flatMap((r) => [r.offsets, r.indices, ...(r.payloads ? [r.payloads] : [])])]).map((a) => a.buffer as ArrayBuffer);
+const transfer = chunks.map(({ chunk }) => chunk).flatMap((c) => [c.predictions, c.logits, ...(c.records ?? []).flatMap((r) => [r.offsets, r.indices, ...(r.payloads ? [r.payloads] : [])])]).map((a) => a.buffer as ArrayBuffer);
 port.postMessage({ type: 'result', chunks } satisfies WorkerMessage, transfer);
