@@ -12,8 +12,8 @@
  *   compile   snnc compile <model>.onnx --calib <16 images> [--maxpool avg]
  *   simulate  snnc simulate (1 image, T = 32): SOPs per image and SOP/s (one image runs on one thread)
  *   map       snnc map --chip loihi1
- *   chip      snnc chip (1 image, T = 8)
  *   map_population  snnc map --chip loihi1 --synapses population (cores with Loihi's shared-weight synapses)
+ *   chip      snnc chip (1 image, T = 8) on the map, or on the population map when only that one succeeded
  *
  * Each child runs under /usr/bin/time (wall time, peak RSS, CPU time) with a time limit (--timeout seconds;
  * SIGTERM, then SIGKILL 5 s later) and a memory cap (--mem-limit GB over the RSS of the child's whole process tree,
@@ -38,6 +38,8 @@ const GNU_TIME = '/usr/bin/time';
 const MODELS = ['resnet18_224', 'mobilenet_v2_224', 'resnet34_32', 'vgg16_32'] as const;
 const STEPS = ['compile', 'simulate', 'map', 'chip', 'map_population'] as const;
 type Step = (typeof STEPS)[number];
+/** The order steps run in: the chip runs on whichever map succeeded, so both maps come first. */
+const RUN_ORDER: readonly Step[] = ['compile', 'simulate', 'map', 'map_population', 'chip'];
 const SIM_T = 32;
 const CHIP_T = 8;
 const MB = 1024 * 1024;
@@ -395,6 +397,7 @@ async function runModel(model: string, manifest: Manifest): Promise<Partial<Reco
   const file = (name: keyof Manifest[string]['files']) => join(outDir, m.files[name]);
   const ir = join(dir, `${model}.snn.json`);
   const map = join(dir, `${model}.map.json`);
+  const popMap = map.replace(/\.map\.json$/, '.pop.map.json');
   const plan: Record<Step, { args: string[]; needs: string | null; writes: string[] }> = {
     compile: {
       args: ['compile', file('onnx'), '-o', ir, '--calib', file('calib_x'), ...(m.maxpool ? ['--maxpool', 'avg'] : []), '--json'],
@@ -413,18 +416,23 @@ async function runModel(model: string, manifest: Manifest): Promise<Partial<Reco
       writes: [],
     },
     // The same map with Loihi's population synapses: issue 11 asks for cores with and without them.
-    map_population: { args: ['map', ir, '--chip', 'loihi1', '--synapses', 'population', '-o', map.replace(/\.map\.json$/, '.pop.map.json'), '--json'], needs: ir, writes: [] },
+    map_population: { args: ['map', ir, '--chip', 'loihi1', '--synapses', 'population', '-o', popMap, '--json'], needs: ir, writes: [popMap] },
   };
   const failedOutputs = new Map<string, string>(); // output file -> why it is not there
   const records: Partial<Record<Step, StepRecord>> = {};
-  for (const step of STEPS) {
+  for (const step of RUN_ORDER) {
     if (!steps.has(step)) continue;
+    // The chip runs on the map, or on the population map when the map failed and that one did not.
+    if (step === 'chip' && !existsSync(map) && existsSync(popMap) && !failedOutputs.has(popMap)) {
+      plan.chip.args[1] = popMap;
+      plan.chip.needs = popMap;
+    }
     const { args, needs, writes } = plan[step];
     const command = `snnc ${args.map((a) => (isAbsolute(a) ? relative(outDir, a) : a)).join(' ')}`;
     const date = new Date().toISOString();
     const base = { seconds: null, peak_rss_mb: null, cpu_s: null, exit_code: null, command, date, commit: cliCommit };
     if (needs && (failedOutputs.has(needs) || !existsSync(needs))) {
-      const producer = needs === ir ? 'compile' : 'map';
+      const producer = needs === ir ? 'compile' : needs === popMap ? 'map_population' : 'map';
       const why = failedOutputs.get(needs) ?? `no ${relative(outDir, needs)} (run ${producer} first)`;
       records[step] = { status: 'skipped', ...base, error: `skipped: ${why}` };
       for (const w of writes) failedOutputs.set(w, why);

@@ -130,7 +130,8 @@ export interface Totals {
   mixedReset: boolean;
   opts: ChipOptions;
   events: EventCounts;
-  pairCount: Float64Array;
+  /** Messages over the run per link (the router's link ids). */
+  linkLoads: Map<number, number>;
   layerTotals: LayerTotals;
   coreTotals: CoreTotals;
   busy: Float64Array;
@@ -147,17 +148,7 @@ export function assemble(cfg: ChipConfig, r: Totals, start: number, trace?: Trac
   const S = r.samples;
   const ev = spec.events;
 
-  // Hops and link loads from the message counts per core pair.
-  const links = new Map<number, number>();
-  for (let pair = 0; pair < r.pairCount.length; pair++) {
-    const count = r.pairCount[pair];
-    if (count === 0) continue;
-    const route = cfg.pairs.routes[pair];
-    r.events.hop_ew += count * route.ew;
-    r.events.hop_ns += count * route.ns;
-    r.events.chip_hop += count * route.chip;
-    for (const l of route.links) links.set(l, (links.get(l) ?? 0) + count);
-  }
+  const links = r.linkLoads;
   const perInference = (x: number) => x / S;
   const counts = Object.fromEntries(Object.entries(r.events).map(([k, x]) => [k, perInference(x)])) as EventCounts;
   const work = linearWork(cfg.ir);

@@ -119,11 +119,14 @@ function counterOf(r: Route, sliceOf: Int32Array, only: boolean): Counter {
   };
 }
 
-/**
- * Visits each source element's messages of a fan-out: `visit(i, slices, synapses, n)` with the n
- * destination slices ascending (the arrays are reused: copy what you keep).
- */
-export function forEachMessageList(f: Fanout, sliceOf: Int32Array, slices: number, visit: (i: number, slice: Int32Array, synapses: Int32Array, n: number) => void): void {
+/** Computes one source element's messages at a time: `of(i)` fills slice[0..n) (ascending) and synapses[0..n), returns n. */
+export interface MessageCounter {
+  of(i: number): number;
+  readonly slice: Int32Array;
+  readonly synapses: Int32Array;
+}
+
+export function messageCounter(f: Fanout, sliceOf: Int32Array, slices: number): MessageCounter {
   const counters = f.routes.map((r) => counterOf(r, sliceOf, f.routes.length === 1));
   const count = new Int32Array(slices);
   const touched = new Int32Array(slices);
@@ -133,14 +136,27 @@ export function forEachMessageList(f: Fanout, sliceOf: Int32Array, slices: numbe
     if (count[d] === 0) touched[n++] = d;
     count[d] += k;
   };
-  for (let i = 0; i < f.rows; i++) {
-    n = 0;
-    for (const c of counters) c(i, add);
-    const list = touched.subarray(0, n).sort();
-    for (let g = 0; g < n; g++) {
-      synapses[g] = count[list[g]];
-      count[list[g]] = 0;
-    }
-    visit(i, list, synapses, n);
-  }
+  return {
+    slice: touched,
+    synapses,
+    of(i) {
+      n = 0;
+      for (const c of counters) c(i, add);
+      touched.subarray(0, n).sort();
+      for (let g = 0; g < n; g++) {
+        synapses[g] = count[touched[g]];
+        count[touched[g]] = 0;
+      }
+      return n;
+    },
+  };
+}
+
+/**
+ * Visits each source element's messages of a fan-out: `visit(i, slices, synapses, n)` with the n
+ * destination slices ascending (the arrays are reused: copy what you keep).
+ */
+export function forEachMessageList(f: Fanout, sliceOf: Int32Array, slices: number, visit: (i: number, slice: Int32Array, synapses: Int32Array, n: number) => void): void {
+  const m = messageCounter(f, sliceOf, slices);
+  for (let i = 0; i < f.rows; i++) visit(i, m.slice, m.synapses, m.of(i));
 }

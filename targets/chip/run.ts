@@ -12,6 +12,8 @@ import { barrierNs } from '../chip-spec.ts';
 import { emptyEvents, receiveNs, sendNs } from '../energy.ts';
 import { assemble, type ChipRun, type CoreTotals, type LayerTotals, type MaskTotals, type TracePhase, type TraceStep, type TraceCore } from './account.ts';
 import type { ChipConfig } from './configure.ts';
+import { type MessageCounter, messageCounter } from './messages.ts';
+import { type PlacedRouter, routerOf } from './routers.ts';
 
 export interface ChipOptions {
   T: number;
@@ -58,144 +60,158 @@ export type CoreEvent = 'neuron_active' | 'spike_out' | 'message_out' | 'message
 export type CoreCounters = Record<CoreEvent, Float64Array>;
 
 /**
- * A stream's messages as `send` counts them. Rows whose messages go from the same core to the same cores
- * (and layers) with the same numbers of synapses cost the same to send: such a set of rows is a signature,
- * with its messages' core pairs, route latencies and energies worked out once per run (fmnist_cnn_qcfs:
- * 12544 rows, 269 signatures). A spike then only counts one more send of its row's signature, and the
- * counts become per-core events once per phase (`tally`: at worst one pass over the rows, as the neuron
- * update is one over the neurons) instead of per message.
+ * Each source element's messages (destination slice and synapses, from the routes: messages.ts), worked
+ * out on its first spike and kept in one store for the later ones while the store is below its budget
+ * (beyond it, worked out again at each spike): memory O(neurons + budget), never O(synapses).
  */
-interface StreamRun {
-  /** Signature of each row. */
-  sig: Int32Array;
-  /** Per signature k: the sender's core, the longest route in ns (0 without messages), messages ptr[k] .. ptr[k+1]. */
-  src: Int32Array;
-  routeNs: Float64Array;
-  ptr: Int32Array;
-  /** Per message of a signature: destination core, core pair, destination layer, synapses, route energy. */
-  core: Int32Array;
-  pair: Int32Array;
-  layer: Int32Array;
-  synapses: Float64Array;
-  hopPj: Float64Array;
-  /** Per signature: sends in this phase, and over the run (for `settle`). */
-  count: Float64Array;
-  sent: Float64Array;
-}
+class MessageCache {
+  /** Per stream and source element: start in the store, −1 not yet worked out. */
+  private readonly start: Int32Array[];
+  private readonly length: Int32Array[];
+  private readonly counters: MessageCounter[];
+  private stored = 0;
+  /** Where load() put the element's messages: slice[offset + g], synapses[offset + g], g < n. */
+  slice: Int32Array;
+  synapses: Int32Array;
+  offset = 0;
+  private storeSlice: Int32Array;
+  private storeSynapses: Int32Array;
 
-function streamRun(cfg: ChipConfig, si: number): StreamRun {
-  const { sig, src, ptr, core, layer, synapses, pair } = cfg.messages[si];
-  const S = src.length;
-  const run: StreamRun = {
-    sig,
-    src,
-    routeNs: new Float64Array(S),
-    ptr,
-    core,
-    pair,
-    layer,
-    synapses: Float64Array.from(synapses),
-    hopPj: Float64Array.from(pair, (j) => cfg.pairs.pj[j]),
-    count: new Float64Array(S),
-    sent: new Float64Array(S),
-  };
-  for (let k = 0; k < S; k++) {
-    for (let g = ptr[k]; g < ptr[k + 1]; g++) if (cfg.pairs.ns[pair[g]] > run.routeNs[k]) run.routeNs[k] = cfg.pairs.ns[pair[g]];
+  constructor(cfg: ChipConfig, private readonly budget: number) {
+    const { plan } = cfg;
+    this.start = plan.streams.map((st) => new Int32Array(st.fanout.rows).fill(-1));
+    this.length = plan.streams.map((st) => new Int32Array(st.fanout.rows));
+    this.counters = plan.streams.map((st) => messageCounter(st.fanout, cfg.sliceOf, cfg.sliceLayer.length));
+    this.storeSlice = new Int32Array(1024);
+    this.storeSynapses = new Int32Array(1024);
+    this.slice = this.storeSlice;
+    this.synapses = this.storeSynapses;
   }
-  return run;
+
+  /** Element i of stream si: its messages' count, and where they are (slice, synapses, offset). */
+  load(si: number, i: number): number {
+    const at = this.start[si][i];
+    if (at >= 0) {
+      this.slice = this.storeSlice;
+      this.synapses = this.storeSynapses;
+      this.offset = at;
+      return this.length[si][i];
+    }
+    const c = this.counters[si];
+    const n = c.of(i);
+    if (this.stored + n > this.budget) {
+      this.slice = c.slice;
+      this.synapses = c.synapses;
+      this.offset = 0;
+      return n;
+    }
+    if (this.stored + n > this.storeSlice.length) this.grow(this.stored + n);
+    this.storeSlice.set(c.slice.subarray(0, n), this.stored);
+    this.storeSynapses.set(c.synapses.subarray(0, n), this.stored);
+    this.start[si][i] = this.stored;
+    this.length[si][i] = n;
+    this.slice = this.storeSlice;
+    this.synapses = this.storeSynapses;
+    this.offset = this.stored;
+    this.stored += n;
+    return n;
+  }
+
+  private grow(need: number): void {
+    const size = Math.min(this.budget, Math.max(need, 2 * this.storeSlice.length));
+    const slice = new Int32Array(size);
+    const synapses = new Int32Array(size);
+    slice.set(this.storeSlice.subarray(0, this.stored));
+    synapses.set(this.storeSynapses.subarray(0, this.stored));
+    this.storeSlice = slice;
+    this.storeSynapses = synapses;
+  }
 }
 
-/** Per-core counters of the phase that `send` adds to. */
+/** Messages kept per source element over a run: 2 × 4 bytes each, 256 MB at most. */
+const MESSAGE_CACHE = 2 ** 25;
+
+/** What `send` reads and adds to: the phase's per-core counters and tally, the run's totals. */
 interface Counters {
-  /** This phase's per-core events. */
   core: CoreCounters;
   tally: PhaseTally;
-  /**
-   * True: route energies are summed message by message in spike order, as they arrive (needed unless they
-   * are all integers: floating-point sums depend on their order). False: they are integers, whose sums are
-   * exact in any order, and `tally` adds them per signature.
-   */
-  ordered: boolean;
-  phasePairCount: Float64Array;
-  phasePairs: number[] | null;
+  cache: MessageCache;
+  router: PlacedRouter;
+  coreOf: Int32Array;
+  sliceCore: Int32Array;
+  sliceLayer: Int32Array;
+  /** Per layer over the run: synaptic ops of the messages into it. */
+  sopsIn: Float64Array;
+  /** Over the run: hops east-west, north-south, across chips. */
+  hops: Float64Array;
+  /** Per hop kind (east-west, north-south, chip): energy (pJ) and latency (ns) of one hop. */
+  hopPj: [number, number, number];
+  hopNs: [number, number, number];
+  /** With --trace: this phase's messages per core pair (source · cores + destination). */
+  phasePairs: Map<number, number> | null;
+  cores: number;
 }
 
 /**
  * Sends the listed spikes of one stream: a masked spike (draw below `below`) is dropped at its source;
- * otherwise one message per destination slice, counted per signature, then per core for the phase's
- * timing. The spikes that survive are copied to `kept`, whose synapses the caller then adds in one kernel
- * call: each neuron still receives its inputs in ascending spike order, the functional simulator's.
- * Returns how many survive.
+ * otherwise one message per destination slice, each counted on its cores, its route's hops, links, energy
+ * and latency, in spike order (route energies that are not integers sum differently in another order).
+ * The spikes that survive are copied to `kept`, whose synapses the caller then delivers: each neuron
+ * still receives its inputs in ascending spike order, the functional simulator's. Returns how many survive.
  */
-function send(run: StreamRun, list: Int32Array, ns: number, masked: boolean, key: number, below: number, kept: Int32Array, k: Counters): number {
-  const { sig, ptr, hopPj, count } = run;
-  const { tally: acc, ordered } = k;
+function send(si: number, srcOffset: number, list: Int32Array, ns: number, masked: boolean, key: number, below: number, kept: Int32Array, k: Counters): number {
+  const { tally: acc, cache, router, coreOf, sliceCore, sliceLayer, sopsIn, hops, phasePairs } = k;
+  const { message_out: mout, message_in: min, synaptic_op: sops } = k.core;
+  const [pjEw, pjNs, pjChip] = k.hopPj;
+  const [nsEw, nsNs, nsChip] = k.hopNs;
+  const h = new Int32Array(3);
   let hop = acc.hop_pj;
+  let routeMax = acc.route_ns;
+  let messages = 0;
   let n = 0;
   for (let s = 0; s < ns; s++) {
     const i = list[s];
-    const q = sig[i];
+    const from = coreOf[srcOffset + i];
+    const m = cache.load(si, i);
+    const { slice, synapses, offset } = cache;
     if (masked && draw32(key, i) < below) {
       acc.dropped++;
-      acc.saved_messages += ptr[q + 1] - ptr[q];
-      for (let g = ptr[q]; g < ptr[q + 1]; g++) {
-        acc.saved_synaptic_ops += run.synapses[g];
-        acc.saved_hop_pj += hopPj[g];
+      acc.saved_messages += m;
+      for (let g = offset; g < offset + m; g++) {
+        acc.saved_synaptic_ops += synapses[g];
+        router.hops(from, sliceCore[slice[g]], h);
+        acc.saved_hop_pj += h[0] * pjEw + h[1] * pjNs + h[2] * pjChip;
       }
       continue;
     }
     kept[n++] = i;
-    count[q]++;
-    if (ordered) for (let g = ptr[q]; g < ptr[q + 1]; g++) hop += hopPj[g];
-  }
-  acc.hop_pj = hop;
-  tally(run, k);
-  return n;
-}
-
-/** Turns a stream's sends per signature into the phase's per-core events, and clears them. */
-function tally(run: StreamRun, k: Counters): void {
-  const { src, routeNs, ptr, core, pair, synapses, hopPj, count, sent } = run;
-  const { tally: acc, ordered, phasePairCount, phasePairs } = k;
-  const { message_out: mout, message_in: min, synaptic_op: sops } = k.core;
-  let hop = acc.hop_pj;
-  let routeMax = acc.route_ns;
-  let messages = 0;
-  for (let q = 0; q < count.length; q++) {
-    const n = count[q];
-    if (n === 0) continue;
-    count[q] = 0;
-    sent[q] += n;
-    const m = ptr[q + 1] - ptr[q];
-    mout[src[q]] += n * m;
-    messages += n * m;
-    if (routeNs[q] > routeMax) routeMax = routeNs[q];
-    for (let g = ptr[q]; g < ptr[q + 1]; g++) {
-      min[core[g]] += n;
-      sops[core[g]] += n * synapses[g];
-      if (!ordered) hop += n * hopPj[g];
-      if (phasePairs !== null) {
-        if (phasePairCount[pair[g]] === 0) phasePairs.push(pair[g]);
-        phasePairCount[pair[g]] += n;
+    mout[from] += m;
+    messages += m;
+    for (let g = offset; g < offset + m; g++) {
+      const to = sliceCore[slice[g]];
+      const syn = synapses[g];
+      min[to]++;
+      sops[to] += syn;
+      sopsIn[sliceLayer[slice[g]]] += syn;
+      router.hops(from, to, h);
+      hops[0] += h[0];
+      hops[1] += h[1];
+      hops[2] += h[2];
+      // routeEnergyPj and routeNs (energy.ts), term by term.
+      hop += h[0] * pjEw + h[1] * pjNs + h[2] * pjChip;
+      const t = h[0] * nsEw + h[1] * nsNs + h[2] * nsChip;
+      if (t > routeMax) routeMax = t;
+      router.addLinks(from, to, 1);
+      if (phasePairs) {
+        const pair = from * k.cores + to;
+        phasePairs.set(pair, (phasePairs.get(pair) ?? 0) + 1);
       }
     }
   }
   acc.hop_pj = hop;
   acc.route_ns = routeMax;
   acc.messages += messages;
-}
-
-/** Messages per core pair and synaptic ops per layer over the run, from the signatures' send counts. */
-function settle(runs: StreamRun[], pairCount: Float64Array, sopsIn: Float64Array): void {
-  for (const run of runs) {
-    for (let q = 0; q < run.sent.length; q++) {
-      const n = run.sent[q];
-      for (let g = run.ptr[q]; g < run.ptr[q + 1]; g++) {
-        pairCount[run.pair[g]] += n;
-        sopsIn[run.layer[g]] += n * run.synapses[g];
-      }
-    }
-  }
+  return n;
 }
 
 /** Where the kernels find a route: a conv twin's tables, a table's row pointers and entries; null for dense routes (delivered in JavaScript). */
@@ -291,8 +307,6 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
 
   // State (the chip's compartments; kept in the plan's current-space layout, each core owning its neurons)
   // and synapses, in the kernels' memory: the IF update and the synaptic ops run in WebAssembly.
-  const routePj = cfg.pairs.pj;
-  const runs = plan.streams.map((_, si) => streamRun(cfg, si));
   const { kernels, at, routeAt } = loadChip(cfg);
   const buffer = kernels.memory.buffer;
   const remapped = new Int32Array(buffer, at.remapped, at.maxPop);
@@ -328,15 +342,27 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
     for (const [c, n] of m) a[c] = n;
     return a;
   });
-  const pairs = cfg.pairs.src.length;
-  const pairCount = new Float64Array(pairs);
   const masks: MaskTotals[] = plan.masks.map(() => ({ dropped: 0, synaptic_op: 0, message: 0, hop_pj: 0 }));
   const events = emptyEvents();
   const acc = emptyTally();
-  const phasePairs: number[] | null = opts.trace ? [] : null;
-  const phasePairCount = opts.trace ? new Float64Array(pairs) : new Float64Array(0);
-  // Route energies that are all integers (loihi1's 3, 4 and 30 pJ per hop) sum exactly in any order.
-  const counters: Counters = { core, tally: acc, ordered: !routePj.every(Number.isInteger), phasePairCount, phasePairs };
+  const router = routerOf(spec).place(spec, cfg.positions);
+  const e = spec.events;
+  const counters: Counters = {
+    core,
+    tally: acc,
+    cache: new MessageCache(cfg, MESSAGE_CACHE),
+    router,
+    coreOf: cfg.coreOf,
+    sliceCore: cfg.sliceCore,
+    sliceLayer: cfg.sliceLayer,
+    sopsIn: layerTotals.synaptic_op,
+    hops: new Float64Array(3),
+    hopPj: [e.hop_ew.energy_pj, e.hop_ns.energy_pj, e.chip_hop.energy_pj],
+    hopNs: [e.hop_ew.latency_ns, e.hop_ns.latency_ns, e.chip_hop.latency_ns],
+    phasePairs: opts.trace ? new Map() : null,
+    cores: N,
+  };
+  const phasePairs = counters.phasePairs;
 
   const allPredictions = new Int32Array(samples * checkpoints.length);
   const predictions = new Int32Array(samples);
@@ -379,8 +405,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
             const m = plan.streams[si].mask;
             const masked = m >= 0;
             if (masked) acc.dropped = acc.saved_synaptic_ops = acc.saved_messages = acc.saved_hop_pj = 0;
-            const run = runs[si];
-            const kn = send(run, list, ns, masked, masked ? maskKey(seed, s, t, m) : 0, masked ? below[m] : 0, kept, counters);
+            const kn = send(si, pop.offset, list, ns, masked, masked ? maskKey(seed, s, t, m) : 0, masked ? below[m] : 0, kept, counters);
             // The survivors' synapses, route by route as the functional simulator delivers them (same sums, same order).
             if (kn > 0) {
               plan.streams[si].fanout.routes.forEach((r, ri) => {
@@ -449,9 +474,8 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
         const phaseNs = sendMax + routeMax + recvMax;
         stepNs += phaseNs;
         if (phasePairs) {
-          const routes = phasePairs.sort((a, b) => a - b).map((pair): [number, number, number] => [cfg.pairs.src[pair], cfg.pairs.dst[pair], phasePairCount[pair]]);
-          for (const pair of phasePairs) phasePairCount[pair] = 0;
-          phasePairs.length = 0;
+          const routes = [...phasePairs.keys()].sort((a, b) => a - b).map((pair): [number, number, number] => [Math.floor(pair / N), pair % N, phasePairs.get(pair)!]);
+          phasePairs.clear();
           stepTrace.push({ layer: pop.id, cores: phaseCores, routes, send_ns: sendMax, route_ns: routeMax, receive_ns: recvMax, ns: phaseNs });
         }
       }
@@ -474,9 +498,11 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
     opts.onProgress?.(s + 1, samples);
   }
 
-  settle(runs, pairCount, layerTotals.synaptic_op);
+  events.hop_ew = counters.hops[0];
+  events.hop_ns = counters.hops[1];
+  events.chip_hop = counters.hops[2];
   return {
-    report: assemble(cfg, { samples, T, seed, reset, mixedReset, opts, events, pairCount, layerTotals, coreTotals, busy, masks, totalNs, maxStepNs, barrier, allPredictions, checkpoints }, start, opts.trace ? trace : undefined),
+    report: assemble(cfg, { samples, T, seed, reset, mixedReset, opts, events, linkLoads: router.linkLoads(), layerTotals, coreTotals, busy, masks, totalNs, maxStepNs, barrier, allPredictions, checkpoints }, start, opts.trace ? trace : undefined),
     predictions,
     logits,
     spikes: opts.recordSpikes ? records : undefined,

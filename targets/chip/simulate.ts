@@ -20,11 +20,11 @@
  *
  * Scale. Nothing is listed per synapse: each core's share of an operator is the part of the route's
  * targets its slices hold, and a spike's messages (one per destination slice) and synaptic ops are counted
- * from the route in closed form (messages.ts), once per signature of equal messages. Memory is
- * O(weights + neurons + core pairs in use), not O(synapses) nor O(cores²). Events are counted apart from
- * the delivery, per signature (`StreamRun`); the counts, energies and latencies are the same numbers,
- * added in an order that leaves them bit-identical (integer counts; route energies in message order unless
- * they are integers).
+ * from the route in closed form (messages.ts), kept per source element after its first spike; hops and
+ * link loads come from the spec's router per message (routers.ts), never from a table over core pairs.
+ * Memory is O(weights + neurons + cores), not O(synapses) nor O(cores²). Events are counted apart from the
+ * delivery; counts are integers (exact in any order) and route energies are summed message by message in
+ * spike order.
  *
  * Neurons. Each population runs the IR's rule (kernels.wat `integrateCores`, the simulator's `integrate`
  * counted per core): v ← λ·v + I, spike at v ≥ θ, reset by subtraction or to zero, λ = 1 for IF and the

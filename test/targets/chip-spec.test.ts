@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { barrierNs, checkChipSpec, chipPresets, coresPerChip, EVENTS, fitsCore, LIMITS, loadChipSpec, RESOURCE_MODELS, resourceModel, synapseWords, type Use } from '../../targets/chip-spec.ts';
 import { ROUTERS, routerOf } from '../../targets/chip/routers.ts';
-import { slotPosition } from '../../targets/map/route.ts';
+import { slotPosition, xyRoute } from '../../targets/map/route.ts';
 import { tempFolder } from './helpers.ts';
 
 const dir = tempFolder();
@@ -72,8 +72,26 @@ describe('chip specs', () => {
     const l1 = loadChipSpec('loihi1');
     const l2 = loadChipSpec('loihi2');
     // XY: 3 tiles east then 1 north on one chip (tiles of 4 cores, 8 tiles a row).
-    const route = routerOf(l1)(l1, slotPosition(l1, 0), slotPosition(l1, 4 * (8 + 3)));
+    const route = routerOf(l1).route(l1, slotPosition(l1, 0), slotPosition(l1, 4 * (8 + 3)));
     expect([route.ew, route.ns, route.chip, route.links.length]).toEqual([3, 1, 0, 4]);
+    // Placed on a 3 x 2 board: hops in closed form and link loads from differences, against walking every route.
+    const board = { ...l1, board: { ...l1.board, chips_x: 3, chips_y: 2 } };
+    const positions = Array.from({ length: 40 }, (_, k) => slotPosition(board, (k * 97) % (6 * 128)));
+    const placed = routerOf(board).place(board, positions);
+    const walked = new Map<number, number>();
+    const h = new Int32Array(3);
+    for (let a = 0; a < positions.length; a++) {
+      for (let b = 0; b < positions.length; b++) {
+        const r = xyRoute(board, positions[a], positions[b]);
+        placed.hops(a, b, h);
+        expect([...h], `${a} -> ${b}`).toEqual([r.ew, r.ns, r.chip]);
+        const count = 1 + ((a * 7 + b) % 3);
+        placed.addLinks(a, b, count);
+        for (const l of r.links) walked.set(l, (walked.get(l) ?? 0) + count);
+      }
+    }
+    expect(new Map([...placed.linkLoads()].sort((x, y) => x[0] - y[0]))).toEqual(new Map([...walked].sort((x, y) => x[0] - y[0])));
+    expect(walked.size).toBeGreaterThan(50);
     expect(() => routerOf({ ...l1, mesh: { ...l1.mesh, routing: 'torus' } })).toThrow(/unknown routing 'torus' in chip loihi1: routers are xy/);
     // By default: fixed limits without a memory block, shared memory with one; named explicitly, the same.
     expect(resourceModel(l1)).toBe(RESOURCE_MODELS.limits);
