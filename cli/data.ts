@@ -7,7 +7,7 @@ import { SnncError } from '../compiler/errors.ts';
 import type { Tensor } from '../compiler/graph.ts';
 import { readFileSync, statSync } from 'node:fs';
 import { openSource } from '../runtime/data/open.ts';
-import type { ImageOptions, SampleSource } from '../runtime/data/source.ts';
+import { type ImageOptions, type SampleSource, windowSamples } from '../runtime/data/source.ts';
 import { describeFsError, readNpy, toFloatTensor, toLabels, type NpyArray, type NpyData } from '../runtime/npy.ts';
 
 export interface DatasetRequest {
@@ -171,6 +171,11 @@ export async function openDataset(req: StreamRequest, expected: { name: string; 
     if (from === to) throw new SnncError(`--shard ${req.shard.index}/${req.shard.count}: ${samples} samples leave this shard empty; use at most ${samples} shards`, { file: req.input });
   }
   return { source, labels, samples, from, to };
+}
+
+/** How many samples, from the first, the input-scale warning looks at: every shard at the same ones, at most a window. */
+export function scaleCheckSamples(samples: number, sampleSize: number): number {
+  return Math.min(samples, 1000, windowSamples(sampleSize));
 }
 
 /** Samples [from, to) of an opened data set in memory, divided by `divisor` (for commands that need them all at once). */

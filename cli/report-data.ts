@@ -8,14 +8,18 @@ import { withoutMasks } from '../compiler/ir/edit.ts';
 import type { SnnIr } from '../compiler/ir/types.ts';
 import { runBatched } from '../runtime/ann/execute.ts';
 import { evaluateIr } from '../runtime/ir/evaluate.ts';
-import { accuracyOf } from '../runtime/metrics.ts';
-import { simulate, type SimulationResult } from '../runtime/snn/simulate.ts';
+import { ArraySource } from '../runtime/data/source.ts';
+import { argmaxRows, countCorrect } from '../runtime/metrics.ts';
+import type { ChunkResult } from '../runtime/snn/engine.ts';
+import { buildPlan } from '../runtime/snn/plan.ts';
+import { assemble, checkpointsFor, simulateChunks, type SimulationResult } from '../runtime/snn/simulate.ts';
 import { loadChipSpec, type ChipSpec } from '../targets/chip-spec.ts';
 import { configureChip, runChip, type ChipReport } from '../targets/chip/simulate.ts';
 import { ann45nm, chipEnergy, linearWork, literature45nm, NM45, snn45nmWork } from '../targets/energy.ts';
 import type { LoadedMap, MapCore, MapLayer, MapSlice } from '../targets/map/map-file.ts';
 import type { ChipView, EnergyModel, ReportData, SnnRun } from '../report/types.ts';
 import type { Progress } from './common.ts';
+import { scaleCheckSamples } from './data.ts';
 import { inputScaleWarning, silentLayerWarnings } from '../runtime/snn/diagnose.ts';
 
 export interface ReportInputs {
@@ -52,7 +56,7 @@ export interface ReportOutputs {
   chip: ChipReport | null;
 }
 
-async function withProgress<T>(inputs: ReportInputs, label: string, run: (onProgress: (d: number, t: number) => void) => Promise<T> | T): Promise<T> {
+async function withProgress<T>(inputs: Pick<ReportInputs, 'progress'>, label: string, run: (onProgress: (d: number, t: number) => void) => Promise<T> | T): Promise<T> {
   const p = await inputs.progress(label);
   try {
     return await run((d, t) => p.update(d, t));
@@ -82,35 +86,92 @@ function snnRun(r: SimulationResult, ir: SnnIr): SnnRun {
 }
 
 export async function collectReport(inputs: ReportInputs): Promise<ReportOutputs> {
-  const { ir, x, labels, T, seed } = inputs;
+  const perSample = inputs.x.length / inputs.samples;
+  const chipSamples = Math.min(inputs.chipSamples, inputs.samples);
+  const leading = inputs.x.subarray(0, scaleCheckSamples(inputs.samples, perSample) * perSample);
+  const measured = await measureReport(inputs, { from: 0, x: inputs.x }, inputs.map ? inputs.x.subarray(0, chipSamples * perSample) : null);
+  return finishReport(inputs, measured, inputScaleWarning(leading, inputs.ir.input.divisor));
+}
+
+/**
+ * What the report measures on a run of samples, before anything is averaged: per-sample predictions and the
+ * simulator's chunks. A shard of `snnc report` keeps these in its partial result; `finishReport` turns them
+ * into the page's numbers, for one run or for merged shards alike.
+ */
+export interface ReportMeasurements {
+  /** Argmax of the ONNX model per sample. */
+  ann: Int32Array;
+  /** Argmax of the converted network per sample (IR compiled with --maxpool avg), else null. */
+  converted: Int32Array | null;
+  snn: ChunkResult[];
+  snnRsm: ChunkResult[] | null;
+  /** The virtual chip on the first `chipSamples` samples of the whole run (null without a map). */
+  chip: ChipReport | null;
+}
+
+/** `part.x`: raw samples from global index `part.from` on; `chipX`: the chip's samples (the run's first ones), or null. */
+export async function measureReport(inputs: Omit<ReportInputs, 'x' | 'labels' | 'samples'> & { labels: Int32Array }, part: { from: number; x: Float32Array }, chipX: Float32Array | null): Promise<ReportMeasurements> {
+  const { ir, T, seed } = inputs;
   const masked = ir.nodes.some((n) => n.kind === 'rsm');
   const plain = masked ? withoutMasks(ir) : ir;
   const divisor = ir.input.divisor;
-  const perSample = x.length / inputs.samples;
+  const { x, from } = part;
+  const sampleShape = ir.input.shape;
+  const perSample = sampleShape.reduce((a, b) => a * b, 1);
+  const count = x.length / perSample;
 
   const annLogits = await withProgress(inputs, 'ann', (onProgress) =>
-    runBatched(inputs.ann, { dtype: 'float32', dims: [inputs.samples, ...inputs.ann.inputs[0].dims.slice(1).map((d, i) => (d > 0 ? d : ir.input.shape[i]))], data: x.map((v) => v / divisor) }, { onProgress }),
+    runBatched(inputs.ann, { dtype: 'float32', dims: [count, ...inputs.ann.inputs[0].dims.slice(1).map((d, i) => (d > 0 ? d : ir.input.shape[i]))], data: x.map((v) => v / divisor) }, { onProgress }),
   );
-  const baseline = await annBaseline(inputs, plain, accuracyOf(annLogits.data, labels));
+  const classesOf = (logits: ArrayLike<number>) => logits.length / count;
+  const ann = argmaxRows(annLogits.data, classesOf(annLogits.data));
+  const converted = convertedNetwork(inputs.ann, plain)
+    ? await withProgress(inputs, 'converted ANN', (onProgress) => {
+        const out: number[] = [];
+        for (let s = 0; s < count; s++) {
+          out.push(...evaluateIr(plain, x.subarray(s * perSample, (s + 1) * perSample)).get(plain.output.id)!);
+          onProgress(s + 1, count);
+        }
+        return argmaxRows(out, classesOf(out));
+      })
+    : null;
+
+  // Masks are keyed by the global sample index: the source starts at `from`.
+  const source = new ArraySource({ kind: 'array', name: inputs.evaluation.input, data: x, sampleShape, first: from });
+  const range = { from, to: from + count };
+  const run = (net: SnnIr, label: string) => withProgress(inputs, label, async (onProgress) => (await simulateChunks(buildPlan(net), source, { T, seed, range, onProgress })).chunks);
+  const snn = await run(plain, 'simulate');
+  const snnRsm = masked ? await run(ir, 'simulate with masks') : null;
+
+  let chip: ChipReport | null = null;
+  if (inputs.map && chipX) {
+    const { loaded } = inputs.map;
+    const n = chipX.length / perSample;
+    chip = await withProgress(inputs, 'virtual chip', (onProgress) => runChip(configureChip(loaded), chipX, { T, seed, labels: inputs.labels.subarray(0, n), onProgress }).report);
+  }
+  return { ann, converted, snn, snnRsm, chip };
+}
+
+/** The page's numbers from the measurements of all `inputs.samples` samples, in sample order. */
+export function finishReport(inputs: Omit<ReportInputs, 'x'>, m: ReportMeasurements, scaleWarning: string | null): ReportOutputs {
+  const { ir, labels, T, seed } = inputs;
+  const masked = ir.nodes.some((n) => n.kind === 'rsm');
+  const plain = masked ? withoutMasks(ir) : ir;
+  const accuracy = (predictions: Int32Array) => countCorrect(predictions, labels) / inputs.samples;
+  const baseline = annBaseline(accuracy(m.ann), m.converted ? accuracy(m.converted) : null);
   const annAccuracy = baseline.accuracy;
   const work = linearWork(plain);
   const annMacs = work.reduce((n, w) => n + w.macs, 0);
 
-  const snn = await withProgress(inputs, 'simulate', (onProgress) => simulate(plain, x, { T, seed, labels, onProgress }));
-  const snnRsm = masked ? await withProgress(inputs, 'simulate with masks', (onProgress) => simulate(ir, x, { T, seed, labels, onProgress })) : null;
+  const checkpoints = checkpointsFor(T);
+  const finish = (net: SnnIr, chunks: ChunkResult[]) =>
+    assemble(buildPlan(net), chunks, inputs.samples, { T, seed: seed >>> 0, checkpoints, recordSpikes: false }, labels, 0);
+  const snn = finish(plain, m.snn);
+  const snnRsm = m.snnRsm ? finish(ir, m.snnRsm) : null;
 
-  let chipReport: ChipReport | null = null;
-  let chipView: ChipView | null = null;
-  let spec: ChipSpec | null = null;
-  if (inputs.map) {
-    const { loaded } = inputs.map;
-    const n = Math.min(inputs.chipSamples, inputs.samples);
-    chipReport = await withProgress(inputs, 'virtual chip', (onProgress) =>
-      runChip(configureChip(loaded), x.subarray(0, n * perSample), { T, seed, labels: labels.subarray(0, n), onProgress }).report,
-    );
-    spec = loaded.doc.chip;
-    chipView = chipViewOf(loaded, chipReport);
-  }
+  const chipReport = m.chip;
+  const chipView = inputs.map && chipReport ? chipViewOf(inputs.map.loaded, chipReport) : null;
+  const spec: ChipSpec | null = inputs.map && chipReport ? inputs.map.loaded.doc.chip : null;
 
   const energy = energyModels(plain, work, annMacs, snn, snnRsm, chipReport, spec);
   const warnings: string[] = baseline.info.note ? [baseline.info.note] : [];
@@ -121,10 +182,8 @@ export async function collectReport(inputs: ReportInputs): Promise<ReportOutputs
     if (l.kind === 'if' && l.firing_rate > 0.5) warnings.push(`${l.id} fires at ${(100 * l.firing_rate).toFixed(0)} % of steps: its threshold may be too low`);
   }
   // The same warnings as `snnc simulate`: silent layers (energy figures that mean nothing), mis-scaled input.
-  const scale = inputScaleWarning(x, divisor);
-  if (scale) warnings.push(scale);
+  if (scaleWarning) warnings.push(scaleWarning);
   warnings.push(...silentLayerWarnings(snn.layers, T, inputs.samples));
-
   const data: ReportData & { ann_baseline: AnnBaseline } = {
     provenance: {
       ...ir.provenance,
@@ -152,25 +211,19 @@ export async function collectReport(inputs: ReportInputs): Promise<ReportOutputs
  * itself: the IR evaluated in floating point (runtime/ir/evaluate.ts: IF neurons as clip(x, 0, θ), the rate
  * they converge to). Otherwise it is the ONNX model. Either way the ONNX model's accuracy is kept.
  */
-async function annBaseline(inputs: ReportInputs, ir: SnnIr, onnxAccuracy: number): Promise<{ accuracy: number; info: AnnBaseline }> {
-  const averaged = ir.provenance.options.maxpool === 'avg' && inputs.ann.nodes.some((n) => n.op === 'MaxPool');
-  if (!averaged) return { accuracy: onnxAccuracy, info: { network: 'onnx', onnx_accuracy: onnxAccuracy, note: null } };
-  const { x, samples, labels } = inputs;
-  const perSample = x.length / samples;
-  const logits = await withProgress(inputs, 'converted ANN', (onProgress) => {
-    const out: number[] = [];
-    for (let s = 0; s < samples; s++) {
-      out.push(...evaluateIr(ir, x.subarray(s * perSample, (s + 1) * perSample)).get(ir.output.id)!);
-      onProgress(s + 1, samples);
-    }
-    return out;
-  });
-  const accuracy = accuracyOf(logits, labels);
+function annBaseline(onnxAccuracy: number, convertedAccuracy: number | null): { accuracy: number; info: AnnBaseline } {
+  if (convertedAccuracy === null) return { accuracy: onnxAccuracy, info: { network: 'onnx', onnx_accuracy: onnxAccuracy, note: null } };
+  const accuracy = convertedAccuracy;
   const pct = (a: number) => `${(100 * a).toFixed(2)} %`;
   const note =
     `ANN baseline ${pct(accuracy)} is the converted network (compiled with --maxpool avg: MaxPool replaced by average pooling, activations clipped at θ), ` +
     `evaluated in floating point; the ONNX model with MaxPool scores ${pct(onnxAccuracy)} on the same samples`;
   return { accuracy, info: { network: 'converted', onnx_accuracy: onnxAccuracy, note } };
+}
+
+/** Whether the baseline is the converted network: the IR was compiled with --maxpool avg from a model with MaxPool. */
+function convertedNetwork(ann: AnnGraph, ir: SnnIr): boolean {
+  return ir.provenance.options.maxpool === 'avg' && ann.nodes.some((n) => n.op === 'MaxPool');
 }
 
 /**

@@ -353,13 +353,13 @@ withImageOptions(program
     runCommand(async () => (await import('./commands/chip.ts')).chip(map, options)),
   ));
 
-withImageOptions(program
+withDataOptions(program
   .command('report')
   .description('one self-contained HTML report: accuracy vs T, per-layer diagnostics, energy (ANN vs SNN vs SNN+RSM), chip view')
   .argument('<ir>', 'spiking IR (.snn.json)')
   .requiredOption('--input <x.npy|dir>', 'evaluation samples (raw values; the IR records the divisor): .npy, or a folder of PNG/JPEG images')
   .requiredOption('--labels <y.npy>', 'integer class labels, one per sample')
-  .requiredOption('-o, --output <report.html>', 'HTML file to write')
+  .requiredOption('-o, --output <report.html>', 'HTML file to write; with --shard, the partial result (.json) that snnc merge turns into the page')
   .option('--map <model.map.json>', 'core map from snnc map: adds the virtual chip run and the chip view')
   .option('--ann <model.onnx>', 'the source ONNX model, if not at the path recorded in the IR')
   .option('-T, --steps <T>', 'time steps', positiveInteger, DEFAULT_STEPS)
@@ -392,7 +392,7 @@ program
 
 program
   .command('merge')
-  .description('combine the partial results of a sharded run (--shard i/n -o part.json of simulate or ann) into the result one run writes with -o')
+  .description('combine the partial results of a sharded run (--shard i/n -o part.json of simulate, ann or report) into the result one run writes with -o (report: the HTML page)')
   .argument('<parts...>', 'partial results (part-*.json), in any order')
   .requiredOption('-o, --output <result.json>', 'result file to write')
   .action((parts: string[], options: MergeOptions) => runCommand(async () => (await import('./commands/merge.ts')).merge(parts, options)));

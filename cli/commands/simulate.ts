@@ -14,7 +14,7 @@ import type { ChunkOptions, ChunkResult } from '../../runtime/snn/engine.ts';
 import type { buildPlan } from '../../runtime/snn/plan.ts';
 import type { AttentionMode, SimulationResult } from '../../runtime/snn/simulate.ts';
 import { checkOutputPath, createProgress, formatCount, formatTable, printJson } from '../common.ts';
-import { type ImageFlags, imageOptions, openDataset, parseShard, type StreamDataset } from '../data.ts';
+import { type ImageFlags, imageOptions, openDataset, parseShard, scaleCheckSamples, type StreamDataset } from '../data.ts';
 import { fileSha256, type Partial, toJsonArray, writePartial } from '../partial.ts';
 
 export interface SimulateOptions extends ImageFlags {
@@ -145,10 +145,9 @@ export function resultJson(doc: Record<string, unknown>): string {
   return `${JSON.stringify(rest, null, 2)}\n`;
 }
 
-/** Up to 1000 samples from the start of the data (not of the shard), for the input-scale warning: every shard warns alike. */
+/** The first samples of the data (not of the shard), for the input-scale warning: every shard warns alike. */
 async function leadingSamples(data: StreamDataset): Promise<Float32Array> {
-  const { windowSamples } = await import('../../runtime/data/source.ts');
-  return data.source.read(0, Math.min(data.samples, 1000, windowSamples(data.source.sampleSize)));
+  return data.source.read(0, scaleCheckSamples(data.samples, data.source.sampleSize));
 }
 
 /** What a simulate result depends on besides the samples: parts with different keys do not merge. */
@@ -186,18 +185,18 @@ interface SimulatePartialData {
   labels: number[] | null;
 }
 
-type SerializedChunk = { logit_values: number; predictions: number[]; active: number } & Record<(typeof SUMS)[number], number[]>;
+export type SerializedChunk = { logit_values: number; predictions: number[]; active: number } & Record<(typeof SUMS)[number], number[]>;
 
 const SUMS = ['spikes', 'sops', 'arriving', 'dropped', 'streamCategories', 'products', 'analogSpike', 'analogMacs', 'operandSpikes', 'softmaxOps', 'analogOut'] as const;
 
 /** A chunk without its logits (a shard's rows are in --logits if asked for; the merged document does not use them). */
-function serializeChunk(c: ChunkResult): SerializedChunk {
+export function serializeChunk(c: ChunkResult): SerializedChunk {
   const out = { logit_values: c.logits.length, predictions: toJsonArray(c.predictions), active: c.active } as SerializedChunk;
   for (const k of SUMS) out[k] = toJsonArray(c[k]);
   return out;
 }
 
-function deserializeChunk(c: SerializedChunk): ChunkResult {
+export function deserializeChunk(c: SerializedChunk): ChunkResult {
   const out = { predictions: Int32Array.from(c.predictions), logits: new Float32Array(c.logit_values), active: c.active } as ChunkResult;
   for (const k of SUMS) out[k] = Float64Array.from(c[k]);
   return out;

@@ -87,6 +87,28 @@ describe('ann --shard i/n + merge = one run', () => {
   }, 120_000);
 });
 
+describe('report --shard i/n + merge = the one-run HTML page, byte for byte', () => {
+  it('fmnist QCFS CNN with a map (shard 0 runs the virtual chip)', () => {
+    const qcfs = at('qcfs.snn.json');
+    ok(snnc('map', qcfs, '--chip', 'loihi1', '-o', at('qcfs.map.json')));
+    const args = ['--input', fx('fmnist_test_x.npy'), '--labels', fx('fmnist_test_y.npy'), '-T', '8', '--limit', '61', '--chip-limit', '25', '--map', at('qcfs.map.json')];
+    ok(snnc('report', qcfs, ...args, '-o', at('report-one.html')));
+    const one = readFileSync(at('report-one.html'), 'utf8');
+    expect(one).toContain('<html');
+    expect(shardAndMerge('report', qcfs, args, 3, 'report', () => [])).toBe(one);
+  }, 180_000);
+
+  it('digits_mst_rsm: SNN and SNN with masks', () => {
+    const mst = at('mst_rsm.snn.json');
+    const args = ['--input', fx('digits8x8_test_x.npy'), '--labels', fx('digits8x8_test_y.npy'), '-T', '8', '--limit', '40', '--seed', '3'];
+    ok(snnc('report', mst, ...args, '-o', at('mst-report-one.html'), '--json'));
+    const one = readFileSync(at('mst-report-one.html'), 'utf8');
+    const json = JSON.parse(ok(snnc('report', mst, ...args, '-o', at('mst-report-again.html'), '--json')).stdout);
+    expect(json.snn_rsm).not.toBeNull();
+    expect(shardAndMerge('report', mst, args, 3, 'mst-report')).toBe(one);
+  }, 180_000);
+});
+
 describe('parts that do not belong together, and bad --shard', () => {
   const qcfs = at('qcfs.snn.json');
   const args = ['--input', fx('fmnist_test_x.npy'), '-T', '4', '--limit', '30'];
