@@ -94,6 +94,11 @@ describe('snnc compile --low-latency', () => {
     const ifs = doc.nodes.filter((n: IfNode) => n.kind === 'if');
     expect(ifs.map((n: IfNode) => [n.model, n.vInit])).toEqual([['signed-if', 0.5], ['signed-if', 0.5], ['signed-if', 0.5]]);
     expect(doc.provenance.options.low_latency).toMatch(/^picked signed-if/);
+    // It maps (the mapper counts binary resources); the virtual chip refuses it by the model and the chip.
+    const map = join(tmp, 'qcfs.map.json');
+    const mapped = snnc('map', file, '-o', map, '--chip', 'loihi2');
+    expect(mapped.status, mapped.stderr).toBe(0);
+    expectUserError(snnc('chip', map, '--input', 'test/fixtures/fmnist_test_x.npy', '--limit', '2', '-T', '4'), 'population act1 uses the signed-if neuron model: loihi2 has graded spikes, which the virtual chip does not model yet');
     expectUserError(snnc('compile', 'test/fixtures/fmnist_cnn_qcfs.onnx', '-o', join(tmp, 'x.snn.json'), '--low-latency', '--burst', '2'), '--low-latency picks the neuron rule itself: drop --burst');
     expectUserError(snnc('compile', 'test/fixtures/fmnist_cnn_qcfs.onnx', '-o', join(tmp, 'y.snn.json'), '--v-init', 'calibrated'), '--v-init calibrated measures on the calibration set: give one with --calib');
   });
