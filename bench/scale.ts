@@ -12,8 +12,9 @@
  *   compile   snnc compile <model>.onnx --calib <16 images> [--maxpool avg]
  *   simulate  snnc simulate (1 image, T = 32): SOPs per image and SOP/s (one image runs on one thread)
  *   map       snnc map --chip loihi1
- *   map_population  snnc map --chip loihi1 --synapses population (cores with Loihi's shared-weight synapses)
- *   chip      snnc chip (1 image, T = 8) on the map, or on the population map when only that one succeeded
+ *   map_population  snnc map --chip loihi1 --synapses population (cores with Loihi's shared-weight synapses, and without)
+ *   chip      snnc chip (1 image, T = 8) on the map, or on the population map or the 8 × 8 board's map when only that one succeeded
+ *   map_board snnc map --chip loihi1 --board 8x8 (64 chips: where loihi1's 32-chip board is not enough)
  *
  * Each child runs under /usr/bin/time (wall time, peak RSS, CPU time) with a time limit (--timeout seconds;
  * SIGTERM, then SIGKILL 5 s later) and a memory cap (--mem-limit GB over the RSS of the child's whole process tree,
@@ -36,10 +37,10 @@ const PYTHON = '/usr/bin/python3';
 const GNU_TIME = '/usr/bin/time';
 
 const MODELS = ['resnet18_224', 'mobilenet_v2_224', 'resnet34_32', 'vgg16_32'] as const;
-const STEPS = ['compile', 'simulate', 'map', 'chip', 'map_population'] as const;
+const STEPS = ['compile', 'simulate', 'map', 'chip', 'map_population', 'map_board'] as const;
 type Step = (typeof STEPS)[number];
 /** The order steps run in: the chip runs on whichever map succeeded, so both maps come first. */
-const RUN_ORDER: readonly Step[] = ['compile', 'simulate', 'map', 'map_population', 'chip'];
+const RUN_ORDER: readonly Step[] = ['compile', 'simulate', 'map', 'map_population', 'map_board', 'chip'];
 const SIM_T = 32;
 const CHIP_T = 8;
 const MB = 1024 * 1024;
@@ -51,6 +52,7 @@ const TARGETS: Record<Step, { max_s: number; max_rss_mb: number }> = {
   map: { max_s: 120, max_rss_mb: 3 * 1024 },
   chip: { max_s: 240, max_rss_mb: 4 * 1024 },
   map_population: { max_s: 120, max_rss_mb: 3 * 1024 },
+  map_board: { max_s: 120, max_rss_mb: 3 * 1024 },
 };
 const SOPS_TARGET = { model: 'resnet18_224', sops_per_cpu_s: 1e9 };
 
@@ -367,18 +369,9 @@ const METRICS: Record<Step, (j: Record<string, any>, r: ChildResult) => Record<s
       sops_per_process_cpu_s: r.cpuS ? +(sops / r.cpuS).toExponential(3) : null,
     };
   },
-  map: (j) => ({
-    cores: j.totals?.cores,
-    chips: j.totals?.chips,
-    lower_bound_cores: j.totals?.lower_bound?.cores,
-    synapses: j.totals?.synapses,
-    neurons: j.totals?.neurons,
-  }),
-  map_population: (j) => ({
-    cores: j.totals?.cores,
-    chips: j.totals?.chips,
-    synapses_mode: j.options?.synapses,
-  }),
+  map: (j) => mapFigures(j),
+  map_population: (j) => mapFigures(j),
+  map_board: (j) => mapFigures(j),
   chip: (j) => ({
     samples: j.samples,
     T: j.T,
@@ -390,6 +383,26 @@ const METRICS: Record<Step, (j: Record<string, any>, r: ChildResult) => Record<s
   }),
 };
 
+/** What a map's --json summary says about its size: cores, chips, tiles, links, hops, and cores without population synapses. */
+function mapFigures(j: Record<string, any>): Record<string, unknown> {
+  return {
+    cores: j.totals?.cores,
+    chips: j.totals?.chips,
+    tiles: j.totals?.tiles,
+    lower_bound_cores: j.totals?.lower_bound?.cores,
+    synapses: j.totals?.synapses,
+    neurons: j.totals?.neurons,
+    synapses_mode: j.options?.synapses,
+    output_axons: j.options?.output_axons ?? 'neuron',
+    links: j.totals?.links?.used,
+    inter_chip_links: j.totals?.links?.inter_chip,
+    spike_hops: j.traffic?.spike_hops?.placed != null ? Math.round(j.traffic.spike_hops.placed) : undefined,
+    chip_hops: j.traffic?.chip_hops != null ? Math.round(j.traffic.chip_hops) : undefined,
+    discrete_cores: j.discrete?.cores,
+    discrete_refused: j.discrete?.refused,
+  };
+}
+
 async function runModel(model: string, manifest: Manifest): Promise<Partial<Record<Step, StepRecord>>> {
   const m = manifest[model];
   const dir = join(outDir, 'runs', model);
@@ -398,6 +411,7 @@ async function runModel(model: string, manifest: Manifest): Promise<Partial<Reco
   const ir = join(dir, `${model}.snn.json`);
   const map = join(dir, `${model}.map.json`);
   const popMap = map.replace(/\.map\.json$/, '.pop.map.json');
+  const boardMap = map.replace(/\.map\.json$/, '.board.map.json');
   const plan: Record<Step, { args: string[]; needs: string | null; writes: string[] }> = {
     compile: {
       args: ['compile', file('onnx'), '-o', ir, '--calib', file('calib_x'), ...(m.maxpool ? ['--maxpool', 'avg'] : []), '--json'],
@@ -417,22 +431,27 @@ async function runModel(model: string, manifest: Manifest): Promise<Partial<Reco
     },
     // The same map with Loihi's population synapses: issue 11 asks for cores with and without them.
     map_population: { args: ['map', ir, '--chip', 'loihi1', '--synapses', 'population', '-o', popMap, '--json'], needs: ir, writes: [popMap] },
+    // ResNet-18 and MobileNet-V2 at 224 need more than loihi1's 32 chips (MobileNet has 6.1 M neurons, 47 chips' compartments).
+    map_board: { args: ['map', ir, '--chip', 'loihi1', '--board', '8x8', '-o', boardMap, '--json'], needs: ir, writes: [boardMap] },
   };
   const failedOutputs = new Map<string, string>(); // output file -> why it is not there
   const records: Partial<Record<Step, StepRecord>> = {};
   for (const step of RUN_ORDER) {
     if (!steps.has(step)) continue;
     // The chip runs on the map, or on the population map when the map failed and that one did not.
-    if (step === 'chip' && !existsSync(map) && existsSync(popMap) && !failedOutputs.has(popMap)) {
-      plan.chip.args[1] = popMap;
-      plan.chip.needs = popMap;
+    if (step === 'chip' && !existsSync(map)) {
+      const other = [popMap, boardMap].find((f) => existsSync(f) && !failedOutputs.has(f));
+      if (other) {
+        plan.chip.args[1] = other;
+        plan.chip.needs = other;
+      }
     }
     const { args, needs, writes } = plan[step];
     const command = `snnc ${args.map((a) => (isAbsolute(a) ? relative(outDir, a) : a)).join(' ')}`;
     const date = new Date().toISOString();
     const base = { seconds: null, peak_rss_mb: null, cpu_s: null, exit_code: null, command, date, commit: cliCommit };
     if (needs && (failedOutputs.has(needs) || !existsSync(needs))) {
-      const producer = needs === ir ? 'compile' : needs === popMap ? 'map_population' : 'map';
+      const producer = needs === ir ? 'compile' : needs === popMap ? 'map_population' : needs === boardMap ? 'map_board' : 'map';
       const why = failedOutputs.get(needs) ?? `no ${relative(outDir, needs)} (run ${producer} first)`;
       records[step] = { status: 'skipped', ...base, error: `skipped: ${why}` };
       for (const w of writes) failedOutputs.set(w, why);
@@ -486,7 +505,9 @@ function describe(r: StepRecord): string {
   if (r.status === 'skipped') return 'skipped';
   const status = r.status === 'ok' ? 'ok' : `${r.status.toUpperCase()} (exit ${r.exit_code})`;
   const cpu = r.cpu_s != null ? ` (cpu ${r.cpu_s.toFixed(1)})` : '';
-  return `${r.seconds} s${cpu}, ${gb(r.peak_rss_mb)}, ${status}`;
+  // Map steps: the cores and chips of the mapping.
+  const size = r.status === 'ok' && typeof r.cores === 'number' ? `, ${r.cores} cores / ${r.chips} chips` : '';
+  return `${r.seconds} s${cpu}, ${gb(r.peak_rss_mb)}${size}, ${status}`;
 }
 
 function table(results: Record<string, Partial<Record<Step, StepRecord>>>, only: string[]): string {

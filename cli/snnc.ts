@@ -332,6 +332,12 @@ program
       .choices(['auto', 'discrete', 'population'])
       .default('auto'),
   )
+  .addOption(
+    new Option('--output-axons <mode>', 'with population synapses: neuron: one routing entry per (neuron, destination block); population: one per (source position, destination block), shared by the position’s channels (Loihi population axons); auto: neuron unless that cannot fit a core or the board')
+      .choices(['auto', 'neuron', 'population'])
+      .default('auto'),
+  )
+  .option('--board <CxR>', 'a board of C x R chips instead of the chip spec’s own (loihi1: 8x4, Nahuku)')
   .option('--json', 'print the summary as one JSON object')
   .action((ir: string, options: MapCommandOptions) =>
     runCommand(async () => (await import('./commands/map.ts')).map(ir, options)),

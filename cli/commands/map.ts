@@ -8,6 +8,7 @@
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { SnncError } from '../../compiler/errors.ts';
+import { MAX_CHIPS_PER_BOARD } from '../../targets/chip-spec.ts';
 import type { MapDocument } from '../../targets/map/map-file.ts';
 import type { QuantizeMode } from '../../targets/map/quantize.ts';
 import { checkOutputPath, createProgress, formatCount, formatTable, printJson } from '../common.ts';
@@ -26,6 +27,8 @@ export interface MapOptions {
   minResidual: number;
   partitioner: 'auto' | 'greedy' | 'blocks';
   synapses: 'auto' | 'discrete' | 'population';
+  outputAxons?: 'auto' | 'neuron' | 'population';
+  board?: string;
   json?: boolean;
 }
 
@@ -48,6 +51,7 @@ export async function map(irPath: string, options: MapOptions): Promise<void> {
   ]);
   const ir = readIr(irPath);
   const spec = loadChipSpec(options.chip);
+  if (options.board !== undefined) spec.board = boardOption(options.board, spec.board);
 
   let rates: Float64Array[] | undefined;
   let profile: MapDocument['options']['profile'] = null;
@@ -84,6 +88,7 @@ export async function map(irPath: string, options: MapOptions): Promise<void> {
       minResidualNeurons: options.minResidual,
       partitioner: options.partitioner,
       synapses: options.synapses,
+      outputAxons: options.outputAxons,
       onProgress: (_stage, d, t) => progress.update(d, t),
     });
   } catch (e) {
@@ -120,6 +125,16 @@ export async function map(irPath: string, options: MapOptions): Promise<void> {
   }
 }
 
+/** `--board 16x8`: a board of 16 × 8 chips (the map embeds the changed spec, so the chip runs the same board). */
+function boardOption(text: string, board: { chips_x: number; chips_y: number; source: string }): { chips_x: number; chips_y: number; source: string } {
+  const m = /^\s*([1-9][0-9]{0,6})\s*[xX×]\s*([1-9][0-9]{0,6})\s*$/.exec(text);
+  if (!m) throw new SnncError(`--board ${text}: expected columns x rows of chips, e.g. --board 16x8`);
+  const chips_x = Number(m[1]);
+  const chips_y = Number(m[2]);
+  if (chips_x * chips_y > MAX_CHIPS_PER_BOARD) throw new SnncError(`--board ${text}: ${chips_x * chips_y} chips, more than the ${MAX_CHIPS_PER_BOARD} snnc supports`);
+  return { chips_x, chips_y, source: `snnc map --board ${chips_x}x${chips_y} (the spec's own board: ${board.chips_x} x ${board.chips_y}; ${board.source})` };
+}
+
 function percent(x: number, digits = 1): string {
   return `${(100 * x).toFixed(digits)} %`;
 }
@@ -132,17 +147,19 @@ function render(doc: MapDocument, file: string): string {
   const lb = t.lower_bound;
   const bindingLb = (Object.keys(lb.by_limit) as Array<keyof typeof lb.by_limit>).filter((l) => lb.by_limit[l] === lb.cores).map((l) => LIMIT_SHORT[l]);
   out.push(`chip ${doc.chip.name}: ${doc.chip.description}`);
+  const compare = doc.discrete?.cores !== undefined;
   out.push(
     '',
     formatTable(
       [
-        ['layer', 'kind', 'neurons', 'slices', 'cores', 'binding limit', 'ordering', 'neurons', 'in-axons', 'out-axons', 'words'],
+        ['layer', 'kind', 'neurons', 'slices', 'cores', ...(compare ? ['cores discrete'] : []), 'binding limit', 'ordering', 'neurons', 'in-axons', 'out-axons', 'words'],
         ...doc.layers.map((l) => [
           l.id,
           l.kind,
           formatCount(l.neurons),
           String(l.slices),
           String(l.cores),
+          ...(compare ? [String(l.cores_discrete ?? '—')] : []),
           LIMIT_SHORT[l.binding],
           l.ordering,
           percent(l.max_slice_fraction.neurons, 0),
@@ -151,18 +168,27 @@ function render(doc: MapDocument, file: string): string {
           percent(l.max_slice_fraction.synapse_words, 0),
         ]),
       ],
-      new Set([2, 3, 4, 7, 8, 9, 10]),
+      new Set(compare ? [2, 3, 4, 5, 8, 9, 10, 11] : [2, 3, 4, 7, 8, 9, 10]),
     ),
     '(last four columns: the largest share of a core that one slice of the layer takes, per limit)',
   );
+  const board = doc.chip.board;
   out.push(
     '',
-    `cores: ${t.cores} on ${t.tiles} tile${t.tiles > 1 ? 's' : ''} of ${t.chips} chip${t.chips > 1 ? 's' : ''}; lower bound ${lb.cores} (${bindingLb.join(', ')}); ${t.cores} / ${lb.cores} = ${t.cores_over_lower_bound.toFixed(3)}`,
+    `cores: ${t.cores} on ${t.tiles} tile${t.tiles > 1 ? 's' : ''} of ${t.chips} chip${t.chips > 1 ? 's' : ''}; lower bound${doc.options.synapses === 'population' ? ' with discrete synapses' : ''} ${lb.cores} (${bindingLb.join(', ')}); ${t.cores} / ${lb.cores} = ${t.cores_over_lower_bound.toFixed(3)}`,
     `lower bound per limit: ${Object.entries(lb.by_limit)
       .map(([l, n]) => `${LIMIT_SHORT[l]} ${n}`)
       .join(', ')}`,
-    `routing entries (output axons): ${formatCount(t.routing_entries)}; synapses ${formatCount(t.synapses)}; neurons ${formatCount(t.neurons)}`,
+    `routing entries (output axons): ${formatCount(t.routing_entries)}${doc.options.output_axons === 'population' ? ' (population axons: one per source position and destination block)' : ''}; synapses ${formatCount(t.synapses)}; neurons ${formatCount(t.neurons)}`,
   );
+  if (doc.options.synapses === 'population' && doc.discrete) {
+    const d = doc.discrete;
+    out.push(
+      d.cores !== undefined
+        ? `population synapses: ${t.cores} cores on ${t.chips} chip${t.chips > 1 ? 's' : ''}; with discrete synapses ${d.cores} cores on ${d.chips} chip${d.chips! > 1 ? 's' : ''} (${t.cores <= d.cores ? '−' : '+'}${formatCount(Math.abs(d.cores - t.cores))} cores, ${percent(Math.abs(1 - t.cores / d.cores))})`
+        : `population synapses: ${t.cores} cores on ${t.chips} chip${t.chips > 1 ? 's' : ''}; discrete synapses cannot be mapped: ${d.refused}`,
+    );
+  }
   const tr = doc.traffic;
   const hops = tr.spike_hops;
   const p = doc.options.profile;
@@ -175,6 +201,11 @@ function render(doc: MapDocument, file: string): string {
     `spike-hops per inference: ${doc.options.placement} placement ${formatCount(Math.round(hops.placed))}, sequential placement ${formatCount(Math.round(hops.sequential))}` +
       (hops.sequential > 0 ? ` (${hops.reduction >= 0 ? '−' : '+'}${percent(Math.abs(hops.reduction))})` : ' (every message stays within its tile)'),
   );
+  if (t.links) {
+    out.push(
+      `board ${board.chips_x} x ${board.chips_y} chips (${t.chips} in use, ${t.tiles} tiles, ${t.cores} cores): ${formatCount(t.links.used)} mesh links carry traffic, ${formatCount(t.links.inter_chip)} of them between chips; ${formatCount(Math.round(tr.chip_hops ?? 0))} of the spike-hops per inference cross a chip boundary`,
+    );
+  }
   const q = doc.quantization;
   if (q) {
     out.push(

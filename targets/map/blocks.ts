@@ -18,7 +18,7 @@ import type { NetworkPlan } from '../../runtime/snn/plan.ts';
 import { type ConvRoute, type DenseRoute, type Route, routeStart } from '../../runtime/snn/routes.ts';
 import { type ChipSpec, emptyUse, fitsCore, LIMITS, type LimitName, memoryBits, R, RESOURCES, synapseWords, worstShare } from '../chip-spec.ts';
 import { capsOf, type ChipPopulation, type LayerPartition, type Partition, type Slice, UnplaceableError, type Use } from './partition.ts';
-import type { CoreEdge } from './place.ts';
+import { BoardError, type CoreEdge } from './place.ts';
 
 interface Block {
   c0: number;
@@ -37,7 +37,13 @@ interface Grid {
 
 /** A route into a population: the stream it carries, and where its region starts (local neuron index). */
 interface Incoming {
+  /** Index over all routes of the plan (keys of population output axons). */
+  id: number;
   stream: number;
+  /** Index of the route in its stream's fan-out. */
+  index: number;
+  /** Slices whose synapses from this route are population axons. */
+  shared: Set<number>;
   route: Route;
   start: number;
   /** Conv routes: for each source row/column of the twin's input, the output rows/columns it reaches. */
@@ -139,12 +145,13 @@ function describe(inc: Incoming, pop: ChipPopulation, dims: [number, number, num
 function buildModel(plan: NetworkPlan, pops: ChipPopulation[]): Model {
   const dims = pops.map(dimsOf);
   const incoming: Incoming[][] = pops.map(() => []);
+  let nextId = 0;
   const popAt = (target: number) => pops.findIndex((p) => target >= p.offset && target < p.offset + p.size);
   const dests = plan.streams.map((s, si) =>
-    s.fanout.routes.map((route) => {
+    s.fanout.routes.map((route, index) => {
       const k = popAt(routeStart(route));
       if (k < 0) throw new SnncError(`stream ${s.id} reaches no population of the chip`);
-      const inc: Incoming = { stream: si, route, start: routeStart(route) - pops[k].offset };
+      const inc: Incoming = { id: nextId++, stream: si, index, shared: new Set(), route, start: routeStart(route) - pops[k].offset };
       if (route.kind === 'conv') inc.start = route.twin.offset - pops[k].offset;
       if (route.kind === 'dense') inc.start = route.offset - pops[k].offset;
       describe(inc, pops[k], dims[k]);
@@ -169,8 +176,18 @@ function buildModel(plan: NetworkPlan, pops: ChipPopulation[]): Model {
  */
 export type SynapseMode = 'discrete' | 'population';
 
-/** Input axons and synapse words a block takes from one incoming route. */
-function routeUse(m: Model, k: number, inc: Incoming, b: Block, spec: ChipSpec, scratch: { mark: Int32Array; count: Int32Array; id: number }, mode: SynapseMode): [number, number] {
+/**
+ * How a source neuron's routing entries (output axons) are counted with population synapses:
+ * - `neuron`: one per (neuron, stream, destination block), as for discrete synapses;
+ * - `population`: a destination block reached through population axons takes one entry per (route, source
+ *   position) for all the channels of that position in the source block: Loihi's compartments point into a
+ *   shared list of axon configurations and send their own atom (nengo-loihi's Axon.axon_slots counts axons,
+ *   not compartments). Other destinations are counted per neuron.
+ */
+export type OutputAxonMode = 'neuron' | 'population';
+
+/** Input axons and synapse words a block takes from one incoming route, and 1 when they are population axons. */
+function routeUse(m: Model, k: number, inc: Incoming, b: Block, spec: ChipSpec, scratch: { mark: Int32Array; count: Int32Array; id: number }, mode: SynapseMode): [number, number, number] {
   const r = inc.route;
   const [, H, W] = m.dims[k];
   let axons = 0;
@@ -182,15 +199,15 @@ function routeUse(m: Model, k: number, inc: Incoming, b: Block, spec: ChipSpec, 
       const single = routeUse(m, k, inc, b, spec, scratch, 'discrete');
       const caps = capsOf(spec);
       // [input axons, synapse words] of the route, as shares of a core.
-      const share = (u: [number, number]) => Math.max(u[0] / caps[R.input_axons], u[1] / caps[R.synapse_words]);
-      return share(shared) < share(single) ? shared : single;
+      const share = (u: [number, number, number?]) => Math.max(u[0] / caps[R.input_axons], u[1] / caps[R.synapse_words]);
+      return share(shared) < share(single) ? [shared[0], shared[1], 1] : single;
     }
   }
   if (r.kind === 'conv') {
     const t = r.twin;
     const cpg = t.coutPerGroup;
     const [lo, hi] = twinChannels(inc, r, H * W, b);
-    if (lo >= hi) return [0, 0];
+    if (lo >= hi) return [0, 0, 0];
     const ys: number[] = [];
     for (let y = 0; y < inc.rowMin!.length; y++) if (inc.rowMax![y] >= b.r0 && inc.rowMin![y] < b.r1) ys.push(y);
     const xs: number[] = [];
@@ -282,7 +299,7 @@ function routeUse(m: Model, k: number, inc: Incoming, b: Block, spec: ChipSpec, 
       words += synapseWords(scratch.count[row], spec);
     }
   }
-  return [axons, words];
+  return [axons, words, 0];
 }
 
 /** The twin's output channels [lo, hi) that fall in the block (a twin may start past channel 0: a concat). */
@@ -336,12 +353,14 @@ function populationConvUse(inc: Incoming, r: ConvRoute, H: number, W: number, b:
       const key = pairs.join(',');
       if (sets.has(key)) continue;
       sets.add(key);
+      // One list of atoms × (the longest atom's synapses), as nengo-loihi stores a set (Synapse.bits).
+      let most = 0;
       for (const c of atoms) {
         const g = Math.floor(c / t.cinPerGroup);
         const olo = Math.max(lo - g * cpg, 0);
         const ohi = Math.min(hi - g * cpg, cpg);
         if (inc.full![c]) {
-          words += synapseWords((pairs.length / 2) * (ohi - olo), spec);
+          most = Math.max(most, (pairs.length / 2) * (ohi - olo));
           continue;
         }
         let n = 0;
@@ -349,8 +368,9 @@ function populationConvUse(inc: Incoming, r: ConvRoute, H: number, W: number, b:
           const base2 = (c * t.taps + pairs[p]) * (cpg + 1);
           n += inc.nz![base2 + ohi] - inc.nz![base2 + olo];
         }
-        if (n > 0) words += synapseWords(n, spec);
+        most = Math.max(most, n);
       }
+      words += synapseWords(atoms.length * most, spec);
     }
   }
   return [axons, words];
@@ -383,25 +403,47 @@ function populationDenseUse(m: Model, inc: Incoming, r: DenseRoute, b: Block, sp
     const key = feats.join(',');
     if (sets.has(key)) continue;
     sets.add(key);
+    // One list of atoms (the channels) × the longest atom's synapses, as for a conv set.
+    let most = 0;
+    let atoms = 0;
     for (const e of feats) {
       if (e < 0) continue;
+      atoms++;
       const row = Math.floor(e / r.inner);
       const f = e - row * r.inner;
       const olo = Math.max(first - row * r.out, 0);
       const ohi = Math.min(last - row * r.out, r.out);
       if (olo >= ohi) continue;
-      const n = inc.nz![f * (r.out + 1) + ohi] - inc.nz![f * (r.out + 1) + olo];
-      if (n > 0) words += synapseWords(n, spec);
+      most = Math.max(most, inc.nz![f * (r.out + 1) + ohi] - inc.nz![f * (r.out + 1) + olo]);
     }
+    words += synapseWords(atoms * most, spec);
   }
   return [axons, words];
 }
 
+/** Spatial tiles already visited for one source element (forEachDest). */
+const tiles = new Int32Array(4096);
+
+/** Key of a population output axon: (route, source position, destination slice); below 2⁵³. */
+function sharedKey(inc: Incoming, position: number, slice: number): number {
+  return (inc.id * 2 ** 17 + position) * 2 ** 24 + slice;
+}
+
 /**
  * Visits the distinct destination slices of neuron i of population p, stream by stream (one output axon
- * each): `visit(slice)` once per (stream, destination slice).
+ * each): `visit(slice)` once per (stream, destination slice). With `shared`, a slice that a route reaches
+ * through population axons is visited as `shared(key)` instead, once per (route, slice): the key names
+ * the population output axon (route, source position, slice) that every channel of the position uses.
  */
-function forEachDest(m: Model, p: number, i: number, sliceOf: Int32Array, stamp: { mark: Int32Array; id: number }, visit: (slice: number) => void): void {
+function forEachDest(
+  m: Model,
+  p: number,
+  i: number,
+  sliceOf: Int32Array,
+  stamp: { mark: Int32Array; id: number },
+  visit: (slice: number) => void,
+  shared?: { mark: Int32Array; id: number; visit: (key: number) => void },
+): void {
   for (const si of m.pops[p].streams) {
     const id = ++stamp.id;
     const once = (slice: number) => {
@@ -412,6 +454,16 @@ function forEachDest(m: Model, p: number, i: number, sliceOf: Int32Array, stamp:
     };
     for (const { pop: k, inc } of m.dests[si]) {
       const r = inc.route;
+      // A population axon is one per source position (a pooled prefix's positions each keep their own).
+      const position = i % (m.dims[p][1] * m.dims[p][2]);
+      const sid = shared ? ++shared.id : 0;
+      const reach = (slice: number) => {
+        if (!shared || !inc.shared.has(slice)) once(slice);
+        else if (shared.mark[slice] !== sid) {
+          shared.mark[slice] = sid;
+          shared.visit(sharedKey(inc, position, slice));
+        }
+      };
       const dest = m.pops[k];
       const [C, H, W] = m.dims[k];
       const grid = gridOf.get(dest);
@@ -429,11 +481,27 @@ function forEachDest(m: Model, p: number, i: number, sliceOf: Int32Array, stamp:
         const g = Math.floor(c / t.cinPerGroup);
         const chStart = inc.start / (H * W);
         const first = chStart + g * cpg;
+        if (inc.full![c]) {
+          // Every tap reaches every output channel of the group: the slices are the channel blocks of each
+          // distinct spatial tile its outputs fall in (a few), not one look-up per tap and channel block.
+          let seen = 0;
+          for (let q = t.posPtr[s]; q < t.posPtr[s + 1]; q++) {
+            const o = t.posOut[q];
+            const oy = Math.floor(o / W);
+            const tile = Math.floor(oy / grid.rr) * W + Math.floor((o - oy * W) / grid.ww);
+            let k = 0;
+            while (k < seen && tiles[k] !== tile) k++;
+            if (k < seen) continue;
+            tiles[seen++] = tile;
+            for (let ch = first; ch < first + cpg; ch = (Math.floor(ch / grid.cc) + 1) * grid.cc) reach(sliceOf[dest.offset + ch * H * W + o]);
+          }
+          continue;
+        }
         for (let q = t.posPtr[s]; q < t.posPtr[s + 1]; q++) {
           const base = (c * t.taps + t.posTap[q]) * (cpg + 1);
           for (let ch = first; ch < first + cpg; ch = (Math.floor(ch / grid.cc) + 1) * grid.cc) {
             const end = Math.min(first + cpg, (Math.floor(ch / grid.cc) + 1) * grid.cc, C);
-            if (inc.nz![base + end - first] - inc.nz![base + ch - first] > 0) once(sliceOf[dest.offset + ch * H * W + t.posOut[q]]);
+            if (inc.nz![base + end - first] - inc.nz![base + ch - first] > 0) reach(sliceOf[dest.offset + ch * H * W + t.posOut[q]]);
           }
         }
       } else {
@@ -443,7 +511,7 @@ function forEachDest(m: Model, p: number, i: number, sliceOf: Int32Array, stamp:
         const first = inc.start + row * d.out;
         for (let n = first; n < first + d.out; n = (Math.floor(n / grid.cc) + 1) * grid.cc) {
           const end = Math.min(first + d.out, (Math.floor(n / grid.cc) + 1) * grid.cc);
-          if (inc.nz![f * (d.out + 1) + end - first] - inc.nz![f * (d.out + 1) + n - first] > 0) once(sliceOf[dest.offset + n]);
+          if (inc.nz![f * (d.out + 1) + end - first] - inc.nz![f * (d.out + 1) + n - first] > 0) reach(sliceOf[dest.offset + n]);
         }
       }
     }
@@ -484,26 +552,38 @@ function tileSizes(n: number): number[] {
 }
 
 /**
- * Block shapes worth measuring, fewest blocks first: per spatial tile, the most channels whose probe
- * blocks fit (a binary search: every resource grows with the channels of a block).
+ * Block shapes worth measuring, fewest cores first: per spatial tile, the most channels whose probe
+ * blocks fit (a binary search: every resource grows with the channels of a block), each shape's cores
+ * estimated as its blocks × the largest share of a core a probe block takes (first fit packs small blocks
+ * together, so fewer blocks is not always fewer cores: a block of 49 neurons whose weight sets fill a core
+ * is a core, two blocks of half the channels are one). `probeShare` is Infinity when a probe does not fit.
  */
-function candidates(dims: [number, number, number], maxNeurons: number, probeFits: (g: Grid) => boolean): Grid[] {
+function candidates(dims: [number, number, number], maxNeurons: number, probeShare: (g: Grid) => number): Grid[] {
   const [C, H, W] = dims;
-  const out: Array<Grid & { blocks: number }> = [];
+  const out: Array<Grid & { blocks: number; cores: number }> = [];
   for (const rr of tileSizes(H)) {
     for (const ww of tileSizes(W)) {
       let lo = 0;
+      let share = Infinity;
       let hi = Math.min(C, Math.floor(maxNeurons / (rr * ww)));
       while (lo < hi) {
         const mid = Math.ceil((lo + hi) / 2);
-        if (probeFits({ cc: mid, rr, ww })) lo = mid;
-        else hi = mid - 1;
+        const x = probeShare({ cc: mid, rr, ww });
+        if (x <= 1) {
+          lo = mid;
+          share = x;
+        } else hi = mid - 1;
       }
-      if (lo > 0) out.push({ cc: lo, rr, ww, blocks: Math.ceil(C / lo) * Math.ceil(H / rr) * Math.ceil(W / ww) });
+      if (lo === 0) continue;
+      // The same number of channel blocks with the channels spread evenly.
+      const cc = Math.ceil(C / Math.ceil(C / lo));
+      if (cc !== lo) share = probeShare({ cc, rr, ww });
+      const blocks = Math.ceil(C / cc) * Math.ceil(H / rr) * Math.ceil(W / ww);
+      out.push({ cc, rr, ww, blocks, cores: Math.ceil(blocks / (share > 0 ? Math.max(1, Math.floor(1 / share)) : blocks)) });
     }
   }
-  // Fewest blocks first; then whole rows (fewer distinct source columns), then more channels per block.
-  return out.sort((a, b) => a.blocks - b.blocks || b.ww - a.ww || b.cc - a.cc);
+  // Fewest estimated cores first; then fewer blocks, whole rows (fewer distinct source columns), more channels.
+  return out.sort((a, b) => a.cores - b.cores || a.blocks - b.blocks || b.ww - a.ww || b.cc - a.cc);
 }
 
 export interface BlockPartitionResult {
@@ -522,10 +602,21 @@ export function blockPartition(
   plan: NetworkPlan,
   pops: ChipPopulation[],
   spec: ChipSpec,
-  opts: { rates?: Float64Array[]; synapses?: SynapseMode; onProgress?: (done: number, total: number) => void; beforeTraffic?: (cores: number) => void } = {},
+  opts: {
+    rates?: Float64Array[];
+    synapses?: SynapseMode;
+    outputAxons?: OutputAxonMode;
+    /** Stop (BoardError) as soon as the blocks cut so far need more cores than this, whatever the packing. */
+    maxCores?: number;
+    onProgress?: (done: number, total: number) => void;
+    beforeTraffic?: (cores: number) => void;
+  } = {},
 ): BlockPartitionResult {
   const { rates, onProgress } = opts;
   const mode = opts.synapses ?? 'discrete';
+  const sharedOut = mode === 'population' && opts.outputAxons === 'population';
+  const total = emptyUse();
+  let totalBits = 0;
   const m = buildModel(plan, pops);
   const caps = capsOf(spec);
   const sliceOf = new Int32Array(plan.currentSize).fill(-1);
@@ -542,38 +633,84 @@ export function blockPartition(
     // Output axons per neuron: destinations are already cut.
     stamp = { mark: new Int32Array(Math.max(slices.length, 1)).fill(-1), id: 0 };
     const outAx = new Int32Array(pop.size);
-    for (let i = 0; i < pop.size; i++) forEachDest(m, p, i, sliceOf, stamp, () => outAx[i]++);
-    const useOf = (b: Block): Use => {
+    // Population output axons: the keys of the shared entries each neuron uses; a block counts each key
+    // once. Where every channel of a position uses the same keys (no groups, no zero weights), a block
+    // takes that position's count once, and the keys are not kept.
+    const plane = H * W;
+    let uniform: Int32Array | undefined;
+    const mixed = new Map<number, Float64Array[]>();
+    if (sharedOut) {
+      if (plane >= 2 ** 17 || slices.length >= 2 ** 24 || m.dests.flat().length >= 2 ** 12) {
+        throw new SnncError(`layer ${pop.id}: population output axons are counted for planes below 2^17 positions, 2^24 blocks and 2^12 routes`);
+      }
+      uniform = new Int32Array(plane).fill(-1);
+      let list: number[] = [];
+      const sharedStamp = { mark: new Int32Array(Math.max(slices.length, 1)).fill(-1), id: 0, visit: (key: number) => list.push(key) };
+      for (let pos = 0; pos < plane; pos++) {
+        const per: number[][] = [];
+        let same = true;
+        for (let c = 0; c < C; c++) {
+          const i = c * plane + pos;
+          list = [];
+          forEachDest(m, p, i, sliceOf, stamp, () => outAx[i]++, sharedStamp);
+          per.push(list);
+          if (same && c > 0) same = list.length === per[0].length && list.every((k, j) => k === per[0][j]);
+        }
+        if (same) uniform[pos] = per[0].length;
+        else mixed.set(pos, per.map((l) => Float64Array.from(l)));
+      }
+    } else {
+      for (let i = 0; i < pop.size; i++) forEachDest(m, p, i, sliceOf, stamp, () => outAx[i]++);
+    }
+    const distinct = new Set<number>();
+    const useOf = (b: Block, shared?: Uint8Array): Use => {
       const u: Use = emptyUse();
       u[R.neurons] = (b.c1 - b.c0) * (b.r1 - b.r0) * (b.x1 - b.x0);
-      for (const inc of m.incoming[p]) {
-        const [ax, wd] = routeUse(m, p, inc, b, spec, scratch, mode);
+      m.incoming[p].forEach((inc, k) => {
+        const [ax, wd, pop] = routeUse(m, p, inc, b, spec, scratch, mode);
         u[R.input_axons] += ax;
         u[R.synapse_words] += wd;
-      }
+        if (shared) shared[k] = pop;
+      });
       for (let c = b.c0; c < b.c1; c++) for (let y = b.r0; y < b.r1; y++) for (let x = b.x0; x < b.x1; x++) u[R.output_axons] += outAx[(c * H + y) * W + x];
+      if (uniform) {
+        for (let y = b.r0; y < b.r1; y++) {
+          for (let x = b.x0; x < b.x1; x++) {
+            const pos = y * W + x;
+            if (uniform[pos] >= 0) {
+              u[R.output_axons] += uniform[pos];
+              continue;
+            }
+            const per = mixed.get(pos)!;
+            for (let c = b.c0; c < b.c1; c++) for (const k of per[c]) distinct.add(k);
+            u[R.output_axons] += distinct.size;
+            distinct.clear();
+          }
+        }
+      }
       return u;
     };
     const fits = (u: Use) => fitsCore(u, caps, spec);
-    let chosen: { grid: Grid; blocks: Block[]; uses: Use[] } | undefined;
+    let chosen: { grid: Grid; blocks: Block[]; uses: Use[]; shared: Uint8Array[] } | undefined;
     let worst: { grid: Grid; use: Use } | undefined;
-    const probeFits = (grid: Grid): boolean => {
+    const probeShare = (grid: Grid): number => {
       // A cheap look at a middle block and the first before measuring them all.
-      const probe = [blockAt(dims, grid, 0.5), blockAt(dims, grid, 0)].map(useOf);
+      const probe = [blockAt(dims, grid, 0.5), blockAt(dims, grid, 0)].map((b) => useOf(b));
       const bad = probe.find((u) => !fits(u));
       if (bad && grid.cc === 1 && grid.rr === 1 && grid.ww === 1) worst = { grid, use: bad };
-      return !bad;
+      return bad ? Infinity : Math.max(...probe.map((u) => worstShare(u, caps, spec).share));
     };
-    // Fewest blocks first; a shape whose probes fit but some other block does not (e.g. one whose neurons
-    // reach more destination blocks) is retried with fewer channels per block.
+    // Fewest estimated cores first; a shape whose probes fit but some other block does not (e.g. one whose
+    // neurons reach more destination blocks) is retried with fewer channels per block.
     let failed: Use | undefined;
-    for (const candidate of candidates(dims, caps[R.neurons], probeFits)) {
+    for (const candidate of candidates(dims, caps[R.neurons], probeShare)) {
       for (let cc = candidate.cc; cc >= 1 && !chosen; cc = cc > 4 ? Math.floor(cc * 0.75) : cc - 1) {
         const grid = { ...candidate, cc };
         const blocks = blocksOf(dims, grid);
-        const uses = blocks.map(useOf);
+        const shared = blocks.map(() => new Uint8Array(m.incoming[p].length));
+        const uses = blocks.map((b, j) => useOf(b, shared[j]));
         const bad = uses.find((u) => !fits(u));
-        if (!bad) chosen = { grid, blocks, uses };
+        if (!bad) chosen = { grid, blocks, uses, shared };
         else failed ??= bad;
       }
       if (chosen) break;
@@ -610,10 +747,25 @@ export function blockPartition(
       // The limit closest to its cap is the one that kept the block from growing.
       let closedBy: LimitName | null = null;
       if (chosen!.blocks.length > 1) closedBy = worstShare(use, caps, spec).limit;
-      slices.push({ index, pop: p, neurons, use, closedBy });
+      const pairs: Array<[number, number]> = [];
+      m.incoming[p].forEach((inc, k) => {
+        if (!chosen!.shared[j][k]) return;
+        inc.shared.add(index);
+        pairs.push([inc.stream, inc.index]);
+      });
+      slices.push({ index, pop: p, neurons, use, closedBy, ...(pairs.length ? { shared: pairs } : {}) });
       indices.push(index);
       if (closedBy) closers.set(closedBy, (closers.get(closedBy) ?? 0) + 1);
+      for (let r = 0; r < LIMITS.length; r++) total[r] += use[r];
+      totalBits += memoryBits(use, spec);
     });
+    if (opts.maxCores !== undefined) {
+      // No packing puts more of a resource on a core than the core has: a bound on the cores these blocks need.
+      let least = 0;
+      for (let r = 0; r < LIMITS.length; r++) least = Math.max(least, Math.ceil(total[r] / caps[r]));
+      if (spec.memory) least = Math.max(least, Math.ceil(totalBits / spec.memory.capacity_bits));
+      if (least > opts.maxCores) throw new BoardError(spec, least, `the layers from ${pop.id} on already need ${least} cores`);
+    }
     let binding: LimitName | 'none' = 'none';
     for (const l of LIMITS) if ((closers.get(l) ?? 0) > (binding === 'none' ? 0 : closers.get(binding)!)) binding = l;
     const g = chosen.grid;

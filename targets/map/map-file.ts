@@ -15,11 +15,11 @@ import { writeFileAtomic } from '../../runtime/npy.ts';
 import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
 import { capsOf, type ChipSpec, checkChipSpec, coresPerChip, emptyUse, LIMITS, type LimitName, R, useRecord } from '../chip-spec.ts';
-import { blockPartition, synapseCount, type SynapseMode } from './blocks.ts';
+import { blockPartition, type OutputAxonMode, synapseCount, type SynapseMode } from './blocks.ts';
 import { type ChipNetwork, chipNetwork, chipPopulations, type LowerBound, lowerBound, partition, type Partition, sliceTraffic, UnplaceableError, type Use } from './partition.ts';
-import { checkBoard, type CoreEdge, PLACERS, spikeHops } from './place.ts';
+import { BoardError, boardCores, checkBoard, type CoreEdge, PLACERS, spikeHops } from './place.ts';
 import { chooseExponents, type QuantizeMode, quantizePlan, type QuantizeStats } from './quantize.ts';
-import { chipsFor, slotPosition, tileOf } from './route.ts';
+import { chipsFor, linkEnds, slotPosition, tileOf, xyRoute } from './route.ts';
 
 export const MAP_FORMAT = 'snnc-map';
 export const MAP_VERSION = 1;
@@ -39,6 +39,8 @@ export interface MapLayer {
   use: Usage;
   /** The largest fraction of each limit one of its slices uses. */
   max_slice_fraction: Usage;
+  /** Population maps: the layer's cores when mapped with discrete synapses. */
+  cores_discrete?: number;
 }
 
 export interface MapSlice {
@@ -49,6 +51,8 @@ export interface MapSlice {
   ranges: Array<[number, number]>;
   use: Usage;
   closed_by: LimitName | null;
+  /** With population synapses: the routes (stream id, index in its fan-out) whose synapses into this slice are population axons; absent: none. */
+  population?: Array<{ stream: string; route: number }>;
 }
 
 export interface MapCore {
@@ -76,10 +80,14 @@ export interface MapDocument {
     /** Absent in maps written before these options existed (greedy, discrete). */
     partitioner?: 'greedy' | 'blocks';
     synapses?: SynapseMode;
+    /** Present when output axons are shared per source position (blocks.ts OutputAxonMode); absent: one per neuron. */
+    output_axons?: 'population';
   };
   layers: MapLayer[];
   slices: MapSlice[];
   cores: MapCore[];
+  /** Population maps: the same network with discrete synapses (cores and chips, or why it cannot be mapped). */
+  discrete?: { cores?: number; chips?: number; refused?: string };
   quantization: {
     mode: QuantizeMode;
     mantissa_bits: number;
@@ -98,6 +106,8 @@ export interface MapDocument {
     routing_entries: number;
     lower_bound: LowerBound;
     cores_over_lower_bound: number;
+    /** Mesh links (directed, between neighbouring tiles) that carry traffic in the chosen placement, and those of them that cross from one chip to another. */
+    links?: { used: number; inter_chip: number };
   };
   traffic: {
     /** 'profile': expected spikes from a profiling run; 'uniform': one per connection. */
@@ -105,6 +115,8 @@ export interface MapDocument {
     messages_per_inference: number;
     /** Σ messages × hops per inference, for the chosen placement and for the sequential baseline. */
     spike_hops: { placed: number; sequential: number; reduction: number };
+    /** Of the placed spike-hops: those that cross a chip boundary (messages × chip crossings per inference). */
+    chip_hops?: number;
   };
 }
 
@@ -141,6 +153,11 @@ export interface MapOptions {
    * pool before a classifier gathers every position of the last conv).
    */
   synapses?: SynapseMode | 'auto';
+  /**
+   * Output axons with population synapses (blocks.ts OutputAxonMode). auto (default): one per neuron, or
+   * shared per source position when one per neuron cannot fit a core or the board.
+   */
+  outputAxons?: OutputAxonMode | 'auto';
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
@@ -178,27 +195,71 @@ function coreEdges(part: Partition, sliceTrafficMap: Map<number, number>): CoreE
   return [...byPair].sort((x, y) => x[0] - y[0]).map(([k, messages]) => ({ from: Math.floor(k / cores), to: k % cores, messages }));
 }
 
-/** Partition, pack, place, (quantise) and describe: everything `snnc map` writes. */
+type Layout = { synapses: SynapseMode; outputAxons: OutputAxonMode };
+
+/**
+ * Partition, pack, place, (quantise) and describe: everything `snnc map` writes. The `auto` choices are
+ * tried cheapest-to-run first and kept when they fit: discrete synapses; then population synapses with
+ * one output axon per neuron (what the virtual chip recounts today); then population output axons.
+ */
 export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions = {}): MapResult {
-  if ((options.synapses ?? 'auto') !== 'auto') return buildMapWith(ir, irFile, irSha256, spec, { ...options, synapses: options.synapses as SynapseMode });
-  try {
-    return buildMapWith(ir, irFile, irSha256, spec, { ...options, synapses: 'discrete' });
-  } catch (e) {
-    if (!(e instanceof UnplaceableError && e.limit === 'input_axons') || options.partitioner === 'greedy' || options.quantize) throw e;
-    let result: MapResult;
+  const plan = buildPlan(ir);
+  const synapses = options.synapses ?? 'auto';
+  const outputAxons = options.outputAxons ?? 'auto';
+  const population: Layout[] = outputAxons === 'auto' ? [{ synapses: 'population', outputAxons: 'neuron' }, { synapses: 'population', outputAxons: 'population' }] : [{ synapses: 'population', outputAxons }];
+  const layouts: Layout[] = synapses === 'discrete' ? [{ synapses, outputAxons: 'neuron' }] : synapses === 'population' ? population : [{ synapses: 'discrete', outputAxons: 'neuron' }, ...population];
+  // Only the block partitioner lays out population synapses, and it cannot quantise.
+  const last = options.partitioner === 'greedy' || options.quantize ? 0 : layouts.length - 1;
+  const notes: string[] = [];
+  let first: unknown;
+  let fewest: BoardError | undefined;
+  for (let k = 0; ; k++) {
     try {
-      result = buildMapWith(ir, irFile, irSha256, spec, { ...options, synapses: 'population' });
-    } catch (again) {
-      // Shared axons did not help either (e.g. a flat source has no positions): the discrete refusal says why.
-      throw again instanceof UnplaceableError ? e : again;
+      // Layouts that a later one may replace stop as soon as they cannot fit; the last is counted to the end.
+      const result = buildMapWith(ir, plan, irFile, irSha256, spec, { ...options, ...layouts[k], stopEarly: k < last });
+      result.notes.push(...notes);
+      if (layouts[k].synapses === 'population') compareDiscrete(result, layouts[0].synapses === 'discrete' && k > 0 ? first : undefined, () => buildMapWith(ir, plan, irFile, irSha256, spec, { ...options, synapses: 'discrete', outputAxons: 'neuron', stopEarly: true }));
+      return result;
+    } catch (e) {
+      first ??= e;
+      // Of the layouts that overflow the board, the one counted to the end with the fewest cores says by how much.
+      if (e instanceof BoardError && e.complete && (!fewest || e.cores < fewest.cores)) fewest = e;
+      // What a later layout can fix: too many input axons (population synapses), too many output axons (shared ones), or too many cores.
+      const fixable = e instanceof BoardError || (e instanceof UnplaceableError && (e.limit === 'input_axons' || e.limit === 'output_axons'));
+      if (k >= last || !fixable) {
+        // A later layout that cannot place a layer at all (e.g. a flat source has no positions): the first refusal says why.
+        if (e instanceof BoardError) throw fewest ?? e;
+        throw e instanceof UnplaceableError && first instanceof UnplaceableError ? first : e;
+      }
+      const why = (e as SnncError).detail.replace(/ \(.*\)$/, '').replace(/; --board .*$/, '');
+      const next = layouts[k + 1];
+      notes.push(next.synapses !== layouts[k].synapses ? `population synapses: with discrete ones, ${why}` : `population output axons (one per source position and destination block): with one per neuron, ${why}`);
     }
-    result.notes.push(`population synapses: with discrete ones, ${e.detail.replace(/ \(.*\)$/, '')}`);
-    return result;
   }
 }
 
-function buildMapWith(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions & { synapses: SynapseMode }): MapResult {
-  const plan = buildPlan(ir);
+/** Records on a population map what discrete synapses give: per layer cores, or the refusal (`refusal`, or a discrete mapping run now). */
+function compareDiscrete(result: MapResult, refusal: unknown, discrete: () => MapResult): void {
+  const doc = result.doc;
+  let other: MapResult | undefined;
+  if (refusal === undefined) {
+    try {
+      other = discrete();
+    } catch (e) {
+      if (!(e instanceof SnncError)) throw e;
+      refusal = e;
+    }
+  }
+  if (!other) {
+    doc.discrete = { refused: (refusal as SnncError).detail.replace(/; --board .*$/, '') };
+    return;
+  }
+  doc.discrete = { cores: other.doc.totals.cores, chips: other.doc.totals.chips };
+  const byId = new Map(other.doc.layers.map((l) => [l.id, l.cores]));
+  for (const l of doc.layers) l.cores_discrete = byId.get(l.id);
+}
+
+function buildMapWith(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions & Layout & { stopEarly?: boolean }): MapResult {
   const minResidual = options.minResidualNeurons ?? 64;
   const synapses = synapseCount(plan);
   const partitioner = options.partitioner ?? 'auto';
@@ -216,6 +277,8 @@ function buildMapWith(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpe
     ({ part, edges, messages } = blockPartition(plan, pops, spec, {
       rates: options.rates,
       synapses: synapseMode,
+      outputAxons: options.outputAxons,
+      maxCores: options.stopEarly ? boardCores(spec) : undefined,
       onProgress: (d, t) => options.onProgress?.('partition', d, t),
       // Before counting traffic (and its placement): a map that cannot fit the board stops here.
       beforeTraffic: (cores) => checkBoard(spec, cores),
@@ -284,12 +347,14 @@ function buildMapWith(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpe
     ranges: runs(s.neurons),
     use: usage(s.use),
     closed_by: s.closedBy,
+    ...(s.shared ? { population: s.shared.map(([stream, route]) => ({ stream: plan.streams[stream].id, route })) } : {}),
   }));
   const cores: MapCore[] = part.cores.map((sl, c) => {
     const p = slotPosition(spec, slots[c]);
     return { core: c, slot: slots[c], chip: p.chip, tile: [p.x, p.y], core_in_tile: p.core, slices: sl, use: usage(part.use[c]) };
   });
   const tiles = new Set(cores.map((c) => tileOf(spec, slotPosition(spec, c.slot)))).size;
+  const links = linkUse(spec, slots, edges);
   const doc: MapDocument = {
     format: MAP_FORMAT,
     version: MAP_VERSION,
@@ -302,6 +367,7 @@ function buildMapWith(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpe
       min_residual_neurons: minResidual,
       partitioner: useBlocks ? 'blocks' : 'greedy',
       synapses: synapseMode,
+      ...(synapseMode === 'population' && options.outputAxons === 'population' ? { output_axons: 'population' as const } : {}),
     },
     layers,
     slices,
@@ -316,14 +382,35 @@ function buildMapWith(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpe
       routing_entries: part.use.reduce((a, u) => a + u[R.output_axons], 0),
       lower_bound: lb,
       cores_over_lower_bound: part.cores.length / lb.cores,
+      links: { used: links.used, inter_chip: links.interChip },
     },
     traffic: {
       weighting: options.rates ? 'profile' : 'uniform',
       messages_per_inference: messages,
       spike_hops: { placed, sequential, reduction: sequential > 0 ? 1 - placed / sequential : 0 },
+      chip_hops: links.chipHops,
     },
   };
   return { doc, net, partition: part, plan: runPlan, notes: [] };
+}
+
+/** The mesh links the placed traffic uses (XY routes), those that cross chips, and messages × chip crossings. */
+function linkUse(spec: ChipSpec, slots: Int32Array, edges: CoreEdge[]): { used: number; interChip: number; chipHops: number } {
+  const used = new Set<number>();
+  const crossing = new Set<number>();
+  let chipHops = 0;
+  const { tiles_x, tiles_y } = spec.mesh;
+  for (const { from, to, messages } of edges) {
+    const r = xyRoute(spec, slotPosition(spec, slots[from]), slotPosition(spec, slots[to]));
+    chipHops += messages * r.chip;
+    for (const l of r.links) {
+      if (used.has(l)) continue;
+      used.add(l);
+      const { from: [x, y], to: [x2, y2] } = linkEnds(spec, l);
+      if (Math.floor(x / tiles_x) !== Math.floor(x2 / tiles_x) || Math.floor(y / tiles_y) !== Math.floor(y2 / tiles_y)) crossing.add(l);
+    }
+  }
+  return { used: used.size, interChip: crossing.size, chipHops };
 }
 
 export interface Profile {

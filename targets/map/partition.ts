@@ -128,6 +128,8 @@ export interface Slice {
   use: Use;
   /** The limit that stopped this slice from growing, or null when the population ended first. */
   closedBy: LimitName | null;
+  /** Block maps with population synapses: the (stream, route of its fan-out) pairs whose synapses into this slice are population axons. */
+  shared?: Array<[number, number]>;
 }
 
 export interface LayerPartition {

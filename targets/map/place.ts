@@ -30,14 +30,35 @@ export interface PlaceInput {
 
 export type Placer = (input: PlaceInput) => Int32Array;
 
+/** A mapping that needs more chips than the spec's board holds. */
+export class BoardError extends SnncError {
+  constructor(
+    spec: ChipSpec,
+    readonly cores: number,
+    how?: string,
+  ) {
+    // `how`: the count stopped early (a lower bound on the cores, not the mapping's own).
+    const chips = chipsFor(spec, cores);
+    const board = spec.board.chips_x * spec.board.chips_y;
+    super(
+      `the mapping needs ${how ? 'at least ' : ''}${chips} chips (${how ?? `${cores} cores`}) but a ${spec.name} board holds ${board} (by ${chips - board}); --board CxR maps onto a larger board (this one is ${spec.board.chips_x} x ${spec.board.chips_y})`,
+    );
+    this.complete = how === undefined;
+  }
+
+  /** Whether `cores` is the whole mapping's count. */
+  readonly complete: boolean;
+}
+
+/** Cores a board of the spec holds. */
+export function boardCores(spec: ChipSpec): number {
+  return spec.board.chips_x * spec.board.chips_y * coresPerChip(spec);
+}
+
 /** The chips a mapping of `cores` cores takes; an error naming the excess when the spec's board holds fewer. */
 export function checkBoard(spec: ChipSpec, cores: number): number {
-  const chips = chipsFor(spec, cores);
-  const board = spec.board.chips_x * spec.board.chips_y;
-  if (chips > board) {
-    throw new SnncError(`the mapping needs ${chips} chips (${cores} cores) but a ${spec.name} board holds ${board} (by ${chips - board})`);
-  }
-  return chips;
+  if (cores > boardCores(spec)) throw new BoardError(spec, cores);
+  return chipsFor(spec, cores);
 }
 
 export const sequential: Placer = ({ cores, spec }) => {
@@ -56,9 +77,13 @@ function adjacency(cores: number, edges: CoreEdge[]): Array<Map<number, number>>
   return adj;
 }
 
+/** Above this much work (cores × slots × (neighbours + 1)), `traffic` looks only near each core's neighbours (placeNear). */
+const EXHAUSTIVE_WORK = 150_000_000;
+
 export const traffic: Placer = ({ cores, edges, spec }) => {
   const chips = checkBoard(spec, cores);
   const slots = chips * coresPerChip(spec);
+  if (cores * slots * ((2 * edges.length) / Math.max(1, cores) + 1) > EXHAUSTIVE_WORK) return placeNear(cores, slots, edges, spec);
   const pos: SlotPosition[] = Array.from({ length: slots }, (_, s) => slotPosition(spec, s));
   const adj = adjacency(cores, edges);
   const total = adj.map((m) => [...m.values()].reduce((a, b) => a + b, 0));
@@ -138,6 +163,153 @@ export const traffic: Placer = ({ cores, edges, spec }) => {
   }
   return slotOf;
 };
+
+/**
+ * `traffic` for thousands of cores, in time O(cores × (neighbours + a few tiles)) instead of
+ * O(cores × slots × neighbours): Σ traffic × hops (L1 distance on the tile mesh) is lowest at the weighted
+ * median of a core's placed neighbours, so a core goes to the best of the free slots nearest that point
+ * (found ring by ring around it), and the local search tries swaps with the slots of the tiles within two
+ * hops of it. Same greedy order and same cost as the exhaustive version.
+ */
+export function placeNear(cores: number, slots: number, edges: CoreEdge[], spec: ChipSpec): Int32Array {
+  const pos: SlotPosition[] = Array.from({ length: slots }, (_, s) => slotPosition(spec, s));
+  // The mesh of the chips in use: columns × rows of tiles, and the slots of every tile.
+  const width = Math.max(...pos.map((p) => p.x)) + 1;
+  const height = Math.max(...pos.map((p) => p.y)) + 1;
+  const slotsOfTile: number[][] = Array.from({ length: width * height }, () => []);
+  for (let s = 0; s < slots; s++) slotsOfTile[pos[s].y * width + pos[s].x].push(s);
+  const adj = adjacency(cores, edges);
+  const nbr = adj.map((m) => Int32Array.from(m.keys()));
+  const wts = adj.map((m) => Float64Array.from(m.values()));
+  const total = wts.map((w) => w.reduce((a, b) => a + b, 0));
+  const slotOf = new Int32Array(cores).fill(-1);
+  const owner = new Int32Array(slots).fill(-1);
+  const free = new Int32Array(width * height);
+  for (let t = 0; t < free.length; t++) free[t] = slotsOfTile[t].length;
+  const cx = Math.floor(width / 2);
+  const cy = Math.floor(height / 2);
+
+  const cost = (c: number, s: number, ignore: number) => {
+    let sum = 0;
+    const p = pos[s];
+    const n = nbr[c];
+    for (let k = 0; k < n.length; k++) {
+      const d = n[k];
+      if (d === ignore || slotOf[d] < 0) continue;
+      const q = pos[slotOf[d]];
+      sum += wts[c][k] * (Math.abs(p.x - q.x) + Math.abs(p.y - q.y));
+    }
+    return sum;
+  };
+  /** Weighted median tile of c's placed neighbours (the centre when none is placed). */
+  const median = (c: number): [number, number] => {
+    const xs: Array<[number, number]> = [];
+    const ys: Array<[number, number]> = [];
+    let w = 0;
+    nbr[c].forEach((d, k) => {
+      if (slotOf[d] < 0) return;
+      const q = pos[slotOf[d]];
+      xs.push([q.x, wts[c][k]]);
+      ys.push([q.y, wts[c][k]]);
+      w += wts[c][k];
+    });
+    if (w === 0) return [cx, cy];
+    const pick = (v: Array<[number, number]>) => {
+      v.sort((a, b) => a[0] - b[0]);
+      let acc = 0;
+      for (const [x, wx] of v) if ((acc += wx) >= w / 2) return x;
+      return v[v.length - 1][0];
+    };
+    return [pick(xs), pick(ys)];
+  };
+  /** Tiles by L1 distance from (x, y), ring by ring, while `visit` asks for more. */
+  const rings = (x: number, y: number, visit: (tile: number, d: number) => boolean) => {
+    for (let d = 0; d < width + height; d++) {
+      for (let dx = -d; dx <= d; dx++) {
+        const rest = d - Math.abs(dx);
+        for (const dy of rest === 0 ? [0] : [-rest, rest]) {
+          const tx = x + dx;
+          const ty = y + dy;
+          if (tx < 0 || ty < 0 || tx >= width || ty >= height) continue;
+          if (!visit(ty * width + tx, d)) return;
+        }
+      }
+    }
+  };
+
+  // Greedy: the core with the most traffic to those placed goes to the cheapest free slot near its neighbours' median.
+  const toPlaced = new Float64Array(cores);
+  const placedFlag = new Uint8Array(cores);
+  // Buckets would be faster; a linear scan of cores per step is O(cores²) simple steps, seconds at 10⁴.
+  for (let placed = 0; placed < cores; placed++) {
+    let c = -1;
+    for (let k = 0; k < cores; k++) {
+      if (placedFlag[k]) continue;
+      if (c < 0 || toPlaced[k] > toPlaced[c] || (toPlaced[k] === toPlaced[c] && total[k] > total[c])) c = k;
+    }
+    const [mx, my] = median(c);
+    let best = -1;
+    let bestCost = Infinity;
+    let reach = Infinity;
+    rings(mx, my, (tile, d) => {
+      // Slots two rings beyond the first free one cannot be cheaper by more than the ring difference; stop there.
+      if (d > reach + 2) return false;
+      if (free[tile] === 0) return true;
+      if (reach === Infinity) reach = d;
+      for (const s of slotsOfTile[tile]) {
+        if (owner[s] >= 0) continue;
+        const x = cost(c, s, -1);
+        if (x < bestCost - 1e-9 || (Math.abs(x - bestCost) <= 1e-9 && s < best)) {
+          bestCost = x;
+          best = s;
+        }
+      }
+      return true;
+    });
+    slotOf[c] = best;
+    owner[best] = c;
+    free[pos[best].y * width + pos[best].x]--;
+    placedFlag[c] = 1;
+    for (let k = 0; k < nbr[c].length; k++) toPlaced[nbr[c][k]] += wts[c][k];
+  }
+
+  // Local search: per core, moves and swaps with the slots of the tiles within two hops of its neighbours'
+  // median, for up to three passes (more gain about 1 % at several times the time).
+  for (let pass = 0; pass < 3; pass++) {
+    let improved = false;
+    for (let c = 0; c < cores; c++) {
+      const from = slotOf[c];
+      const stay = cost(c, from, -1);
+      const [mx, my] = median(c);
+      let bestDelta = -1e-9;
+      let bestSlot = -1;
+      rings(mx, my, (tile, d) => {
+        if (d > 2) return false;
+        for (const s of slotsOfTile[tile]) {
+          if (s === from) continue;
+          const other = owner[s];
+          let delta = cost(c, s, other) - (other >= 0 ? stay - (adj[c].get(other) ?? 0) * hopsBetween(pos[from], pos[s]) : stay);
+          if (other >= 0) delta += cost(other, from, c) - cost(other, s, c);
+          if (delta < bestDelta) {
+            bestDelta = delta;
+            bestSlot = s;
+          }
+        }
+        return true;
+      });
+      if (bestSlot >= 0) {
+        const other = owner[bestSlot];
+        owner[from] = other;
+        if (other >= 0) slotOf[other] = from;
+        owner[bestSlot] = c;
+        slotOf[c] = bestSlot;
+        improved = true;
+      }
+    }
+    if (!improved) break;
+  }
+  return slotOf;
+}
 
 export const PLACERS: Record<string, Placer> = { sequential, traffic };
 

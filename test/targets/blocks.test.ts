@@ -90,9 +90,11 @@ describe('population synapses', () => {
     const slice = doc.slices.find((s) => s.layer === 'B')!;
     expect(slice.neurons).toBe(288);
     // 36 source positions; sets: interior 9 taps, 4 edges of 6 taps, 4 corners of 4 taps, each × 8
-    // outputs per atom, 4 atoms: words(72) = 19 + 3, words(48) = 14, words(32) = 10.
+    // outputs per atom, 4 atoms; a set is one list of atoms × synapses (nengo-loihi's Synapse.bits):
+    // interior 288 synapses = 4 groups of 64 (19 words each) + 32 (10 words) = 86 words, an edge 192 = 3
+    // groups = 57 words, a corner 128 = 2 groups = 38 words.
     expect(slice.use.input_axons).toBe(36);
-    expect(slice.use.synapse_words).toBe(4 * (22 + 4 * 14 + 4 * 10));
+    expect(slice.use.synapse_words).toBe(86 + 4 * 57 + 4 * 38);
     const discrete = buildMap(convNet(), 'x', NO_SHA, loihi, { partitioner: 'blocks' }).doc.slices.find((s) => s.layer === 'B')!;
     expect(discrete.use.input_axons).toBe(144);
     expect(discrete.use.synapse_words).toBeGreaterThan(slice.use.synapse_words);
