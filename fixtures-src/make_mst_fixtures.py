@@ -7,6 +7,7 @@ python3-onnx 1.12, python3-sklearn, python3-numpy):
     /usr/bin/python3 fixtures-src/make_mst_fixtures.py              # everything
     /usr/bin/python3 fixtures-src/make_mst_fixtures.py --only swin  # only digits_swin (+ its TRANSFORMERS.md section)
     /usr/bin/python3 fixtures-src/make_mst_fixtures.py --only calib-labels  # only digits8x8_calib_y.npy (seconds)
+    /usr/bin/python3 fixtures-src/make_mst_fixtures.py --only swint [dir]  # Swin-T-sized MST, untrained -> /tmp/snnc-scale (benchmark, no fixture)
     /usr/bin/python3 fixtures-src/make_mst_fixtures.py --only mst64 [plain|rsm]  # 64-token model -> /tmp/mst64 (no fixture)
 
 Writes into test/fixtures/:
@@ -871,6 +872,189 @@ def main_mst64(variants=('plain', 'rsm')):
         print('  ops: ' + fmt_hist(info['hist']), flush=True)
 
 
+# ---------------------------------------------------------------- Swin-T-sized MST (benchmark model, not a fixture)
+# Swin-T's shape (Liu et al., ICCV 2021: embed 96, depths 2-2-6-2, heads 3-6-12-24) in MST's spiking form
+# (BatchNorm for LayerNorm, QCFS for GELU and before every linear/matmul input), window 4 on a 32x32 RGB
+# input with 2x2 patches: 16x16 tokens, then 8x8, 4x4, 2x2 after each patch merging. Untrained (seeded
+# weights, BatchNorm statistics re-drawn on random images so activations are in range); written to /tmp for
+# bench/scale.ts, never committed.
+SWINT_EMBED = 96
+SWINT_DEPTHS = (2, 2, 6, 2)
+SWINT_HEADS = (3, 6, 12, 24)
+SWINT_WIN = 4
+SWINT_IMG = 32
+SWINT_PATCH = 2
+
+
+def swint_mask(res, win, shift):
+    """Swin's shifted-window mask for a res x res grid: [nW, win*win, win*win], 0 within a region, -100 across."""
+    img = torch.zeros((1, res, res, 1))
+    sl = (slice(0, -win), slice(-win, -shift), slice(-shift, None))
+    cnt = 0
+    for hs in sl:
+        for ws in sl:
+            img[:, hs, ws, :] = cnt
+            cnt += 1
+    mw = img.reshape(1, res // win, win, res // win, win, 1).permute(0, 1, 3, 2, 4, 5).reshape(-1, win * win)
+    m = mw.unsqueeze(1) - mw.unsqueeze(2)
+    return m.masked_fill(m != 0, -100.0).masked_fill(m == 0, 0.0)
+
+
+class SwinTAttention(nn.Module):
+    """SpikingWindowAttention of any width: q, k, v Linears, QCFS q/k/v, QCFS scores, relative-position bias,
+    shift mask, softmax, @ v, QCFS, proj, QCFS. q, k and v are three Linears as in digits_mst (MST fuses them
+    into one qkv Linear followed by reshape/permute/index, which digits_swin covers): after a fused qkv, each
+    spike's fan-out is a permutation of the Linear's outputs, which the simulator composes into an explicit
+    table (85 M entries on this model) instead of a dense route."""
+
+    def __init__(self, dim, heads, win, res, shift):
+        super().__init__()
+        self.dim, self.heads, self.win, self.n = dim, heads, win, win * win
+        self.nw = (res // win) ** 2
+        self.scale = (dim // heads) ** -0.5
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * win - 1) ** 2, heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        coords = torch.stack(torch.meshgrid([torch.arange(win), torch.arange(win)], indexing='ij'))
+        flat = torch.flatten(coords, 1)
+        rel = (flat[:, :, None] - flat[:, None, :]).permute(1, 2, 0).contiguous()
+        rel[:, :, 0] += win - 1
+        rel[:, :, 1] += win - 1
+        rel[:, :, 0] *= 2 * win - 1
+        self.register_buffer('relative_position_index', rel.sum(-1))
+        if shift > 0:
+            self.register_buffer('attn_mask', swint_mask(res, win, shift))
+        else:
+            self.attn_mask = None
+        self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.q_act, self.k_act, self.v_act = QCFS(), QCFS(), QCFS()
+        self.attn_act, self.attn_v_act = QCFS(), QCFS()
+        self.proj = nn.Linear(dim, dim)
+        self.proj_act = QCFS()
+
+    def forward(self, x):                       # [B*nW, n, C]
+        n, h, c = self.n, self.heads, self.dim
+        q = self.q_act(self.q(x)).reshape(-1, n, h, c // h).permute(0, 2, 1, 3)
+        k = self.k_act(self.k(x)).reshape(-1, n, h, c // h).permute(0, 2, 1, 3)
+        v = self.v_act(self.v(x)).reshape(-1, n, h, c // h).permute(0, 2, 1, 3)
+        attn = self.attn_act((q @ k.transpose(-2, -1)) * self.scale)
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(n, n, -1)
+        attn = attn + bias.permute(2, 0, 1).contiguous().unsqueeze(0)
+        if self.attn_mask is not None:
+            attn = attn.view(-1, self.nw, h, n, n) + self.attn_mask.unsqueeze(1).unsqueeze(0)
+            attn = attn.view(-1, h, n, n)
+        x = (attn.softmax(dim=-1) @ v).transpose(1, 2).reshape(-1, n, c)
+        return self.proj_act(self.proj(self.attn_v_act(x)))
+
+
+class SwinTBlock(nn.Module):
+    """MaskedSpikingTransformerBlock with BN: x = x + attn(QCFS(BN1(x))) in (shifted) windows;
+    x = BN2(x); x = x + mlp(QCFS(x)) with mlp = fc1 (4x) -> QCFS -> fc2 -> QCFS."""
+
+    def __init__(self, dim, res, heads, win, shift):
+        super().__init__()
+        if res <= win:                           # Swin: one window covers the grid, no shift
+            win, shift = res, 0
+        self.dim, self.res, self.win, self.shift = dim, res, win, shift
+        self.norm1 = TokenBN(dim)
+        self.act_in = QCFS()
+        self.attn = SwinTAttention(dim, heads, win, res, shift)
+        self.norm2 = TokenBN(dim)
+        self.act_mlp = QCFS()
+        self.mlp = nn.Sequential()
+        self.mlp.fc1 = nn.Linear(dim, 4 * dim)
+        self.mlp.fc1_act = QCFS()
+        self.mlp.fc2 = nn.Linear(4 * dim, dim)
+        self.mlp.fc2_act = QCFS()
+
+    def forward(self, x):                       # [B, res*res, C]
+        r, w, c = self.res, self.win, self.dim
+        h = self.act_in(self.norm1(x)).reshape(-1, r, r, c)
+        if self.shift > 0:
+            h = torch.roll(h, shifts=(-self.shift, -self.shift), dims=(1, 2))
+        h = h.reshape(-1, r // w, w, r // w, w, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, w * w, c)
+        a = self.attn(h)
+        a = a.reshape(-1, r // w, r // w, w, w, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, r, r, c)
+        if self.shift > 0:
+            a = torch.roll(a, shifts=(self.shift, self.shift), dims=(1, 2))
+        x = x + a.reshape(-1, r * r, c)
+        x = self.norm2(x)
+        return x + self.mlp(self.act_mlp(x))
+
+
+class SwinTMerge(nn.Module):
+    """Swin's PatchMerging with BN and QCFS before the reduction: 2x2 neighbours concatenated (4C) -> BN ->
+    QCFS -> Linear(4C -> 2C, no bias)."""
+
+    def __init__(self, dim, res):
+        super().__init__()
+        self.dim, self.res = dim, res
+        self.norm = TokenBN(4 * dim)
+        self.act = QCFS()
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+
+    def forward(self, x):
+        r, c = self.res, self.dim
+        x = x.reshape(-1, r, r, c)
+        x = torch.cat([x[:, 0::2, 0::2, :], x[:, 1::2, 0::2, :], x[:, 0::2, 1::2, :], x[:, 1::2, 1::2, :]], -1)
+        return self.reduction(self.act(self.norm(x.reshape(-1, (r // 2) ** 2, 4 * c))))
+
+
+class SwinTMST(nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        c = SWINT_EMBED
+        res = SWINT_IMG // SWINT_PATCH
+        self.patch = nn.Conv2d(3, c, kernel_size=SWINT_PATCH, stride=SWINT_PATCH)
+        self.patch_bn = TokenBN(c)
+        self.patch_act = QCFS()
+        self.res0 = res
+        stages = []
+        for i, (depth, heads) in enumerate(zip(SWINT_DEPTHS, SWINT_HEADS)):
+            blocks = [SwinTBlock(c, res, heads, SWINT_WIN, 0 if b % 2 == 0 else SWINT_WIN // 2) for b in range(depth)]
+            if i < len(SWINT_DEPTHS) - 1:
+                blocks.append(SwinTMerge(c, res))
+                c, res = 2 * c, res // 2
+            stages.append(nn.Sequential(*blocks))
+        self.layers = nn.Sequential(*stages)
+        self.norm = nn.BatchNorm1d(c)
+        self.head = nn.Linear(c, classes)
+
+    def forward(self, x):
+        x = self.patch(x)
+        x = x.reshape(-1, SWINT_EMBED, self.res0 * self.res0).transpose(1, 2)
+        x = self.patch_act(self.patch_bn(x))
+        x = self.layers(x)
+        return self.head(self.norm(x.mean(dim=1)))
+
+
+def main_swint(out_dir='/tmp/snnc-scale'):
+    """Writes mst_swint_32.onnx and mst_swint_32_x.npy (16 random images) into out_dir."""
+    os.makedirs(out_dir, exist_ok=True)
+    torch.manual_seed(0)
+    model = SwinTMST()
+    # Distinct λ per site (equal initializers would be deduplicated into Identity nodes by the exporter).
+    gen = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, QCFS):
+            m.lam.data = 1.5 + torch.rand(1, generator=gen)
+    # BatchNorm statistics from random images (cumulative average), so every layer sees normalised inputs.
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm1d):
+            m.reset_running_stats()
+            m.momentum = None
+    x = torch.rand(64, 3, SWINT_IMG, SWINT_IMG, generator=gen)
+    model.train()
+    with torch.no_grad():
+        for i in range(4):
+            model(x[16 * i:16 * (i + 1)])
+    model.eval()
+    path = os.path.join(out_dir, 'mst_swint_32.onnx')
+    m = export(model, path, x[:2])
+    np.save(os.path.join(out_dir, 'mst_swint_32_x.npy'), np.ascontiguousarray(x[:16].numpy(), dtype=np.float32))
+    params = sum(p.numel() for p in model.parameters())
+    print(f'{path}: {params} params, {len(m.graph.node)} nodes, {os.path.getsize(path)} bytes; ops: {fmt_hist(op_histogram(m))}', flush=True)
+
+
 if __name__ == '__main__':
     if sys.argv[1:3] == ['--only', 'mst64']:
         main_mst64(tuple(sys.argv[3:]) or ('plain', 'rsm'))   # optional: plain | rsm
@@ -880,6 +1064,8 @@ if __name__ == '__main__':
         save_calib_labels(cal[5])
     elif sys.argv[1:3] == ['--only', 'swin']:
         main_swin()
+    elif sys.argv[1:3] == ['--only', 'swint']:
+        main_swint(*sys.argv[3:4])   # optional output folder (default /tmp/snnc-scale)
     elif sys.argv[1:] == ['--dry-swin']:
         torch.manual_seed(0)
         mdl = TinySwinMST().eval()

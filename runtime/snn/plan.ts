@@ -433,6 +433,7 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
     // After the last weighted op: scales in order and a shift of the region.
     const postScales: number[] = [];
     let shift = 0;
+    let general = false;
     for (let j = weighted[weighted.length - 1] + 1; j < chain.length; j++) {
       const node = chain[j];
       const k = inputIndex[j];
@@ -441,7 +442,13 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
         if (sizeOf(node.shape.slice(0, node.axis)) !== 1) return null;
         const inner = sizeOf(node.shape.slice(node.axis + 1));
         for (let q = 0; q < k; q++) shift += shapes.get(node.inputs[q])![node.axis] * inner;
-      } else if (node.kind !== 'reshape' && node.kind !== 'bias') return null;
+      } else if (node.kind !== 'reshape' && node.kind !== 'bias') general = true;
+    }
+    if (general) {
+      // E.g. a token dense layer read through the residual stream and a norm (transpose, BatchNorm, transpose):
+      // still the dense layer, when the nodes after it send output element e to target element e + shift.
+      const post = weighted.length === 1 && chain[weighted[0]].kind === 'dense' ? identityAfter(chain, weighted[0]) : null;
+      return post === null ? null : simpleRoute(source, value, chain, weighted[0], [], post, target, chain.slice(weighted[0] + 1));
     }
     const simple = weighted.length === 1 ? simpleRoute(source, value, chain, weighted[0], postScales, shift, target) : null;
     return simple ?? composedRoute(source, value, chain, shift, target);
@@ -463,8 +470,51 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
     return { kind: 'conv', twin, remap: null, category: categoryAt[target.offset], fanOut: convFanOut(twin, shape[0]) };
   };
 
-  /** One weighted op after an index-only prefix that sends each source element to at most one of its inputs. */
-  const simpleRoute = (source: string, value: Float64Array | number, chain: IrNode[], w: number, postScales: number[], shift: number, target: Target): Route | null => {
+  /**
+   * The shift when the nodes after the dense op chain[w] send each of its output elements e to exactly one
+   * element e + shift of the chain's end, with a factor that depends only on the output feature (e mod out):
+   * a per-feature scale that simpleRoute folds into the weights. Null otherwise.
+   */
+  const identityAfter = (chain: IrNode[], w: number): number | null => {
+    const op = chain[w] as DenseNode;
+    const post = chain.slice(w + 1);
+    const outVec = vecs.get(op.id)!;
+    const endVec = vecs.get(post[post.length - 1].id)!;
+    const out = ir.tensors.get(op.weight)!.dims[0];
+    const factor = new Float64Array(out);
+    let shift = 0;
+    for (let e = 0; e < outVec.size; e++) {
+      outVec.add(e, 1);
+      propagate(post, false);
+      const count = endVec.count;
+      const at = endVec.idx[0];
+      const f = count === 1 ? endVec.val[at] : 0;
+      outVec.clear();
+      for (const n of post) vecs.get(n.id)!.clear();
+      if (count !== 1) return null;
+      if (e === 0) shift = at;
+      if (at !== e + shift) return null;
+      if (e < out) factor[e] = f;
+      else if (factor[e % out] !== f) return null;
+    }
+    return shift;
+  };
+
+  /**
+   * One weighted op after an index-only prefix that sends each source element to at most one of its inputs.
+   * With `post` (identityAfter holds for it), each weight is composed through those nodes exactly as a table
+   * would compose it (output element o of row 0 propagated), so the route equals the composed table bit for bit.
+   */
+  const simpleRoute = (
+    source: string,
+    value: Float64Array | number,
+    chain: IrNode[],
+    w: number,
+    postScales: number[],
+    shift: number,
+    target: Target,
+    post: IrNode[] = [],
+  ): Route | null => {
     const op = chain[w] as Conv2dNode | DenseNode;
     // Before the op: where each source element lands in the op's input, and with what value.
     const prefix = chain.slice(0, w);
@@ -515,10 +565,19 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
     const [out, inner] = weight.dims;
     const weights = new Float32Array(inner * out);
     const perFeature = new Int32Array(inner);
+    const opVec = vecs.get(op.id)!;
+    const endVec = post.length ? vecs.get(post[post.length - 1].id)! : opVec;
     for (let k = 0; k < inner; k++) {
       for (let o = 0; o < out; o++) {
         let v = groupValue[k] * weight.data[o * inner + k];
         for (const sc of postScales) v = sc * v;
+        if (post.length) {
+          opVec.add(o, v);
+          propagate(post, false);
+          v = endVec.count ? endVec.val[endVec.idx[0]] : 0;
+          opVec.clear();
+          for (const n of post) vecs.get(n.id)!.clear();
+        }
         const f = Math.fround(v);
         weights[k * out + o] = f;
         if (f !== 0) perFeature[k]++;

@@ -110,6 +110,24 @@ describe('structured routes reproduce the composed tables', () => {
     expect(plan.streams.find((s) => s.id === 'A2')!.fanout.routes.map((r) => r.kind)).toEqual(['conv']);
   });
 
+  it('tokens: a dense layer read through the residual stream and a token norm (transpose, per-channel affine, transpose) is a dense route', async () => {
+    // Swin's patch merging → reduction → residual x → norm1 → act_in, at toy size: [6 tokens, 4] → dense → [6, 5].
+    const b = new IrBuilder([6, 4]);
+    const a = b.if(b.dense('input', randomArray(31, 4 * 4, -0.5, 1), [4, 4], { bias: randomArray(32, 4, 0, 0.3) }), 0.5, { vInit: 0.5, id: 'A' });
+    const skip = b.if(b.dense('input', randomArray(33, 5 * 4, -0.5, 1), [5, 4]), 0.6, { vInit: 0.5, id: 'S' });
+    const x = b.add([b.dense(a, randomArray(34, 5 * 4, -0.7, 1), [5, 4]), skip], [0.75, 1]);
+    const norm = (v: string, seed: number) => b.transpose(b.affine(b.transpose(v, [1, 0]), randomArray(seed, 5, 0.3, 1.7), randomArray(seed + 1, 5, -0.2, 0.2), [5, 1]), [1, 0]);
+    const B = b.if(norm(x, 35), 0.4, { vInit: 0.5, id: 'B' });
+    // And one more residual + norm down the stream, as the next block's input.
+    const C = b.if(norm(b.add([x, b.dense(B, randomArray(37, 5 * 5, -0.5, 1), [5, 5])]), 38), 0.5, { vInit: 0.5, id: 'C' });
+    const ir = b.build(b.dense(b.reshape(C, [30]), randomArray(40, 3 * 30), [3, 30]));
+    const plan = await expectSameAsTables(ir, randomArray(41, 4 * 24, 0, 1.5), 24, ['dense']);
+    // A reaches B and C through the dense layer, the adds and the norms: two dense routes, no table.
+    expect(plan.streams.find((s) => s.id === 'A')!.fanout.routes.map((r) => r.kind)).toEqual(['dense', 'dense']);
+    // S reaches them with no weighted op in between: composed tables, as before.
+    expect(plan.streams.find((s) => s.id === 'S')!.fanout.routes.map((r) => r.kind)).toEqual(['table', 'table']);
+  });
+
   for (const countIncludePad of [true, false]) {
     it(`overlapping avgpool 3×3 stride 2 pad 1 (count_include_pad ${countIncludePad}) → conv: one composed twin`, async () => {
       const b = new IrBuilder([2, 11, 10]);
