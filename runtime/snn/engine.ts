@@ -279,6 +279,8 @@ export interface PlanImage {
   routes: RouteAt[][];
   /** Per stream and route: a conv route that alone fills its target (RouteAt `sole`). */
   sole: boolean[][];
+  /** Per route of the analog input: a conv route's twin (f32 weights) for `addConvValues`, else null (JavaScript). */
+  input: Array<{ twin: ConvTwinAt; remap: number } | null>;
   /** Byte offset of each engine's state block and its size. */
   states: number[];
   stateBytes: number;
@@ -303,6 +305,8 @@ interface StateAt {
   acc: number;
   /** Per sole conv route (RouteAt `sole`): its target's base current, channel-last. */
   staged: number[];
+  /** The sample being simulated (f32), read by `addConvValues`. */
+  x: number;
 }
 
 /** One WebAssembly instance addresses at most 4 GiB (32-bit offsets). */
@@ -346,6 +350,7 @@ function stateLayout(plan: NetworkPlan, sole: boolean[][]): { at: StateAt; bytes
     remapped: layout.reserve(4 * largestPop),
     acc: layout.reserve(8 * staged),
     staged: plan.streams.flatMap((st, si) => st.fanout.routes.flatMap((r, ri) => (sole[si][ri] && r.kind === 'conv' ? [layout.reserve(8 * r.twin.cout * r.twin.outPlane)] : []))),
+    x: layout.reserve(4 * plan.input.rows),
   };
   return { at, bytes: layout.size };
 }
@@ -363,6 +368,19 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
   const leak = reserve('thresholds and leaks', 8 * n);
   const fanOut = plan.streams.map((st) => reserve('fan-out counts', 4 * st.fanout.rows));
   const sole = soleWriters(plan);
+  const input = plan.input.routes.map((r) =>
+    r.kind === 'conv'
+      ? {
+          twin: {
+            posPtr: reserve('conv position tables', 4 * r.twin.posPtr.length),
+            posOut: reserve('conv position tables', 4 * r.twin.posOut.length),
+            posTap: reserve('conv position tables', 4 * r.twin.posTap.length),
+            weights: reserve('conv weights', 4 * r.twin.weights.length),
+          },
+          remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1,
+        }
+      : null,
+  );
   let soles = 0;
   const routes = plan.streams.map((st, si) =>
     st.fanout.routes.map((r, ri): RouteAt => {
@@ -383,7 +401,7 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
   const { bytes: stateBytes } = stateLayout(plan, sole);
   const states = Array.from({ length: engines }, () => reserve(engines === 1 ? 'neuron state' : `neuron state of ${engines} threads`, stateBytes));
   const image: PlanImage = {
-    theta, leak, fanOut, routes, sole, states, stateBytes, bytes: layout.size,
+    theta, leak, fanOut, routes, sole, input, states, stateBytes, bytes: layout.size,
     parts: [...parts].sort((a, b) => b[1] - a[1]),
   };
   if (image.bytes > WASM_MEMORY_LIMIT) {
@@ -417,6 +435,16 @@ export function loadPlan(plan: NetworkPlan, image: PlanImage): WebAssembly.Memor
         writeEntries(buffer, where.entries, 0, r.csr.col, r.csr.val);
       }
     });
+  });
+  plan.input.routes.forEach((r, ri) => {
+    const where = image.input[ri];
+    if (r.kind !== 'conv' || !where) return;
+    const t = r.twin;
+    new Int32Array(buffer, where.twin.posPtr, t.posPtr.length).set(t.posPtr);
+    new Int32Array(buffer, where.twin.posOut, t.posOut.length).set(t.posOut);
+    new Int32Array(buffer, where.twin.posTap, t.posTap.length).set(t.posTap);
+    new Float32Array(buffer, where.twin.weights, t.weights.length).set(t.weights);
+    if (r.remap) new Int32Array(buffer, where.remap, r.remap.length).set(r.remap);
   });
   return memory;
 }
@@ -477,6 +505,7 @@ class Engine {
       remapped: b0 + rel.remapped,
       acc: b0 + rel.acc,
       staged: rel.staged.map((o) => b0 + o),
+      x: b0 + rel.x,
     };
     this.kernels = instantiateKernels(memory);
     const buffer = memory.buffer;
@@ -501,7 +530,7 @@ class Engine {
   start(input: Float32Array, x0: number): void {
     const { base, plan } = this;
     base.set(plan.bias);
-    applyInput(base, plan.input, input, x0, plan.inputSize, plan.divisor);
+    this.applyInput(input, x0);
     this.cur.set(base);
     this.image.routes.forEach((routes, si) =>
       routes.forEach((where, ri) => {
@@ -515,6 +544,26 @@ class Engine {
     this.tracer.fill(0);
     this.active = 0;
     for (const a of this.analog) a.reset();
+  }
+
+  /** applyInput (the chip's host does the same): conv routes by `addConvValues`, others in JavaScript. */
+  private applyInput(input: Float32Array, x0: number): void {
+    const { plan, image, at, kernels } = this;
+    const routes = plan.input.routes;
+    const others = routes.filter((_, ri) => !image.input[ri]);
+    if (others.length > 0) addValues({ ...plan.input, routes: others }, input, x0, plan.divisor, this.base);
+    if (others.length === routes.length) return;
+    new Float32Array(this.kernels.memory.buffer, at.x, plan.input.rows).set(input.subarray(x0, x0 + plan.input.rows));
+    routes.forEach((r, ri) => {
+      const where = image.input[ri];
+      if (r.kind !== 'conv' || !where) return;
+      const t = r.twin;
+      const c = where.twin;
+      kernels.addConvValues(
+        at.x, plan.input.rows, plan.divisor, where.remap, c.weights, c.posPtr, c.posOut, c.posTap,
+        t.plane, t.outPlane, t.cinPerGroup, t.coutPerGroup, t.taps, at.base + 8 * t.offset,
+      );
+    });
   }
 
   /**

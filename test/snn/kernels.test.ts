@@ -6,6 +6,8 @@
  * sum and the remap.
  */
 import { describe, expect, it } from 'vitest';
+import type { ConvTable } from '../../runtime/snn/conv-table.ts';
+import { addValues, type ConvRoute, fanoutOf } from '../../runtime/snn/routes.ts';
 import { instantiateKernels, MemoryLayout, writeEntries } from '../../runtime/snn/wasm/kernels.ts';
 import { randomArray } from '../helpers/ir-builder.ts';
 
@@ -137,4 +139,44 @@ describe('list kernels', () => {
     const kept = k.remapList(at.list, list.length, at.remap, at.out);
     expect(Array.from(new Int32Array(buf, at.out, kept))).toEqual(Array.from(list, (i) => remap[i]).filter((m) => m >= 0));
   });
+});
+
+describe('addConvValues', () => {
+  for (const [divisor, remapped] of [[1, false], [255, true]] as const) {
+    it(`the analog input through a conv twin as addValues adds it (divisor ${divisor}${remapped ? ', remapped' : ''})`, () => {
+      // 2 groups of 2 input channels, 5 source positions, 4 output positions, 3 taps, 3 outputs per group.
+      const [cinPerGroup, cpg, plane, outPlane, taps, offset] = [2, 3, 5, 4, 3, 7];
+      const twin: ConvTable = {
+        plane, outPlane, width: 5, outWidth: 4, cinPerGroup, coutPerGroup: cpg, cout: 2 * cpg, taps, offset,
+        posPtr: Int32Array.from([0, 2, 3, 3, 6, 8]), posOut: Int32Array.from([0, 1, 1, 0, 2, 3, 3, 2]), posTap: Int32Array.from([0, 2, 1, 0, 1, 2, 0, 1]),
+        weights: randomArray(12, 4 * taps * cpg, -1, 1),
+      };
+      for (let i = 0; i < twin.weights.length; i += 5) twin.weights[i] = 0;
+      const rows = remapped ? 4 * plane + 3 : 4 * plane;
+      const remap = remapped ? Int32Array.from({ length: rows }, (_, i) => (i % 4 === 3 || i >= 4 * plane ? -1 : (i * 7) % (4 * plane))) : null;
+      const route: ConvRoute = { kind: 'conv', twin, remap, category: 0, fanOut: new Int32Array(rows) };
+      const x = randomArray(13, rows, -200, 255);
+      for (let i = 0; i < rows; i += 3) x[i] = 0;
+      const n = offset + 2 * cpg * outPlane + 2;
+      const ref = Float64Array.from(randomArray(14, n));
+      const layout = new MemoryLayout();
+      const at = {
+        x: layout.reserve(4 * rows), cur: layout.reserve(8 * n), remap: layout.reserve(4 * rows), w: layout.reserve(4 * twin.weights.length),
+        posPtr: layout.reserve(4 * 6), posOut: layout.reserve(4 * 8), posTap: layout.reserve(4 * 8),
+      };
+      const k = instantiateKernels(layout.size);
+      const buf = k.memory.buffer;
+      new Float32Array(buf, at.x, rows).set(x);
+      if (remap) new Int32Array(buf, at.remap, rows).set(remap);
+      new Float32Array(buf, at.w, twin.weights.length).set(twin.weights);
+      new Int32Array(buf, at.posPtr, 6).set(twin.posPtr);
+      new Int32Array(buf, at.posOut, 8).set(twin.posOut);
+      new Int32Array(buf, at.posTap, 8).set(twin.posTap);
+      const cur = new Float64Array(buf, at.cur, n);
+      cur.set(ref);
+      addValues(fanoutOf(rows, [route]), x, 0, divisor, ref);
+      k.addConvValues(at.x, rows, divisor, remap ? at.remap : -1, at.w, at.posPtr, at.posOut, at.posTap, plane, outPlane, cinPerGroup, cpg, taps, at.cur + 8 * offset);
+      expect(bits(cur)).toEqual(bits(ref));
+    });
+  }
 });
