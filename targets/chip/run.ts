@@ -25,6 +25,8 @@ export interface ChipOptions {
   trace?: boolean;
   recordSpikes?: boolean;
   onProgress?(done: number, total: number): void;
+  /** Messages kept in signatures (default 2²³, 256 MB); elements past it are counted message by message. Same report either way. */
+  signatureMessages?: number;
 }
 
 
@@ -59,83 +61,123 @@ function emptyTally(): PhaseTally {
 export type CoreEvent = 'neuron_active' | 'spike_out' | 'message_out' | 'message_in' | 'synaptic_op';
 export type CoreCounters = Record<CoreEvent, Float64Array>;
 
-/**
- * Each source element's messages (destination slice and synapses, from the routes: messages.ts), worked
- * out on its first spike and kept in one store for the later ones while the store is below its budget
- * (beyond it, worked out again at each spike): memory O(neurons + budget), never O(synapses).
- */
-class MessageCache {
-  /** Per stream and source element: start in the store, −1 not yet worked out. */
-  private readonly start: Int32Array[];
-  private readonly length: Int32Array[];
-  private readonly counters: MessageCounter[];
-  private stored = 0;
-  /** Where load() put the element's messages: slice[offset + g], synapses[offset + g], g < n. */
-  slice: Int32Array;
-  synapses: Int32Array;
-  offset = 0;
-  private storeSlice: Int32Array;
-  private storeSynapses: Int32Array;
-
-  constructor(cfg: ChipConfig, private readonly budget: number) {
-    const { plan } = cfg;
-    this.start = plan.streams.map((st) => new Int32Array(st.fanout.rows).fill(-1));
-    this.length = plan.streams.map((st) => new Int32Array(st.fanout.rows));
-    this.counters = plan.streams.map((st) => messageCounter(st.fanout, cfg.sliceOf, cfg.sliceLayer.length));
-    this.storeSlice = new Int32Array(1024);
-    this.storeSynapses = new Int32Array(1024);
-    this.slice = this.storeSlice;
-    this.synapses = this.storeSynapses;
-  }
-
-  /** Element i of stream si: its messages' count, and where they are (slice, synapses, offset). */
-  load(si: number, i: number): number {
-    const at = this.start[si][i];
-    if (at >= 0) {
-      this.slice = this.storeSlice;
-      this.synapses = this.storeSynapses;
-      this.offset = at;
-      return this.length[si][i];
+/** An Int32Array or Float64Array that grows by doubling. */
+class Grow<A extends Int32Array | Float64Array> {
+  length = 0;
+  constructor(public data: A) {}
+  push(x: number): void {
+    if (this.length === this.data.length) {
+      const next = new (this.data.constructor as new (n: number) => A)(2 * this.data.length);
+      next.set(this.data);
+      this.data = next;
     }
-    const c = this.counters[si];
-    const n = c.of(i);
-    if (this.stored + n > this.budget) {
-      this.slice = c.slice;
-      this.synapses = c.synapses;
-      this.offset = 0;
-      return n;
-    }
-    if (this.stored + n > this.storeSlice.length) this.grow(this.stored + n);
-    this.storeSlice.set(c.slice.subarray(0, n), this.stored);
-    this.storeSynapses.set(c.synapses.subarray(0, n), this.stored);
-    this.start[si][i] = this.stored;
-    this.length[si][i] = n;
-    this.slice = this.storeSlice;
-    this.synapses = this.storeSynapses;
-    this.offset = this.stored;
-    this.stored += n;
-    return n;
-  }
-
-  private grow(need: number): void {
-    const size = Math.min(this.budget, Math.max(need, 2 * this.storeSlice.length));
-    const slice = new Int32Array(size);
-    const synapses = new Int32Array(size);
-    slice.set(this.storeSlice.subarray(0, this.stored));
-    synapses.set(this.storeSynapses.subarray(0, this.stored));
-    this.storeSlice = slice;
-    this.storeSynapses = synapses;
+    this.data[this.length++] = x;
   }
 }
 
-/** Messages kept per source element over a run: 2 × 4 bytes each, 256 MB at most. */
-const MESSAGE_CACHE = 2 ** 25;
+/**
+ * Source elements whose spikes send the same messages (from the same core, to the same slices with the
+ * same synapse counts) cost the same: such a set is a signature (fmnist_cnn_qcfs: 12,544 elements, 269
+ * signatures). An element's messages are worked out from the routes on its first spike (messages.ts) and
+ * its signature found or added, with each message's route (hops, energy, latency) worked out once. A spike
+ * then adds one to its signature's count, which becomes per-core events once per stream (`tally`) and
+ * hops and link loads once per run (`settle`). Signatures keep at most `budget` messages; an element seen
+ * after that is counted message by message at each spike (`send`). Memory: O(neurons + budget).
+ */
+class Signatures {
+  /** Per stream and source element: its signature, −1 not yet seen, −2 not kept. */
+  readonly sig: Int32Array[];
+  readonly counters: MessageCounter[];
+  private readonly ids = new Map<string, number>();
+  /** Per signature: sender core, longest route (ns), messages ptr[k] .. ptr[k+1], sends this stream, sends over the run. */
+  readonly src = new Grow(new Int32Array(256));
+  readonly routeNs = new Grow(new Float64Array(256));
+  readonly ptr = new Grow(new Int32Array(256));
+  count = new Float64Array(256);
+  sent = new Float64Array(256);
+  /** Signatures counted since the last tally. */
+  readonly touched = new Grow(new Int32Array(256));
+  /** Per message: destination core and layer, synapses, route energy (pJ) and hops (east-west, north-south, chip). */
+  readonly core = new Grow(new Int32Array(1024));
+  readonly layer = new Grow(new Int32Array(1024));
+  readonly synapses = new Grow(new Int32Array(1024));
+  readonly pj = new Grow(new Float64Array(1024));
+  readonly hops = new Grow(new Int32Array(3 * 1024));
+
+  constructor(
+    private readonly cfg: ChipConfig,
+    private readonly router: PlacedRouter,
+    private readonly budget: number,
+  ) {
+    this.sig = cfg.plan.streams.map((st) => new Int32Array(st.fanout.rows).fill(-1));
+    this.counters = cfg.plan.streams.map((st) => messageCounter(st.fanout, cfg.sliceOf, cfg.sliceLayer.length));
+    this.ptr.push(0);
+  }
+
+  /** Signature of element i of stream si (from core `from`), working it out on first use; −2: not kept (messages in counters[si]). */
+  of(si: number, i: number, from: number): number {
+    const known = this.sig[si][i];
+    if (known !== -1) return known;
+    const c = this.counters[si];
+    const n = c.of(i);
+    const { sliceCore, sliceLayer } = this.cfg;
+    // Elements with many messages rarely share them (and their keys would be long): one signature each.
+    let key = '';
+    if (n <= SHARED_MESSAGES) {
+      key = `${from}`;
+      for (let g = 0; g < n; g++) key += ` ${c.slice[g]}:${c.synapses[g]}`;
+    }
+    let q = key ? this.ids.get(key) : undefined;
+    if (q === undefined) {
+      if (this.core.length + n > this.budget) {
+        this.sig[si][i] = -2;
+        return -2;
+      }
+      q = this.src.length;
+      if (key) this.ids.set(key, q);
+      this.src.push(from);
+      const e = this.cfg.spec.events;
+      const h = new Int32Array(3);
+      let longest = 0;
+      for (let g = 0; g < n; g++) {
+        const to = sliceCore[c.slice[g]];
+        this.router.hops(from, to, h);
+        this.core.push(to);
+        this.layer.push(sliceLayer[c.slice[g]]);
+        this.synapses.push(c.synapses[g]);
+        // routeEnergyPj and routeNs (energy.ts), term by term.
+        this.pj.push(h[0] * e.hop_ew.energy_pj + h[1] * e.hop_ns.energy_pj + h[2] * e.chip_hop.energy_pj);
+        const t = h[0] * e.hop_ew.latency_ns + h[1] * e.hop_ns.latency_ns + h[2] * e.chip_hop.latency_ns;
+        if (t > longest) longest = t;
+        for (let k = 0; k < 3; k++) this.hops.push(h[k]);
+      }
+      this.routeNs.push(longest);
+      this.ptr.push(this.core.length);
+      if (q >= this.count.length) {
+        const count = new Float64Array(2 * this.count.length);
+        const sent = new Float64Array(2 * this.count.length);
+        count.set(this.count);
+        sent.set(this.sent);
+        this.count = count;
+        this.sent = sent;
+      }
+    }
+    this.sig[si][i] = q;
+    return q;
+  }
+}
+
+/** Elements with more messages than this get a signature of their own, without looking for an equal one. */
+const SHARED_MESSAGES = 32;
+
+/** Messages kept in signatures over a run: 32 bytes each, 256 MB at most. */
+const SIGNATURE_MESSAGES = 2 ** 23;
 
 /** What `send` reads and adds to: the phase's per-core counters and tally, the run's totals. */
 interface Counters {
   core: CoreCounters;
   tally: PhaseTally;
-  cache: MessageCache;
+  sigs: Signatures;
   router: PlacedRouter;
   coreOf: Int32Array;
   sliceCore: Int32Array;
@@ -147,6 +189,12 @@ interface Counters {
   /** Per hop kind (east-west, north-south, chip): energy (pJ) and latency (ns) of one hop. */
   hopPj: [number, number, number];
   hopNs: [number, number, number];
+  /**
+   * True: route energies are summed message by message in spike order, as they arrive (needed unless they
+   * are all integers: floating-point sums depend on their order). False: they are integers, whose sums are
+   * exact in any order, and `tally` adds them per signature.
+   */
+  ordered: boolean;
   /** With --trace: this phase's messages per core pair (source · cores + destination). */
   phasePairs: Map<number, number> | null;
   cores: number;
@@ -154,64 +202,145 @@ interface Counters {
 
 /**
  * Sends the listed spikes of one stream: a masked spike (draw below `below`) is dropped at its source;
- * otherwise one message per destination slice, each counted on its cores, its route's hops, links, energy
- * and latency, in spike order (route energies that are not integers sum differently in another order).
- * The spikes that survive are copied to `kept`, whose synapses the caller then delivers: each neuron
- * still receives its inputs in ascending spike order, the functional simulator's. Returns how many survive.
+ * otherwise one message per destination slice, counted per signature (or message by message for an
+ * element without one), then per core for the phase's timing. The spikes that survive are copied to
+ * `kept`, whose synapses the caller then delivers: each neuron still receives its inputs in ascending
+ * spike order, the functional simulator's. Returns how many survive.
  */
 function send(si: number, srcOffset: number, list: Int32Array, ns: number, masked: boolean, key: number, below: number, kept: Int32Array, k: Counters): number {
-  const { tally: acc, cache, router, coreOf, sliceCore, sliceLayer, sopsIn, hops, phasePairs } = k;
-  const { message_out: mout, message_in: min, synaptic_op: sops } = k.core;
-  const [pjEw, pjNs, pjChip] = k.hopPj;
-  const [nsEw, nsNs, nsChip] = k.hopNs;
+  const { tally: acc, sigs, ordered, coreOf } = k;
+  const counter = sigs.counters[si];
   const h = new Int32Array(3);
   let hop = acc.hop_pj;
-  let routeMax = acc.route_ns;
-  let messages = 0;
   let n = 0;
   for (let s = 0; s < ns; s++) {
     const i = list[s];
     const from = coreOf[srcOffset + i];
-    const m = cache.load(si, i);
-    const { slice, synapses, offset } = cache;
-    if (masked && draw32(key, i) < below) {
+    const q = sigs.of(si, i, from);
+    const dropped = masked && draw32(key, i) < below;
+    if (q >= 0) {
+      const a = sigs.ptr.data[q];
+      const b = sigs.ptr.data[q + 1];
+      if (dropped) {
+        acc.dropped++;
+        acc.saved_messages += b - a;
+        for (let g = a; g < b; g++) {
+          acc.saved_synaptic_ops += sigs.synapses.data[g];
+          acc.saved_hop_pj += sigs.pj.data[g];
+        }
+        continue;
+      }
+      kept[n++] = i;
+      if (sigs.count[q]++ === 0) sigs.touched.push(q);
+      if (ordered) for (let g = a; g < b; g++) hop += sigs.pj.data[g];
+      continue;
+    }
+    // No signature kept: the element's messages are in the counter, counted one by one.
+    const m = counter.of(i);
+    const { slice, synapses } = counter;
+    const [pjEw, pjNs, pjChip] = k.hopPj;
+    if (dropped) {
       acc.dropped++;
       acc.saved_messages += m;
-      for (let g = offset; g < offset + m; g++) {
+      for (let g = 0; g < m; g++) {
         acc.saved_synaptic_ops += synapses[g];
-        router.hops(from, sliceCore[slice[g]], h);
+        k.router.hops(from, k.sliceCore[slice[g]], h);
         acc.saved_hop_pj += h[0] * pjEw + h[1] * pjNs + h[2] * pjChip;
       }
       continue;
     }
     kept[n++] = i;
-    mout[from] += m;
-    messages += m;
-    for (let g = offset; g < offset + m; g++) {
-      const to = sliceCore[slice[g]];
-      const syn = synapses[g];
-      min[to]++;
-      sops[to] += syn;
-      sopsIn[sliceLayer[slice[g]]] += syn;
-      router.hops(from, to, h);
-      hops[0] += h[0];
-      hops[1] += h[1];
-      hops[2] += h[2];
-      // routeEnergyPj and routeNs (energy.ts), term by term.
-      hop += h[0] * pjEw + h[1] * pjNs + h[2] * pjChip;
-      const t = h[0] * nsEw + h[1] * nsNs + h[2] * nsChip;
-      if (t > routeMax) routeMax = t;
-      router.addLinks(from, to, 1);
+    acc.hop_pj = hop;
+    sendOne(from, m, slice, synapses, h, k);
+    hop = acc.hop_pj;
+  }
+  acc.hop_pj = hop;
+  tally(k);
+  return n;
+}
+
+/** One spike's messages counted one by one (an element without a signature). */
+function sendOne(from: number, m: number, slice: Int32Array, synapses: Int32Array, h: Int32Array, k: Counters): void {
+  const { tally: acc, router, sliceCore, sliceLayer, sopsIn, hops, phasePairs } = k;
+  const { message_out: mout, message_in: min, synaptic_op: sops } = k.core;
+  const [pjEw, pjNs, pjChip] = k.hopPj;
+  const [nsEw, nsNs, nsChip] = k.hopNs;
+  mout[from] += m;
+  acc.messages += m;
+  for (let g = 0; g < m; g++) {
+    const to = sliceCore[slice[g]];
+    const syn = synapses[g];
+    min[to]++;
+    sops[to] += syn;
+    sopsIn[sliceLayer[slice[g]]] += syn;
+    router.hops(from, to, h);
+    hops[0] += h[0];
+    hops[1] += h[1];
+    hops[2] += h[2];
+    acc.hop_pj += h[0] * pjEw + h[1] * pjNs + h[2] * pjChip;
+    const t = h[0] * nsEw + h[1] * nsNs + h[2] * nsChip;
+    if (t > acc.route_ns) acc.route_ns = t;
+    router.addLinks(from, to, 1);
+    if (phasePairs) {
+      const pair = from * k.cores + to;
+      phasePairs.set(pair, (phasePairs.get(pair) ?? 0) + 1);
+    }
+  }
+}
+
+/** Turns the sends per signature since the last tally into the phase's per-core events, and clears them. */
+function tally(k: Counters): void {
+  const { sigs, tally: acc, ordered, sopsIn, phasePairs } = k;
+  const { message_out: mout, message_in: min, synaptic_op: sops } = k.core;
+  const { count, sent } = sigs;
+  const ptr = sigs.ptr.data;
+  const src = sigs.src.data;
+  const routeNs = sigs.routeNs.data;
+  const core = sigs.core.data;
+  const layer = sigs.layer.data;
+  const synapses = sigs.synapses.data;
+  const pj = sigs.pj.data;
+  let hop = acc.hop_pj;
+  let routeMax = acc.route_ns;
+  let messages = 0;
+  const touched = sigs.touched.data;
+  for (let j = 0; j < sigs.touched.length; j++) {
+    const q = touched[j];
+    const n = count[q];
+    count[q] = 0;
+    sent[q] += n;
+    const m = ptr[q + 1] - ptr[q];
+    mout[src[q]] += n * m;
+    messages += n * m;
+    if (routeNs[q] > routeMax) routeMax = routeNs[q];
+    for (let g = ptr[q]; g < ptr[q + 1]; g++) {
+      min[core[g]] += n;
+      sops[core[g]] += n * synapses[g];
+      sopsIn[layer[g]] += n * synapses[g];
+      if (!ordered) hop += n * pj[g];
       if (phasePairs) {
-        const pair = from * k.cores + to;
-        phasePairs.set(pair, (phasePairs.get(pair) ?? 0) + 1);
+        const pair = src[q] * k.cores + core[g];
+        phasePairs.set(pair, (phasePairs.get(pair) ?? 0) + n);
       }
     }
   }
+  sigs.touched.length = 0;
   acc.hop_pj = hop;
   acc.route_ns = routeMax;
   acc.messages += messages;
-  return n;
+}
+
+/** Hops and link loads over the run, from the signatures' send counts. */
+function settle(k: Counters): void {
+  const { sigs, hops, router } = k;
+  for (let q = 0; q < sigs.src.length; q++) {
+    const n = sigs.sent[q];
+    if (n === 0) continue;
+    for (let g = sigs.ptr.data[q]; g < sigs.ptr.data[q + 1]; g++) {
+      for (let d = 0; d < 3; d++) hops[d] += n * sigs.hops.data[3 * g + d];
+      router.addLinks(sigs.src.data[q], sigs.core.data[g], n);
+    }
+  }
 }
 
 /** Where the kernels find a route: a conv twin's tables, a table's row pointers and entries; null for dense routes (delivered in JavaScript). */
@@ -350,7 +479,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
   const counters: Counters = {
     core,
     tally: acc,
-    cache: new MessageCache(cfg, MESSAGE_CACHE),
+    sigs: new Signatures(cfg, router, opts.signatureMessages ?? SIGNATURE_MESSAGES),
     router,
     coreOf: cfg.coreOf,
     sliceCore: cfg.sliceCore,
@@ -359,6 +488,8 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
     hops: new Float64Array(3),
     hopPj: [e.hop_ew.energy_pj, e.hop_ns.energy_pj, e.chip_hop.energy_pj],
     hopNs: [e.hop_ew.latency_ns, e.hop_ns.latency_ns, e.chip_hop.latency_ns],
+    // Route energies that are all integers (loihi1's 3, 4 and 30 pJ per hop) sum exactly in any order.
+    ordered: ![e.hop_ew.energy_pj, e.hop_ns.energy_pj, e.chip_hop.energy_pj].every(Number.isInteger),
     phasePairs: opts.trace ? new Map() : null,
     cores: N,
   };
@@ -498,6 +629,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
     opts.onProgress?.(s + 1, samples);
   }
 
+  settle(counters);
   events.hop_ew = counters.hops[0];
   events.hop_ns = counters.hops[1];
   events.chip_hop = counters.hops[2];

@@ -20,8 +20,9 @@
  *
  * Scale. Nothing is listed per synapse: each core's share of an operator is the part of the route's
  * targets its slices hold, and a spike's messages (one per destination slice) and synaptic ops are counted
- * from the route in closed form (messages.ts), kept per source element after its first spike; hops and
- * link loads come from the spec's router per message (routers.ts), never from a table over core pairs.
+ * from the route in closed form (messages.ts) on an element's first spike and kept per signature of equal
+ * messages (run.ts); hops and link loads come from the spec's router (routers.ts), never from a table over
+ * core pairs.
  * Memory is O(weights + neurons + cores), not O(synapses) nor O(cores²). Events are counted apart from the
  * delivery; counts are integers (exact in any order) and route energies are summed message by message in
  * spike order.
