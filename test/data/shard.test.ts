@@ -131,6 +131,21 @@ describe('parts that do not belong together, and bad --shard', () => {
     expectUserError(snnc('merge', at('junk.json'), '-o', at('m.json')), 'junk.json', 'not a partial result');
   }, 120_000);
 
+  it('parts of another IR (same path, recompiled), and an IR changed after the parts were written', () => {
+    const ir = at('changing.snn.json');
+    const partArgs = (name: string) => ['simulate', ir, ...args, '--shard', name === 'c0.json' ? '0/2' : '1/2', '-o', at(name)];
+    ok(snnc('compile', fx('fmnist_cnn_qcfs.onnx'), '-o', ir, '--input-divisor', '255'));
+    ok(snnc(...partArgs('c0.json')));
+    ok(snnc('compile', fx('fmnist_cnn_qcfs.onnx'), '-o', ir, '--input-divisor', '255', '--rsm', 'conv2=0.5'));
+    ok(snnc(...partArgs('c1.json')));
+    expectUserError(snnc('merge', at('c0.json'), at('c1.json'), '-o', at('m.json')), 'c1.json', 'does not belong with', 'ir_sha256');
+    // Both parts of the current IR merge; once the IR changes again, the merge refuses it by name.
+    ok(snnc('simulate', ir, ...args, '--shard', '0/2', '-o', at('c0.json')));
+    ok(snnc('merge', at('c0.json'), at('c1.json'), '-o', at('m.json')));
+    ok(snnc('compile', fx('fmnist_cnn_qcfs.onnx'), '-o', ir, '--input-divisor', '255'));
+    expectUserError(snnc('merge', at('c0.json'), at('c1.json'), '-o', at('m2.json')), 'changing.snn.json', 'is not the IR the parts were simulated with');
+  }, 120_000);
+
   it('--shard syntax, a shard without -o, an empty shard', () => {
     for (const bad of ['3/3', '1', 'a/b', '-1/2', '0/0']) expectUserError(snnc('simulate', qcfs, ...args, '--shard', bad, '-o', at('x.json')), `--shard ${bad}`);
     expectUserError(snnc('simulate', qcfs, ...args, '--shard', '0/2'), '-o part-0.json');
