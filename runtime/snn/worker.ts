@@ -29,15 +29,17 @@ export type WorkerMessage =
 
 const { plan, source: spec, from, to, opts, loaded, counter, block } = workerData as WorkerJob;
 const port = parentPort!;
-let chunks: ClaimedChunk[];
+let chunks: ClaimedChunk[] | null = null;
 try {
   const source = await openSource(spec);
   chunks = await runClaimed(plan, source, from, to, block, counter, opts, loaded, (done) => port.postMessage({ type: 'progress', done } satisfies WorkerMessage));
   source.close();
 } catch (e) {
   if (!(e instanceof SnncError)) throw e;
+  // Sent as a message and the thread left to end by itself: exiting at once could drop the message.
   port.postMessage({ type: 'error', detail: e.detail, where: e.where } satisfies WorkerMessage);
-  process.exit(0);
 }
-const transfer = chunks.map(({ chunk }) => chunk).flatMap((c) => [c.predictions, c.logits, ...(c.records ?? []).flatMap((r) => [r.offsets, r.indices, ...(r.payloads ? [r.payloads] : [])])]).map((a) => a.buffer as ArrayBuffer);
-port.postMessage({ type: 'result', chunks } satisfies WorkerMessage, transfer);
+if (chunks) {
+  const transfer = chunks.map(({ chunk }) => chunk).flatMap((c) => [c.predictions, c.logits, ...(c.records ?? []).flatMap((r) => [r.offsets, r.indices, ...(r.payloads ? [r.payloads] : [])])]).map((a) => a.buffer as ArrayBuffer);
+  port.postMessage({ type: 'result', chunks } satisfies WorkerMessage, transfer);
+}
