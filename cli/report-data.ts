@@ -17,7 +17,7 @@ import { loadChipSpec, type ChipSpec } from '../targets/chip-spec.ts';
 import { configureChip, runChip, type ChipReport } from '../targets/chip/simulate.ts';
 import { ann45nm, chipEnergy, linearWork, literature45nm, NM45, snn45nmWork } from '../targets/energy.ts';
 import type { LoadedMap, MapCore, MapLayer, MapSlice } from '../targets/map/map-file.ts';
-import type { ChipView, EnergyModel, ReportData, SnnRun } from '../report/types.ts';
+import type { ChipView, EnergyModel, ModuleWork, ReportData, SnnRun } from '../report/types.ts';
 import type { Progress } from './common.ts';
 import { scaleCheckSamples } from './data.ts';
 import { inputScaleWarning, silentLayerWarnings } from '../runtime/snn/diagnose.ts';
@@ -82,7 +82,13 @@ function snnRun(r: SimulationResult, ir: SnnIr): SnnRun {
     })),
     sops_per_sample: r.sops_per_sample,
     macs_per_sample: r.macs_per_sample,
+    ...(r.attention !== null ? { modules: Object.fromEntries([...Object.entries(r.modules), ['total', r.work] as const].map(([name, m]) => [name, moduleWork(m)])) } : {}),
   };
+}
+
+function moduleWork(m: SimulationResult['work']): ModuleWork {
+  const { sops, products, analog_spike_products, spike_driven, macs, softmax_ops, spike_driven_pj, energy_45nm_pj, literature_pj } = m;
+  return { sops, products, analog_spike_products, spike_driven, macs, softmax_ops, spike_driven_pj, energy_45nm_pj, literature_pj };
 }
 
 export async function collectReport(inputs: ReportInputs): Promise<ReportOutputs> {

@@ -412,6 +412,37 @@ function layersSection(data: ReportData): string {
   );
 }
 
+/** Transformers: work per module under the counting rule, for the SNN and the SNN with masks. */
+function moduleTables(data: ReportData): string {
+  const runs = [
+    ['SNN', data.snn],
+    ['SNN + RSM', data.snn_rsm],
+  ].filter((r): r is [string, SnnRun] => !!(r[1] as SnnRun | null | undefined)?.modules);
+  if (runs.length === 0) return '';
+  const headers = ['run', 'module', 'SOPs', 'spike pairs', 'analog × spike', 'spike-driven', 'MACs', 'softmax ops', 'spike-driven energy', 'energy (45 nm)', 'literature convention'];
+  const rows = runs.flatMap(([name, run]) =>
+    Object.entries(run.modules!).map(([module, m]) => [
+      name,
+      module,
+      int(Math.round(m.sops)),
+      int(Math.round(m.products)),
+      int(Math.round(m.analog_spike_products)),
+      int(Math.round(m.spike_driven)),
+      int(Math.round(m.macs)),
+      int(Math.round(m.softmax_ops)),
+      fmtEnergy(m.spike_driven_pj),
+      fmtEnergy(m.energy_45nm_pj),
+      fmtEnergy(m.literature_pj),
+    ]),
+  );
+  return (
+    `<h3>Work per module, per inference</h3>` +
+    `<p class="note">Every operation a spike triggers is an accumulation (E_AC): synaptic operations, spike-pair products (q·kᵀ) and analog × spike products (softmax · v); only analog × analog products are MACs. ` +
+    `Modules come from the graph's residual structure. The literature convention (Spikformer, MST) charges each layer its input's firing rate × its dense FLOPs, so a q spike pays for every key.</p>` +
+    table(headers, rows, { numeric: headers.map((_, i) => i >= 2) })
+  );
+}
+
 function energySection(data: ReportData): string {
   if (data.energy.length === 0) {
     return `<section id="energy"><h2>Energy per inference</h2><p class="note">No energy model was applied.</p></section>`;
@@ -451,6 +482,7 @@ function energySection(data: ReportData): string {
     `<section id="energy"><h2>Energy per inference: ANN vs SNN${anyRsm ? ' vs SNN + RSM' : ''}</h2>` +
     `<div class="grid2">${figure(total, 'Log scale. ANN: MACs × E(MAC); SNN: events × their cost in the model.')}${perLayer.join('')}</div>` +
     table(headers, rows, { numeric: headers.map((h) => h !== 'energy model' && h !== 'constants from') }) +
+    moduleTables(data) +
     `</section>`
   );
 }

@@ -69,6 +69,25 @@ export interface SnnRun {
   sops_per_sample: number;
   /** Dense MACs that remain in the SNN per sample (analog input layer, readout): not spike-driven. */
   macs_per_sample: number;
+  /** Transformers: work per sample by module under the counting rule (docs/transformers.md); absent otherwise. */
+  modules?: Record<string, ModuleWork>;
+}
+
+/**
+ * Work of one module (attention, mlp, other, or the total) per sample: the three classes of spike-triggered
+ * accumulations, their sum, analog × analog MACs, softmax elements, and the energies (45 nm; the literature's
+ * convention of Spikformer/MST beside it).
+ */
+export interface ModuleWork {
+  sops: number;
+  products: number;
+  analog_spike_products: number;
+  spike_driven: number;
+  macs: number;
+  softmax_ops: number;
+  spike_driven_pj: number;
+  energy_45nm_pj: number;
+  literature_pj: number;
 }
 
 /** Energy of one layer in one energy model, pJ per inference. */

@@ -85,6 +85,23 @@ describe('renderReport: sections and charts', () => {
     expect(html).toContain('<section id="provenance"');
   });
 
+  it('shows the work per module of a transformer (every counting class and both energy figures), and none for a CNN', () => {
+    const data = sampleReport();
+    expect(renderReport(data)).not.toContain('Work per module');
+    const work = (k: number) => ({
+      sops: 1_000_000 * k, products: 20_000 * k, analog_spike_products: 30_000 * k, spike_driven: 1_050_000 * k, macs: 4_000 * k,
+      softmax_ops: 500 * k, spike_driven_pj: 945_000 * k, energy_45nm_pj: 965_700 * k, literature_pj: 1_200_000 * k,
+    });
+    data.snn.modules = { attention: work(1), mlp: work(2), other: work(3), total: work(6) };
+    const html = renderReport(data);
+    const section = html.slice(html.indexOf('Work per module'), html.indexOf('</section>', html.indexOf('Work per module')));
+    // Counts are printed with thin-space digit groups.
+    const cells = [...section.matchAll(/<td[^>]*>([^<]*)<\/td>/g)].map((m) => m[1].replace(/\s/g, ''));
+    expect(cells.slice(0, 11)).toEqual(['SNN', 'attention', '1000000', '20000', '30000', '1050000', '4000', '500', fmtEnergy(945_000), fmtEnergy(965_700), fmtEnergy(1_200_000)].map((c) => c.replace(/\s/g, '')));
+    expect(cells.slice(33, 36)).toEqual(['SNN', 'total', '6000000']);
+    expect(section).toContain('only analog × analog products are MACs');
+  });
+
   it('draws RSM without a chip, and a chip without RSM', () => {
     const a = renderReport(sampleReport({ chip: false }));
     expect(a).toContain('SNN + RSM');
