@@ -1,9 +1,9 @@
 /**
  * The simulator's WebAssembly kernels (runtime/snn/wasm/kernels.wat) against plain JavaScript loops written
- * from their specification, bit for bit: the two-lane neuron update (odd and even ranges, IF and LIF,
+ * from their specification, bit for bit: the neuron update (ranges that exercise its 4-, 2- and 1-neuron paths, IF and LIF,
  * subtract and zero reset, currents of both signs and exact zeros), the conv delivery over channel counts
  * that exercise its 8-wide, 2-wide and scalar paths, the dense delivery, the offset table delivery, the SOP
- * sum and the remap.
+ * sum, the remap, and the analog input through a conv twin.
  */
 import { describe, expect, it } from 'vitest';
 import type { ConvTable } from '../../runtime/snn/conv-table.ts';
@@ -14,7 +14,7 @@ import { randomArray } from '../helpers/ir-builder.ts';
 const bits = (a: Float64Array) => Array.from(new BigUint64Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength)));
 
 describe('integrate', () => {
-  for (const [from, end] of [[0, 1], [3, 4], [0, 64], [5, 106], [2, 2]]) {
+  for (const [from, end] of [[0, 1], [3, 4], [0, 6], [1, 8], [0, 64], [5, 106], [2, 2]]) {
     for (const [leakLo, subtract] of [[1, 1], [0.7, 1], [0.8, 0]]) {
       it(`neurons [${from}, ${end}), leak ≥ ${leakLo}, ${subtract ? 'subtract' : 'zero'} reset`, () => {
         const n = end + 3;

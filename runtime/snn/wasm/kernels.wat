@@ -18,7 +18,7 @@
   ;; With burst 1 and no sign this is the plain rule (n = 1, v - 1*th = v - th), which runs here; graded
   ;; populations run in $integrateGraded.
   ;; Returns the spike count; stores at $out (f64) the non-spiking neurons that had a non-zero current.
-  ;; Two neurons at a time (f64x2: the same IEEE operations per lane) and without branches (spikes are too
+  ;; Two neurons per f64x2 (the same IEEE operations per lane) and without branches (spikes are too
   ;; irregular to predict): both indices are written at the list's end, which advances past each spiking
   ;; one. An odd last neuron runs as a pair of two copies of itself, stored from the first lane only.
   (func (export "integrate")
@@ -27,6 +27,7 @@
     (param $tracer i32) (param $payload i32) (param $burst i32) (param $signed i32) (param $t i32) (result i32)
     (local $i i32) (local $e i32) (local $ns i32) (local $active i32) (local $bits i32) (local $pairEnd i32)
     (local $c v128) (local $vi v128) (local $th v128) (local $fire v128) (local $keep v128)
+    (local $c2 v128) (local $vi2 v128) (local $th2 v128) (local $fire2 v128) (local $quadEnd i32) (local $k i32) (local $act v128)
     (if (i32.or (local.get $signed) (i32.gt_u (local.get $burst) (i32.const 1)))
       (then (return (call $integrateGraded
         (local.get $cur) (local.get $base) (local.get $v) (local.get $theta) (local.get $leak)
@@ -35,13 +36,60 @@
     ;; All ones where the reset subtracts θ, all zeros where it sets v to 0.
     (local.set $keep (i64x2.splat (i64.sub (i64.const 0) (i64.extend_i32_u (i32.ne (local.get $subtract) (i32.const 0))))))
     (local.set $i (local.get $from))
+    (local.set $quadEnd (i32.add (local.get $from) (i32.and (i32.sub (local.get $end) (local.get $from)) (i32.const -4))))
     (local.set $pairEnd (i32.add (local.get $from) (i32.and (i32.sub (local.get $end) (local.get $from)) (i32.const -2))))
+    ;; Four neurons at a time (two pairs: fewer loop and address instructions), then a pair, then an odd one.
+    (block $doneQuads
+      (loop $quads
+        (br_if $doneQuads (i32.ge_u (local.get $i) (local.get $quadEnd)))
+        (local.set $e (i32.shl (local.get $i) (i32.const 3)))
+        (local.set $c (v128.load (i32.add (local.get $cur) (local.get $e))))
+        (local.set $c2 (v128.load offset=16 (i32.add (local.get $cur) (local.get $e))))
+        ;; THE NEURON RULE, as in the pair loop below, on two pairs.
+        (local.set $vi (f64x2.add
+          (f64x2.mul (v128.load (i32.add (local.get $leak) (local.get $e))) (v128.load (i32.add (local.get $v) (local.get $e))))
+          (local.get $c)))
+        (local.set $vi2 (f64x2.add
+          (f64x2.mul (v128.load offset=16 (i32.add (local.get $leak) (local.get $e))) (v128.load offset=16 (i32.add (local.get $v) (local.get $e))))
+          (local.get $c2)))
+        (local.set $th (v128.load (i32.add (local.get $theta) (local.get $e))))
+        (local.set $th2 (v128.load offset=16 (i32.add (local.get $theta) (local.get $e))))
+        (local.set $fire (f64x2.ge (local.get $vi) (local.get $th)))
+        (local.set $fire2 (f64x2.ge (local.get $vi2) (local.get $th2)))
+        (local.set $vi (v128.bitselect
+          (v128.and (f64x2.sub (local.get $vi) (local.get $th)) (local.get $keep))
+          (local.get $vi)
+          (local.get $fire)))
+        (local.set $vi2 (v128.bitselect
+          (v128.and (f64x2.sub (local.get $vi2) (local.get $th2)) (local.get $keep))
+          (local.get $vi2)
+          (local.get $fire2)))
+        (v128.store (i32.add (local.get $v) (local.get $e)) (local.get $vi))
+        (v128.store offset=16 (i32.add (local.get $v) (local.get $e)) (local.get $vi2))
+        (v128.store (i32.add (local.get $cur) (local.get $e)) (v128.load (i32.add (local.get $base) (local.get $e))))
+        (v128.store offset=16 (i32.add (local.get $cur) (local.get $e)) (v128.load offset=16 (i32.add (local.get $base) (local.get $e))))
+        (local.set $bits (i32.or (i64x2.bitmask (local.get $fire)) (i32.shl (i64x2.bitmask (local.get $fire2)) (i32.const 2))))
+        (local.set $k (i32.sub (local.get $i) (local.get $from)))
+        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (local.get $k))
+        (local.set $ns (i32.add (local.get $ns) (i32.and (local.get $bits) (i32.const 1))))
+        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.add (local.get $k) (i32.const 1)))
+        (local.set $ns (i32.add (local.get $ns) (i32.and (i32.shr_u (local.get $bits) (i32.const 1)) (i32.const 1))))
+        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.add (local.get $k) (i32.const 2)))
+        (local.set $ns (i32.add (local.get $ns) (i32.and (i32.shr_u (local.get $bits) (i32.const 2)) (i32.const 1))))
+        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.add (local.get $k) (i32.const 3)))
+        (local.set $ns (i32.add (local.get $ns) (i32.shr_u (local.get $bits) (i32.const 3))))
+        ;; Non-spiking neurons with a current, counted per lane (all-ones lanes: −1 each).
+        (local.set $act (i64x2.sub (local.get $act) (v128.andnot (f64x2.ne (local.get $c) (f64x2.splat (f64.const 0))) (local.get $fire))))
+        (local.set $act (i64x2.sub (local.get $act) (v128.andnot (f64x2.ne (local.get $c2) (f64x2.splat (f64.const 0))) (local.get $fire2))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $quads)))
+    (local.set $active (i32.wrap_i64 (i64.add (i64x2.extract_lane 0 (local.get $act)) (i64x2.extract_lane 1 (local.get $act)))))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $i) (local.get $pairEnd)))
         (local.set $e (i32.shl (local.get $i) (i32.const 3)))
         (local.set $c (v128.load (i32.add (local.get $cur) (local.get $e))))
-        ;; THE NEURON RULE (the odd tail below repeats it; $integrateGraded is the graded one, integrateCores the chip's copy):
+        ;; THE NEURON RULE (the quad loop above and the odd tail below repeat it; $integrateGraded is the graded one, integrateCores the chip's copy):
         ;; v = λ·v + I; fire where v >= θ; there v = v − θ (subtract) or 0.
         (local.set $vi (f64x2.add
           (f64x2.mul (v128.load (i32.add (local.get $leak) (local.get $e))) (v128.load (i32.add (local.get $v) (local.get $e))))
