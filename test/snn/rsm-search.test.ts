@@ -49,5 +49,13 @@ describe('rsm-search', () => {
     expect(again.accuracy!['8']).toBe(r.chosen.accuracy);
     expect(again.work.spike_driven_pj).toBe(r.chosen.spike_driven_pj);
     expect(again.modules.attention.spike_driven_pj).toBe(r.chosen.attention_spike_driven_pj);
+
+    // Bad input: a one-line error naming what is wrong, before any simulation.
+    await expect(searchRsm(irPath, { ...opts, grid: '0.5,1.5' })).rejects.toThrow(/--grid 0\.5,1\.5: expected comma-separated ratios in \(0, 1\)/);
+    await expect(searchRsm(irPath, { ...opts, sites: ['blocks.0/attn/Softmax_nope'] })).rejects.toThrow(/--sites .*matches no node/);
+    await expect(searchRsm(irPath, { ...opts, sites: ['blocks.0/attn/MatMul_1'] })).rejects.toThrow(/MatMul_1 has an input that is not spikes/);
+    const masked = join(dir, 'masked.snn.json');
+    execFileSync('npx', ['tsx', 'cli/snnc.ts', 'compile', `${F}/digits_mst_rsm.onnx`, '-o', masked, '--rsm', 'blocks.0/attn/MatMul=0.5'], { stdio: 'ignore' });
+    await expect(searchRsm(masked, opts)).rejects.toThrow(/already has masks: give rsm-search the IR compiled without --rsm/);
   });
 });
