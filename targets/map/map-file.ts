@@ -251,7 +251,7 @@ function compareDiscrete(result: MapResult, refusal: unknown, discrete: () => Ma
     }
   }
   if (!other) {
-    doc.discrete = { refused: (refusal as SnncError).detail.replace(/; --board .*$/, '') };
+    doc.discrete = { refused: (refusal as SnncError).detail.replace(/; --board .*$/, '').replace(/ \(with --synapses population .*\)$/, '') };
     return;
   }
   doc.discrete = { cores: other.doc.totals.cores, chips: other.doc.totals.chips };
