@@ -175,7 +175,10 @@ function render(doc: MapDocument, file: string): string {
   const board = doc.chip.board;
   out.push(
     '',
-    `cores: ${t.cores} on ${t.tiles} tile${t.tiles > 1 ? 's' : ''} of ${t.chips} chip${t.chips > 1 ? 's' : ''}; lower bound${doc.options.synapses === 'population' ? ' with discrete synapses' : ''} ${lb.cores} (${bindingLb.join(', ')}); ${t.cores} / ${lb.cores} = ${t.cores_over_lower_bound.toFixed(3)}`,
+    doc.options.synapses === 'population'
+      ? // The axon and word bounds hold for discrete synapses only; the neurons' holds for any layout.
+        `cores: ${t.cores} on ${t.tiles} tile${t.tiles > 1 ? 's' : ''} of ${t.chips} chip${t.chips > 1 ? 's' : ''}; lower bound ${lb.by_limit.neurons} (neurons); ${t.cores} / ${lb.by_limit.neurons} = ${(t.cores / lb.by_limit.neurons).toFixed(3)}; with discrete synapses the bound is ${lb.cores} (${bindingLb.join(', ')})`
+      : `cores: ${t.cores} on ${t.tiles} tile${t.tiles > 1 ? 's' : ''} of ${t.chips} chip${t.chips > 1 ? 's' : ''}; lower bound ${lb.cores} (${bindingLb.join(', ')}); ${t.cores} / ${lb.cores} = ${t.cores_over_lower_bound.toFixed(3)}`,
     `lower bound per limit: ${Object.entries(lb.by_limit)
       .map(([l, n]) => `${LIMIT_SHORT[l]} ${n}`)
       .join(', ')}`,
