@@ -133,7 +133,7 @@ function configureFrom(loaded: LoadedMap, onProgress?: (done: number, total: num
   });
 
   const positions = doc.cores.map((c) => slotPosition(spec, c.slot));
-  routerOf(spec);
+  routerOf(spec); // an unknown router is refused here, before the run
   const layerCores = layerNeuronsOnCore.map((m) => [...m.keys()].sort((a, b) => a - b));
   return {
     spec,
