@@ -3,23 +3,21 @@
  * provenance); the side file holds every tensor as float32 little-endian, in sorted-name order, so the
  * same IR always gives the same bytes. Both files are validated and written atomically.
  *
- * Versions. Version 2 adds the neuron model of an `if` node (`model`: if | lif, `leak`, `reset`: subtract |
- * zero). The new fields are optional with the old meaning as default (no `model` reads as IF; `reset` was
- * already a field, now with a second value), so version 1 is read by the same code, unchanged and meaning
- * the same (`upgradeNode` is the reader of the previous version). An IR is written as version 2 only when
- * a population uses the new rules (LIF, or reset to zero); an IR of IF neurons is still written as version
- * 1 with no `model` field, byte for byte as before, so every IR snnc compiles from ONNX without --neuron
- * stays readable by older snnc. An older snnc refuses a version-2 IR by its version instead of silently
- * running LIF neurons as IF (its schema allowed unknown node fields). Version 3 adds signed and burst
- * spikes (`model` 'signed-if', `burst`), in the same way: written only when a population uses them.
+ * Versions. Version 4 (written today) spells every key in snake_case, like the map and chip formats; the
+ * node fields that TypeScript spells in camelCase (`vInit`, `thresholdSource`, `countIncludePad`) are
+ * renamed at this edge, both ways, by one table (`FILE_KEYS`), and so are the compile options recorded in
+ * `provenance.options`. Versions 1-3 spelled those keys in camelCase and numbered the neuron rules an IR
+ * used (2: a LIF or reset-to-zero population, 3: signed or burst spikes, else 1); they are still read —
+ * checked against their own schema (schemas/ir-v1-3.schema.json) and their version rules, then upgraded —
+ * and always re-written as version 4. An older snnc refuses a version-4 IR by its version.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SnncError } from '../errors.ts';
-import { readDocument, validateDocument } from '../schema.ts';
+import { readJson, validateDocument } from '../schema.ts';
 import type { IrNode, IrTensor, SnnIr } from './types.ts';
-import { IR_FORMAT, IR_VERSION, IR_VERSION_GRADED, IR_VERSION_NEURONS, irVersionFor, usesGradedSpikes, usesNeuronModels } from './types.ts';
+import { IR_FORMAT, IR_VERSION, usesGradedSpikes, usesNeuronModels } from './types.ts';
 import { validateIr } from './validate.ts';
 
 /** `model.snn.json` → `model.snn.bin`. */
@@ -27,12 +25,22 @@ export function weightsFileFor(irFile: string): string {
   return irFile.endsWith('.json') ? `${irFile.slice(0, -'.json'.length)}.bin` : `${irFile}.bin`;
 }
 
+/** The file's spelling of the node fields TypeScript spells in camelCase (versions 1-3 wrote the camelCase). */
+const FILE_KEYS = { vInit: 'v_init', thresholdSource: 'threshold_source', countIncludePad: 'count_include_pad' } as const;
+const MEMORY_KEYS = Object.fromEntries(Object.entries(FILE_KEYS).map(([memory, file]) => [file, memory])) as Record<string, string>;
+
+/** Versions 1-3: what each version number allowed (see the header). */
+const V1 = 1;
+const V2_NEURON_MODELS = 2;
+const V3_GRADED_SPIKES = 3;
+
 export interface IrDocument {
   format: string;
   version: number;
   input: SnnIr['input'];
   output: SnnIr['output'];
-  nodes: SnnIr['nodes'];
+  /** Nodes with the file's keys (`renameKeys` turns them into `IrNode`s). */
+  nodes: Array<Record<string, unknown>>;
   tensors: Record<string, { dims: number[]; offset: number }>;
   weights: { file: string; bytes: number; sha256: string };
   provenance: SnnIr['provenance'];
@@ -53,13 +61,13 @@ export function serializeIr(ir: SnnIr, weightsFile: string): { json: string; wei
   }
   const doc: IrDocument = {
     format: IR_FORMAT,
-    version: irVersionFor(ir.nodes),
+    version: IR_VERSION,
     input: ir.input,
     output: ir.output,
-    nodes: ir.nodes,
+    nodes: ir.nodes.map((node) => renameKeys(node as unknown as Record<string, unknown>, FILE_KEYS)),
     tensors,
     weights: { file: path.basename(weightsFile), bytes: total, sha256: createHash('sha256').update(weights).digest('hex') },
-    provenance: ir.provenance,
+    provenance: { ...ir.provenance, options: snakeCaseKeys(ir.provenance.options) },
   };
   return { json: JSON.stringify(doc, null, 1) + '\n', weights };
 }
@@ -87,15 +95,7 @@ export function writeIr(ir: SnnIr, file: string): void {
 /** Reads an IR and its weights; every problem, from a missing file to a threshold that fits no axis, names `file`. */
 export function readIr(file: string): SnnIr {
   refuseOnnx(file);
-  const doc = readDocument<IrDocument>('ir', file);
-  const graded = doc.nodes.find(usesGradedSpikes);
-  if (graded && doc.version !== IR_VERSION_GRADED) {
-    throw new SnncError(`node ${graded.id} sends signed or burst spikes, which needs version ${IR_VERSION_GRADED}, but the IR says version ${doc.version}`, { file });
-  }
-  if (doc.version === IR_VERSION) {
-    const node = doc.nodes.find(usesNeuronModels);
-    if (node) throw new SnncError(`node ${node.id} is a LIF or reset-to-zero population, which needs version ${IR_VERSION_NEURONS}, but the IR says version ${IR_VERSION}`, { file });
-  }
+  const doc = readDocument(file);
   const bytes = readWeights(doc, file);
   const tensors = new Map<string, IrTensor>();
   for (const [name, { dims, offset }] of Object.entries(doc.tensors)) {
@@ -107,10 +107,10 @@ export function readIr(file: string): SnnIr {
   }
   const ir: SnnIr = {
     format: IR_FORMAT,
-    version: doc.version === IR_VERSION_GRADED ? IR_VERSION_GRADED : doc.version === IR_VERSION_NEURONS ? IR_VERSION_NEURONS : IR_VERSION,
+    version: IR_VERSION,
     input: doc.input,
     output: doc.output,
-    nodes: doc.nodes.map(upgradeNode),
+    nodes: doc.nodes.map((node) => upgradeNode(renameKeys(node, MEMORY_KEYS) as unknown as IrNode)),
     tensors,
     provenance: doc.provenance,
   };
@@ -119,7 +119,43 @@ export function readIr(file: string): SnnIr {
 }
 
 /**
- * A node as version 2 reads it. Version 1 had no `model` and no `leak` on `if` nodes and only reset
+ * The document as version 4 spells it. A version 1-3 file is checked against its own schema and the rule
+ * its version number stood for (a LIF or zero-reset population needed 2, signed or burst spikes 3), then
+ * its keys are renamed; anything else must be a valid version 4 document.
+ */
+function readDocument(file: string): IrDocument {
+  const raw = readJson(file);
+  const version = (raw as { version?: unknown } | null)?.version;
+  if (version !== V1 && version !== V2_NEURON_MODELS && version !== V3_GRADED_SPIKES) {
+    validateDocument('ir', raw, file);
+    return raw as IrDocument;
+  }
+  validateDocument('ir-v1-3', raw, file);
+  const doc = raw as IrDocument;
+  const nodes = doc.nodes as unknown as IrNode[];
+  const graded = nodes.find(usesGradedSpikes);
+  if (graded && version !== V3_GRADED_SPIKES) {
+    throw new SnncError(`node ${graded.id} sends signed or burst spikes, which needs version ${V3_GRADED_SPIKES}, but the IR says version ${version}`, { file });
+  }
+  const modelled = nodes.find(usesNeuronModels);
+  if (modelled && version === V1) {
+    throw new SnncError(`node ${modelled.id} is a LIF or reset-to-zero population, which needs version ${V2_NEURON_MODELS}, but the IR says version ${V1}`, { file });
+  }
+  return { ...doc, nodes: doc.nodes.map((node) => renameKeys(node, FILE_KEYS)), provenance: { ...doc.provenance, options: snakeCaseKeys(doc.provenance.options) } };
+}
+
+/** A copy of `node` with the keys in `names` renamed, the rest (and the order of keys) kept. */
+function renameKeys(node: Record<string, unknown>, names: Record<string, string>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(node).map(([key, value]) => [names[key] ?? key, value]));
+}
+
+/** `calibrationEngine` → `calibration_engine`: the compile options as the file spells them. */
+function snakeCaseKeys(options: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options).map(([key, value]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), value]));
+}
+
+/**
+ * A node as versions 2-4 read it. Version 1 had no `model` and no `leak` on `if` nodes and only reset
  * 'subtract' (its schema enforces that): they read as model 'if' (λ = 1), the default, so nothing is filled
  * in (filling it in would change the bytes an IR is re-written with).
  */

@@ -11,20 +11,13 @@
  */
 
 export const IR_FORMAT = 'snnc-ir';
-export const IR_VERSION = 1;
 /**
- * The version an IR is written with when a population is LIF or resets to zero (compiler/ir/io.ts): the
- * fields are optional with IF's meaning as default, so version 1 IRs read unchanged as version 2, and an IR
- * of IF neurons is still written as version 1, byte for byte; a reader of version 1 only refuses a
- * version-2 IR instead of running its LIF neurons as IF.
+ * Version 4 spells every key of the file in snake_case, as the map and chip formats do (`v_init`,
+ * `threshold_source`, `count_include_pad`); in memory the fields keep TypeScript's camelCase and
+ * compiler/ir/io.ts renames them at the file's edge. Versions 1-3 (camelCase, read and upgraded by io.ts)
+ * marked which neuron rules an IR used: 2 for LIF or reset to zero, 3 for signed or burst spikes.
  */
-export const IR_VERSION_NEURONS = 2;
-/**
- * The version an IR is written with when a population sends signed or burst spikes (`model` 'signed-if',
- * `burst`): a version-2 reader would ignore `burst` and run the population as plain IF, so such an IR is
- * refused by its version instead; every other IR is written as before (1 or 2), byte for byte.
- */
-export const IR_VERSION_GRADED = 3;
+export const IR_VERSION = 4;
 
 /** Per-sample tensor shape, e.g. [C, H, W] or [features] or [tokens, features]. */
 export type Shape = number[];
@@ -195,20 +188,14 @@ export function leakOf(node: IfNode): number | number[] {
   return node.model === 'lif' ? (node.leak ?? 1) : 1;
 }
 
-/** Whether a node needs version 2 to be read right: a LIF population, or one that resets to zero. */
+/** A LIF population or one that resets to zero: versions 1-3 marked these with version 2 (compiler/ir/io.ts checks old files). */
 export function usesNeuronModels(node: IrNode): boolean {
   return node.kind === 'if' && ((node.model ?? 'if') !== 'if' || node.reset !== 'subtract');
 }
 
-/** Whether a node needs version 3: it sends signed or burst spikes (graded payloads on a chip). */
+/** A population that sends signed or burst spikes (graded payloads on a chip): version 3 in versions 1-3. */
 export function usesGradedSpikes(node: IrNode): boolean {
   return node.kind === 'if' && (node.model === 'signed-if' || node.burst !== undefined);
-}
-
-/** The version an IR with these nodes is written with: the lowest that reads every node right. */
-export function irVersionFor(nodes: IrNode[]): SnnIr['version'] {
-  if (nodes.some(usesGradedSpikes)) return IR_VERSION_GRADED;
-  return nodes.some(usesNeuronModels) ? IR_VERSION_NEURONS : IR_VERSION;
 }
 
 /** Spikes per step at most (1 unless `burst`), and whether negative spikes are sent. */
@@ -287,7 +274,7 @@ export interface IrTensor {
 
 export interface SnnIr {
   format: typeof IR_FORMAT;
-  version: typeof IR_VERSION | typeof IR_VERSION_NEURONS | typeof IR_VERSION_GRADED;
+  version: typeof IR_VERSION;
   /** The analog input: a constant current into the first layer at every step. */
   input: { id: string; shape: Shape; divisor: number };
   /** Nodes in topological order. */

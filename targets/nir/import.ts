@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SnncError } from '../../compiler/errors.ts';
 import { deriveShape } from '../../compiler/ir/shapes.ts';
-import { IR_FORMAT, IR_VERSION, type IfNode, type IrNode, type IrTensor, type ResetMode, type Shape, type SnnIr, irVersionFor } from '../../compiler/ir/types.ts';
+import { IR_FORMAT, IR_VERSION, type IfNode, type IrNode, type IrTensor, type ResetMode, type Shape, type SnnIr } from '../../compiler/ir/types.ts';
 
 /** HDF5 element types the NIR layout uses: float32/float64 arrays, int64 shapes and scalars. */
 export type NirDtype = '<f4' | '<f8' | '<i8';
@@ -497,7 +497,6 @@ export function nirToIr(graph: NirGraph, opts: NirImportOptions = {}): NirImport
       options: { imported_from: 'nir', nir_version: graph.version, dt },
     },
   };
-  ir.version = irVersionFor(nodes);
   return { ir, populations, dt, notes };
 }
 

@@ -13,6 +13,7 @@ import { readIr, serializeIr, writeIr } from '../../compiler/ir/io.ts';
 import type { IrDocument } from '../../compiler/ir/io.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
+import { legacyIrDoc } from '../helpers/legacy-ir.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'snnc-ir-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -142,6 +143,45 @@ describe('reading an IR', () => {
     copyFileSync('test/fixtures/digits_mlp.onnx', file);
     expect(() => readIr(file)).toThrow(`${file}: is an ONNX model, not an snnc IR: run \`snnc compile\` first`);
     expect(() => readIr('test/fixtures/digits_mlp.onnx')).toThrow('is an ONNX model, not an snnc IR');
+  });
+});
+
+describe('the key style and the previous versions', () => {
+  it('writes version 4 with every key in snake_case (nodes and recorded options)', () => {
+    const keys: string[] = [];
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === 'object') for (const [k, child] of Object.entries(v)) keys.push(k), k === 'tensors' || walk(child);
+    };
+    const ir = network();
+    ir.provenance.options = { calibrationEngine: 'js', maxpool: 'avg' };
+    const doc = JSON.parse(serializeIr(ir, 'net.snn.bin').json);
+    walk(doc);
+    expect(doc.version).toBe(4);
+    expect(keys).toContain('count_include_pad');
+    expect(keys).toContain('v_init');
+    expect(keys).toContain('calibration_engine');
+    expect(keys.filter((k) => /[a-z][A-Z]/.test(k))).toEqual([]);
+  });
+
+  it('reads a version 1-3 file (camelCase keys) into the same IR, and writing it again gives the version-4 bytes', () => {
+    const file = path.join(dir, 'legacy.snn.json');
+    writeFileSync(path.join(dir, base.weights.file), weights);
+    const current = path.join(dir, 'current.snn.json');
+    writeFileSync(current, JSON.stringify(base));
+    for (const version of [1, 2, 3] as const) {
+      const legacy = legacyIrDoc(base, version);
+      expect(JSON.stringify(legacy)).toMatch(/"countIncludePad":/);
+      writeFileSync(file, JSON.stringify(legacy));
+      const ir = readIr(file);
+      expect(ir.nodes).toEqual(readIr(current).nodes);
+      expect(serializeIr(ir, 'net.snn.bin').json).toBe(JSON.stringify(base, null, 1) + '\n');
+    }
+  });
+
+  it('refuses a version-4 file in the old spelling and an old file in the new one, by the key', () => {
+    expect(readError('camel-v4', (doc) => Object.assign(doc, legacyIrDoc(doc, 1), { version: 4 }))).toMatch(/^does not match the ir schema at \/nodes\/\d+: must have required property '(count_include_pad|v_init)'/);
+    expect(readError('snake-v1', (doc) => (doc.version = 1))).toMatch(/^does not match the ir-v1-3 schema at \/nodes\/\d+: must have required property '(countIncludePad|vInit)'/);
   });
 });
 

@@ -19,6 +19,7 @@ import { configureFromMap, runChip } from '../../targets/chip/simulate.ts';
 import { loadChipSpec } from '../../targets/chip-spec.ts';
 import { buildMap } from '../../targets/map/map-file.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
+import { legacyIrDoc } from '../helpers/legacy-ir.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'snnc-lif-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -171,11 +172,13 @@ describe('the IR file', () => {
     return b.build(b.dense(h, randomArray(2, 8), [2, 4]));
   }
 
-  it('an IF IR is written as version 1 with no model field; a LIF or zero-reset IR as version 2, and both read back', () => {
+  it('an IF IR is written (version 4, snake_case keys) with no model field; a LIF or zero-reset IR with its rule, and both read back', () => {
     const file = join(tmp, 'if.snn.json');
     writeIr(smallIr(), file);
     const doc = JSON.parse(readFileSync(file, 'utf8'));
-    expect(doc.version).toBe(1);
+    expect(doc.version).toBe(4);
+    expect(doc.nodes[1]).toMatchObject({ v_init: expect.any(Number), threshold_source: expect.any(String) });
+    expect(doc.nodes[1]).not.toHaveProperty('vInit');
     expect(doc.nodes[1]).not.toHaveProperty('model');
     expect(doc.nodes[1]).not.toHaveProperty('leak');
     expect(readIr(file).nodes[1]).toMatchObject({ kind: 'if', reset: 'subtract' });
@@ -184,22 +187,24 @@ describe('the IR file', () => {
     const lifFile = join(tmp, 'lif.snn.json');
     writeIr(lif, lifFile);
     const lifDoc = JSON.parse(readFileSync(lifFile, 'utf8'));
-    expect(lifDoc.version).toBe(2);
+    expect(lifDoc.version).toBe(4);
     const back = readIr(lifFile);
-    expect(back.version).toBe(2);
+    expect(back.version).toBe(4);
     expect(back.nodes[1]).toMatchObject({ kind: 'if', model: 'lif', leak: [0.9, 0.8, 0.7, 1], reset: 'zero' });
 
     const zeroOnly = withRule(smallIr(), { reset: 'zero' });
     writeIr(zeroOnly, join(tmp, 'zero.snn.json'));
-    expect(JSON.parse(readFileSync(join(tmp, 'zero.snn.json'), 'utf8')).version).toBe(2);
+    expect(JSON.parse(readFileSync(join(tmp, 'zero.snn.json'), 'utf8')).nodes[1]).toMatchObject({ reset: 'zero' });
   });
 
   it('reads a version-1 IR written before neuron models as IF; refuses a version-1 file that claims a LIF neuron, a leak without lif, a leak out of range', () => {
-    // The fixture compile: version 1, reset "subtract", no model (what every snnc before this change wrote).
+    // What every snnc before neuron models wrote: version 1, camelCase keys, reset "subtract", no model.
     const file = join(tmp, 'old.snn.json');
     writeIr(smallIr(), file);
-    const old = readFileSync(file, 'utf8');
+    const old = JSON.stringify(legacyIrDoc(JSON.parse(readFileSync(file, 'utf8')), 1), null, 1);
+    writeFileSync(file, old);
     expect(old).toMatch(/"version": 1,/);
+    expect(old).toMatch(/"vInit": /);
     const ir = readIr(file);
     expect(buildPlan(ir).pops[0]).toMatchObject({ model: 'if', reset: 'subtract' });
 
@@ -214,7 +219,9 @@ describe('the IR file', () => {
     expect(edit((d) => ((d.version = 2), Object.assign(d.nodes[1], { model: 'lif', leak: 1.2 })))).toThrow(/leak/);
     expect(edit((d) => ((d.version = 2), Object.assign(d.nodes[1], { model: 'lif' })))).toThrow(/old\.snn\.json/);
     expect(edit((d) => ((d.version = 2), Object.assign(d.nodes[1], { model: 'lif', leak: [0.9, 0.9] })))).toThrow(/2 leaks do not fit axis 0 of \[4\]/);
-    expect(edit((d) => ((d.version = 2), Object.assign(d.nodes[1], { model: 'lif', leak: 0.9, reset: 'zero' })))()).toMatchObject({ version: 2 });
+    const upgraded = edit((d) => ((d.version = 2), Object.assign(d.nodes[1], { model: 'lif', leak: 0.9, reset: 'zero' })))();
+    expect(upgraded.version).toBe(4);
+    expect(upgraded.nodes[1]).toMatchObject({ model: 'lif', leak: 0.9, reset: 'zero', vInit: expect.any(Number) });
     // `model: "if"` spelled out reads as the default and is not written back.
     expect(edit((d) => Object.assign(d.nodes[1], { model: 'if' }))().nodes[1]).not.toHaveProperty('model');
   });

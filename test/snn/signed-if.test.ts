@@ -23,6 +23,7 @@ import { loadChipSpec } from '../../targets/chip-spec.ts';
 import { buildMap } from '../../targets/map/map-file.ts';
 import { buildNirGraph } from '../../targets/nir/export.ts';
 import { IrBuilder } from '../helpers/ir-builder.ts';
+import { legacyIrDoc } from '../helpers/legacy-ir.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'snnc-signed-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -219,20 +220,21 @@ describe('the IR file and the targets', () => {
     return setRule(ir, 'B', rule);
   }
 
-  it('version 3 only when a population is signed or bursts; a version-2 file that claims one is refused', () => {
+  it('written as version 4 and read back; an older file (versions 1-3) with signed or burst spikes must say version 3', () => {
     const plainFile = join(tmp, 'plain.snn.json');
     writeIr(smallIr({}), plainFile);
-    expect(JSON.parse(readFileSync(plainFile, 'utf8')).version).toBe(1);
+    expect(JSON.parse(readFileSync(plainFile, 'utf8')).version).toBe(4);
     for (const [name, rule] of [['signed', { signed: true }], ['burst', { burst: 4 }]] as const) {
       const file = join(tmp, `${name}.snn.json`);
       writeIr(smallIr(rule), file);
       const doc = JSON.parse(readFileSync(file, 'utf8'));
-      expect(doc.version).toBe(3);
+      expect(doc.version).toBe(4);
       const back = readIr(file);
-      expect(back.version).toBe(3);
+      expect(back.version).toBe(4);
       expect(back.nodes.find((n) => n.id === 'B')).toMatchObject(rule.signed ? { model: 'signed-if' } : { burst: 4 });
-      doc.version = 2;
-      writeFileSync(file, JSON.stringify(doc));
+      writeFileSync(file, JSON.stringify(legacyIrDoc(doc, 3)));
+      expect(readIr(file).nodes.find((n) => n.id === 'B')).toMatchObject(rule.signed ? { model: 'signed-if' } : { burst: 4 });
+      writeFileSync(file, JSON.stringify(legacyIrDoc(doc, 2)));
       expect(() => readIr(file)).toThrow(/node B sends signed or burst spikes, which needs version 3, but the IR says version 2/);
     }
     const bad = smallIr({ burst: 1 });

@@ -41,7 +41,7 @@ describe('a NIR file written by NIR\'s Python package (Affine → LIF → Linear
     const { ir, populations, dt, notes } = nirToIr(graph);
     expect(dt).toBe(1e-4);
     expect(notes.join(' ')).toMatch(/no dt recorded/);
-    expect(ir.version).toBe(2);
+    expect(ir.version).toBe(4);
     expect(ir.nodes.map((n) => n.kind)).toEqual(['dense', 'if', 'dense']);
     const lif = ir.nodes[1] as IfNode;
     expect(lif).toMatchObject({ model: 'lif', reset: 'zero', vInit: 0, axis: 0 });
@@ -74,7 +74,7 @@ describe('a NIR file written by NIR\'s Python package (Affine → LIF → Linear
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const summary = JSON.parse(r.stdout);
-    expect(summary).toMatchObject({ ir_version: 2, dt: 1e-4, populations: [{ id: 'lif1', type: 'LIF', model: 'lif', reset: 'zero' }] });
+    expect(summary).toMatchObject({ ir_version: 4, dt: 1e-4, populations: [{ id: 'lif1', type: 'LIF', model: 'lif', reset: 'zero' }] });
     expect(readIr(irFile).provenance.options).toMatchObject({ imported_from: 'nir', dt: 1e-4 });
     const s = snnc('simulate', irFile, '--input', 'test/fixtures/digits_test_x.npy', '--labels', 'test/fixtures/digits_test_y.npy', '--limit', '10', '-T', '16', '--json');
     expect(s.status).toBe(0);
@@ -145,7 +145,7 @@ describe('export → import', () => {
     const file = join(tmp, 'if.nir');
     await exportNir(ir, file);
     const back = nirToIr(await readNir(file)).ir;
-    expect(back.version).toBe(1);
+    expect(back.version).toBe(4);
     for (const n of back.nodes.filter((x): x is IfNode => x.kind === 'if')) {
       expect(n).not.toHaveProperty('model');
       expect(n.reset).toBe('subtract');
