@@ -83,16 +83,16 @@ describe('snnc compile --low-latency', () => {
     expect(lowLatencyChoice({ output: 'x.json', percentile: 99.9, maxpool: 'error', rsm: [], reset: 'subtract' })).toMatchObject({ model: 'signed-if', vInit: 'half', perChannel: true });
   });
 
-  it('on a QCFS model: signed-if everywhere, version 3, and it says so; a conflicting option is a one-line error', () => {
+  it('on a QCFS model: signed-if everywhere (file keys in snake_case), and it says so; a conflicting option is a one-line error', () => {
     const file = join(tmp, 'qcfs.snn.json');
     const r = snnc('compile', 'test/fixtures/fmnist_cnn_qcfs.onnx', '-o', file, '--input-divisor', '255', '--low-latency', '--json');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('snnc: --low-latency: picked signed-if neurons');
     expect(JSON.parse(r.stdout).low_latency).toMatch(/second axon per neuron or graded spikes \(Loihi 2, not Loihi 1\)/);
     const doc = JSON.parse(readFileSync(file, 'utf8'));
-    expect(doc.version).toBe(3);
-    const ifs = doc.nodes.filter((n: IfNode) => n.kind === 'if');
-    expect(ifs.map((n: IfNode) => [n.model, n.vInit])).toEqual([['signed-if', 0.5], ['signed-if', 0.5], ['signed-if', 0.5]]);
+    expect(doc.version).toBe(4);
+    const ifs = doc.nodes.filter((n: { kind: string }) => n.kind === 'if');
+    expect(ifs.map((n: { model: string; v_init: number }) => [n.model, n.v_init])).toEqual([['signed-if', 0.5], ['signed-if', 0.5], ['signed-if', 0.5]]);
     expect(doc.provenance.options.low_latency).toMatch(/^picked signed-if/);
     // It maps (the mapper counts binary resources); the virtual chip refuses it by the model and the chip.
     const map = join(tmp, 'qcfs.map.json');
