@@ -274,8 +274,11 @@ export function placeNear(cores: number, slots: number, edges: CoreEdge[], spec:
   }
 
   // Local search: per core, moves and swaps with the slots of the tiles within two hops of its neighbours'
-  // median, for up to three passes (more gain about 1 % at several times the time).
-  for (let pass = 0; pass < 3; pass++) {
+  // median (more passes than three gain about 1 % at several times the time).
+  // A pass costs about cores × 13 tiles' slots × 3 × neighbours steps: at most three, as many as 3 × 10⁸ steps allow, at least one.
+  const degree = (2 * edges.length) / Math.max(1, cores);
+  const passes = Math.max(1, Math.min(3, Math.floor(3e8 / Math.max(1, cores * 13 * spec.mesh.cores_per_tile * (3 * degree + 1)))));
+  for (let pass = 0; pass < passes; pass++) {
     let improved = false;
     for (let c = 0; c < cores; c++) {
       const from = slotOf[c];
