@@ -8,7 +8,7 @@ import { withoutMasks } from '../compiler/ir/edit.ts';
 import type { SnnIr } from '../compiler/ir/types.ts';
 import { runBatched } from '../runtime/ann/execute.ts';
 import { evaluateIr } from '../runtime/ir/evaluate.ts';
-import { ArraySource } from '../runtime/data/source.ts';
+import { ArraySource, forEachWindow, type SampleSource } from '../runtime/data/source.ts';
 import { argmaxRows, countCorrect } from '../runtime/metrics.ts';
 import type { ChunkResult } from '../runtime/snn/engine.ts';
 import { buildPlan } from '../runtime/snn/plan.ts';
@@ -95,7 +95,8 @@ export async function collectReport(inputs: ReportInputs): Promise<ReportOutputs
   const perSample = inputs.x.length / inputs.samples;
   const chipSamples = Math.min(inputs.chipSamples, inputs.samples);
   const leading = inputs.x.subarray(0, scaleCheckSamples(inputs.samples, perSample) * perSample);
-  const measured = await measureReport(inputs, { from: 0, x: inputs.x }, inputs.map ? inputs.x.subarray(0, chipSamples * perSample) : null);
+  const source = new ArraySource({ kind: 'array', name: inputs.evaluation.input, data: inputs.x, sampleShape: inputs.ir.input.shape, first: 0 });
+  const measured = await measureReport(inputs, { source, from: 0, to: inputs.samples }, inputs.map ? inputs.x.subarray(0, chipSamples * perSample) : null);
   return finishReport(inputs, measured, inputScaleWarning(leading, inputs.ir.input.divisor));
 }
 
@@ -115,36 +116,47 @@ export interface ReportMeasurements {
   chip: ChipReport | null;
 }
 
-/** `part.x`: raw samples from global index `part.from` on; `chipX`: the chip's samples (the run's first ones), or null. */
-export async function measureReport(inputs: Omit<ReportInputs, 'x' | 'labels' | 'samples'> & { labels: Int32Array }, part: { from: number; x: Float32Array }, chipX: Float32Array | null): Promise<ReportMeasurements> {
+/**
+ * `part`: samples [from, to) of `source` (global indices), read a window at a time, so memory does not grow
+ * with the run; `chipX`: the chip's samples (the run's first ones, raw), or null.
+ */
+export async function measureReport(
+  inputs: Omit<ReportInputs, 'x' | 'labels' | 'samples'> & { labels: Int32Array },
+  part: { source: SampleSource; from: number; to: number },
+  chipX: Float32Array | null,
+): Promise<ReportMeasurements> {
   const { ir, T, seed } = inputs;
   const masked = ir.nodes.some((n) => n.kind === 'rsm');
   const plain = masked ? withoutMasks(ir) : ir;
   const divisor = ir.input.divisor;
-  const { x, from } = part;
-  const sampleShape = ir.input.shape;
-  const perSample = sampleShape.reduce((a, b) => a * b, 1);
-  const count = x.length / perSample;
+  const { source, from, to } = part;
+  const perSample = ir.input.shape.reduce((a, b) => a * b, 1);
+  const count = to - from;
+  const annDims = inputs.ann.inputs[0].dims.slice(1).map((d, i) => (d > 0 ? d : ir.input.shape[i]));
 
-  const annLogits = await withProgress(inputs, 'ann', (onProgress) =>
-    runBatched(inputs.ann, { dtype: 'float32', dims: [count, ...inputs.ann.inputs[0].dims.slice(1).map((d, i) => (d > 0 ? d : ir.input.shape[i]))], data: x.map((v) => v / divisor) }, { onProgress }),
+  // The ANN, and for --maxpool avg the converted network, window by window: per-sample argmax.
+  const ann = new Int32Array(count);
+  const converted = convertedNetwork(inputs.ann, plain) ? new Int32Array(count) : null;
+  await withProgress(inputs, 'ann', (onProgress) =>
+    forEachWindow(source, from, to, (x, first, n) => {
+      const logits = runBatched(inputs.ann, { dtype: 'float32', dims: [n, ...annDims], data: x.map((v) => v / divisor) }, { onProgress: (d) => onProgress(first - from + d, count) });
+      ann.set(argmaxRows(logits.data, logits.data.length / n), first - from);
+    }),
   );
-  const classesOf = (logits: ArrayLike<number>) => logits.length / count;
-  const ann = argmaxRows(annLogits.data, classesOf(annLogits.data));
-  const converted = convertedNetwork(inputs.ann, plain)
-    ? await withProgress(inputs, 'converted ANN', (onProgress) => {
-        const out: number[] = [];
-        for (let s = 0; s < count; s++) {
-          out.push(...evaluateIr(plain, x.subarray(s * perSample, (s + 1) * perSample)).get(plain.output.id)!);
-          onProgress(s + 1, count);
+  if (converted) {
+    await withProgress(inputs, 'converted ANN', (onProgress) =>
+      forEachWindow(source, from, to, (x, first, n) => {
+        for (let s = 0; s < n; s++) {
+          const out = evaluateIr(plain, x.subarray(s * perSample, (s + 1) * perSample)).get(plain.output.id)!;
+          converted[first - from + s] = argmaxRows(out, out.length)[0]!;
+          onProgress(first - from + s + 1, count);
         }
-        return argmaxRows(out, classesOf(out));
-      })
-    : null;
+      }),
+    );
+  }
 
-  // Masks are keyed by the global sample index: the source starts at `from`.
-  const source = new ArraySource({ kind: 'array', name: inputs.evaluation.input, data: x, sampleShape, first: from });
-  const range = { from, to: from + count };
+  // Masks are keyed by the global sample index (the range is in the source's indices).
+  const range = { from, to };
   const run = (net: SnnIr, label: string) => withProgress(inputs, label, async (onProgress) => (await simulateChunks(buildPlan(net), source, { T, seed, range, onProgress })).chunks);
   const snn = await run(plain, 'simulate');
   const snnRsm = masked ? await run(ir, 'simulate with masks') : null;

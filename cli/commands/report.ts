@@ -50,18 +50,6 @@ export async function report(irPath: string, options: ReportOptions): Promise<vo
   }
   const data = await openDataset({ input: options.input, labels: options.labels, limit: options.limit, shard, images: imageOptions(options) }, { name: ir.input.id, dims: [-1, ...ir.input.shape] });
   warnIfLimitExceeds('--limit', options.limit, data.samples, options.input);
-  // This run's samples, the chip's (the first --chip-limit of the whole run: shard 0 runs the chip) and the
-  // first ones for the input-scale check (the same for every shard).
-  let x: Float32Array;
-  let chipX: Float32Array | null = null;
-  let leading: Float32Array;
-  try {
-    x = await data.source.read(data.from, data.to - data.from);
-    if (loadedMap && data.from === 0) chipX = await data.source.read(0, Math.min(options.chipLimit, data.samples));
-    leading = await data.source.read(0, scaleCheckSamples(data.samples, data.source.sampleSize));
-  } finally {
-    data.source.close();
-  }
   const inputs = {
     ir,
     irFile: irPath,
@@ -76,8 +64,17 @@ export async function report(irPath: string, options: ReportOptions): Promise<vo
     snncVersion: packageVersion(),
     progress: createProgress,
   };
-  const measured = await reportData.measureReport(inputs, { from: data.from, x }, chipX);
-  const scaleWarning = inputScaleWarning(leading, ir.input.divisor);
+  // This run's samples stream from the source; the chip's (the first --chip-limit of the whole run: shard 0
+  // runs the chip) and the first ones for the input-scale check (the same for every shard) are read here.
+  let measured: Awaited<ReturnType<typeof reportData.measureReport>>;
+  let scaleWarning: string | null;
+  try {
+    const chipX = loadedMap && data.from === 0 ? await data.source.read(0, Math.min(options.chipLimit, data.samples)) : null;
+    scaleWarning = inputScaleWarning(await data.source.read(0, scaleCheckSamples(data.samples, data.source.sampleSize)), ir.input.divisor);
+    measured = await reportData.measureReport(inputs, { source: data.source, from: data.from, to: data.to }, chipX);
+  } finally {
+    data.source.close();
+  }
   if (shard) {
     const part: ReportPartialData = {
       ann: toJsonArray(measured.ann),
@@ -105,7 +102,7 @@ export async function report(irPath: string, options: ReportOptions): Promise<vo
       snnc: packageVersion(),
     };
     writePartial(options.output, 'report', key, shard, data, part);
-    process.stderr.write(`wrote ${options.output}: shard ${shard.index}/${shard.count} of the report's measurements, samples ${data.from}…${data.to - 1} of ${data.samples}${chipX ? ' (and the virtual chip)' : ''}\n`);
+    process.stderr.write(`wrote ${options.output}: shard ${shard.index}/${shard.count} of the report's measurements, samples ${data.from}…${data.to - 1} of ${data.samples}${measured.chip ? ' (and the virtual chip)' : ''}\n`);
     return;
   }
   const { data: result } = reportData.finishReport(inputs, measured, scaleWarning);
