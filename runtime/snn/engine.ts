@@ -252,6 +252,7 @@ class AnalogState {
 export type RouteAt =
   | {
       kind: 'conv';
+      /** The twin's tables, its pairs as byte offsets (posOut·cout·8, posTap·cpg·8: kernels.wat scatterConvB). */
       twin: ConvTwinAt;
       remap: number;
       /**
@@ -425,7 +426,9 @@ export function loadPlan(plan: NetworkPlan, image: PlanImage): WebAssembly.Memor
     st.fanout.routes.forEach((r, ri) => {
       const where = image.routes[si][ri];
       if (r.kind === 'conv' && where.kind === 'conv') {
-        writeConvTwin(buffer, where.twin, r.twin);
+        // Pairs as byte offsets for scatterConvB: output position · cout · 8 and tap · cpg · 8.
+        const t = r.twin;
+        writeConvTwin(buffer, where.twin, { ...t, posOut: t.posOut.map((o) => o * t.cout * 8), posTap: t.posTap.map((tap) => tap * t.coutPerGroup * 8) });
         if (r.remap) new Int32Array(buffer, where.remap, r.remap.length).set(r.remap);
       } else if (r.kind === 'dense' && where.kind === 'dense') {
         new Float32Array(buffer, where.weights, r.weights.length).set(r.weights);
@@ -688,7 +691,7 @@ class Engine {
       // Staged channel-last: from the transposed base when the route is its target's only writer.
       if (where.sole >= 0) kernels.copy(at.acc, at.staged[where.sole], 8 * t.cout * t.outPlane);
       else kernels.stage(cur, at.acc, t.cout, t.outPlane, 1);
-      kernels.scatterConv(list, n, at.acc, c.posPtr, c.posOut, c.posTap, c.weights, t.plane, t.cinPerGroup, t.coutPerGroup, t.cout, t.taps, -1);
+      kernels.scatterConvB(list, n, at.acc, c.posPtr, c.posOut, c.posTap, c.weights, t.plane, t.cinPerGroup, t.coutPerGroup, t.taps);
       kernels.stage(cur, at.acc, t.cout, t.outPlane, 0);
     }
   }

@@ -57,7 +57,7 @@ describe('integrate', () => {
 });
 
 describe('deliverConv', () => {
-  for (const cpg of [1, 3, 8, 13, 16, 34]) {
+  for (const cpg of [1, 3, 8, 13, 16, 34, 40]) {
     it(`${cpg} output channels per group`, () => {
       // A made-up twin: 2 groups of 3 input channels (1 group of 6 for an odd cout), 5 source positions, 4 output positions, 3 taps.
       const groups = cpg % 2 === 1 ? 1 : 2;
@@ -92,7 +92,16 @@ describe('deliverConv', () => {
           for (let o = 0; o < cpg; o++) ref[(g * cpg + o) * outPlane + posOut[q]] += weights[(c * taps + posTap[q]) * cpg + o];
         }
       }
+      const start = Float64Array.from(cur);
       k.deliverConv(at.spikes, spikes.length, at.cur, at.acc, at.posPtr, at.posOut, at.posTap, at.weights, plane, outPlane, cinPerGroup, cpg, cout, taps);
+      expect(bits(cur)).toEqual(bits(ref));
+      // The simulator's variant: pairs as byte offsets, staged by hand.
+      cur.set(start);
+      new Int32Array(buf, at.posOut, posOut.length).set(posOut.map((o) => o * cout * 8));
+      new Int32Array(buf, at.posTap, posTap.length).set(posTap.map((t) => t * cpg * 8));
+      k.stage(at.cur, at.acc, cout, outPlane, 1);
+      k.scatterConvB(at.spikes, spikes.length, at.acc, at.posPtr, at.posOut, at.posTap, at.weights, plane, cinPerGroup, cpg, taps);
+      k.stage(at.cur, at.acc, cout, outPlane, 0);
       expect(bits(cur)).toEqual(bits(ref));
     });
   }

@@ -32,6 +32,8 @@ export interface Kernels {
     spikes: number, n: number, acc: number, posPtr: number, posOut: number, posTap: number, weights: number,
     plane: number, cinPerGroup: number, cpg: number, cout: number, taps: number, banks: number,
   ): void;
+  /** scatterConv with the pairs as byte offsets (posOut·cout·8, posTap·cpg·8), the simulator's. */
+  scatterConvB(spikes: number, n: number, acc: number, posPtr: number, posOutB: number, posTapB: number, weights: number, plane: number, cinPerGroup: number, cpg: number, taps: number): void;
   /** deliverConv with a weight table per bank: output position p's weights at weights + banks[p] (bytes). */
   deliverConvBanked(...args: [...Parameters<ConvDelivery>, banks: number]): void;
   /** The virtual chip's neuron update (the rule of `integrate`), counted per core (see kernels.wat). */

@@ -339,6 +339,64 @@
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $forK))))
 
+  ;; scatterConv with the twin's pairs as byte offsets, computed once (engine.ts): output position q's
+  ;; currents at $acc + $posOutB[q] (posOut·cout·8) and tap q's weights at posTapB[q] (posTap·cpg·8) from its
+  ;; channel's; $cpg a multiple of 8 runs eight doubles at a time only.
+  (func (export "scatterConvB")
+    (param $spikes i32) (param $n i32) (param $acc i32)
+    (param $posPtr i32) (param $posOutB i32) (param $posTapB i32) (param $weights i32)
+    (param $plane i32) (param $cinPerGroup i32) (param $cpg i32) (param $taps i32)
+    (local $k i32) (local $i i32) (local $c i32) (local $s i32) (local $q i32) (local $qEnd i32)
+    (local $a i32) (local $w i32) (local $end i32) (local $pairEnd i32) (local $end8 i32) (local $accG i32) (local $cw i32)
+    (local $bytes i32) (local $bytes8 i32) (local $bytes2 i32)
+    (local.set $bytes (i32.shl (local.get $cpg) (i32.const 3)))
+    (local.set $bytes8 (i32.and (local.get $bytes) (i32.const -64)))
+    (local.set $bytes2 (i32.and (local.get $bytes) (i32.const -16)))
+    (block $doneK
+      (loop $forK
+        (br_if $doneK (i32.ge_u (local.get $k) (local.get $n)))
+        (local.set $i (i32.load (i32.add (local.get $spikes) (i32.shl (local.get $k) (i32.const 2)))))
+        (local.set $c (i32.div_u (local.get $i) (local.get $plane)))
+        (local.set $s (i32.sub (local.get $i) (i32.mul (local.get $c) (local.get $plane))))
+        (local.set $accG (i32.add (local.get $acc)
+          (i32.mul (i32.div_u (local.get $c) (local.get $cinPerGroup)) (local.get $bytes))))
+        (local.set $cw (i32.add (local.get $weights) (i32.mul (i32.mul (local.get $c) (local.get $taps)) (local.get $bytes))))
+        (local.set $q (i32.shl (i32.load (i32.add (local.get $posPtr) (i32.shl (local.get $s) (i32.const 2)))) (i32.const 2)))
+        (local.set $qEnd (i32.shl (i32.load (i32.add (local.get $posPtr) (i32.shl (i32.add (local.get $s) (i32.const 1)) (i32.const 2)))) (i32.const 2)))
+        (block $doneQ
+          (loop $forQ
+            (br_if $doneQ (i32.ge_u (local.get $q) (local.get $qEnd)))
+            (local.set $a (i32.add (local.get $accG) (i32.load (i32.add (local.get $posOutB) (local.get $q)))))
+            (local.set $w (i32.add (local.get $cw) (i32.load (i32.add (local.get $posTapB) (local.get $q)))))
+            (local.set $end8 (i32.add (local.get $a) (local.get $bytes8)))
+            (block $doneEights
+              (loop $eights
+                (br_if $doneEights (i32.ge_u (local.get $a) (local.get $end8)))
+                (v128.store (local.get $a) (f64x2.add (v128.load (local.get $a)) (v128.load (local.get $w))))
+                (v128.store offset=16 (local.get $a) (f64x2.add (v128.load offset=16 (local.get $a)) (v128.load offset=16 (local.get $w))))
+                (v128.store offset=32 (local.get $a) (f64x2.add (v128.load offset=32 (local.get $a)) (v128.load offset=32 (local.get $w))))
+                (v128.store offset=48 (local.get $a) (f64x2.add (v128.load offset=48 (local.get $a)) (v128.load offset=48 (local.get $w))))
+                (local.set $a (i32.add (local.get $a) (i32.const 64)))
+                (local.set $w (i32.add (local.get $w) (i32.const 64)))
+                (br $eights)))
+            (if (i32.ne (local.get $bytes8) (local.get $bytes))
+              (then
+                (local.set $end (i32.add (local.get $a) (i32.sub (local.get $bytes) (local.get $bytes8))))
+                (local.set $pairEnd (i32.add (local.get $a) (i32.sub (local.get $bytes2) (local.get $bytes8))))
+                (block $donePairs
+                  (loop $pairs
+                    (br_if $donePairs (i32.ge_u (local.get $a) (local.get $pairEnd)))
+                    (v128.store (local.get $a) (f64x2.add (v128.load (local.get $a)) (v128.load (local.get $w))))
+                    (local.set $a (i32.add (local.get $a) (i32.const 16)))
+                    (local.set $w (i32.add (local.get $w) (i32.const 16)))
+                    (br $pairs)))
+                (if (i32.lt_u (local.get $a) (local.get $end))
+                  (then (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.load (local.get $w))))))))
+            (local.set $q (i32.add (local.get $q) (i32.const 4)))
+            (br $forQ)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $forK))))
+
   ;; The virtual chip's neuron update of neurons [from, end): THE NEURON RULE of `integrate` (λ at $leak, reset by
   ;; subtraction ($subtract) or to zero), counted per core ($coreOf: i32 per neuron): a spike adds 1 to the core's $spk and $act
   ;; (f64 per core), a non-spiking neuron with a non-zero current 1 to its $act. A core's neurons are mostly
