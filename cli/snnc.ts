@@ -338,6 +338,10 @@ program
       .default('auto'),
   )
   .option('--board <CxR>', 'a board of C x R chips instead of the chip spec’s own (loihi1: 8x4, Nahuku)')
+  .addOption(
+    new Option('--host <where>', 'transformer IRs: where host nodes (spike-pair matmuls, softmax) run: the chip’s embedded processors (Loihi 1: three x86 cores per chip) or an off-chip host; default: embedded when the chip spec has them')
+      .choices(['embedded', 'off-chip']),
+  )
   .option('--json', 'print the summary as one JSON object')
   .action((ir: string, options: MapCommandOptions) =>
     runCommand(async () => (await import('./commands/map.ts')).map(ir, options)),
@@ -353,6 +357,7 @@ withImageOptions(program
   .option('--limit <n>', 'use only the first n samples', positiveInteger)
   .option('--seed <s>', 'seed of the random spike masks', seedValue, 0)
   .addOption(new Option('--reset <mode>', 'reset every population by subtraction or to zero (Loihi 1’s native neuron); default: each population’s reset as the IR says').choices(['subtract', 'zero']))
+  .addOption(new Option('--attention <mode>', 'transformer IRs: the host nodes’ matmul/softmax rule, as simulate’s: per-step (MST) or accumulated (exact rate product)').choices(['per-step', 'accumulated']).default('accumulated'))
   .option('--trace', 'with --json: add every step’s per-core counts and routes')
   .option('--json', 'print one JSON object instead of tables')
   .action((map: string, options: ChipCommandOptions) =>

@@ -197,6 +197,23 @@ export interface ChipSpec {
   events: Record<EventName, ChipEvent>;
   barrier: { tiles: number[]; latency_ns: number[]; energy_pj: number; source: string };
   clock_mhz: Labelled<number>;
+  /** Processors that run host nodes (matmul of two dynamic operands, softmax): absent, a transformer IR cannot be mapped. */
+  host?: Partial<Record<HostPlacement, HostProcessor>>;
+}
+
+/** Where host nodes run: the chip's embedded processors, or a processor off the chip. */
+export type HostPlacement = 'embedded' | 'off_chip';
+export const HOST_PLACEMENTS: readonly HostPlacement[] = ['embedded', 'off_chip'];
+
+/**
+ * A processor class that runs host nodes: how many share the work, the cost of one host operation (a
+ * spike-pair product, an analog multiply-accumulate, a softmax element, an output entry) and of one value
+ * moved between the neuromorphic cores and the processor (a spike in, a current out).
+ */
+export interface HostProcessor {
+  processors: Labelled<number>;
+  op: ChipEvent;
+  transfer: ChipEvent;
 }
 
 function presetsFolder(): string {

@@ -18,6 +18,7 @@ export interface ChipOptions extends ImageFlags {
   limit?: number;
   seed: number;
   reset: 'subtract' | 'zero';
+  attention?: 'per-step' | 'accumulated';
   trace?: boolean;
   json?: boolean;
 }
@@ -55,6 +56,7 @@ export async function chip(mapPath: string, options: ChipOptions): Promise<void>
       seed: options.seed,
       labels: data.labels,
       reset: options.reset,
+      attention: options.attention,
       trace: options.trace,
       onProgress: (done, total) => progress.update(done, total),
     }).report;
@@ -154,6 +156,24 @@ function render(r: ChipReport, cores: number): string {
     ),
     '(per inference; a layer is charged for its neurons, the synapses into it and the messages it sends)',
   );
+  const h = r.host_nodes;
+  if (h) {
+    out.push(
+      '',
+      `host share: ${h.nodes.length} host nodes on ${h.placement === 'off-chip' ? 'an off-chip host' : 'the embedded processors'} (${h.processors.value}): ${formatCount(Math.round(h.ops))} operations, ${formatCount(Math.round(h.values_in))} values in, ${formatCount(Math.round(h.values_out))} out per inference; ` +
+        `${energy(h.energy_pj.total)} (${percent(h.energy_share, 1)} of cores + host), ${time(h.latency_ns)} (${percent(h.latency_share, 1)} of the latency)`,
+      formatTable(
+        [
+          ['host', 'count', 'each', 'energy', 'source'],
+          ['  operations', formatCount(Math.round(h.ops)), `${h.op.energy_pj} pJ, ${h.op.latency_ns} ns`, energy(h.energy_pj.ops), h.op.source],
+          ['  values moved', formatCount(Math.round(h.values_in + h.values_out)), `${h.transfer.energy_pj} pJ, ${h.transfer.latency_ns} ns`, energy(h.energy_pj.transfers), h.transfer.source],
+        ],
+        new Set([1, 2, 3]),
+      ),
+      `  operations by class: ${formatCount(Math.round(h.by_class.spike_pair_products))} spike-pair products, ${formatCount(Math.round(h.by_class.analog_spike))} analog × spike, ${formatCount(Math.round(h.by_class.analog_macs))} analog MACs, ${formatCount(Math.round(h.by_class.softmax_ops))} softmax elements, ${formatCount(Math.round(h.by_class.output_entries))} output entries`,
+      `  (the chip energy above is the cores’; the host’s is added here: ${energy(r.energy.per_inference.chip.total_pj + h.energy_pj.total)} in all)`,
+    );
+  }
   const b = r.cores[r.busiest_core.core];
   const meanUtil = r.cores.reduce((a, x) => a + x.utilisation, 0) / r.cores.length;
   out.push(

@@ -29,6 +29,7 @@ export interface MapOptions {
   synapses: 'auto' | 'discrete' | 'population';
   outputAxons?: 'auto' | 'neuron' | 'population';
   board?: string;
+  host?: 'embedded' | 'off-chip';
   json?: boolean;
 }
 
@@ -89,6 +90,7 @@ export async function map(irPath: string, options: MapOptions): Promise<void> {
       partitioner: options.partitioner,
       synapses: options.synapses,
       outputAxons: options.outputAxons,
+      host: options.host,
       onProgress: (_stage, d, t) => progress.update(d, t),
     });
   } catch (e) {
@@ -184,6 +186,14 @@ function render(doc: MapDocument, file: string): string {
       .join(', ')}`,
     `routing entries (output axons): ${formatCount(t.routing_entries)}${doc.options.output_axons === 'population' ? ' (population axons: one per source position and destination block)' : ''}; synapses ${formatCount(t.synapses)}; neurons ${formatCount(t.neurons)}`,
   );
+  if (doc.host) {
+    const h = doc.host;
+    const proc = doc.chip.host?.[h.placement === 'off-chip' ? 'off_chip' : 'embedded'];
+    out.push(
+      `host nodes: ${h.nodes.length} (${h.nodes.map((n) => n.kind).join(', ')}) off the neuromorphic cores, on ${h.placement === 'off-chip' ? 'an off-chip host' : 'the chip’s embedded processors'}` +
+        (proc ? ` (${proc.processors.value}; ${proc.op.energy_pj} pJ, ${proc.op.latency_ns} ns per operation; ${proc.transfer.energy_pj} pJ, ${proc.transfer.latency_ns} ns per value moved)` : ''),
+    );
+  }
   if (doc.options.synapses === 'population' && doc.discrete) {
     const d = doc.discrete;
     out.push(

@@ -219,8 +219,8 @@ class IntList {
   }
 }
 
-/** Per-sample state and scratch of one analog node. */
-class AnalogState {
+/** Per-sample state and scratch of one analog node (the engine's, or the virtual chip's host). */
+export class HostState {
   /** This step's output. */
   readonly y: Float64Array;
   /** Accumulated mode: running sums of each operand. */
@@ -246,6 +246,89 @@ class AnalogState {
     for (const s of this.sums) s.fill(0);
     this.prev.fill(0);
   }
+}
+
+/**
+ * Computes analog node `a` at step t from its operand regions (in `cur`), sends its output down its table
+ * and resets the regions to their constant currents (`base`). The simulator's engine and the virtual
+ * chip's host both call it, so a chip's host nodes compute exactly the simulator's values.
+ */
+export function hostStep(plan: AnalogPlan, state: HostState, a: number, t: number, cur: Float64Array, base: Float64Array, accumulated: boolean, totals: HostTotals): void {
+  const { y, prev, scratch } = state;
+  const ops = plan.operands;
+  if (plan.kind === 'matmul') {
+    const [A, B] = ops;
+    const spikePairs = A.spiking && B.spiking;
+    // Which factor of each product is this step's spike decides its class: spike × spike, analog × spike, analog × analog.
+    let products: number;
+    let products2 = 0;
+    const rate = A.spiking ? A : B.spiking ? B : null;
+    if (rate) {
+      let nz = 0;
+      for (let e = rate.offset; e < rate.offset + rate.size; e++) if (cur[e] !== 0) nz++;
+      totals.operandSpikes[a] += nz;
+    }
+    if (!accumulated) {
+      y.fill(0);
+      products = matmulAdd(cur, A.offset, plan.aBatch, cur, B.offset, plan.bBatch, plan.m, plan.k, plan.n, y, state.list, state.ptr);
+    } else {
+      // P(t) − P(t−1) = a(t)·S_B(t) + S_A(t−1)·b(t): only products with this step's inputs.
+      const [SA, SB] = state.sums;
+      addInto(SB, cur, B.offset, B.size);
+      scratch.fill(0);
+      products = matmulAdd(cur, A.offset, plan.aBatch, SB, 0, plan.bBatch, plan.m, plan.k, plan.n, scratch, state.list, state.ptr);
+      products2 = matmulAdd(SA, 0, plan.aBatch, cur, B.offset, plan.bBatch, plan.m, plan.k, plan.n, scratch, state.list, state.ptr);
+      addInto(SA, cur, A.offset, A.size);
+      // y(t) = P(t)/t − P(t−1)/(t−1): one multiply-add per element from t = 2 on.
+      if (t === 1) {
+        y.set(scratch);
+      } else {
+        for (let e = 0; e < plan.size; e++) y[e] = (prev[e] + scratch[e]) / t - prev[e] / (t - 1);
+        totals.analogMacs[a] += plan.size;
+      }
+      addInto(prev, scratch, 0, plan.size);
+    }
+    // Per step: a(t)·b(t). Accumulated: a(t)·S_B(t) is triggered by A's spikes, S_A(t−1)·b(t) by B's.
+    if (spikePairs) totals.products[a] += products + products2;
+    else if (!accumulated) (A.spiking || B.spiking ? totals.analogSpike : totals.analogMacs)[a] += products;
+    else {
+      (A.spiking ? totals.analogSpike : totals.analogMacs)[a] += products;
+      (B.spiking ? totals.analogSpike : totals.analogMacs)[a] += products2;
+    }
+  } else {
+    const [X] = ops;
+    if (!accumulated) {
+      softmaxInto(cur, X.offset, 1, plan.outer, plan.len, plan.inner, y);
+    } else {
+      // y(t) = t·softmax(S(t)/t) − (t−1)·softmax(S(t−1)/(t−1)).
+      const [S] = state.sums;
+      addInto(S, cur, X.offset, X.size);
+      softmaxInto(S, 0, 1 / t, plan.outer, plan.len, plan.inner, scratch);
+      for (let e = 0; e < plan.size; e++) {
+        const g = t * scratch[e];
+        y[e] = g - prev[e];
+        prev[e] = g;
+      }
+    }
+    totals.softmaxOps[a] += plan.size;
+  }
+  for (const op of ops) resetRegion(cur, base, op.offset, op.size);
+  addValues(plan.fanout, y, 0, 1, cur, totals.analogOut, a * CATEGORIES);
+}
+
+/** What a host step counts (the fields of ChunkResult it adds to). */
+export type HostTotals = Pick<ChunkResult, 'products' | 'analogSpike' | 'analogMacs' | 'operandSpikes' | 'softmaxOps' | 'analogOut'>;
+
+/** Fresh zero counts for `nodes` host nodes. */
+export function hostTotals(nodes: number): HostTotals {
+  return {
+    products: new Float64Array(nodes),
+    analogSpike: new Float64Array(nodes),
+    analogMacs: new Float64Array(nodes),
+    operandSpikes: new Float64Array(nodes),
+    softmaxOps: new Float64Array(nodes),
+    analogOut: new Float64Array(nodes * CATEGORIES),
+  };
 }
 
 /** Where one route's read-only arrays are in the kernels' memory (byte offsets). */
@@ -467,7 +550,7 @@ class Engine {
   private readonly maskOut = new Float64Array(2);
   /** IF neuron updates that received a non-zero current or spiked, this sample. */
   active = 0;
-  private readonly analog: AnalogState[];
+  private readonly analog: HostState[];
   /** The state above lives in the kernels' memory; byte offsets of what the kernels are handed. */
   private readonly kernels: Kernels;
   private readonly at: StateAt;
@@ -526,7 +609,7 @@ class Engine {
     this.remapped = new Int32Array(buffer, at.remapped, largestPop);
     this.at = at;
     this.below = plan.masks.map((m) => dropBelow(m.ratio));
-    this.analog = plan.analog.map((a) => new AnalogState(a));
+    this.analog = plan.analog.map((a) => new HostState(a));
   }
 
   /** Resets the state and evaluates the analog input once: raw x / divisor through the input table. */
@@ -698,72 +781,10 @@ class Engine {
 
   /**
    * Computes analog node `a` at step t from its operand regions, sends its output down its table and
-   * resets the regions to their constant currents.
+   * resets the regions to their constant currents (hostStep: the virtual chip's host runs the same code).
    */
   analogStep(a: number, t: number): void {
-    const plan = this.plan.analog[a];
-    const state = this.analog[a];
-    const { cur, base, totals } = this;
-    const { y, prev, scratch } = state;
-    const ops = plan.operands;
-    if (plan.kind === 'matmul') {
-      const [A, B] = ops;
-      const spikePairs = A.spiking && B.spiking;
-      // Which factor of each product is this step's spike decides its class: spike × spike, analog × spike, analog × analog.
-      let products: number;
-      let products2 = 0;
-      const rate = A.spiking ? A : B.spiking ? B : null;
-      if (rate) {
-        let nz = 0;
-        for (let e = rate.offset; e < rate.offset + rate.size; e++) if (cur[e] !== 0) nz++;
-        totals.operandSpikes[a] += nz;
-      }
-      if (!this.accumulated) {
-        y.fill(0);
-        products = matmulAdd(cur, A.offset, plan.aBatch, cur, B.offset, plan.bBatch, plan.m, plan.k, plan.n, y, state.list, state.ptr);
-      } else {
-        // P(t) − P(t−1) = a(t)·S_B(t) + S_A(t−1)·b(t): only products with this step's inputs.
-        const [SA, SB] = state.sums;
-        addInto(SB, cur, B.offset, B.size);
-        scratch.fill(0);
-        products = matmulAdd(cur, A.offset, plan.aBatch, SB, 0, plan.bBatch, plan.m, plan.k, plan.n, scratch, state.list, state.ptr);
-        products2 = matmulAdd(SA, 0, plan.aBatch, cur, B.offset, plan.bBatch, plan.m, plan.k, plan.n, scratch, state.list, state.ptr);
-        addInto(SA, cur, A.offset, A.size);
-        // y(t) = P(t)/t − P(t−1)/(t−1): one multiply-add per element from t = 2 on.
-        if (t === 1) {
-          y.set(scratch);
-        } else {
-          for (let e = 0; e < plan.size; e++) y[e] = (prev[e] + scratch[e]) / t - prev[e] / (t - 1);
-          totals.analogMacs[a] += plan.size;
-        }
-        addInto(prev, scratch, 0, plan.size);
-      }
-      // Per step: a(t)·b(t). Accumulated: a(t)·S_B(t) is triggered by A's spikes, S_A(t−1)·b(t) by B's.
-      if (spikePairs) totals.products[a] += products + products2;
-      else if (!this.accumulated) (A.spiking || B.spiking ? totals.analogSpike : totals.analogMacs)[a] += products;
-      else {
-        (A.spiking ? totals.analogSpike : totals.analogMacs)[a] += products;
-        (B.spiking ? totals.analogSpike : totals.analogMacs)[a] += products2;
-      }
-    } else {
-      const [X] = ops;
-      if (!this.accumulated) {
-        softmaxInto(cur, X.offset, 1, plan.outer, plan.len, plan.inner, y);
-      } else {
-        // y(t) = t·softmax(S(t)/t) − (t−1)·softmax(S(t−1)/(t−1)).
-        const [S] = state.sums;
-        addInto(S, cur, X.offset, X.size);
-        softmaxInto(S, 0, 1 / t, plan.outer, plan.len, plan.inner, scratch);
-        for (let e = 0; e < plan.size; e++) {
-          const g = t * scratch[e];
-          y[e] = g - prev[e];
-          prev[e] = g;
-        }
-      }
-      totals.softmaxOps[a] += plan.size;
-    }
-    for (const op of ops) resetRegion(cur, base, op.offset, op.size);
-    addValues(plan.fanout, y, 0, 1, cur, totals.analogOut, a * CATEGORIES);
+    hostStep(this.plan.analog[a], this.analog[a], a, t, this.cur, this.base, this.accumulated, this.totals);
   }
 
   /** Adds this step's readout current to the accumulator. */

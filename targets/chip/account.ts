@@ -6,6 +6,7 @@ import type { SpikeRecord } from '../../runtime/snn/engine.ts';
 import { ann45nm, chipEnergy, type EnergyBreakdown, type EventCounts, linearWork, snn45nm } from '../energy.ts';
 import { linkEnds } from '../map/route.ts';
 import type { ChipConfig } from './configure.ts';
+import type { HostCounts } from './host.ts';
 import type { ChipOptions } from './run.ts';
 
 /** [core, active, inactive, spikes, messages_out, messages_in, synaptic_ops] */
@@ -66,6 +67,8 @@ export interface ChipReport {
   reset_note: string;
   quantization: null | { mode: string; mantissa_bits: number; groups: number; max_relative_error: number };
   host: string;
+  /** Transformer IRs: the host nodes' share (absent without host nodes). */
+  host_nodes?: ChipHostReport;
   T: number;
   samples: number;
   seed: number;
@@ -141,6 +144,37 @@ export interface Totals {
   barrier: number;
   allPredictions: Int32Array;
   checkpoints: number[];
+  /** Host nodes' work over the run (transformers), or null. */
+  host: HostCounts | null;
+}
+
+/** One constant of the host processor as the report shows it: value and source (or ASSUMPTION). */
+interface HostConstant {
+  energy_pj: number;
+  latency_ns: number;
+  source: string;
+}
+
+/**
+ * The host share of a transformer run, per inference: where the host nodes ran, the spec's constants with
+ * their sources, the operations and the values moved, their energy and time, and their share of the chip's.
+ */
+export interface ChipHostReport {
+  placement: 'embedded' | 'off-chip';
+  processors: { value: number; source: string };
+  op: HostConstant;
+  transfer: HostConstant;
+  ops: number;
+  values_in: number;
+  values_out: number;
+  energy_pj: { ops: number; transfers: number; total: number };
+  latency_ns: number;
+  /** Of the chip's energy and latency per inference (cores + host). */
+  energy_share: number;
+  latency_share: number;
+  /** The simulator's counts by class (docs/transformers.md): spike-pair products, analog × spike, analog × analog, softmax elements, output entries. */
+  by_class: { spike_pair_products: number; analog_spike: number; analog_macs: number; softmax_ops: number; output_entries: number };
+  nodes: Array<{ id: string; kind: 'matmul' | 'softmax'; ops: number; values_out: number; latency_ns: number }>;
 }
 
 export function assemble(cfg: ChipConfig, r: Totals, start: number, trace?: TraceStep[][]): ChipReport {
@@ -226,6 +260,7 @@ export function assemble(cfg: ChipConfig, r: Totals, start: number, trace?: Trac
   const spikeHops = (r.events.hop_ew + r.events.hop_ns + r.events.chip_hop) / S;
   const clock = spec.clock_mhz.value;
   const perInferenceNs = r.totalNs / S;
+  const hostNodes = r.host ? hostReport(cfg, r.host, S, chip.total_pj, perInferenceNs) : undefined;
 
   return {
     chip: { name: spec.name, description: spec.description, clock_mhz: clock, clock_source: spec.clock_mhz.source },
@@ -239,6 +274,7 @@ export function assemble(cfg: ChipConfig, r: Totals, start: number, trace?: Trac
       ? { mode: cfg.quantized.mode, mantissa_bits: cfg.quantized.mantissa_bits, groups: cfg.quantized.groups.length, max_relative_error: cfg.quantized.stats.max_relative_error }
       : null,
     host: `the analog input layer (${plan.macsPerStep} MACs) runs on the host once per sample; its currents enter as compartment biases. Membranes and thresholds are float64${cfg.quantized ? '; weights quantised' : ', weights float32 as in the IR'}`,
+    ...(hostNodes ? { host_nodes: hostNodes } : {}),
     T: r.T,
     samples: S,
     seed: r.seed,
@@ -280,3 +316,36 @@ export function assemble(cfg: ChipConfig, r: Totals, start: number, trace?: Trac
   };
 }
 
+
+function hostReport(cfg: ChipConfig, h: HostCounts, S: number, corePj: number, totalNs: number): ChipHostReport {
+  const { placement, processor: p } = cfg.host!;
+  const sum = (a: Float64Array) => a.reduce((x, y) => x + y, 0);
+  const ops = sum(h.ops) / S;
+  const valuesOut = sum(h.valuesOut) / S;
+  const valuesIn = h.valuesIn / S;
+  const opsPj = ops * p.op.energy_pj;
+  const transfersPj = (valuesIn + valuesOut) * p.transfer.energy_pj;
+  const latency = sum(h.ns) / S;
+  const t = h.totals;
+  return {
+    placement,
+    processors: { ...p.processors },
+    op: { ...p.op },
+    transfer: { ...p.transfer },
+    ops,
+    values_in: valuesIn,
+    values_out: valuesOut,
+    energy_pj: { ops: opsPj, transfers: transfersPj, total: opsPj + transfersPj },
+    latency_ns: latency,
+    energy_share: opsPj + transfersPj > 0 ? (opsPj + transfersPj) / (corePj + opsPj + transfersPj) : 0,
+    latency_share: totalNs > 0 ? latency / totalNs : 0,
+    by_class: {
+      spike_pair_products: sum(t.products) / S,
+      analog_spike: sum(t.analogSpike) / S,
+      analog_macs: sum(t.analogMacs) / S,
+      softmax_ops: sum(t.softmaxOps) / S,
+      output_entries: sum(t.analogOut) / S,
+    },
+    nodes: cfg.plan.analog.map((a, k) => ({ id: a.id, kind: a.kind, ops: h.ops[k] / S, values_out: h.valuesOut[k] / S, latency_ns: h.ns[k] / S })),
+  };
+}

@@ -7,9 +7,10 @@ import { SnncError } from '../../compiler/errors.ts';
 import { refuseGradedSpikes } from './neurons.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
 import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
-import { capsOf, type ChipSpec, emptyUse, LIMITS, type LimitName, R, resourceModel, synapseWords, type Use } from '../chip-spec.ts';
+import { capsOf, type ChipSpec, type HostProcessor, emptyUse, LIMITS, type LimitName, R, resourceModel, synapseWords, type Use } from '../chip-spec.ts';
 import { type ChipPopulation, chipPopulations } from '../map/partition.ts';
 import type { LoadedMap, MapDocument } from '../map/map-file.ts';
+import { type HostOption, hostProcessor, type HostSplit, splitHost } from '../map/host.ts';
 import { quantizePlan } from '../map/quantize.ts';
 import { type SlotPosition, slotPosition, tileOf } from '../map/route.ts';
 import { forEachMessageList } from './messages.ts';
@@ -18,8 +19,12 @@ import { routerOf } from './routers.ts';
 export interface ChipConfig {
   spec: ChipSpec;
   ir: SnnIr;
-  /** The plan the chip runs (quantised weights when the map quantises). */
+  /** The plan the chip runs (quantised weights when the map quantises), host nodes included. */
   plan: NetworkPlan;
+  /** The part of `plan` its neuromorphic cores hold: `plan` itself, or without the host nodes and their operands (host.ts). */
+  corePlan: NetworkPlan;
+  /** Transformer IRs: where the host nodes run, what it costs, and the split of the plan. */
+  host: { placement: HostOption; processor: HostProcessor; split: HostSplit } | null;
   /** The chip's populations: the plan's IF populations, then the readout. */
   net: { pops: ChipPopulation[] };
   cores: number;
@@ -56,7 +61,14 @@ function configureFrom(loaded: LoadedMap, onProgress?: (done: number, total: num
   const spec = doc.chip;
   let plan = buildPlan(ir);
   refuseGradedSpikes(plan, spec);
-  const net = { pops: chipPopulations(ir, plan).pops };
+  const split = splitHost(plan);
+  if (split && !doc.host) mismatch(`the IR has host nodes (${plan.analog.map((a) => a.id).join(', ')}), the map places none`);
+  if (!split && doc.host) mismatch('the map places host nodes, the IR has none');
+  if (split && doc.host!.nodes.map((n) => n.id).join() !== plan.analog.map((a) => a.id).join()) mismatch(`host nodes ${doc.host!.nodes.map((n) => n.id).join(', ')} in the map, ${plan.analog.map((a) => a.id).join(', ')} in the IR`);
+  if (split && doc.quantization) mismatch('quantised weights with host nodes');
+  const host = split ? { placement: doc.host!.placement, processor: hostProcessor(spec, doc.host!.placement, plan.analog), split } : null;
+  const corePlan = split ? split.core : plan;
+  const net = { pops: chipPopulations(ir, corePlan).pops };
   const layerIndex = new Map(net.pops.map((p, k) => [p.id, k]));
   if (doc.layers.length !== net.pops.length) mismatch(`${doc.layers.length} layers in the map, ${net.pops.length} in the IR`);
   doc.layers.forEach((l, k) => {
@@ -64,8 +76,8 @@ function configureFrom(loaded: LoadedMap, onProgress?: (done: number, total: num
   });
 
   const cores = doc.cores.length;
-  const sliceOf = new Int32Array(plan.currentSize).fill(-1);
-  const coreOf = new Int32Array(plan.currentSize);
+  const sliceOf = new Int32Array(corePlan.currentSize).fill(-1);
+  const coreOf = new Int32Array(corePlan.currentSize);
   const sliceLayer = new Int32Array(doc.slices.length);
   const layerNeuronsOnCore = net.pops.map(() => new Map<number, number>());
   doc.slices.forEach((s, index) => {
@@ -86,7 +98,7 @@ function configureFrom(loaded: LoadedMap, onProgress?: (done: number, total: num
     if (n !== s.neurons) mismatch(`slice ${index} lists ${s.neurons} neurons but its ranges cover ${n}`);
     layerNeuronsOnCore[k].set(s.core, (layerNeuronsOnCore[k].get(s.core) ?? 0) + n);
   });
-  for (let i = 0; i < plan.currentSize; i++) if (sliceOf[i] < 0) mismatch(`neuron ${i} of the current space is on no core`);
+  for (let i = 0; i < corePlan.currentSize; i++) if (sliceOf[i] < 0) mismatch(`neuron ${i} of the current space is on no core`);
 
   if (doc.quantization) {
     const streamIndex = new Map(plan.streams.map((s, i) => [s.id, i]));
@@ -104,7 +116,7 @@ function configureFrom(loaded: LoadedMap, onProgress?: (done: number, total: num
   for (const [k, m] of layerNeuronsOnCore.entries()) for (const [c, n] of m) use[c][R.neurons] += n;
   const sliceCore = Int32Array.from(doc.slices, (s) => s.core);
   const words = synapseWordsTable(spec);
-  plan.streams.forEach((st, si) => {
+  corePlan.streams.forEach((st, si) => {
     const offset = net.pops[st.pop].offset;
     forEachMessageList(st.fanout, sliceOf, doc.slices.length, (i, slice, synapses, n) => {
       use[coreOf[offset + i]][R.output_axons] += n; // an output axon of the sender per message
@@ -114,7 +126,7 @@ function configureFrom(loaded: LoadedMap, onProgress?: (done: number, total: num
         u[R.synapse_words] += words(synapses[g]);
       }
     });
-    onProgress?.(si + 1, plan.streams.length);
+    onProgress?.(si + 1, corePlan.streams.length);
   });
   const caps = capsOf(spec);
   const model = resourceModel(spec);
@@ -139,6 +151,8 @@ function configureFrom(loaded: LoadedMap, onProgress?: (done: number, total: num
     spec,
     ir,
     plan,
+    corePlan: doc.quantization ? plan : corePlan,
+    host,
     net,
     cores,
     positions,

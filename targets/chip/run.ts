@@ -3,7 +3,7 @@
  * why the order of every sum is the simulator's).
  */
 import { SnncError } from '../../compiler/errors.ts';
-import { applyInput, type SpikeRecord } from '../../runtime/snn/engine.ts';
+import { applyInput, type AttentionMode, type SpikeRecord } from '../../runtime/snn/engine.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
 import { type ConvTwinAt, instantiateKernels, MemoryLayout, reserveConvTwin, writeConvTwin, writeEntries } from '../../runtime/snn/wasm/kernels.ts';
 import { checkpointsFor } from '../../runtime/snn/simulate.ts';
@@ -12,6 +12,7 @@ import { barrierNs } from '../chip-spec.ts';
 import { emptyEvents, receiveNs, sendNs } from '../energy.ts';
 import { assemble, type ChipRun, type CoreTotals, type LayerTotals, type MaskTotals, type TracePhase, type TraceStep, type TraceCore } from './account.ts';
 import type { ChipConfig } from './configure.ts';
+import { ChipHost } from './host.ts';
 import { type MessageCounter, messageCounter } from './messages.ts';
 import { type PlacedRouter, routerOf } from './routers.ts';
 
@@ -21,6 +22,8 @@ export interface ChipOptions {
   labels?: Int32Array;
   /** Every population's reset: 'subtract' or 'zero' (Loihi 1's native reset). Default: each population's own, as the IR says. */
   reset?: 'subtract' | 'zero';
+  /** Host nodes' rule (matmul, softmax), as `snnc simulate --attention`; default accumulated, the simulator's. */
+  attention?: AttentionMode;
   /** Keep every phase's per-core counts and routes (small runs: it is large). */
   trace?: boolean;
   recordSpikes?: boolean;
@@ -109,8 +112,9 @@ class Signatures {
     private readonly router: PlacedRouter,
     private readonly budget: number,
   ) {
-    this.sig = cfg.plan.streams.map((st) => new Int32Array(st.fanout.rows).fill(-1));
-    this.counters = cfg.plan.streams.map((st) => messageCounter(st.fanout, cfg.sliceOf, cfg.sliceLayer.length));
+    // Messages go to the cores' slices: the streams as the cores hold them (routes into host operands removed).
+    this.sig = cfg.corePlan.streams.map((st) => new Int32Array(st.fanout.rows).fill(-1));
+    this.counters = cfg.corePlan.streams.map((st) => messageCounter(st.fanout, cfg.sliceOf, cfg.sliceLayer.length));
     this.ptr.push(0);
   }
 
@@ -494,6 +498,8 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
     cores: N,
   };
   const phasePairs = counters.phasePairs;
+  // Host nodes (transformers): the simulator's own step, on the host processor of the map (host.ts).
+  const host = cfg.host ? new ChipHost(cfg, (opts.attention ?? 'accumulated') === 'accumulated') : null;
 
   const allPredictions = new Int32Array(samples * checkpoints.length);
   const predictions = new Int32Array(samples);
@@ -511,6 +517,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
     applyInput(base, plan.input, input, x0, plan.inputSize, plan.divisor);
     cur.set(base);
     v.set(plan.v0);
+    host?.startSample();
     const offsets = opts.recordSpikes ? new Int32Array(T * P + 1) : undefined;
     const recorded: number[] = [];
     const sampleTrace: TraceStep[] = [];
@@ -519,6 +526,13 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
       let stepNs = 0;
       const stepTrace: TracePhase[] = [];
       for (const p of plan.order) {
+        if (p <= -2) {
+          // A host node's turn: no core sends or receives; its time is the host processor's.
+          const ns = host!.step(-2 - p, t, cur, base);
+          stepNs += ns;
+          if (opts.trace) stepTrace.push({ layer: plan.analog[-2 - p].id, cores: [], routes: [], send_ns: 0, route_ns: 0, receive_ns: 0, ns });
+          continue;
+        }
         const layer = p < 0 ? readoutLayer : p;
         const pop = net.pops[layer];
         Object.assign(acc, emptyTally());
@@ -537,6 +551,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
             const masked = m >= 0;
             if (masked) acc.dropped = acc.saved_synaptic_ops = acc.saved_messages = acc.saved_hop_pj = 0;
             const kn = send(si, pop.offset, list, ns, masked, masked ? maskKey(seed, s, t, m) : 0, masked ? below[m] : 0, kept, counters);
+            if (host) host.received(si, kept, kn);
             // The survivors' synapses, route by route as the functional simulator delivers them (same sums, same order).
             if (kn > 0) {
               plan.streams[si].fanout.routes.forEach((r, ri) => {
@@ -634,7 +649,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
   events.hop_ns = counters.hops[1];
   events.chip_hop = counters.hops[2];
   return {
-    report: assemble(cfg, { samples, T, seed, reset, mixedReset, opts, events, linkLoads: router.linkLoads(), layerTotals, coreTotals, busy, masks, totalNs, maxStepNs, barrier, allPredictions, checkpoints }, start, opts.trace ? trace : undefined),
+    report: assemble(cfg, { samples, T, seed, reset, mixedReset, opts, events, linkLoads: router.linkLoads(), layerTotals, coreTotals, busy, masks, totalNs, maxStepNs, barrier, allPredictions, checkpoints, host: host?.counts ?? null }, start, opts.trace ? trace : undefined),
     predictions,
     logits,
     spikes: opts.recordSpikes ? records : undefined,

@@ -18,6 +18,7 @@ import { capsOf, type ChipSpec, checkChipSpec, coresPerChip, emptyUse, LIMITS, t
 import { blockPartition, type OutputAxonMode, synapseCount, type SynapseMode } from './blocks.ts';
 import { type ChipNetwork, chipNetwork, chipPopulations, type LowerBound, lowerBound, partition, type Partition, sliceTraffic, UnplaceableError, type Use } from './partition.ts';
 import { BoardError, boardCores, checkBoard, type CoreEdge, PLACERS, spikeHops } from './place.ts';
+import { defaultHost, type HostOption, hostProcessor, splitHost } from './host.ts';
 import { chooseExponents, type QuantizeMode, quantizePlan, type QuantizeStats } from './quantize.ts';
 import { chipsFor, linkEnds, slotPosition, tileOf, xyRoute } from './route.ts';
 
@@ -86,6 +87,11 @@ export interface MapDocument {
   layers: MapLayer[];
   slices: MapSlice[];
   cores: MapCore[];
+  /**
+   * Transformer IRs: where the host nodes (matmul of two dynamic operands, softmax) run, off the
+   * neuromorphic cores (host.ts); absent when the IR has none.
+   */
+  host?: { placement: HostOption; nodes: Array<{ id: string; kind: 'matmul' | 'softmax'; size: number; operands: number[] }> };
   /** Population maps: the same network with discrete synapses (cores and chips, or why it cannot be mapped). */
   discrete?: { cores?: number; chips?: number; refused?: string };
   quantization: {
@@ -159,6 +165,8 @@ export interface MapOptions {
    */
   outputAxons?: OutputAxonMode | 'auto';
   onProgress?: (stage: string, done: number, total: number) => void;
+  /** Where host nodes run (transformer IRs); default: the chip's embedded processors when its spec has them. */
+  host?: HostOption;
 }
 
 /** Above this many synapses `auto` maps with blocks: the greedy's per-synapse lists take ~16 bytes each. */
@@ -203,7 +211,23 @@ type Layout = { synapses: SynapseMode; outputAxons: OutputAxonMode };
  * one output axon per neuron (what the virtual chip recounts today); then population output axons.
  */
 export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions = {}): MapResult {
-  const plan = buildPlan(ir);
+  const full = buildPlan(ir);
+  // Host nodes go to a host processor; the cores hold the rest of the plan (host.ts).
+  const split = splitHost(full);
+  const host = split ? options.host ?? defaultHost(spec) : null;
+  if (split) {
+    hostProcessor(spec, host!, full.analog);
+    if (options.quantize) throw new SnncError(`--quantize with host nodes (${full.analog.map((a) => a.id).join(', ')}) is not implemented: map without --quantize`);
+  } else if (options.host) throw new SnncError(`--host ${options.host}: the IR has no host nodes (matmul of two dynamic operands, softmax)`);
+  const plan = split ? split.core : full;
+  const result = buildMapLayouts(ir, plan, irFile, irSha256, spec, options);
+  if (!split) return result;
+  result.doc.host = { placement: host!, nodes: full.analog.map((a) => ({ id: a.id, kind: a.kind, size: a.size, operands: a.operands.map((o) => o.size) })) };
+  // The chip runs the whole plan: its cores the mapped part, its host the host nodes.
+  return { ...result, plan: full };
+}
+
+function buildMapLayouts(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions): MapResult {
   const synapses = options.synapses ?? 'auto';
   const outputAxons = options.outputAxons ?? 'auto';
   const population: Layout[] = outputAxons === 'auto' ? [{ synapses: 'population', outputAxons: 'neuron' }, { synapses: 'population', outputAxons: 'population' }] : [{ synapses: 'population', outputAxons }];

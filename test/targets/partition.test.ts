@@ -94,7 +94,7 @@ describe('a layer that breaks one limit on its own', () => {
     expect(buildMap(ir, 'x', NO_SHA, spec).doc.totals.cores).toBe(lb.cores);
   });
 
-  it('refuses host nodes (a product of two spike tensors) by name: no core can hold them', () => {
+  it('puts host nodes (a product of two spike tensors) on a host processor, and refuses them by name on a chip without one', () => {
     const b = new IrBuilder([4, 8]);
     const q = b.if('input', 0.5, { id: 'q' });
     const kt = b.transpose(q, [1, 0], 'kt');
@@ -102,6 +102,11 @@ describe('a layer that breaks one limit on its own', () => {
     ir.nodes.push({ id: 'scores', kind: 'matmul', inputs: [q, kt], shape: [4, 4], onnx: ['scores'] } as IrNode);
     ir.nodes.push({ id: 'flat', kind: 'reshape', inputs: ['scores'], shape: [16], onnx: ['flat'] } as IrNode);
     ir.output = { id: 'flat', shape: [16] };
-    expect(() => buildMap(ir, 'x', NO_SHA, spec)).toThrow(/scores \(matmul\): a product of two dynamic operands .* no neuromorphic core can hold it/);
+    const mapped = buildMap(ir, 'x', NO_SHA, spec).doc;
+    expect(mapped.host).toEqual({ placement: 'embedded', nodes: [{ id: 'scores', kind: 'matmul', size: 16, operands: [32, 32] }] });
+    // The cores hold q and the readout only.
+    expect(mapped.layers.map((l) => l.id)).toEqual(['q', 'flat']);
+    const bare = { ...spec, host: undefined };
+    expect(() => buildMap(ir, 'x', NO_SHA, bare)).toThrow(/scores \(matmul\): host nodes \(no fixed synapses, so no neuromorphic core can hold them\) need a host processor/);
   });
 });

@@ -1,0 +1,116 @@
+/**
+ * The virtual chip's host processor (targets/map/host.ts): it runs the host nodes with the functional
+ * simulator's own step (runtime/snn/engine.ts `hostStep`) on the chip's current space, so the values it
+ * sends back, and every spike after them, are the simulator's. It counts what the chip spec's `host` block
+ * prices:
+ *
+ *   operations  the simulator's own work counts of the host nodes: spike-pair products, analog × spike and
+ *               analog × analog products, softmax elements, and the output table entries (each output
+ *               value times its fixed weights into the next layer);
+ *   values in   spikes delivered to a host operand: route entries from a core population into the host
+ *               region (one per spike and operand element it reaches);
+ *   values out  per host node and step, the distinct core compartments its output changes (the host sums
+ *               the products into one current per compartment before sending it).
+ *
+ * A host node's turn in the step takes ops / processors × op latency + (values in since the last host turn
+ * + values out) × transfer latency: the processors share the arithmetic, the transfers are serial.
+ */
+import { CATEGORIES } from '../../runtime/snn/modules.ts';
+import { HostState, hostStep, type HostTotals, hostTotals } from '../../runtime/snn/engine.ts';
+import { tableOf } from '../../runtime/snn/routes.ts';
+import type { ChipConfig } from './configure.ts';
+
+/** Over a run: per host node its operations, values out and time; values in over all. */
+export interface HostCounts {
+  ops: Float64Array;
+  valuesOut: Float64Array;
+  ns: Float64Array;
+  valuesIn: number;
+  /** The simulator's own counts, by class (engine.ts ChunkResult). */
+  totals: HostTotals;
+}
+
+export class ChipHost {
+  readonly counts: HostCounts;
+  private readonly states: HostState[];
+  private readonly coreRows: Array<{ ptr: Int32Array; col: Int32Array }>;
+  private readonly mark: Int32Array;
+  private stamp = 0;
+  private pendingIn = 0;
+
+  constructor(
+    private readonly cfg: ChipConfig,
+    private readonly accumulated: boolean,
+  ) {
+    const { plan } = cfg;
+    const start = cfg.host!.split.start;
+    this.states = plan.analog.map((a) => new HostState(a));
+    // Per host node: its output's targets on the cores (other host operands stay on the host).
+    this.coreRows = plan.analog.map((a) => {
+      const { rowPtr, col } = tableOf(a.fanout);
+      const ptr = new Int32Array(rowPtr.length);
+      const kept: number[] = [];
+      for (let e = 0; e + 1 < rowPtr.length; e++) {
+        for (let j = rowPtr[e]; j < rowPtr[e + 1]; j++) if (col[j] < start) kept.push(col[j]);
+        ptr[e + 1] = kept.length;
+      }
+      return { ptr, col: Int32Array.from(kept) };
+    });
+    this.mark = new Int32Array(start);
+    const n = plan.analog.length;
+    this.counts = { ops: new Float64Array(n), valuesOut: new Float64Array(n), ns: new Float64Array(n), valuesIn: 0, totals: hostTotals(n) };
+  }
+
+  startSample(): void {
+    for (const s of this.states) s.reset();
+    this.pendingIn = 0;
+  }
+
+  /** Spikes of stream si (the `n` survivors listed in `kept`) reaching host operands. */
+  received(si: number, kept: Int32Array, n: number): void {
+    const per = this.cfg.host!.split.toHost[si];
+    if (!per) return;
+    let v = 0;
+    for (let k = 0; k < n; k++) v += per[kept[k]];
+    this.pendingIn += v;
+    this.counts.valuesIn += v;
+  }
+
+  /** Runs host node a at step t on the chip's currents; returns the time of its turn (ns). */
+  step(a: number, t: number, cur: Float64Array, base: Float64Array): number {
+    const { totals } = this.counts;
+    const before = opsOf(totals, a);
+    const plan = this.cfg.plan.analog[a];
+    const state = this.states[a];
+    hostStep(plan, state, a, t, cur, base, this.accumulated, totals);
+    const ops = opsOf(totals, a) - before;
+    // Distinct compartments on the cores that this step's non-zero outputs reach.
+    const { ptr, col } = this.coreRows[a];
+    const { y } = state;
+    const mark = this.mark;
+    const id = ++this.stamp;
+    let out = 0;
+    for (let e = 0; e < y.length; e++) {
+      if (y[e] === 0) continue;
+      for (let j = ptr[e]; j < ptr[e + 1]; j++) {
+        if (mark[col[j]] !== id) {
+          mark[col[j]] = id;
+          out++;
+        }
+      }
+    }
+    const proc = this.cfg.host!.processor;
+    const ns = (ops / proc.processors.value) * proc.op.latency_ns + (this.pendingIn + out) * proc.transfer.latency_ns;
+    this.pendingIn = 0;
+    this.counts.ops[a] += ops;
+    this.counts.valuesOut[a] += out;
+    this.counts.ns[a] += ns;
+    return ns;
+  }
+}
+
+function opsOf(t: HostTotals, a: number): number {
+  let x = t.products[a] + t.analogSpike[a] + t.analogMacs[a] + t.softmaxOps[a];
+  for (let c = 0; c < CATEGORIES; c++) x += t.analogOut[a * CATEGORIES + c];
+  return x;
+}
