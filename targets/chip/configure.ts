@@ -130,17 +130,19 @@ function configureFrom(loaded: LoadedMap, onProgress?: (done: number, total: num
   });
   const caps = capsOf(spec);
   const model = resourceModel(spec);
+  const population = doc.options.synapses === 'population';
+  const sharedLimit = (l: LimitName) =>
+    population && (l === 'input_axons' || l === 'synapse_words' || (l === 'output_axons' && doc.options.output_axons === 'population'));
   use.forEach((u, c) => {
     // Population synapses share axons and weight sets: the recount above is the discrete layout's, so such
-    // a map is checked against its own (blocks.ts) figures. Neurons and output axons are the same.
-    const population = doc.options.synapses === 'population';
-    const need = LIMITS.map((l) => (population && (l === 'input_axons' || l === 'synapse_words') ? doc.cores[c].use[l] : u[R[l]])) as Use;
+    // a map is checked against its own (blocks.ts) figures. Neurons are the same; output axons too, unless the
+    // map shares them as well (one routing entry per source position and destination block).
+    const need = LIMITS.map((l) => (sharedLimit(l) ? doc.cores[c].use[l] : u[R[l]])) as Use;
     const over = model.overflow(need, caps, spec);
     if (over) throw new SnncError(`core ${c} ${over}`);
     LIMITS.forEach((l: LimitName) => {
-      const shared = population && (l === 'input_axons' || l === 'synapse_words');
       const recorded = doc.cores[c].use[l];
-      if (!shared && u[R[l]] !== recorded) mismatch(`core ${c} uses ${u[R[l]]} ${l.replace('_', ' ')}, the map says ${recorded}`);
+      if (!sharedLimit(l) && u[R[l]] !== recorded) mismatch(`core ${c} uses ${u[R[l]]} ${l.replace('_', ' ')}, the map says ${recorded}`);
     });
   });
 

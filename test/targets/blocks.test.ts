@@ -101,11 +101,17 @@ describe('population synapses', () => {
     expect(doc.options.synapses).toBe('population');
   });
 
-  it('needs the block partitioner; the virtual chip runs population and block maps spike for spike', async () => {
+  it('needs the block partitioner; the virtual chip runs population (one or shared output axons) and block maps spike for spike', async () => {
     expect(() => buildMap(convNet(), 'x', NO_SHA, loihi, { synapses: 'population', partitioner: 'greedy' })).toThrow(/population synapses are laid out per block/);
     const input = randomArray(4, 3 * 144, 0, 1.5);
-    for (const options of [{ synapses: 'population' as const }, { partitioner: 'blocks' as const, synapses: 'discrete' as const }]) {
-      const mapped = buildMap(convNet(), 'x', NO_SHA, loihi, options);
+    const options = [
+      { synapses: 'population' as const, outputAxons: 'neuron' as const },
+      { synapses: 'population' as const, outputAxons: 'population' as const },
+      { partitioner: 'blocks' as const, synapses: 'discrete' as const },
+    ];
+    for (const option of options) {
+      const mapped = buildMap(convNet(), 'x', NO_SHA, loihi, option);
+      if (option.outputAxons === 'population') expect(mapped.doc.options.output_axons).toBe('population');
       const chip = runChip(configureFromMap(mapped.doc, convNet()), input, { T: 16, seed: 0, recordSpikes: true });
       const sim = await simulatePlan(mapped.plan, input, { T: 16, seed: 0, recordSpikes: true, workers: 1 });
       expect(chip.spikes!.map((r) => Array.from(r.indices))).toEqual(sim.spikes!.map((r) => Array.from(r.indices)));
