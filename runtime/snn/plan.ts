@@ -237,18 +237,31 @@ function summarize(node: IfNode, theta: Float64Array): ThresholdSummary {
 function validate(ir: SnnIr, byId: Map<string, IrNode>): IrNode {
   for (const node of ir.nodes) {
     if (!SIMULATED_KINDS.has(node.kind)) fail(node, `cannot simulate a ${node.kind} node: the compiler passes must replace it first`);
-    if (node.kind === 'rsm') {
-      if (byId.get(node.inputs[0])?.kind !== 'if') fail(node, `a spike mask must follow an IF node, not ${node.inputs[0]}`);
-      if (!(node.ratio >= 0 && node.ratio <= 1)) fail(node, `masking ratio ${node.ratio} is not within [0, 1]`);
-    }
-    if (node.kind === 'if') {
-      if (node.reset !== 'subtract' && node.reset !== 'zero') fail(node, `reset mode ${String(node.reset)} is not supported (subtract, zero)`);
-      if ((node.model ?? 'if') !== 'if' && node.model !== 'lif' && node.model !== 'signed-if') fail(node, `neuron model ${String(node.model)} is not supported (if, lif, signed-if)`);
-      const { burst, signed } = spikeRuleOf(node);
-      if (!(Number.isInteger(burst) && burst >= 1)) fail(node, `burst ${burst} is not a positive integer`);
-      if ((signed || burst > 1) && node.reset !== 'subtract') fail(node, 'signed and burst spikes need reset by subtraction');
-    }
+    checkSpikeRule(node, byId);
   }
+  return readoutOf(ir, byId);
+}
+
+/**
+ * What the simulator runs of masks and neurons, checked by every target that runs them the same way (the
+ * simulator, export-onnx): a mask after an IF node with a ratio in [0, 1]; a known reset and model; bursts.
+ */
+export function checkSpikeRule(node: IrNode, byId: Map<string, IrNode>): void {
+  if (node.kind === 'rsm') {
+    if (byId.get(node.inputs[0])?.kind !== 'if') fail(node, `a spike mask must follow an IF node, not ${node.inputs[0]}`);
+    if (!(node.ratio >= 0 && node.ratio <= 1)) fail(node, `masking ratio ${node.ratio} is not within [0, 1]`);
+  }
+  if (node.kind === 'if') {
+    if (node.reset !== 'subtract' && node.reset !== 'zero') fail(node, `reset mode ${String(node.reset)} is not supported (subtract, zero)`);
+    if ((node.model ?? 'if') !== 'if' && node.model !== 'lif' && node.model !== 'signed-if') fail(node, `neuron model ${String(node.model)} is not supported (if, lif, signed-if)`);
+    const { burst, signed } = spikeRuleOf(node);
+    if (!(Number.isInteger(burst) && burst >= 1)) fail(node, `burst ${burst} is not a positive integer`);
+    if ((signed || burst > 1) && node.reset !== 'subtract') fail(node, 'signed and burst spikes need reset by subtraction');
+  }
+}
+
+/** The readout node: it must exist and not be spikes. */
+export function readoutOf(ir: SnnIr, byId: Map<string, IrNode>): IrNode {
   const output = byId.get(ir.output.id);
   if (!output) throw new SnncError(`the output ${ir.output.id} is not a node: nothing to read out`);
   if (output.kind === 'if' || output.kind === 'rsm') fail(output, 'the output must be a non-spiking readout (a linear node), not spikes');

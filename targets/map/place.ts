@@ -142,20 +142,14 @@ export const traffic: Placer = ({ cores, edges, spec }) => {
       let bestSlot = -1;
       for (let s = 0; s < slots; s++) {
         if (s === from) continue;
-        const other = owner[s];
-        let delta = costAt(c, s, other) - (other >= 0 ? stay - (adj[c].get(other) ?? 0) * hopsBetween(pos[from], pos[s]) : stay);
-        if (other >= 0) delta += costAt(other, from, c) - costAt(other, s, c);
+        const delta = moveDelta(c, from, s, owner[s], stay, costAt, adj, pos);
         if (delta < bestDelta) {
           bestDelta = delta;
           bestSlot = s;
         }
       }
       if (bestSlot >= 0) {
-        const other = owner[bestSlot];
-        owner[from] = other;
-        if (other >= 0) slotOf[other] = from;
-        owner[bestSlot] = c;
-        slotOf[c] = bestSlot;
+        moveTo(c, bestSlot, slotOf, owner);
         improved = true;
       }
     }
@@ -290,9 +284,7 @@ export function placeNear(cores: number, slots: number, edges: CoreEdge[], spec:
         if (d > 2) return false;
         for (const s of slotsOfTile[tile]) {
           if (s === from) continue;
-          const other = owner[s];
-          let delta = cost(c, s, other) - (other >= 0 ? stay - (adj[c].get(other) ?? 0) * hopsBetween(pos[from], pos[s]) : stay);
-          if (other >= 0) delta += cost(other, from, c) - cost(other, s, c);
+          const delta = moveDelta(c, from, s, owner[s], stay, cost, adj, pos);
           if (delta < bestDelta) {
             bestDelta = delta;
             bestSlot = s;
@@ -301,11 +293,7 @@ export function placeNear(cores: number, slots: number, edges: CoreEdge[], spec:
         return true;
       });
       if (bestSlot >= 0) {
-        const other = owner[bestSlot];
-        owner[from] = other;
-        if (other >= 0) slotOf[other] = from;
-        owner[bestSlot] = c;
-        slotOf[c] = bestSlot;
+        moveTo(c, bestSlot, slotOf, owner);
         improved = true;
       }
     }
@@ -321,4 +309,28 @@ export function spikeHops(spec: ChipSpec, slots: Int32Array, edges: CoreEdge[]):
   let sum = 0;
   for (const { from, to, messages } of edges) sum += messages * hopsBetween(slotPosition(spec, slots[from]), slotPosition(spec, slots[to]));
   return sum;
+}
+
+/**
+ * The change of Σ traffic × hops when core c moves from `from` to slot s, swapping with its owner `other`
+ * (−1: a free slot). `cost(core, slot, ignore)` is a core's traffic × hops at a slot, leaving one partner out.
+ */
+function moveDelta(
+  c: number, from: number, s: number, other: number, stay: number,
+  cost: (core: number, slot: number, ignore: number) => number, adj: Array<Map<number, number>>, pos: Array<Parameters<typeof hopsBetween>[0]>,
+): number {
+  if (other < 0) return cost(c, s, other) - stay;
+  const pair = (adj[c].get(other) ?? 0) * hopsBetween(pos[from], pos[s]);
+  const moved = cost(c, s, other) - (stay - pair);
+  return moved + (cost(other, from, c) - cost(other, s, c)); // the two parts summed as before, so the same placements
+}
+
+/** Moves core c to slot s; the slot's owner (if any) takes c's old slot. */
+function moveTo(c: number, s: number, slotOf: Int32Array | number[], owner: Int32Array | number[]): void {
+  const from = slotOf[c];
+  const other = owner[s];
+  owner[from] = other;
+  if (other >= 0) slotOf[other] = from;
+  owner[s] = c;
+  slotOf[c] = s;
 }

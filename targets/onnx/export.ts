@@ -28,6 +28,7 @@ import type { AttentionMode } from '../../runtime/snn/engine.ts';
 import { sizeOf } from '../../runtime/ir/broadcast.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
 import { checkpointsFor } from '../../runtime/snn/simulate.ts';
+import { checkSpikeRule, readoutOf } from '../../runtime/snn/plan.ts';
 
 const { onnx } = onnxProto;
 type INode = onnxProto.onnx.INodeProto;
@@ -257,25 +258,15 @@ function check(ir: SnnIr): void {
     if (!kindInfo(node.kind) || !isFinal(node.kind)) fail(node, `cannot export a ${node.kind} node: the compiler passes must replace it first`);
     const form = ONNX_FORMS[node.kind as FinalKind];
     if ('refused' in form) fail(node, `export-onnx: ${form.refused}`);
-    if (node.kind === 'rsm') {
-      if (byId.get(node.inputs[0])?.kind !== 'if') fail(node, `a spike mask must follow an IF node, not ${node.inputs[0]}`);
-      if (!(node.ratio >= 0 && node.ratio <= 1)) fail(node, `masking ratio ${node.ratio} is not within [0, 1]`);
-    }
+    checkSpikeRule(node, byId);
     if (node.kind === 'if') {
-      if (node.reset !== 'subtract' && node.reset !== 'zero') fail(node, `reset mode ${String(node.reset)} is not supported (subtract, zero)`);
-      if ((node.model ?? 'if') !== 'if' && node.model !== 'lif' && node.model !== 'signed-if') fail(node, `neuron model ${String(node.model)} is not supported (if, lif, signed-if)`);
-      const { burst, signed } = spikeRuleOf(node);
-      if (!(Number.isInteger(burst) && burst >= 1)) fail(node, `burst ${burst} is not a positive integer`);
-      if ((signed || burst > 1) && node.reset !== 'subtract') fail(node, 'signed and burst spikes need reset by subtraction');
       const thetas = typeof node.threshold === 'number' ? [node.threshold] : node.threshold;
       for (const t of thetas) if (!(t > 0 && Number.isFinite(t))) fail(node, `threshold ${t} is not a positive number`);
       const leak = leakOf(node);
       for (const l of typeof leak === 'number' ? [leak] : leak) if (!(l > 0 && l <= 1)) fail(node, `leak ${l} is not within (0, 1]`);
     }
   }
-  const output = byId.get(ir.output.id);
-  if (!output) throw new SnncError(`the output ${ir.output.id} is not a node: nothing to read out`);
-  if (output.kind === 'if' || output.kind === 'rsm') fail(output, 'the output must be a non-spiking readout (a linear node), not spikes');
+  readoutOf(ir, byId);
   if (!(ir.input.divisor > 0)) throw new SnncError(`input divisor ${ir.input.divisor} is not a positive number`);
 }
 
