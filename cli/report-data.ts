@@ -311,12 +311,18 @@ function energyModels(
     for (const s of specs) {
       const total = chipEnergy(chip.counts, s).total_pj;
       const scale = total / Math.max(chip.energy.per_inference.chip.total_pj, 1e-30);
+      // Transformers: the host nodes' operations and moved values, in this spec's host costs (targets/chip/host.ts).
+      const h = chip.host_nodes;
+      const proc = h ? s.host?.[h.placement === 'off-chip' ? 'off_chip' : 'embedded'] : undefined;
+      const hostPj = h && proc ? h.ops * proc.op.energy_pj + (h.values_in + h.values_out) * proc.transfer.energy_pj : 0;
       models.push({
         name: s.name,
-        source: `${s.description} — chip events counted by the virtual chip; the ANN column is the 45 nm MAC baseline`,
+        source:
+          `${s.description} — chip events counted by the virtual chip; the ANN column is the 45 nm MAC baseline` +
+          (h && proc ? `; plus the host nodes on ${h.placement === 'off-chip' ? 'an off-chip host' : 'the embedded processors'} (${h.placement} costs of the spec, partly ASSUMPTIONS: ${proc.op.source}), not in the per-layer figures` : ''),
         unit: 'pJ',
         ann_per_inference: annPj,
-        snn_per_inference: total,
+        snn_per_inference: total + hostPj,
         snn_rsm_per_inference: null,
         // Per-layer chip energy is reported in the mapped spec's costs; other presets scale it.
         per_layer: chip.layers.map((l) => ({ id: l.id, ann: annPerLayer.get(l.id) ?? 0, snn: l.energy_pj.chip * scale })),

@@ -13,9 +13,10 @@ import { lower, type LowerOptions } from '../../compiler/lower.ts';
 import { loadOnnx } from '../../compiler/onnx/load.ts';
 import { validateDocument } from '../../compiler/schema.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
-import { readNpy, writeNpy } from '../../runtime/npy.ts';
+import { readNpy, toLabels, writeNpy } from '../../runtime/npy.ts';
 import type { SpikeRecord } from '../../runtime/snn/engine.ts';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
+import { collectReport } from '../../cli/report-data.ts';
 import { configureFromMap, runChip } from '../../targets/chip/simulate.ts';
 import { loadChipSpec } from '../../targets/chip-spec.ts';
 import { buildMap } from '../../targets/map/map-file.ts';
@@ -134,6 +135,38 @@ describe('transformer IRs on the virtual chip', () => {
     delete embeddedOnly.host!.off_chip;
     expect(() => buildMap(mst, 'x', NO_SHA, embeddedOnly, { host: 'off-chip' })).toThrow(/no 'off-chip' one.*--host embedded/);
   });
+});
+
+describe('the report of a transformer map', () => {
+  it('charges the host nodes to the chip energy models, in each preset’s host costs, and the trace accounts for the host’s turns', async () => {
+    const ir = compile('digits_mst');
+    const { doc } = buildMap(ir, 'mst.snn.json', NO_SHA, loadChipSpec('loihi1'));
+    const input = images(2);
+    const labels = toLabels(readNpy(fixture('digits8x8_test_y.npy'))).subarray(0, 2);
+    const quiet = async () => ({ update() {}, stop() {} });
+    const out = await collectReport({
+      ir, irFile: 'mst.snn.json', ann: loadOnnx(fixture('digits_mst.onnx')), x: input, labels, samples: 2, evaluation: { input: 'x', labels: 'y' }, T: 8, seed: 0,
+      map: { file: 'mst.map.json', loaded: { doc, ir, irFile: 'mst.snn.json' } }, chipSamples: 2, snncVersion: 'test', progress: quiet as never,
+    });
+    const chip = out.chip!;
+    const h = chip.host_nodes!;
+    const model = (name: string) => out.data.energy.find((m) => m.name === name)!;
+    expect(model('loihi1').snn_per_inference).toBeCloseTo(chip.energy.per_inference.chip.total_pj + h.energy_pj.total, 3);
+    expect(model('loihi1').source).toMatch(/host nodes on the embedded processors/);
+    // loihi1-sanafe prices the same events with its own table, the host with its own host block.
+    const sanafe = loadChipSpec('loihi1-sanafe').host!.embedded!;
+    expect(model('loihi1-sanafe').snn_per_inference).toBeGreaterThan(h.ops * sanafe.op.energy_pj);
+
+    // The trace: each step is its phases plus the barrier; the host's turns are phases of their own.
+    const traced = runChip(configureFromMap(doc, ir), input.subarray(0, 64), { T: 4, trace: true });
+    const steps = traced.report.trace![0];
+    let host = 0;
+    for (const st of steps) {
+      expect(st.phases.reduce((a, p) => a + p.ns, 0) + st.barrier_ns).toBeCloseTo(st.ns, 6);
+      host += st.phases.filter((p) => doc.host!.nodes.some((n) => n.id === p.layer)).reduce((a, p) => a + p.ns, 0);
+    }
+    expect(host).toBeCloseTo(traced.report.host_nodes!.latency_ns, 6);
+  }, 120_000);
 });
 
 describe('snnc map --host and snnc chip on a transformer', () => {
