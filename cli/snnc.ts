@@ -347,7 +347,7 @@ program
     runCommand(async () => (await import('./commands/map.ts')).map(ir, options)),
   );
 
-withImageOptions(program
+withDataOptions(program
   .command('chip')
   .description('run a core map on the virtual chip: accuracy, latency per step, energy per inference, cores and links')
   .argument('<map>', 'core map (.map.json from snnc map)')
@@ -360,6 +360,7 @@ withImageOptions(program
   .addOption(new Option('--attention <mode>', 'transformer IRs: the host nodes’ matmul/softmax rule, as simulate’s: per-step (MST) or accumulated (exact rate product)').choices(['per-step', 'accumulated']).default('accumulated'))
   .option('--trace', 'with --json: add every step’s per-core counts and routes')
   .option('--json', 'print one JSON object instead of tables')
+  .option('-o, --output <result.json>', 'write the report as JSON without its wall time (the same bytes as snnc merge of its shards); with --shard, the partial result')
   .action((map: string, options: ChipCommandOptions) =>
     runCommand(async () => (await import('./commands/chip.ts')).chip(map, options)),
   ));
@@ -403,7 +404,7 @@ program
 
 program
   .command('merge')
-  .description('combine the partial results of a sharded run (--shard i/n -o part.json of simulate, ann or report) into the result one run writes with -o (report: the HTML page)')
+  .description('combine the partial results of a sharded run (--shard i/n -o part.json of simulate, ann, chip or report) into the result one run writes with -o (report: the HTML page)')
   .argument('<parts...>', 'partial results (part-*.json), in any order')
   .requiredOption('-o, --output <result.json>', 'result file to write')
   .action((parts: string[], options: MergeOptions) => runCommand(async () => (await import('./commands/merge.ts')).merge(parts, options)));

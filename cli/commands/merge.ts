@@ -1,6 +1,6 @@
 /**
  * `snnc merge part-*.json -o result.json`: combines the partial results of a sharded run (`--shard i/n -o
- * part.json` of simulate, ann or report) into the result one unsharded run writes with `-o`, byte for
+ * part.json` of simulate, ann, chip or report) into the result one unsharded run writes with `-o`, byte for
  * byte. Parts that do not belong together (another model, T, seed or data; overlapping or missing samples)
  * are refused naming the file (cli/partial.ts).
  */
@@ -20,6 +20,7 @@ export async function merge(files: string[], options: MergeOptions): Promise<voi
   let text: string;
   if (command === 'simulate') text = await (await import('./simulate.ts')).mergeSimulate(parts);
   else if (command === 'ann') text = await (await import('./ann.ts')).mergeAnn(parts);
+  else if (command === 'chip') text = await (await import('./chip.ts')).mergeChip(parts);
   else if (command === 'report') text = await (await import('./report.ts')).mergeReport(parts);
   else throw new SnncError(`parts of 'snnc ${command}' cannot be merged`, { file: parts[0]!.file });
   writeFileAtomic(options.output, text);

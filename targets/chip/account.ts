@@ -105,6 +105,10 @@ export interface ChipReport {
 
 export interface ChipRun {
   report: ChipReport;
+  /** What the report is computed from (assemble). */
+  totals: Totals;
+  /** With keepSubtotals: each sample's floating-point subtotals. */
+  subtotals?: SampleSubtotals;
   predictions: Int32Array;
   logits: Float32Array;
   spikes?: SpikeRecord[];
@@ -122,6 +126,20 @@ export interface MaskTotals {
   synaptic_op: number;
   message: number;
   hop_pj: number;
+}
+
+/**
+ * Each sample's non-integer sums, [sample] or [sample × cores | layers | masks | host nodes]: the step
+ * times (ns), the cores' busy time (ns), the layers' and masks' route energies (pJ), the host nodes' time (ns). The run's totals are these added in
+ * sample order, from zero, so shards that keep them merge into one run's totals bit for bit (floating-point
+ * addition is not associative; the integer counts need no such care).
+ */
+export interface SampleSubtotals {
+  ns: Float64Array;
+  busy: Float64Array;
+  hop_pj: Float64Array;
+  mask_hop_pj: Float64Array;
+  host_ns: Float64Array;
 }
 
 export interface Totals {

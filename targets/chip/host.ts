@@ -32,6 +32,8 @@ export interface HostCounts {
 
 export class ChipHost {
   readonly counts: HostCounts;
+  /** This sample's time per host node (ns), added to counts.ns at its end: a run's time is a sum of sample subtotals, as sharded runs merge it. */
+  readonly sampleNs: Float64Array;
   private readonly states: HostState[];
   private readonly coreRows: Array<{ ptr: Int32Array; col: Int32Array }>;
   private readonly mark: Int32Array;
@@ -59,6 +61,12 @@ export class ChipHost {
     this.mark = new Int32Array(start);
     const n = plan.analog.length;
     this.counts = { ops: new Float64Array(n), valuesOut: new Float64Array(n), ns: new Float64Array(n), valuesIn: 0, totals: hostTotals(n) };
+    this.sampleNs = new Float64Array(n);
+  }
+
+  endSample(): void {
+    for (let a = 0; a < this.sampleNs.length; a++) this.counts.ns[a] += this.sampleNs[a];
+    this.sampleNs.fill(0);
   }
 
   startSample(): void {
@@ -104,7 +112,7 @@ export class ChipHost {
     this.pendingIn = 0;
     this.counts.ops[a] += ops;
     this.counts.valuesOut[a] += out;
-    this.counts.ns[a] += ns;
+    this.sampleNs[a] += ns;
     return ns;
   }
 }

@@ -10,7 +10,7 @@ import { checkpointsFor } from '../../runtime/snn/simulate.ts';
 import { deliverDense } from '../../runtime/snn/routes.ts';
 import { barrierNs } from '../chip-spec.ts';
 import { emptyEvents, receiveNs, sendNs } from '../energy.ts';
-import { assemble, type ChipRun, type CoreTotals, type LayerTotals, type MaskTotals, type TracePhase, type TraceStep, type TraceCore } from './account.ts';
+import { assemble, type ChipRun, type CoreTotals, type LayerTotals, type MaskTotals, type SampleSubtotals, type Totals, type TracePhase, type TraceStep, type TraceCore } from './account.ts';
 import type { ChipConfig } from './configure.ts';
 import { ChipHost } from './host.ts';
 import { type MessageCounter, messageCounter } from './messages.ts';
@@ -30,6 +30,10 @@ export interface ChipOptions {
   onProgress?(done: number, total: number): void;
   /** Messages kept in signatures (default 2²³, 256 MB); elements past it are counted message by message. Same report either way. */
   signatureMessages?: number;
+  /** Index of the first sample in the whole run (a shard's start): masks are keyed by it, so a shard draws one run's masks. */
+  sampleOffset?: number;
+  /** Keep each sample's floating-point subtotals (ChipRun.subtotals), for a shard's partial result. */
+  keepSubtotals?: boolean;
 }
 
 
@@ -419,6 +423,8 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
   const samples = input.length / plan.inputSize;
   if (opts.labels && opts.labels.length !== samples) throw new SnncError(`${opts.labels.length} labels for ${samples} samples`);
   const seed = (opts.seed ?? 0) >>> 0;
+  const sampleOffset = opts.sampleOffset ?? 0;
+  if (!(Number.isInteger(sampleOffset) && sampleOffset >= 0)) throw new SnncError(`sampleOffset must be a non-negative integer, got ${sampleOffset}`);
   // Per population: the override, or the IR's reset; every mode used must be one the chip has.
   const resets = plan.pops.map((p) => opts.reset ?? p.reset);
   for (const r of new Set(resets)) {
@@ -508,6 +514,16 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
   const trace: TraceStep[][] = [];
   let totalNs = 0;
   let maxStepNs = 0;
+  // Non-integer sums (ns, pJ) are summed within a sample, then the samples' subtotals in sample order: a
+  // shard keeps its samples' subtotals and the merge adds them in the same order, giving one run's bits.
+  const M = plan.masks.length;
+  const sampleBusy = new Float64Array(N);
+  const sampleHop = new Float64Array(L);
+  const sampleMaskHop = new Float64Array(M);
+  const H = host ? plan.analog.length : 0;
+  const subtotals: SampleSubtotals | undefined = opts.keepSubtotals
+    ? { ns: new Float64Array(samples), busy: new Float64Array(samples * N), hop_pj: new Float64Array(samples * L), mask_hop_pj: new Float64Array(samples * M), host_ns: new Float64Array(samples * H) }
+    : undefined;
 
   for (let s = 0; s < samples; s++) {
     // The host writes the analog input layer's currents as compartment biases, once per sample, summed in
@@ -521,6 +537,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
     const offsets = opts.recordSpikes ? new Int32Array(T * P + 1) : undefined;
     const recorded: number[] = [];
     const sampleTrace: TraceStep[] = [];
+    let sampleNs = 0;
 
     for (let t = 1; t <= T; t++) {
       let stepNs = 0;
@@ -550,7 +567,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
             const m = plan.streams[si].mask;
             const masked = m >= 0;
             if (masked) acc.dropped = acc.saved_synaptic_ops = acc.saved_messages = acc.saved_hop_pj = 0;
-            const kn = send(si, pop.offset, list, ns, masked, masked ? maskKey(seed, s, t, m) : 0, masked ? below[m] : 0, kept, counters);
+            const kn = send(si, pop.offset, list, ns, masked, masked ? maskKey(seed, sampleOffset + s, t, m) : 0, masked ? below[m] : 0, kept, counters);
             if (host) host.received(si, kept, kn);
             // The survivors' synapses, route by route as the functional simulator delivers them (same sums, same order).
             if (kn > 0) {
@@ -582,11 +599,11 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
               masks[m].dropped += acc.dropped;
               masks[m].synaptic_op += acc.saved_synaptic_ops;
               masks[m].message += acc.saved_messages;
-              masks[m].hop_pj += acc.saved_hop_pj;
+              sampleMaskHop[m] += acc.saved_hop_pj;
             }
           }
           layerTotals.message_out[layer] += acc.messages;
-          layerTotals.hop_pj[layer] += acc.hop_pj;
+          sampleHop[layer] += acc.hop_pj;
         }
         // Phase time: the slowest sender, the longest route, the slowest receiver.
         let sendMax = 0;
@@ -600,7 +617,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
           const receiving = receiveNs(spec, min[c], sops[c]);
           if (sending > sendMax) sendMax = sending;
           if (receiving > recvMax) recvMax = receiving;
-          busy[c] += sending + receiving;
+          sampleBusy[c] += sending + receiving;
           events.neuron_active += act[c];
           events.neuron_inactive += inactive;
           events.spike_out += spk[c];
@@ -627,7 +644,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
       }
       stepNs += barrier;
       events.barrier++;
-      totalNs += stepNs;
+      sampleNs += stepNs;
       if (stepNs > maxStepNs) maxStepNs = stepNs;
       if (opts.trace) sampleTrace.push({ phases: stepTrace, barrier_ns: barrier, ns: stepNs });
       if (checkpointAt[t] >= 0) {
@@ -639,6 +656,21 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
     }
     predictions[s] = allPredictions[s * checkpoints.length + checkpoints.length - 1];
     for (let k = 0; k < classes; k++) logits[s * classes + k] = v[plan.readout.offset + k] / T;
+    totalNs += sampleNs;
+    for (let c = 0; c < N; c++) busy[c] += sampleBusy[c];
+    for (let k = 0; k < L; k++) layerTotals.hop_pj[k] += sampleHop[k];
+    for (let k = 0; k < M; k++) masks[k].hop_pj += sampleMaskHop[k];
+    if (subtotals) {
+      subtotals.ns[s] = sampleNs;
+      subtotals.busy.set(sampleBusy, s * N);
+      subtotals.hop_pj.set(sampleHop, s * L);
+      subtotals.mask_hop_pj.set(sampleMaskHop, s * M);
+      if (host) subtotals.host_ns.set(host.sampleNs, s * H);
+    }
+    host?.endSample();
+    sampleBusy.fill(0);
+    sampleHop.fill(0);
+    sampleMaskHop.fill(0);
     if (offsets) records.push({ offsets, indices: Int32Array.from(recorded) });
     if (opts.trace) trace.push(sampleTrace);
     opts.onProgress?.(s + 1, samples);
@@ -648,8 +680,11 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
   events.hop_ew = counters.hops[0];
   events.hop_ns = counters.hops[1];
   events.chip_hop = counters.hops[2];
+  const totals: Totals = { samples, T, seed, reset, mixedReset, opts, events, linkLoads: router.linkLoads(), layerTotals, coreTotals, busy, masks, totalNs, maxStepNs, barrier, allPredictions, checkpoints, host: host?.counts ?? null };
   return {
-    report: assemble(cfg, { samples, T, seed, reset, mixedReset, opts, events, linkLoads: router.linkLoads(), layerTotals, coreTotals, busy, masks, totalNs, maxStepNs, barrier, allPredictions, checkpoints, host: host?.counts ?? null }, start, opts.trace ? trace : undefined),
+    report: assemble(cfg, totals, start, opts.trace ? trace : undefined),
+    totals,
+    subtotals,
     predictions,
     logits,
     spikes: opts.recordSpikes ? records : undefined,

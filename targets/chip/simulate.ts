@@ -40,4 +40,5 @@
  */
 export { type ChipConfig, configureChip, configureFromMap } from './configure.ts';
 export { type ChipOptions, runChip } from './run.ts';
-export type { ChipCoreReport, ChipLayerReport, ChipReport, ChipRun, TraceCore, TracePhase, TraceStep } from './account.ts';
+export { assemble } from './account.ts';
+export type { ChipCoreReport, ChipLayerReport, ChipReport, ChipRun, SampleSubtotals, Totals, TraceCore, TracePhase, TraceStep } from './account.ts';
