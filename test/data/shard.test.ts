@@ -1,5 +1,5 @@
 /**
- * Sharded runs: `--shard i/n -o part.json` on simulate and ann, then `snnc merge`, must give the bytes one
+ * Sharded runs: `--shard i/n -o part.json` on simulate, ann, chip and report, then `snnc merge`, must give the bytes one
  * unsharded run writes with `-o` (issue 17). With RSM the masks are drawn per (seed, global sample index,
  * step): a shard that keyed them by its local index would draw other masks and the merge would differ.
  */
@@ -106,6 +106,83 @@ describe('report --shard i/n + merge = the one-run HTML page, byte for byte', ()
     const json = JSON.parse(ok(snnc('report', mst, ...args, '-o', at('mst-report-again.html'), '--json')).stdout);
     expect(json.snn_rsm).not.toBeNull();
     expect(shardAndMerge('report', mst, args, 3, 'mst-report')).toBe(one);
+  }, 180_000);
+});
+
+describe('chip --shard i/n + merge = one chip run, byte for byte', () => {
+  // The chip's latencies and route energies are not integers (3.5 ns, 8.4 pJ, …): they are summed per sample
+  // and then in sample order, so the parts' per-sample subtotals merge into one run's bits.
+  const qcfs = at('chip-qcfs.snn.json');
+  const rsm = at('chip-rsm.snn.json');
+  const mst = at('chip-mst.snn.json');
+  const fm = ['--input', fx('fmnist_test_x.npy'), '--labels', fx('fmnist_test_y.npy'), '-T', '8', '--limit', '31'];
+  const digits = ['--input', fx('digits8x8_test_x.npy'), '--labels', fx('digits8x8_test_y.npy'), '-T', '8', '--limit', '12', '--seed', '7'];
+  beforeAll(() => {
+    ok(snnc('compile', fx('fmnist_cnn_qcfs.onnx'), '-o', qcfs, '--input-divisor', '255'));
+    ok(snnc('map', qcfs, '--chip', 'loihi1', '-o', at('chip-qcfs.map.json')));
+    ok(snnc('compile', fx('fmnist_cnn_qcfs.onnx'), '-o', rsm, '--input-divisor', '255', '--rsm', 'conv2=0.5'));
+    // The SANA-FE preset's hop energies are fractional: route energies are summed in spike order.
+    ok(snnc('map', rsm, '--chip', 'loihi1-sanafe', '-o', at('chip-rsm.map.json')));
+    ok(snnc('compile', fx('digits_mst_rsm.onnx'), '-o', mst, '--rsm', 'blocks.*/attn/MatMul=0.75'));
+    ok(snnc('map', mst, '--chip', 'loihi1', '-o', at('chip-mst.map.json')));
+  }, 120_000);
+
+  it('fmnist QCFS CNN on loihi1 without masks, for 3 shards and for 1; -o is --json without its wall time', () => {
+    const map = at('chip-qcfs.map.json');
+    ok(snnc('chip', map, ...fm, '-o', at('chip-one.json')));
+    const one = readFileSync(at('chip-one.json'), 'utf8');
+    expect(shardAndMerge('chip', map, fm, 3, 'chip3')).toBe(one);
+    expect(shardAndMerge('chip', map, fm, 1, 'chip1')).toBe(one);
+    const doc = JSON.parse(one);
+    expect(doc.samples).toBe(31);
+    expect(Number.isInteger(doc.latency.per_inference_ns * 31)).toBe(false);
+    const json = JSON.parse(ok(snnc('chip', map, ...fm, '--json')).stdout);
+    expect(typeof json.seconds).toBe('number');
+    delete json.seconds;
+    expect(doc).toEqual(json);
+  }, 180_000);
+
+  it('with RSM: the CNN on the SANA-FE preset and digits_mst_rsm (host nodes) on loihi1; masks keyed by the global sample index', () => {
+    const cases: Array<[string, string[], string]> = [
+      [at('chip-rsm.map.json'), [...fm, '--seed', '5'], 'chip-rsm'],
+      [at('chip-mst.map.json'), digits, 'chip-mst'],
+    ];
+    for (const [map, args, name] of cases) {
+      ok(snnc('chip', map, ...args, '-o', at(`${name}-one.json`)));
+      const one = readFileSync(at(`${name}-one.json`), 'utf8');
+      const doc = JSON.parse(one);
+      // The masks really drop spikes: masks keyed by a shard's local index would change the counts.
+      expect(doc.masks.length).toBeGreaterThan(0);
+      expect(doc.masks.every((m: { spikes_dropped: number }) => m.spikes_dropped > 0)).toBe(true);
+      expect(shardAndMerge('chip', map, args, 3, name), name).toBe(one);
+    }
+    expect(JSON.parse(readFileSync(at('chip-mst-one.json'), 'utf8')).host_nodes.latency_ns).toBeGreaterThan(0);
+  }, 240_000);
+
+  it('refuses parts of another map, a gap, an overlap, another command; --trace and no -o with --shard', () => {
+    const map = at('chip-changing.map.json');
+    const args = ['--input', fx('fmnist_test_x.npy'), '-T', '4', '--limit', '9'];
+    const part = (name: string, shard: string) => {
+      ok(snnc('chip', map, ...args, '--shard', shard, '-o', at(name)));
+      return at(name);
+    };
+    ok(snnc('map', qcfs, '--chip', 'loihi1', '-o', map));
+    const p0 = part('k0.json', '0/3');
+    const p1 = part('k1.json', '1/3');
+    expectUserError(snnc('merge', p0, p1, '-o', at('m.json')), 'k1.json', 'samples 6…8 of 9 are in no part');
+    expectUserError(snnc('merge', p0, p0, p1, '-o', at('m.json')), 'k0.json', 'overlap');
+    ok(snnc('simulate', qcfs, ...args, '--shard', '2/3', '-o', at('k2-simulate.json')));
+    expectUserError(snnc('merge', p0, p1, at('k2-simulate.json'), '-o', at('m.json')), 'k2-simulate.json', "a part of 'snnc simulate'");
+    // The same path mapped again for another chip: its parts do not merge with the old ones.
+    ok(snnc('map', qcfs, '--chip', 'loihi1-sanafe', '-o', map));
+    const p2 = part('k2.json', '2/3');
+    expectUserError(snnc('merge', p0, p1, p2, '-o', at('m.json')), 'k2.json', 'does not belong with', 'map_sha256');
+    ok(snnc('map', qcfs, '--chip', 'loihi1', '-o', map));
+    ok(snnc('merge', p0, p1, part('k2.json', '2/3'), '-o', at('m.json')));
+    ok(snnc('map', qcfs, '--chip', 'loihi1-sanafe', '-o', map));
+    expectUserError(snnc('merge', p0, p1, at('k2.json'), '-o', at('m2.json')), 'chip-changing.map.json', 'is not the map the parts were run on');
+    expectUserError(snnc('chip', map, ...args, '--shard', '0/2'), '-o part-0.json');
+    expectUserError(snnc('chip', map, ...args, '--shard', '0/2', '-o', at('t.json'), '--json', '--trace'), '--trace with --shard');
   }, 180_000);
 });
 
