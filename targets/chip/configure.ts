@@ -10,7 +10,7 @@ import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import { capsOf, type ChipSpec, type HostProcessor, emptyUse, LIMITS, type LimitName, R, resourceModel, synapseWords, type Use } from '../chip-spec.ts';
 import { type ChipPopulation, chipPopulations } from '../map/partition.ts';
 import type { LoadedMap, MapDocument } from '../map/map-file.ts';
-import { type HostOption, hostProcessor, type HostSplit, splitHost } from '../map/host.ts';
+import { type HostOption, hostProcessor, type HostSplit, splitHost, withHostRoutes } from '../map/host.ts';
 import { quantizePlan } from '../map/quantize.ts';
 import { type SlotPosition, slotPosition, tileOf } from '../map/route.ts';
 import { forEachMessageList } from './messages.ts';
@@ -65,9 +65,8 @@ function configureFrom(loaded: LoadedMap, onProgress?: (done: number, total: num
   if (split && !doc.host) mismatch(`the IR has host nodes (${plan.analog.map((a) => a.id).join(', ')}), the map places none`);
   if (!split && doc.host) mismatch('the map places host nodes, the IR has none');
   if (split && doc.host!.nodes.map((n) => n.id).join() !== plan.analog.map((a) => a.id).join()) mismatch(`host nodes ${doc.host!.nodes.map((n) => n.id).join(', ')} in the map, ${plan.analog.map((a) => a.id).join(', ')} in the IR`);
-  if (split && doc.quantization) mismatch('quantised weights with host nodes');
   const host = split ? { placement: doc.host!.placement, processor: hostProcessor(spec, doc.host!.placement, plan.analog), split } : null;
-  const corePlan = split ? split.core : plan;
+  let corePlan = split ? split.core : plan;
   const net = { pops: chipPopulations(ir, corePlan).pops };
   const layerIndex = new Map(net.pops.map((p, k) => [p.id, k]));
   if (doc.layers.length !== net.pops.length) mismatch(`${doc.layers.length} layers in the map, ${net.pops.length} in the IR`);
@@ -107,7 +106,9 @@ function configureFrom(loaded: LoadedMap, onProgress?: (done: number, total: num
       if (stream === undefined) mismatch(`weight exponent for unknown stream ${g.stream}`);
       return { core: g.core, stream, exponent: g.exponent, synapses: g.synapses, max_abs: g.max_abs };
     });
-    plan = quantizePlan(plan, coreOf, groups, spec).plan;
+    // Only the cores' synapses are quantised; the routes into host operands carry spikes to the host as they are.
+    corePlan = quantizePlan(corePlan, coreOf, groups, spec).plan;
+    plan = split ? withHostRoutes(plan, split, corePlan) : corePlan;
   }
 
   // Synapse memory and axons, recounted from the routes' messages (nothing kept: O(neurons) memory);
@@ -153,7 +154,7 @@ function configureFrom(loaded: LoadedMap, onProgress?: (done: number, total: num
     spec,
     ir,
     plan,
-    corePlan: doc.quantization ? plan : corePlan,
+    corePlan,
     host,
     net,
     cores,

@@ -30,6 +30,8 @@ export interface HostSplit {
   start: number;
   /** Per stream: values sent to the host per source element (route entries into the host region), or null when none. */
   toHost: Array<Int32Array | null>;
+  /** Per stream: its routes into the host region. */
+  hostRoutes: Route[][];
 }
 
 /** The end of a route's target region and its start (conv and dense routes fill one region; table routes list their targets). */
@@ -103,13 +105,28 @@ export function splitHost(plan: NetworkPlan): HostSplit | null {
   if (plan.analog.length === 0) return null;
   const start = plan.readout.offset + plan.readout.size;
   const toHost: Array<Int32Array | null> = [];
+  const hostRoutes: Route[][] = [];
   const streams: StreamPlan[] = plan.streams.map((s) => {
     const { core, host } = splitFanout(s.fanout, start, s.id);
     toHost.push(entriesPerRow(s.fanout.rows, host));
+    hostRoutes.push(host);
     return core === s.fanout ? s : { ...s, fanout: core, conv: null };
   });
   const core: NetworkPlan = { ...plan, currentSize: start, streams, analog: [], order: plan.order.filter((p) => p >= -1) };
-  return { core, start, toHost };
+  return { core, start, toHost, hostRoutes };
+}
+
+/**
+ * The whole plan again from a (quantised) core part: each stream's core routes, then its routes into the
+ * host region (after every core target, so the order of the routes by first target holds).
+ */
+export function withHostRoutes(full: NetworkPlan, split: HostSplit, core: NetworkPlan): NetworkPlan {
+  const streams = full.streams.map((s, i) => {
+    const c = core.streams[i];
+    const host = split.hostRoutes[i];
+    return host.length === 0 ? c : { ...c, fanout: fanoutOf(c.fanout.rows, [...c.fanout.routes, ...host]), conv: null };
+  });
+  return { ...full, streams };
 }
 
 /** The spec's processor for a placement, or a one-line refusal naming the host nodes. */

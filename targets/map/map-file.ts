@@ -18,7 +18,7 @@ import { capsOf, type ChipSpec, checkChipSpec, coresPerChip, emptyUse, LIMITS, t
 import { blockPartition, type OutputAxonMode, synapseCount, type SynapseMode } from './blocks.ts';
 import { type ChipNetwork, chipNetwork, chipPopulations, type LowerBound, lowerBound, partition, type Partition, sliceTraffic, UnplaceableError, type Use } from './partition.ts';
 import { BoardError, boardCores, checkBoard, type CoreEdge, PLACERS, spikeHops } from './place.ts';
-import { defaultHost, type HostOption, hostProcessor, splitHost } from './host.ts';
+import { defaultHost, type HostOption, hostProcessor, splitHost, withHostRoutes } from './host.ts';
 import { chooseExponents, type QuantizeMode, quantizePlan, type QuantizeStats } from './quantize.ts';
 import { chipsFor, linkEnds, slotPosition, tileOf, xyRoute } from './route.ts';
 
@@ -217,14 +217,13 @@ export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: Chip
   const host = split ? options.host ?? defaultHost(spec) : null;
   if (split) {
     hostProcessor(spec, host!, full.analog);
-    if (options.quantize) throw new SnncError(`--quantize with host nodes (${full.analog.map((a) => a.id).join(', ')}) is not implemented: map without --quantize`);
   } else if (options.host) throw new SnncError(`--host ${options.host}: the IR has no host nodes (matmul of two dynamic operands, softmax)`);
   const plan = split ? split.core : full;
   const result = buildMapLayouts(ir, plan, irFile, irSha256, spec, options);
   if (!split) return result;
   result.doc.host = { placement: host!, nodes: full.analog.map((a) => ({ id: a.id, kind: a.kind, size: a.size, operands: a.operands.map((o) => o.size) })) };
-  // The chip runs the whole plan: its cores the mapped part, its host the host nodes.
-  return { ...result, plan: full };
+  // The chip runs the whole plan: its cores the mapped (perhaps quantised) part, its host the host nodes.
+  return { ...result, plan: result.plan === plan ? full : withHostRoutes(full, split, result.plan) };
 }
 
 function buildMapLayouts(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions): MapResult {

@@ -19,7 +19,7 @@ import { simulatePlan } from '../../runtime/snn/simulate.ts';
 import { collectReport } from '../../cli/report-data.ts';
 import { configureFromMap, runChip } from '../../targets/chip/simulate.ts';
 import { loadChipSpec } from '../../targets/chip-spec.ts';
-import { buildMap } from '../../targets/map/map-file.ts';
+import { buildMap, type MapOptions } from '../../targets/map/map-file.ts';
 import type { HostOption } from '../../targets/map/host.ts';
 import { compileFixture, fixture, root, saveIr, tempFolder } from './helpers.ts';
 
@@ -38,8 +38,8 @@ function expectSameSpikes(chip: SpikeRecord[], sim: SpikeRecord[]): void {
   });
 }
 
-async function compare(ir: SnnIr, input: Float32Array, T: number, host: HostOption, attention: 'accumulated' | 'per-step' = 'accumulated', seed = 0) {
-  const mapped = buildMap(ir, 'x', NO_SHA, loadChipSpec('loihi1'), { host });
+async function compare(ir: SnnIr, input: Float32Array, T: number, host: HostOption, attention: 'accumulated' | 'per-step' = 'accumulated', seed = 0, options: MapOptions = {}) {
+  const mapped = buildMap(ir, 'x', NO_SHA, loadChipSpec('loihi1'), { host, ...options });
   const chip = runChip(configureFromMap(mapped.doc, ir), input, { T, seed, recordSpikes: true, attention });
   const sim = await simulatePlan(mapped.plan, input, { T, seed, recordSpikes: true, workers: 1, attention });
   return { chip, sim, doc: mapped.doc };
@@ -105,9 +105,16 @@ describe('transformer IRs on the virtual chip', () => {
     expect(h.transfer.source).toMatch(/ASSUMPTION/);
   }, 60_000);
 
-  for (const model of ['digits_swin', 'digits_ssa']) {
-    it(`${model}: every spike of every step equals the simulator’s (2 images, T = 8)`, async () => {
-      const { chip, sim } = await compare(compile(model), images(2), 8, 'embedded');
+  it('digits_mst with per-group quantised weights: the simulator’s spikes on the same plan (quantised cores, host routes as they are)', async () => {
+    const { chip, sim, doc } = await compare(mst, images(2), 8, 'embedded', 'accumulated', 0, { quantize: 'per-group' });
+    expect(doc.quantization!.stats.synapses).toBeGreaterThan(0);
+    expectSameSpikes(chip.spikes!, sim.spikes!);
+    expect(chip.logits).toEqual(sim.logits);
+  }, 60_000);
+
+  for (const [model, partitioner] of [['digits_swin', 'greedy'], ['digits_ssa', 'blocks']] as const) {
+    it(`${model} (${partitioner} partitioner): every spike of every step equals the simulator’s (2 images, T = 8)`, async () => {
+      const { chip, sim } = await compare(compile(model), images(2), 8, 'embedded', 'accumulated', 0, { partitioner });
       expectSameSpikes(chip.spikes!, sim.spikes!);
       expect(chip.logits).toEqual(sim.logits);
       expect(chip.report.host_nodes!.ops).toBeGreaterThan(0);
