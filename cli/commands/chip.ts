@@ -403,6 +403,12 @@ function render(r: ChipReport, cores: number): string {
       ),
       `  operations by class: ${formatCount(Math.round(h.by_class.spike_pair_products))} spike-pair products, ${formatCount(Math.round(h.by_class.analog_spike))} analog × spike, ${formatCount(Math.round(h.by_class.analog_macs))} analog MACs, ${formatCount(Math.round(h.by_class.softmax_ops))} softmax elements, ${formatCount(Math.round(h.by_class.output_entries))} output entries`,
       `  (the chip energy above is the cores’; the host’s is added here: ${energy(r.energy.per_inference.chip.total_pj + h.energy_pj.total)} in all)`,
+      '',
+      formatTable(
+        [['host node', 'kind', 'operations', 'values out', 'time'], ...h.nodes.map((n) => [n.id, n.kind, formatCount(Math.round(n.ops)), formatCount(Math.round(n.values_out)), time(n.latency_ns)])],
+        new Set([2, 3, 4]),
+      ),
+      '(per inference; values in are counted over all host nodes)',
     );
   }
   const b = r.cores[r.busiest_core.core];

@@ -69,7 +69,7 @@ export interface ChipNetwork {
 export function chipPopulations(ir: SnnIr, plan: NetworkPlan): { pops: ChipPopulation[]; popOf: Int32Array } {
   if (plan.analog.length) {
     const nodes = plan.analog.map((a) => `${a.id} (${a.kind})`).join(', ');
-    throw new SnncError(`${nodes}: a product of two dynamic operands or a softmax has no fixed synapses, so no neuromorphic core can hold it (Loihi would run it on its embedded x86 cores or a host); mapping IRs with host nodes is not implemented`);
+    throw new SnncError(`${nodes}: a product of two dynamic operands or a softmax has no fixed synapses, so no neuromorphic core can hold it; the cores take the plan without its host nodes (targets/map/host.ts splitHost)`);
   }
   const byId = new Map<string, IrNode>(ir.nodes.map((n) => [n.id, n]));
   const pops: ChipPopulation[] = plan.pops.map((p) => ({

@@ -200,6 +200,11 @@ describe('snnc map --host and snnc chip on a transformer', () => {
     const text = snnc('chip', mapFile, '--input', xFile, '-T', '8');
     expect(text.stdout).toMatch(/host share: 6 host nodes on an off-chip host/);
     expect(text.stdout).toMatch(/ASSUMPTION/);
+    expect(text.stdout).toMatch(/blocks\.1\/attn\/Softmax\s+softmax\s+[\d,]+\s+0\s/);
+    // Same inputs, same map: byte-identical.
+    const again = join(dir, 'mst2.map.json');
+    expect(snnc('map', irFile, '--chip', 'loihi1', '--host', 'off-chip', '-o', again).status).toBe(0);
+    expect(readFileSync(again, 'utf8')).toBe(readFileSync(mapFile, 'utf8'));
   }, 120_000);
 
   it('--host on an IR without host nodes is a one-line user error naming the file', () => {
