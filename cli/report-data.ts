@@ -352,10 +352,13 @@ export interface ChipRunFigures {
   links: Array<{ from: [number, number]; to: [number, number]; messages: number }>;
   step_latency_ns: number;
   energy_per_inference_pj: number;
+  host?: ChipView['host'];
 }
 
 function chipViewOf(loaded: LoadedMap, chip: ChipReport): ChipView {
-  return chipView(loaded.doc, { links: chip.links.loads, step_latency_ns: chip.latency.per_step_ns.mean, energy_per_inference_pj: chip.energy.per_inference.chip.total_pj });
+  const h = chip.host_nodes;
+  const host = h ? { placement: h.placement, nodes: h.nodes.length, energy_pj: h.energy_pj.total, energy_share: h.energy_share, latency_ns: h.latency_ns, latency_share: h.latency_share } : undefined;
+  return chipView(loaded.doc, { links: chip.links.loads, step_latency_ns: chip.latency.per_step_ns.mean, energy_per_inference_pj: chip.energy.per_inference.chip.total_pj, host });
 }
 
 /**
@@ -430,5 +433,6 @@ export function chipView(doc: ChipViewInput, run: ChipRunFigures): ChipView {
     }),
     step_latency_ns: run.step_latency_ns,
     energy_per_inference_pj: run.energy_per_inference_pj,
+    ...(run.host ? { host: run.host } : {}),
   };
 }

@@ -238,7 +238,14 @@ function summarySection(data: ReportData): string {
       ]),
     );
     cards.push(card('Step latency', `${fmtNum(c.step_latency_ns)} ns`, [`${fmtNum((c.step_latency_ns * snn.T) / 1000)} µs per inference (T = ${snn.T})`]));
-    cards.push(card('Chip energy / inference', fmtEnergy(c.energy_per_inference_pj), [`virtual ${c.name}, its event table`]));
+    cards.push(
+      c.host
+        ? card('Chip energy / inference', fmtEnergy(c.energy_per_inference_pj + c.host.energy_pj), [
+            `virtual ${c.name}: cores ${fmtEnergy(c.energy_per_inference_pj)} (event table)`,
+            `host nodes ${fmtEnergy(c.host.energy_pj)} (${pct(c.host.energy_share)}, ${c.host.placement})`,
+          ])
+        : card('Chip energy / inference', fmtEnergy(c.energy_per_inference_pj), [`virtual ${c.name}, its event table`]),
+    );
   }
   return `<section id="summary"><h2>Summary</h2><div class="cards">${cards.join('')}</div></section>`;
 }
@@ -692,6 +699,14 @@ function chipSection(data: ReportData): string {
       ['step latency', `${fmtNum(chip.step_latency_ns)} ns`],
       ['latency per inference', `${fmtNum((chip.step_latency_ns * data.snn.T) / 1000)} µs (T = ${data.snn.T})`],
       ['energy per inference (chip)', fmtEnergy(chip.energy_per_inference_pj)],
+      ...(chip.host
+        ? [
+            [
+              'host nodes',
+              `${int(chip.host.nodes)} on ${chip.host.placement === 'off-chip' ? 'an off-chip host' : 'the embedded processors'}: ${fmtEnergy(chip.host.energy_pj)} (${pct(chip.host.energy_share)} of cores + host), ${fmtNum(chip.host.latency_ns / 1000)} µs (${pct(chip.host.latency_share)} of the latency) per inference`,
+            ],
+          ]
+        : []),
       ['link traffic', `${num(totalLoad)} spike-hops / inference over ${int(chip.links.length)} links`],
       ...(multiChip ? [['between chips', `${num(crossing.reduce((s, l) => s + l.load, 0))} spikes / inference over ${int(crossing.length)} chip-to-chip links`]] : []),
     ],

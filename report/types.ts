@@ -186,8 +186,10 @@ export interface ChipView {
   links: ChipLink[];
   /** Wall time of one time step (slowest core plus barrier), ns. */
   step_latency_ns: number;
-  /** Energy per inference from the chip's event table, pJ. */
+  /** Energy per inference from the chip's event table, pJ (the neuromorphic cores'). */
   energy_per_inference_pj: number;
+  /** Transformers: the host nodes' share, apart from the cores' (where they ran, energy and time per inference). */
+  host?: { placement: string; nodes: number; energy_pj: number; energy_share: number; latency_ns: number; latency_share: number };
 }
 
 export interface ReportData {

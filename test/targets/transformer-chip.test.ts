@@ -17,6 +17,7 @@ import { readNpy, toLabels, writeNpy } from '../../runtime/npy.ts';
 import type { SpikeRecord } from '../../runtime/snn/engine.ts';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
 import { collectReport } from '../../cli/report-data.ts';
+import { renderReport } from '../../report/render.ts';
 import { configureFromMap, runChip } from '../../targets/chip/simulate.ts';
 import { loadChipSpec } from '../../targets/chip-spec.ts';
 import { buildMap, type MapOptions } from '../../targets/map/map-file.ts';
@@ -160,6 +161,9 @@ describe('the report of a transformer map', () => {
     const model = (name: string) => out.data.energy.find((m) => m.name === name)!;
     expect(model('loihi1').snn_per_inference).toBeCloseTo(chip.energy.per_inference.chip.total_pj + h.energy_pj.total, 3);
     expect(model('loihi1').source).toMatch(/host nodes on the embedded processors/);
+    // The chip view shows the host's share apart from the cores'.
+    expect(out.data.chip!.host).toEqual({ placement: 'embedded', nodes: 6, energy_pj: h.energy_pj.total, energy_share: h.energy_share, latency_ns: h.latency_ns, latency_share: h.latency_share });
+    expect(renderReport(out.data)).toMatch(/host nodes[^<]*<\/t[dh]>\s*<td[^>]*>6 on the embedded processors/);
     // loihi1-sanafe prices the same events with its own table, the host with its own host block.
     const sanafe = loadChipSpec('loihi1-sanafe').host!.embedded!;
     expect(model('loihi1-sanafe').snn_per_inference).toBeGreaterThan(h.ops * sanafe.op.energy_pj);
