@@ -258,10 +258,36 @@ function routeUse(m: Model, k: number, inc: Incoming, b: Block, spec: ChipSpec, 
         }
       }
     }
+  } else if (r.kind === 'dense' && !(b.r0 === 0 && b.r1 === H && b.x0 === 0 && b.x1 === W)) {
+    // Part of the planes of a [C, H, W] population (a transformer's token grid): the block's neurons, by dense row.
+    const outs = new Map<number, number[]>();
+    for (let c = b.c0; c < b.c1; c++) {
+      for (let y = b.r0; y < b.r1; y++) {
+        for (let x = b.x0; x < b.x1; x++) {
+          const t = (c * H + y) * W + x - inc.start;
+          if (t < 0 || t >= r.targets) continue;
+          const row = Math.floor(t / r.out);
+          const list = outs.get(row) ?? [];
+          list.push(t - row * r.out);
+          outs.set(row, list);
+        }
+      }
+    }
+    for (const row of [...outs.keys()].sort((a, b2) => a - b2)) {
+      const list = outs.get(row)!;
+      for (let f = 0; f < r.inner; f++) {
+        let n = 0;
+        for (const o of list) n += inc.nz![f * (r.out + 1) + o + 1] - inc.nz![f * (r.out + 1) + o];
+        if (n === 0) continue;
+        const mult = inc.mult ? inc.mult[row * r.inner + f] : 1;
+        axons += mult;
+        words += mult * synapseWords(n, spec);
+      }
+    }
   } else if (r.kind === 'dense') {
-    // A flat population: the block is the neuron range [c0, c1).
-    const first = b.c0 - inc.start;
-    const last = b.c1 - inc.start;
+    // Whole planes: the block is the neuron range [c0·H·W, c1·H·W) (a flat population: [c0, c1)).
+    const first = b.c0 * H * W - inc.start;
+    const last = b.c1 * H * W - inc.start;
     const rows = r.targets / r.out;
     for (let row = Math.max(0, Math.floor(first / r.out)); row < rows && row * r.out < last; row++) {
       const olo = Math.max(first - row * r.out, 0);
