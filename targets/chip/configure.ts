@@ -17,6 +17,8 @@ import { forEachMessageList } from './messages.ts';
 import { routerOf } from './routers.ts';
 
 export interface ChipConfig {
+  /** The map file it was configured from (absent for an in-memory map): refusals at run time name it. */
+  file?: string;
   spec: ChipSpec;
   ir: SnnIr;
   /** The plan the chip runs (quantised weights when the map quantises), host nodes included. */
@@ -50,7 +52,8 @@ function mismatch(message: string): never {
 /** Rebuilds the chip's configuration (which core holds what, each core's resources recounted from the routes) from a map and the plan of its IR. */
 export function configureChip(loaded: LoadedMap, onProgress?: (done: number, total: number) => void): ChipConfig {
   try {
-    return configureFrom(loaded, onProgress);
+    const cfg = configureFrom(loaded, onProgress);
+    return loaded.file ? { ...cfg, file: loaded.file } : cfg;
   } catch (e) {
     throw e instanceof SnncError && loaded.file ? e.inFile(loaded.file) : e;
   }

@@ -428,7 +428,8 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
   // Per population: the override, or the IR's reset; every mode used must be one the chip has.
   const resets = plan.pops.map((p) => opts.reset ?? p.reset);
   for (const r of new Set(resets)) {
-    if (!spec.neuron.reset_modes.includes(r)) throw new SnncError(`reset '${r}' is not a reset mode of ${spec.name} (${spec.neuron.reset_modes.join(', ')})`);
+    // About the map (its chip spec against its IR's neurons), so it names the map file when there is one.
+    if (!spec.neuron.reset_modes.includes(r)) throw new SnncError(`reset '${r}' is not a reset mode of ${spec.name} (${spec.neuron.reset_modes.join(', ')})`, cfg.file ? { file: cfg.file } : {});
   }
   const subtract = resets.map((r) => (r === 'subtract' ? 1 : 0));
   // What the report names: the override, or the IR's reset when all populations share it (mixed: noted per population).

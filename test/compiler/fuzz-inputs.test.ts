@@ -449,7 +449,9 @@ describe('fuzz: chip specs through loadChipSpec, mapping and the virtual chip', 
       const file = path.join(dir, `chip${seed}.json`);
       writeFileSync(file, text);
       const what = `chip seed ${seed}: ${mutation}`;
-      await trial('chip', what, [file], () => {
+      // What `snnc chip` names when the network cannot run on the described chip: the map made for it.
+      const mapFile = path.join(dir, `chip${seed}.map.json`);
+      await trial('chip', what, [file, mapFile], () => {
         const spec = loadChipSpec(file);
         const per = coresPerChip(spec);
         check(Number.isSafeInteger(per) && per >= 1, `${per} cores per chip`);
@@ -464,7 +466,7 @@ describe('fuzz: chip specs through loadChipSpec, mapping and the virtual chip', 
           if (e instanceof SnncError && !e.message.includes('\n')) return;
           throw e;
         }
-        const run = runChip(configureFromMap(built.doc, ir), input.input, { T: 4, seed: 1, labels: input.labels });
+        const run = runChip(configureChip({ doc: built.doc, ir, irFile: 'x', file: mapFile }), input.input, { T: 4, seed: 1, labels: input.labels });
         check(allFinite(run.report.energy) && allFinite(run.report.latency) && allFinite(run.report.counts), `the chip reported ${JSON.stringify(run.report.energy.per_step_pj)} pJ, ${JSON.stringify(run.report.latency.per_step_ns)} ns per step`);
       });
     }
