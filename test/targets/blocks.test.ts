@@ -11,21 +11,11 @@ import { buildMap } from '../../targets/map/map-file.ts';
 import { configureFromMap, runChip } from '../../targets/chip/simulate.ts';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
-import { compileFixture, recount } from './helpers.ts';
+import { compileFixture, recount, smallCores } from './helpers.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
 
 const loihi = loadChipSpec('loihi1');
 const NO_SHA = '0'.repeat(64);
-
-/** loihi1 with small cores, so that small layers are cut into many blocks. */
-function smallCores(neurons: number, axons: number, words: number): ChipSpec {
-  const limits = structuredClone(loihi.limits);
-  limits.neurons.value = neurons;
-  limits.input_axons.value = axons;
-  limits.output_axons.value = axons;
-  limits.synapse_words.value = words;
-  return { ...loihi, limits };
-}
 
 function expectExactUse(ir: SnnIr, spec: ChipSpec): ReturnType<typeof buildMap>['doc'] {
   const { doc } = buildMap(ir, 'x', NO_SHA, spec, { partitioner: 'blocks' });

@@ -67,6 +67,25 @@ function simCounts(plan: NetworkPlan, sim: SimulationResult, T: number): Map<str
   return out;
 }
 
+/** Spike counts of the simulator against the export's, per neuron and sample: total spikes, |differences| summed, which samples differ. */
+function compareCounts(plan: NetworkPlan, counts: Map<string, Float32Array>, exported: Map<string, Float32Array>, samples: number): { spikes: number; differing: number; sampleDiffers: Uint8Array } {
+  let spikes = 0;
+  let differing = 0;
+  const sampleDiffers = new Uint8Array(samples);
+  for (const p of plan.pops) {
+    const a = counts.get(p.id)!;
+    const b = exported.get(p.id)!;
+    for (let e = 0; e < a.length; e++) {
+      spikes += a[e];
+      if (a[e] !== b[e]) {
+        differing += Math.abs(a[e] - b[e]);
+        sampleDiffers[Math.floor(e / p.size)] = 1;
+      }
+    }
+  }
+  return { spikes, differing, sampleDiffers };
+}
+
 function sumOver(counts: Float32Array, size: number): Float64Array {
   const out = new Float64Array(size);
   for (let e = 0; e < counts.length; e++) out[e % size] += counts[e];
@@ -245,20 +264,7 @@ describe('export-onnx: against the simulator', () => {
     const sim = await simulate(ir, data.x, { T, labels: data.y, recordSpikes: true, workers: 1 });
     const plan = buildPlan(ir);
     const counts = simCounts(plan, sim, T);
-    let differing = 0;
-    let spikes = 0;
-    const sampleDiffers = new Uint8Array(n);
-    for (const p of plan.pops) {
-      const a = counts.get(p.id)!;
-      const b = r.counts!.get(p.id)!;
-      for (let e = 0; e < a.length; e++) {
-        spikes += a[e];
-        if (a[e] !== b[e]) {
-          differing += Math.abs(a[e] - b[e]);
-          sampleDiffers[Math.floor(e / p.size)] = 1;
-        }
-      }
-    }
+    const { spikes, differing, sampleDiffers } = compareCounts(plan, counts, r.counts!, n);
     expect(spikes).toBeGreaterThan(1e5);
     expect(differing).toBeLessThanOrEqual(SPIKE_TOLERANCE * spikes);
     const K = r.checkpoints.length;
@@ -293,16 +299,7 @@ describe('export-onnx: against the simulator', () => {
     const plan = buildPlan(ir);
     expect(plan.masks.length).toBe(2);
     const counts = simCounts(plan, sim, T);
-    let spikes = 0;
-    let differing = 0;
-    for (const p of plan.pops) {
-      const a = counts.get(p.id)!;
-      const b = r.counts!.get(p.id)!;
-      for (let e = 0; e < a.length; e++) {
-        spikes += a[e];
-        differing += Math.abs(a[e] - b[e]);
-      }
-    }
+    const { spikes, differing } = compareCounts(plan, counts, r.counts!, n);
     expect(differing).toBeLessThanOrEqual(SPIKE_TOLERANCE * spikes);
     for (const mask of sim.masks) {
       const passed = r.spikeTotals.get(mask.id)!.reduce((a, b) => a + b, 0);
@@ -328,16 +325,7 @@ describe('export-onnx: against the simulator', () => {
     const sim = await simulate(ir, data.x, { T, labels: data.y, recordSpikes: true, workers: 1 });
     const plan = buildPlan(ir);
     const counts = simCounts(plan, sim, T);
-    let spikes = 0;
-    let differing = 0;
-    for (const p of plan.pops) {
-      const a = counts.get(p.id)!;
-      const b = r.counts!.get(p.id)!;
-      for (let e = 0; e < a.length; e++) {
-        spikes += a[e];
-        differing += Math.abs(a[e] - b[e]);
-      }
-    }
+    const { spikes, differing } = compareCounts(plan, counts, r.counts!, n);
     expect(spikes).toBeGreaterThan(1e4);
     expect(differing).toBeLessThanOrEqual(SPIKE_TOLERANCE * spikes);
     expect(Array.from(r.predictions)).toEqual(Array.from(sim.checkpoint_predictions));
@@ -356,16 +344,7 @@ describe('export-onnx: against the simulator', () => {
       const r = await runOnnxExport(exportOnnx(ir, { T, attention }).bytes, ir, x, { T, keepCounts: true });
       const sim = await simulate(ir, x, { T, attention, recordSpikes: true, workers: 1 });
       const counts = simCounts(plan, sim, T);
-      let spikes = 0;
-      let differing = 0;
-      for (const p of plan.pops) {
-        const a = counts.get(p.id)!;
-        const b = r.counts!.get(p.id)!;
-        for (let e = 0; e < a.length; e++) {
-          spikes += a[e];
-          differing += Math.abs(a[e] - b[e]);
-        }
-      }
+      const { spikes, differing } = compareCounts(plan, counts, r.counts!, n);
       // Per-step attention multiplies this step's spikes: one flipped spike changes a whole row of scores,
       // so a flip spreads further than in a CNN (measured: 1067 of 6.1 M at T = 32 on 60 images, in 2 of them).
       expect(differing, attention).toBeLessThanOrEqual((attention === 'per-step' ? 20 : 1) * SPIKE_TOLERANCE * spikes);

@@ -13,7 +13,7 @@ import { activationStats } from '../../runtime/ann/calibrate.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
 import { readNpy, toFloatTensor, toLabels } from '../../runtime/npy.ts';
 import type { NetworkPlan } from '../../runtime/snn/plan.ts';
-import type { ChipSpec } from '../../targets/chip-spec.ts';
+import { type ChipSpec, loadChipSpec } from '../../targets/chip-spec.ts';
 import type { MapDocument } from '../../targets/map/map-file.ts';
 import { IrBuilder } from '../helpers/ir-builder.ts';
 import { tableOf } from '../../runtime/snn/routes.ts';
@@ -137,4 +137,15 @@ export function saveIr(ir: SnnIr, dir: string, name: string): string {
   const file = join(dir, `${name}.snn.json`);
   writeIr(ir, file);
   return file;
+}
+
+/** loihi1 with small cores (neurons, input and output axons, synapse words), so that small layers are cut into many blocks. */
+export function smallCores(neurons: number, axons: number, words: number): ChipSpec {
+  const loihi = loadChipSpec('loihi1');
+  const limits = structuredClone(loihi.limits);
+  limits.neurons.value = neurons;
+  limits.input_axons.value = axons;
+  limits.output_axons.value = axons;
+  limits.synapse_words.value = words;
+  return { ...loihi, limits };
 }

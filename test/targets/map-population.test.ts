@@ -10,20 +10,11 @@ import { forEachEntry } from '../../runtime/snn/routes.ts';
 import { type ChipSpec, LIMITS, loadChipSpec } from '../../targets/chip-spec.ts';
 import { buildMap, type MapDocument } from '../../targets/map/map-file.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
-import { wordsFor } from './helpers.ts';
+import { smallCores, wordsFor } from './helpers.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
 
 const loihi = loadChipSpec('loihi1');
 const NO_SHA = '0'.repeat(64);
-
-function smallCores(neurons: number, axons: number, words: number): ChipSpec {
-  const limits = structuredClone(loihi.limits);
-  limits.neurons.value = neurons;
-  limits.input_axons.value = axons;
-  limits.output_axons.value = axons;
-  limits.synapse_words.value = words;
-  return { ...loihi, limits };
-}
 
 type Use4 = [number, number, number, number];
 
