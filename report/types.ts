@@ -8,6 +8,7 @@
  * - a firing rate is spikes per neuron per time step (in [0, 1] for IF neurons that spike at most once a step);
  * - energies are in picojoules per inference.
  */
+import type { ModuleStats } from '../runtime/snn/simulate.ts';
 
 /** Where the numbers come from: the IR's provenance block plus the data the report was measured on. */
 export interface ReportProvenance {
@@ -74,21 +75,14 @@ export interface SnnRun {
 }
 
 /**
- * Work of one module (attention, mlp, other, or the total) per sample: the three classes of spike-triggered
- * accumulations, their sum, analog × analog MACs, softmax elements, and the energies (45 nm; the literature's
- * convention of Spikformer/MST beside it).
+ * Work of one module (attention, mlp, other, or the total) per sample, as the simulator counts it (the fields'
+ * meanings are on `ModuleStats`): the three classes of spike-triggered accumulations, their sum, analog × analog
+ * MACs, softmax elements, and the energies (45 nm; the literature's convention of Spikformer/MST beside it).
  */
-export interface ModuleWork {
-  sops: number;
-  products: number;
-  analog_spike_products: number;
-  spike_driven: number;
-  macs: number;
-  softmax_ops: number;
-  spike_driven_pj: number;
-  energy_45nm_pj: number;
-  literature_pj: number;
-}
+export type ModuleWork = Pick<
+  ModuleStats,
+  'sops' | 'products' | 'analog_spike_products' | 'spike_driven' | 'macs' | 'softmax_ops' | 'spike_driven_pj' | 'energy_45nm_pj' | 'literature_pj'
+>;
 
 /** Energy of one layer in one energy model, pJ per inference. */
 export interface EnergyLayer {
