@@ -119,7 +119,10 @@ export class ImageSource implements SampleSource {
     const out = new Float32Array(count * this.sampleSize);
     for (let lo = 0; lo < count; lo += IN_FLIGHT) {
       const n = Math.min(IN_FLIGHT, count - lo);
-      await Promise.all(Array.from({ length: n }, (_, k) => this.decodeInto(from + lo + k, out.subarray((lo + k) * this.sampleSize, (lo + k + 1) * this.sampleSize))));
+      const settled = await Promise.allSettled(Array.from({ length: n }, (_, k) => this.decodeInto(from + lo + k, out.subarray((lo + k) * this.sampleSize, (lo + k + 1) * this.sampleSize))));
+      // Decodes finish in any order; the error reported is the first image's in file order, so it is the same every run.
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     }
     if (divisor !== 1) toFloat32(out, divisor, out, this.name, from, this.sampleShape);
     return out;
