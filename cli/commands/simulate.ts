@@ -77,6 +77,7 @@ export async function simulate(irPath: string, options: SimulateOptions): Promis
   const planProgress = await createProgress('plan');
   const progress = await createProgress('simulate');
   const start = performance.now();
+  const startCpu = process.cpuUsage();
   let run: Awaited<ReturnType<typeof sim.simulateChunks>>;
   let plan: ReturnType<typeof buildPlan>;
   try {
@@ -116,10 +117,18 @@ export async function simulate(irPath: string, options: SimulateOptions): Promis
     ...simulateDocument(result, irPath, options, sim.checkpointsFor(result.T), warnings),
     images_per_second: result.samples / result.seconds,
     sops_per_second: (result.sops_per_sample * result.samples) / result.seconds,
+    // CPU time of every thread over the same span (plan building and simulation): SOPs per CPU-second do not depend on how many cores ran.
+    ...cpuRate(process.cpuUsage(startCpu), result.sops_per_sample * result.samples),
   };
   if (options.output && !shard) writeFileAtomic(options.output, resultJson(report));
   if (options.json) printJson(report);
   else process.stdout.write(render(result));
+}
+
+/** `cpu_seconds` (user + system, all threads) and SOPs per CPU-second. */
+function cpuRate(cpu: NodeJS.CpuUsage, sops: number): { cpu_seconds: number; sops_per_cpu_second: number } {
+  const seconds = (cpu.user + cpu.system) / 1e6;
+  return { cpu_seconds: seconds, sops_per_cpu_second: seconds > 0 ? sops / seconds : 0 };
 }
 
 /** The JSON document of a run (`--json` without the timings). */
@@ -141,7 +150,7 @@ function simulateDocument(result: SimulationResult, irPath: string, options: Pic
  * per-sample files (each shard writes its own rows), so that one run and merged shards give the same bytes.
  */
 export function resultJson(doc: Record<string, unknown>): string {
-  const { seconds: _s, images_per_second: _i, sops_per_second: _o, logits: _l, predictions: _p, ...rest } = doc;
+  const { seconds: _s, images_per_second: _i, sops_per_second: _o, cpu_seconds: _c, sops_per_cpu_second: _r, logits: _l, predictions: _p, ...rest } = doc;
   return `${JSON.stringify(rest, null, 2)}\n`;
 }
 

@@ -52,7 +52,7 @@ describe('simulate --shard i/n + merge = one run, byte for byte', () => {
     expect(doc.seconds).toBeUndefined();
     // The merged document is the --json one without its timings and per-sample file names.
     const json = JSON.parse(ok(snnc('simulate', qcfs, ...args, '--json')).stdout);
-    for (const k of ['seconds', 'images_per_second', 'sops_per_second', 'logits', 'predictions']) {
+    for (const k of ['seconds', 'images_per_second', 'sops_per_second', 'cpu_seconds', 'sops_per_cpu_second', 'logits', 'predictions']) {
       expect(k in json).toBe(true);
       delete json[k];
     }
