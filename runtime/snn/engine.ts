@@ -420,8 +420,9 @@ function stateLayout(plan: NetworkPlan, sole: boolean[][]): { at: StateAt; bytes
   const layout = new MemoryLayout();
   const n = plan.currentSize;
   const largestPop = Math.max(0, ...plan.pops.map((p) => p.size));
-  // Room to stage the largest conv target channel-last (kernels.wat deliverConv).
-  const staged = Math.max(0, ...plan.streams.flatMap((st) => st.fanout.routes.map((r) => (r.kind === 'conv' ? r.twin.cout * r.twin.outPlane : 0))));
+  // Room to stage the largest conv target channel-last (kernels.wat deliverConv, addConvValues).
+  const convTargets = [...plan.streams.flatMap((st) => st.fanout.routes), ...plan.input.routes];
+  const staged = Math.max(0, ...convTargets.map((r) => (r.kind === 'conv' ? r.twin.cout * r.twin.outPlane : 0)));
   const at: StateAt = {
     cur: layout.reserve(8 * n),
     base: layout.reserve(8 * n),
@@ -645,10 +646,13 @@ class Engine {
       if (r.kind !== 'conv' || !where) return;
       const t = r.twin;
       const c = where.twin;
+      const base = at.base + 8 * t.offset;
+      kernels.stage(base, at.acc, t.cout, t.outPlane, 1);
       kernels.addConvValues(
         at.x, plan.input.rows, plan.divisor, where.remap, c.weights, c.posPtr, c.posOut, c.posTap,
-        t.plane, t.outPlane, t.cinPerGroup, t.coutPerGroup, t.taps, at.base + 8 * t.offset,
+        t.plane, t.cinPerGroup, t.coutPerGroup, t.cout, t.taps, at.acc,
       );
+      kernels.stage(base, at.acc, t.cout, t.outPlane, 0);
     });
   }
 

@@ -171,7 +171,7 @@ describe('addConvValues', () => {
       const layout = new MemoryLayout();
       const at = {
         x: layout.reserve(4 * rows), cur: layout.reserve(8 * n), remap: layout.reserve(4 * rows), w: layout.reserve(4 * twin.weights.length),
-        posPtr: layout.reserve(4 * 6), posOut: layout.reserve(4 * 8), posTap: layout.reserve(4 * 8),
+        posPtr: layout.reserve(4 * 6), posOut: layout.reserve(4 * 8), posTap: layout.reserve(4 * 8), acc: layout.reserve(8 * 2 * cpg * outPlane),
       };
       const k = instantiateKernels(layout.size);
       const buf = k.memory.buffer;
@@ -184,7 +184,10 @@ describe('addConvValues', () => {
       const cur = new Float64Array(buf, at.cur, n);
       cur.set(ref);
       addValues(fanoutOf(rows, [route]), x, 0, divisor, ref);
-      k.addConvValues(at.x, rows, divisor, remap ? at.remap : -1, at.w, at.posPtr, at.posOut, at.posTap, plane, outPlane, cinPerGroup, cpg, taps, at.cur + 8 * offset);
+      // Staged channel-last around the kernel, as the engine does.
+      k.stage(at.cur + 8 * offset, at.acc, 2 * cpg, outPlane, 1);
+      k.addConvValues(at.x, rows, divisor, remap ? at.remap : -1, at.w, at.posPtr, at.posOut, at.posTap, plane, cinPerGroup, cpg, 2 * cpg, taps, at.acc);
+      k.stage(at.cur + 8 * offset, at.acc, 2 * cpg, outPlane, 0);
       expect(bits(cur)).toEqual(bits(ref));
     });
   }

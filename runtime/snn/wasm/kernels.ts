@@ -45,10 +45,10 @@ export interface Kernels {
   addEntriesAt(spikes: number, n: number, rowPtr: number, entries: number, cur: number): void;
   /** A dense route: each listed m = row·inner + j adds the f32 weights[j·out ..] to cur[row·out ..]. */
   deliverDense(list: number, n: number, inner: number, out: number, weights: number, cur: number): void;
-  /** The analog input (f32 at x, rows of them) through a conv twin with f32 weights, as routes.ts addValues adds it. */
+  /** The analog input (f32 at x, rows of them) through a conv twin with f32 weights, as routes.ts addValues adds it, into currents staged channel-last at acc. */
   addConvValues(
     x: number, rows: number, divisor: number, remap: number, weights: number, posPtr: number, posOut: number, posTap: number,
-    plane: number, outPlane: number, cinPerGroup: number, cpg: number, taps: number, cur: number,
+    plane: number, cinPerGroup: number, cpg: number, cout: number, taps: number, acc: number,
   ): void;
   /** Copies `bytes` bytes from `src` to `dst` (no overlap). */
   copy(dst: number, src: number, bytes: number): void;

@@ -551,18 +551,20 @@
         (br $next)))
     (local.get $kept))
 
-  ;; The analog input through a conv twin (routes.ts addValues, in its order): for each input element i < $rows
+;; The analog input through a conv twin (routes.ts addValues, in its order): for each input element i < $rows
   ;; with x = $x[i] (f32) ≠ 0 that the remap ($remap = −1: none) sends to twin element m = c·plane + s,
-  ;; a = x / $divisor ($divisor 1: x), and cur[group(c)·cpg·outPlane + o·outPlane + posOut[q]] += a·w for
-  ;; each pair q of s and each non-zero f32 weight w = weights[(c·taps + posTap[q])·cpg + o].
+  ;; a = x / $divisor ($divisor 1: x), and acc[posOut[q]·cout + group(c)·cpg + o] += a·w for each pair q of s and
+  ;; each non-zero f32 weight w = weights[(c·taps + posTap[q])·cpg + o]. The currents are staged channel-last at
+  ;; $acc (as for the spikes' deliveries), so the cpg outputs of a pair are contiguous: two per f64x2, each lane
+  ;; the scalar's multiply then add; a lane whose weight is 0 keeps its current (bitselect), as the scalar skips it.
   (func (export "addConvValues")
     (param $x i32) (param $rows i32) (param $divisor f64) (param $remap i32) (param $weights i32)
     (param $posPtr i32) (param $posOut i32) (param $posTap i32)
-    (param $plane i32) (param $outPlane i32) (param $cinPerGroup i32) (param $cpg i32) (param $taps i32) (param $cur i32)
+    (param $plane i32) (param $cinPerGroup i32) (param $cpg i32) (param $cout i32) (param $taps i32) (param $acc i32)
     (local $i i32) (local $m i32) (local $c i32) (local $s i32) (local $q i32) (local $qEnd i32) (local $o i32)
-    (local $first i32) (local $wb i32) (local $tb i32) (local $stride i32)
-    (local $xi f64) (local $a f64) (local $w f64)
-    (local.set $stride (i32.shl (local.get $outPlane) (i32.const 3)))
+    (local $group i32) (local $wb i32) (local $tb i32) (local $pairs i32)
+    (local $xi f64) (local $a f64) (local $w f64) (local $a2 v128) (local $w2 v128) (local $t v128)
+    (local.set $pairs (i32.and (local.get $cpg) (i32.const -2)))
     (block $doneI
       (loop $forI
         (br_if $doneI (i32.ge_u (local.get $i) (local.get $rows)))
@@ -573,11 +575,10 @@
         (if (i32.and (f64.ne (local.get $xi) (f64.const 0)) (i32.ge_s (local.get $m) (i32.const 0)))
           (then
             (local.set $a (select (local.get $xi) (f64.div (local.get $xi) (local.get $divisor)) (f64.eq (local.get $divisor) (f64.const 1))))
+            (local.set $a2 (f64x2.splat (local.get $a)))
             (local.set $c (i32.div_u (local.get $m) (local.get $plane)))
             (local.set $s (i32.sub (local.get $m) (i32.mul (local.get $c) (local.get $plane))))
-            (local.set $first (i32.add (local.get $cur) (i32.mul
-              (i32.mul (i32.div_u (local.get $c) (local.get $cinPerGroup)) (local.get $cpg))
-              (local.get $stride))))
+            (local.set $group (i32.shl (i32.mul (i32.div_u (local.get $c) (local.get $cinPerGroup)) (local.get $cpg)) (i32.const 3)))
             (local.set $q (i32.load (i32.add (local.get $posPtr) (i32.shl (local.get $s) (i32.const 2)))))
             (local.set $qEnd (i32.load (i32.add (local.get $posPtr) (i32.shl (i32.add (local.get $s) (i32.const 1)) (i32.const 2)))))
             (block $doneQ
@@ -588,19 +589,27 @@
                     (i32.add (i32.mul (local.get $c) (local.get $taps)) (i32.load (i32.add (local.get $posTap) (i32.shl (local.get $q) (i32.const 2)))))
                     (local.get $cpg))
                   (i32.const 2))))
-                (local.set $tb (i32.add (local.get $first)
-                  (i32.shl (i32.load (i32.add (local.get $posOut) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3))))
+                (local.set $tb (i32.add (i32.add (local.get $acc) (local.get $group))
+                  (i32.shl (i32.mul (i32.load (i32.add (local.get $posOut) (i32.shl (local.get $q) (i32.const 2)))) (local.get $cout)) (i32.const 3))))
                 (local.set $o (i32.const 0))
                 (block $doneO
                   (loop $forO
-                    (br_if $doneO (i32.ge_u (local.get $o) (local.get $cpg)))
+                    (br_if $doneO (i32.ge_u (local.get $o) (local.get $pairs)))
+                    (local.set $w2 (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $wb) (i32.shl (local.get $o) (i32.const 2))))))
+                    (local.set $t (v128.load (local.get $tb)))
+                    (v128.store (local.get $tb) (v128.bitselect
+                      (f64x2.add (local.get $t) (f64x2.mul (local.get $a2) (local.get $w2)))
+                      (local.get $t)
+                      (f64x2.ne (local.get $w2) (f64x2.splat (f64.const 0)))))
+                    (local.set $tb (i32.add (local.get $tb) (i32.const 16)))
+                    (local.set $o (i32.add (local.get $o) (i32.const 2)))
+                    (br $forO)))
+                (if (i32.lt_u (local.get $o) (local.get $cpg))
+                  (then
                     (local.set $w (f64.promote_f32 (f32.load (i32.add (local.get $wb) (i32.shl (local.get $o) (i32.const 2))))))
                     (if (f64.ne (local.get $w) (f64.const 0))
                       (then (f64.store (local.get $tb)
-                        (f64.add (f64.load (local.get $tb)) (f64.mul (local.get $a) (local.get $w))))))
-                    (local.set $tb (i32.add (local.get $tb) (local.get $stride)))
-                    (local.set $o (i32.add (local.get $o) (i32.const 1)))
-                    (br $forO)))
+                        (f64.add (f64.load (local.get $tb)) (f64.mul (local.get $a) (local.get $w))))))))
                 (local.set $q (i32.add (local.get $q) (i32.const 1)))
                 (br $forQ)))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
