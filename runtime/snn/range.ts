@@ -61,8 +61,25 @@ export async function runClaimed(
     const first = from + Atomics.add(counter, 0, 1) * block;
     if (first >= to) return out;
     const count = Math.min(block, to - first);
-    const x = await source.read(first, count);
-    const before = done;
-    out.push({ first, chunk: runChunk(plan, x, first, opts, (d) => onSample?.((done = before + d)), loaded) });
+    try {
+      const x = await source.read(first, count);
+      const before = done;
+      out.push({ first, chunk: runChunk(plan, x, first, opts, (d) => onSample?.((done = before + d)), loaded) });
+    } catch (error) {
+      throw new BlockError(first, error);
+    }
+  }
+}
+
+/**
+ * An error met in the block of samples that starts at `first`. Threads fail in any order; the run reports
+ * the failure of the lowest block, which is the one a single thread would have met first.
+ */
+export class BlockError extends Error {
+  constructor(
+    readonly first: number,
+    readonly error: unknown,
+  ) {
+    super(error instanceof Error ? error.message : String(error));
   }
 }

@@ -35,7 +35,7 @@ import type { ConvTable } from './conv-table.ts';
 import { type AttentionMode, type ChunkOptions, type ChunkResult, loadPlan, planImage, type SpikeRecord } from './engine.ts';
 import { CATEGORIES, MODULES, type ModuleName } from './modules.ts';
 import { buildPlan, type NetworkPlan, type ThresholdSummary } from './plan.ts';
-import { type ClaimedChunk, runClaimed, runRange } from './range.ts';
+import { BlockError, type ClaimedChunk, runClaimed, runRange } from './range.ts';
 import type { Route } from './routes.ts';
 import type { WorkerJob, WorkerMessage } from './worker.ts';
 
@@ -314,7 +314,7 @@ async function runWorkers(
           report(w, msg.done);
         } else if (msg.type === 'error') {
           finished = true;
-          reject(new SnncError(msg.detail, msg.where));
+          reject(new BlockError(msg.first, new SnncError(msg.detail, msg.where)));
         } else {
           finished = true;
           resolve(msg.chunks);
@@ -330,11 +330,15 @@ async function runWorkers(
   try {
     const all = (await Promise.all([main, ...jobs])).flat();
     return all.sort((a, b) => a.first - b.first).map(({ chunk }) => chunk);
-  } catch (e) {
-    // Stop the other threads' claims, then the threads.
+  } catch {
+    // Stop further claims and let the blocks in flight end: blocks are claimed in order, so the lowest
+    // failing block is the first bad one, and the error is the one a single thread reports, every run.
     Atomics.store(counter, 0, samples);
+    const failed = (await Promise.allSettled([main, ...jobs])).flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
     await Promise.all(threads.map((t) => t.terminate()));
-    throw e;
+    const first = (e: unknown) => (e instanceof BlockError ? e.first : Number.MAX_SAFE_INTEGER);
+    const lowest = failed.reduce((a, b) => (first(b) < first(a) ? b : a));
+    throw lowest instanceof BlockError ? lowest.error : lowest;
   }
 }
 

@@ -105,5 +105,14 @@ describe('bad data met by a simulator worker thread', () => {
     data[150 * 64 + 9] = Infinity;
     writeNpy(at('inf.npy'), { dtype: 'float32', shape: [200, 64], data });
     expectUserError(snnc('simulate', ir, '--input', at('inf.npy'), '-T', '4', '--workers', '2'), 'inf.npy', 'non-finite value Infinity at index [150, 9]');
+    // Two bad samples far apart, so that either thread may meet its own first: the lower one is reported, every run,
+    // as one thread would report it (the threads' blocks in flight end before the error is chosen).
+    data[150 * 64 + 9] = 1;
+    data[20 * 64 + 3] = NaN;
+    data[190 * 64 + 1] = -Infinity;
+    writeNpy(at('two.npy'), { dtype: 'float32', shape: [200, 64], data });
+    for (const workers of ['1', '2', '2']) {
+      expectUserError(snnc('simulate', ir, '--input', at('two.npy'), '-T', '64', '--workers', workers), 'two.npy', 'non-finite value NaN at index [20, 3]');
+    }
   }, 60_000);
 });
