@@ -358,6 +358,7 @@ withDataOptions(program
   .option('--seed <s>', 'seed of the random spike masks', seedValue, 0)
   .addOption(new Option('--reset <mode>', 'reset every population by subtraction or to zero (Loihi 1’s native neuron); default: each population’s reset as the IR says').choices(['subtract', 'zero']))
   .addOption(new Option('--attention <mode>', 'transformer IRs: the host nodes’ matmul/softmax rule, as simulate’s: per-step (MST) or accumulated (exact rate product)').choices(['per-step', 'accumulated']).default('accumulated'))
+  .option('--workers <n>', 'threads, the main one included, each with its own copy of the chip; the same report for any n (default: up to 2 cores from 64 samples on; 1 with --trace)', positiveInteger)
   .option('--trace', 'with --json: add every step’s per-core counts and routes')
   .option('--json', 'print one JSON object instead of tables')
   .option('-o, --output <result.json>', 'write the report as JSON without its wall time (the same bytes as snnc merge of its shards); with --shard, the partial result')

@@ -9,14 +9,13 @@
 import { SnncError } from '../../compiler/errors.ts';
 import type { ImageOptions } from '../../runtime/data/source.ts';
 import { writeFileAtomic } from '../../runtime/npy.ts';
-import type { ChipConfig, ChipReport, SampleSubtotals, Totals } from '../../targets/chip/simulate.ts';
-import type { HostCounts } from '../../targets/chip/host.ts';
-import type { EnergyBreakdown, EventCounts } from '../../targets/energy.ts';
+import type { ChipConfig, ChipReport } from '../../targets/chip/simulate.ts';
+import type { EnergyBreakdown } from '../../targets/energy.ts';
+import { availableParallelism } from 'node:os';
 import { checkOutputPath, createProgress, formatCount, formatTable, printJson } from '../common.ts';
 import { type ImageFlags, imageOptions, openDataset, parseShard, readAll } from '../data.ts';
-import { CATEGORIES } from '../../runtime/snn/modules.ts';
-import { fileSha256, type Partial, toJsonArray, writePartial } from '../partial.ts';
-import { warnIfLimitExceeds } from './simulate.ts';
+import { fileSha256, type Partial, writePartial } from '../partial.ts';
+import { warn, warnIfLimitExceeds } from './simulate.ts';
 
 export interface ChipOptions extends ImageFlags {
   input: string;
@@ -30,6 +29,8 @@ export interface ChipOptions extends ImageFlags {
   json?: boolean;
   /** `i/n`: run shard i of n and write its partial result to `output`. */
   shard?: string;
+  /** Threads, the main one included (targets/chip/parallel.ts). */
+  workers?: number;
   /** The report as JSON without its wall time; with --shard, the partial result. */
   output?: string;
 }
@@ -71,19 +72,24 @@ export async function chip(mapPath: string, options: ChipOptions): Promise<void>
     configuring.stop();
   }
   const progress = await createProgress('chip');
-  let run: ReturnType<typeof chipSim.runChip>;
+  const runOpts = {
+    T: options.steps,
+    seed: options.seed,
+    labels: data.labels,
+    reset: options.reset,
+    attention: options.attention,
+    trace: options.trace,
+    sampleOffset: opened.from,
+    keepSubtotals: shard !== undefined,
+    onProgress: (done: number, total: number) => progress.update(done, total),
+  };
+  const cores = availableParallelism();
+  if (options.workers !== undefined && options.workers > cores) warn(`--workers ${options.workers}: this machine has ${cores} cores; more threads than cores only add overhead`);
+  // Each thread holds its own chip: one by default for a few samples (a large map's copy costs memory), never with --trace (per-step detail of one run).
+  const workers = options.trace ? 1 : Math.max(1, Math.min(data.samples, options.workers ?? (data.samples < 64 ? 1 : Math.min(cores, 2))));
+  let run: Pick<ReturnType<typeof chipSim.runChip>, 'report' | 'totals' | 'subtotals'>;
   try {
-    run = chipSim.runChip(cfg, data.x.data as Float32Array, {
-      T: options.steps,
-      seed: options.seed,
-      labels: data.labels,
-      reset: options.reset,
-      attention: options.attention,
-      trace: options.trace,
-      sampleOffset: opened.from,
-      keepSubtotals: shard !== undefined,
-      onProgress: (done, total) => progress.update(done, total),
-    });
+    run = workers > 1 ? await (await import('../../targets/chip/parallel.ts')).runChipThreads(mapPath, cfg, data.x.data as Float32Array, runOpts, workers) : chipSim.runChip(cfg, data.x.data as Float32Array, runOpts);
   } finally {
     progress.stop();
   }
@@ -91,7 +97,7 @@ export async function chip(mapPath: string, options: ChipOptions): Promise<void>
   const doc = { map: mapPath, input: options.input, labels: options.labels ?? null, ...report };
   validateDocument('chip-report', JSON.parse(JSON.stringify(doc)), '(chip report)');
   if (shard) {
-    writePartial(options.output!, 'chip', key!, shard, opened, partialData(run.totals, run.subtotals!));
+    writePartial(options.output!, 'chip', key!, shard, opened, (await import('../../targets/chip/merge.ts')).partialData(run.totals, run.subtotals!));
     process.stderr.write(`wrote ${options.output}: shard ${shard.index}/${shard.count}, samples ${opened.from}…${opened.to - 1} of ${opened.samples}\n`);
   } else if (options.output) {
     writeFileAtomic(options.output, resultJson(doc));
@@ -135,169 +141,22 @@ function chipKey(mapPath: string, o: ChipOptions): ChipKey {
   };
 }
 
-/**
- * A chip part: its samples' predictions and labels, the integer event counts summed over them (exact in any
- * order), and each sample's non-integer subtotals (step times, busy times, route energies), which the merge
- * adds in sample order as one run does.
- */
-interface ChipPartialData {
-  reset: 'subtract' | 'zero';
-  mixed_reset: boolean;
-  barrier_ns: number;
-  checkpoints: number[];
-  labels: number[] | null;
-  predictions: number[];
-  events: EventCounts;
-  link_loads: Array<[number, number]>;
-  layers: Record<'spike_out' | 'synaptic_op' | 'message_out' | 'neuron_active' | 'neuron_inactive', number[]>;
-  cores: Record<'synaptic_op' | 'neuron_update' | 'message_out' | 'message_in', number[]>;
-  masks: Array<{ dropped: number; synaptic_op: number; message: number }>;
-  max_step_ns: number;
-  /** Transformer maps: the host nodes' integer counts (their time is per sample, in per_sample.host_ns). */
-  host: null | { ops: number[]; values_out: number[]; values_in: number; totals: Record<HostTotalsKey, number[]> };
-  per_sample: Record<keyof SampleSubtotals, number[]>;
-}
-
-type HostTotalsKey = 'products' | 'analogSpike' | 'analogMacs' | 'operandSpikes' | 'softmaxOps' | 'analogOut';
-const HOST_TOTALS: HostTotalsKey[] = ['products', 'analogSpike', 'analogMacs', 'operandSpikes', 'softmaxOps', 'analogOut'];
-
-const LAYER_COUNTS = ['spike_out', 'synaptic_op', 'message_out', 'neuron_active', 'neuron_inactive'] as const;
-const CORE_COUNTS = ['synaptic_op', 'neuron_update', 'message_out', 'message_in'] as const;
-const SUBTOTALS = ['ns', 'busy', 'hop_pj', 'mask_hop_pj', 'host_ns'] as const;
-
-function partialData(t: Totals, sub: SampleSubtotals): ChipPartialData {
-  return {
-    reset: t.reset,
-    mixed_reset: t.mixedReset,
-    barrier_ns: t.barrier,
-    checkpoints: t.checkpoints,
-    labels: t.opts.labels ? toJsonArray(t.opts.labels) : null,
-    predictions: toJsonArray(t.allPredictions),
-    events: t.events,
-    link_loads: [...t.linkLoads].sort((a, b) => a[0] - b[0]),
-    layers: Object.fromEntries(LAYER_COUNTS.map((k) => [k, toJsonArray(t.layerTotals[k])])) as ChipPartialData['layers'],
-    cores: Object.fromEntries(CORE_COUNTS.map((k) => [k, toJsonArray(t.coreTotals[k])])) as ChipPartialData['cores'],
-    masks: t.masks.map((m) => ({ dropped: m.dropped, synaptic_op: m.synaptic_op, message: m.message })),
-    max_step_ns: t.maxStepNs,
-    host: t.host
-      ? {
-          ops: toJsonArray(t.host.ops),
-          values_out: toJsonArray(t.host.valuesOut),
-          values_in: t.host.valuesIn,
-          totals: Object.fromEntries(HOST_TOTALS.map((k) => [k, toJsonArray(t.host!.totals[k])])) as Record<HostTotalsKey, number[]>,
-        }
-      : null,
-    per_sample: Object.fromEntries(SUBTOTALS.map((k) => [k, toJsonArray(sub[k])])) as ChipPartialData['per_sample'],
-  };
-}
-
-/** `snnc merge` of chip parts: the document one unsharded `chip -o` writes, from the same sums in the same order. */
+/** `snnc merge` of chip parts: the document one unsharded `chip -o` writes, from the same sums in the same order (targets/chip/merge.ts). */
 export async function mergeChip(parts: Array<Partial & { file: string }>): Promise<string> {
-  const [{ readMap }, chipSim, { validateDocument }] = await Promise.all([
+  const [{ readMap }, chipSim, { mergeParts }, { validateDocument }] = await Promise.all([
     import('../../targets/map/map-file.ts'),
     import('../../targets/chip/simulate.ts'),
+    import('../../targets/chip/merge.ts'),
     import('../../compiler/schema.ts'),
   ]);
   const key = parts[0]!.key as ChipKey;
   if (fileSha256(key.map) !== key.map_sha256) throw new SnncError(`is not the map the parts were run on (its sha256 differs from ${parts[0]!.file}'s)`, { file: key.map });
   const cfg: ChipConfig = chipSim.configureChip(readMap(key.map));
-  const N = cfg.cores;
-  const L = cfg.net.pops.length;
-  const M = cfg.plan.masks.length;
-  const H = cfg.host ? cfg.plan.analog.length : 0;
-  const S = parts[0]!.samples;
-  const first = parts[0]!.data as ChipPartialData;
-  const K = first.checkpoints?.length ?? 0;
-  const events = chipSimEmpty(first.events);
-  const linkLoads = new Map<number, number>();
-  const layerTotals = Object.fromEntries([...LAYER_COUNTS, 'hop_pj'].map((k) => [k, new Float64Array(L)])) as Totals['layerTotals'];
-  const coreTotals = Object.fromEntries(CORE_COUNTS.map((k) => [k, new Float64Array(N)])) as Totals['coreTotals'];
-  const busy = new Float64Array(N);
-  const masks = Array.from({ length: M }, () => ({ dropped: 0, synaptic_op: 0, message: 0, hop_pj: 0 }));
-  const host: HostCounts | null = cfg.host
-    ? { ops: new Float64Array(H), valuesOut: new Float64Array(H), ns: new Float64Array(H), valuesIn: 0, totals: Object.fromEntries(HOST_TOTALS.map((k) => [k, new Float64Array(k === 'analogOut' ? H * CATEGORIES : H)])) as HostCounts['totals'] }
-    : null;
-  const allPredictions = new Int32Array(S * K);
-  const labels: number[] = [];
-  let totalNs = 0;
-  let maxStepNs = 0;
-  for (const p of parts) {
-    const d = p.data as ChipPartialData;
-    const n = p.to - p.from;
-    const sub = d?.per_sample;
-    const sizes = { ns: n, busy: n * N, hop_pj: n * L, mask_hop_pj: n * M, host_ns: n * H };
-    if (
-      !sub ||
-      !SUBTOTALS.every((k) => Array.isArray(sub[k]) && sub[k].length === sizes[k]) ||
-      !Array.isArray(d.predictions) ||
-      d.predictions.length !== n * K ||
-      d.masks?.length !== M ||
-      !LAYER_COUNTS.every((k) => d.layers?.[k]?.length === L) ||
-      !CORE_COUNTS.every((k) => d.cores?.[k]?.length === N) ||
-      (host !== null) !== (d.host != null) ||
-      (host && !HOST_TOTALS.every((k) => d.host!.totals?.[k]?.length === host.totals[k].length))
-    ) {
-      throw new SnncError(`malformed chip partial (its counts do not fit ${key.map}: ${N} cores, ${L} layers, ${M} masks, ${n} samples)`, { file: p.file });
-    }
-    // Integer counts: exact in any order.
-    for (const k of Object.keys(events) as Array<keyof EventCounts>) events[k] += d.events[k];
-    for (const [id, x] of d.link_loads) linkLoads.set(id, (linkLoads.get(id) ?? 0) + x);
-    for (const k of LAYER_COUNTS) d.layers[k].forEach((x, i) => (layerTotals[k][i] += x));
-    for (const k of CORE_COUNTS) d.cores[k].forEach((x, i) => (coreTotals[k][i] += x));
-    d.masks.forEach((m, i) => {
-      masks[i]!.dropped += m.dropped;
-      masks[i]!.synaptic_op += m.synaptic_op;
-      masks[i]!.message += m.message;
-    });
-    if (host && d.host) {
-      d.host.ops.forEach((x, i) => (host.ops[i] += x));
-      d.host.values_out.forEach((x, i) => (host.valuesOut[i] += x));
-      host.valuesIn += d.host.values_in;
-      for (const k of HOST_TOTALS) d.host.totals[k].forEach((x, i) => (host.totals[k][i] += x));
-    }
-    allPredictions.set(d.predictions, p.from * K);
-    if (d.labels) labels.push(...d.labels);
-    if (d.max_step_ns > maxStepNs) maxStepNs = d.max_step_ns;
-    // Non-integer sums: sample by sample, in sample order, as runChip adds them.
-    for (let s = 0; s < n; s++) {
-      totalNs += sub.ns[s]!;
-      for (let c = 0; c < N; c++) busy[c] += sub.busy[s * N + c]!;
-      for (let k = 0; k < L; k++) layerTotals.hop_pj[k] += sub.hop_pj[s * L + k]!;
-      for (let k = 0; k < M; k++) masks[k]!.hop_pj += sub.mask_hop_pj[s * M + k]!;
-      if (host) for (let k = 0; k < H; k++) host.ns[k] += sub.host_ns[s * H + k]!;
-    }
-  }
-  const opts = { T: key.T, seed: key.seed, labels: key.labels ? Int32Array.from(labels) : undefined, reset: key.reset ?? undefined };
-  const totals: Totals = {
-    samples: S,
-    T: key.T,
-    seed: key.seed >>> 0,
-    reset: first.reset,
-    mixedReset: first.mixed_reset,
-    opts,
-    events,
-    linkLoads,
-    layerTotals,
-    coreTotals,
-    busy,
-    masks,
-    totalNs,
-    maxStepNs,
-    barrier: first.barrier_ns,
-    allPredictions,
-    checkpoints: first.checkpoints,
-    host,
-  };
+  const totals = mergeParts(cfg, parts, parts[0]!.samples, { T: key.T, seed: key.seed, labelled: key.labels !== null, reset: key.reset }, key.map);
   const report = chipSim.assemble(cfg, totals, performance.now());
   const doc = { map: key.map, input: key.input, labels: key.labels, ...report };
   validateDocument('chip-report', JSON.parse(JSON.stringify(doc)), '(chip report)');
   return resultJson(doc);
-}
-
-/** Zeroed counts with the part's event names. */
-function chipSimEmpty(like: EventCounts): EventCounts {
-  if (!like || typeof like !== 'object') throw new SnncError('malformed chip partial (no event counts)');
-  return Object.fromEntries(Object.keys(like).map((k) => [k, 0])) as unknown as EventCounts;
 }
 
 function percent(x: number, digits = 2): string {

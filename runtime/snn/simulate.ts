@@ -24,13 +24,12 @@
  *   FLOPs, for every layer fed by spikes (composed synapse tables, and matmuls including q·kᵀ and attn·v,
  *   the rate being that of A if A is spike-driven, else of B); layers fed by analog values at E_MAC × FLOPs.
  */
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { SnncError } from '../../compiler/errors.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
 import { arraySource, specForRange, type SampleSource } from '../data/source.ts';
+import { startWorker } from '../threads.ts';
 import type { ConvTable } from './conv-table.ts';
 import { type AttentionMode, type ChunkOptions, type ChunkResult, loadPlan, planImage, type SpikeRecord } from './engine.ts';
 import { CATEGORIES, MODULES, type ModuleName } from './modules.ts';
@@ -258,24 +257,6 @@ function share<T>(value: T): T {
 }
 
 /**
- * A Worker running worker.js next to this file (compiled dist/), or worker.ts under tsx/vitest. Node 20
- * ignores `--import tsx` in a worker's execArgv for the entry module, so the .ts entry is loaded by a
- * small bootstrap that registers tsx's loader first.
- */
-function startWorker(workerData: WorkerJob): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData });
-  let api: string;
-  try {
-    api = import.meta.resolve('tsx/esm/api');
-  } catch {
-    api = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href;
-  }
-  const entry = new URL('./worker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData });
-}
-
-/**
  * Runs the samples on the main thread and `workers` − 1 worker threads over one shared memory (the weights
  * once, a state block per thread). Blocks of samples are claimed from a shared counter, so the main thread
  * works while the workers start, and all finish together; the chunks come back in sample order.
@@ -306,7 +287,7 @@ async function runWorkers(
     const w = i + 1;
     return new Promise<ClaimedChunk[]>((resolve, reject) => {
       const job: WorkerJob = { plan: shared, source: specForRange(source, first, to), from: first, to, opts, loaded: { image, memory, slot: w }, counter, block };
-      const worker = startWorker(job);
+      const worker = startWorker(import.meta.url, 'worker', job);
       threads.push(worker);
       let finished = false;
       worker.on('message', (msg: WorkerMessage) => {

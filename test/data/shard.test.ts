@@ -159,6 +159,31 @@ describe('chip --shard i/n + merge = one chip run, byte for byte', () => {
     expect(JSON.parse(readFileSync(at('chip-mst-one.json'), 'utf8')).host_nodes.latency_ns).toBeGreaterThan(0);
   }, 240_000);
 
+  it('--workers n (threads, each with its own chip, merged as shards are) = one thread, byte for byte; also inside a shard', () => {
+    const cases: Array<[string, string[], string]> = [
+      [at('chip-qcfs.map.json'), fm, 'threads-qcfs'],
+      [at('chip-rsm.map.json'), [...fm, '--seed', '5'], 'threads-rsm'],
+      [at('chip-mst.map.json'), digits, 'threads-mst'],
+    ];
+    for (const [map, args, name] of cases) {
+      ok(snnc('chip', map, ...args, '--workers', '1', '-o', at(`${name}-1.json`)));
+      const one = readFileSync(at(`${name}-1.json`), 'utf8');
+      for (const workers of ['2', '3']) {
+        // (3 threads on a 2-core machine warn, and still give the same bytes)
+        expect(snnc('chip', map, ...args, '--workers', workers, '-o', at(`${name}-${workers}.json`)).status).toBe(0);
+        expect(readFileSync(at(`${name}-${workers}.json`), 'utf8'), `${name}, ${workers} workers`).toBe(one);
+      }
+    }
+    // A shard run on 2 threads writes the partial result of one thread: its merge is the one run.
+    const map = at('chip-qcfs.map.json');
+    const parts = ['0/2', '1/2'].map((shard, i) => {
+      ok(snnc('chip', map, ...fm, '--shard', shard, '--workers', '2', '-o', at(`threads-part-${i}.json`)));
+      return at(`threads-part-${i}.json`);
+    });
+    ok(snnc('merge', ...parts, '-o', at('threads-merged.json')));
+    expect(readFileSync(at('threads-merged.json'), 'utf8')).toBe(readFileSync(at('threads-qcfs-1.json'), 'utf8'));
+  }, 240_000);
+
   it('refuses parts of another map, a gap, an overlap, another command; --trace and no -o with --shard', () => {
     const map = at('chip-changing.map.json');
     const args = ['--input', fx('fmnist_test_x.npy'), '-T', '4', '--limit', '9'];
