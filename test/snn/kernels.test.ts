@@ -1,6 +1,7 @@
 /**
  * The simulator's WebAssembly kernels (runtime/snn/wasm/kernels.wat) against plain JavaScript loops written
  * from their specification, bit for bit: the neuron update (ranges that exercise its 4-, 2- and 1-neuron paths, IF and LIF,
+ * the chip's per-core runs of it,
  * subtract and zero reset, currents of both signs and exact zeros), the conv delivery over channel counts
  * that exercise its 8-wide, 2-wide and scalar paths, the dense delivery, the offset table delivery, the SOP
  * sum, the remap, and the analog input through a conv twin.
@@ -53,6 +54,57 @@ describe('integrate', () => {
         expect(bits(v)).toEqual(bits(rv));
       });
     }
+  }
+});
+
+describe('integrateCores', () => {
+  // The chip's update: runs of neurons per core (lengths 1 to 9, cores revisited), each run through integrate's SIMD paths.
+  for (const [leakLo, subtract] of [[1, 1], [0.7, 1], [0.8, 0]]) {
+    it(`per-core counts and spikes = the rule neuron by neuron, leak ≥ ${leakLo}, ${subtract ? 'subtract' : 'zero'} reset`, () => {
+      const [from, end, cores] = [3, 140, 6];
+      const n = end + 2;
+      const layout = new MemoryLayout();
+      const at = {
+        cur: layout.reserve(8 * n), base: layout.reserve(8 * n), v: layout.reserve(8 * n), theta: layout.reserve(8 * n), leak: layout.reserve(8 * n),
+        list: layout.reserve(4 * n), coreOf: layout.reserve(4 * n), act: layout.reserve(8 * cores), spk: layout.reserve(8 * cores),
+      };
+      const k = instantiateKernels(layout.size);
+      const buf = k.memory.buffer;
+      const view = (o: number) => new Float64Array(buf, o, n);
+      const [cur, base, v, theta, leak] = [view(at.cur), view(at.base), view(at.v), view(at.theta), view(at.leak)];
+      const c0 = randomArray(11, n, -0.6, 1.2);
+      for (let i = 0; i < n; i += 5) c0[i] = 0;
+      cur.set(c0);
+      base.set(randomArray(12, n, -0.1, 0.3));
+      v.set(randomArray(13, n, -0.5, 1));
+      theta.set(randomArray(14, n, 0.2, 1));
+      leak.set(randomArray(15, n, leakLo, 1));
+      const coreOf = new Int32Array(buf, at.coreOf, n);
+      const lengths = randomArray(16, n, 1, 10);
+      for (let i = 0, r = 0; i < n; r++) for (let j = 0; j < Math.floor(lengths[r]) && i < n; j++) coreOf[i++] = (r * 5) % cores;
+      const [rc, rv] = [Float64Array.from(cur), Float64Array.from(v)];
+      const [rAct, rSpk] = [new Float64Array(cores), new Float64Array(cores)];
+      const list: number[] = [];
+      for (let i = from; i < end; i++) {
+        const c = rc[i];
+        let x = leak[i] * rv[i] + c;
+        rc[i] = base[i];
+        if (x >= theta[i]) {
+          x = subtract ? x - theta[i] : 0;
+          list.push(i - from);
+          rSpk[coreOf[i]]++;
+          rAct[coreOf[i]]++;
+        } else if (c !== 0) rAct[coreOf[i]]++;
+        rv[i] = x;
+      }
+      const ns = k.integrateCores(at.cur, at.base, at.v, at.theta, at.leak, from, end, at.list, at.coreOf, at.act, at.spk, subtract);
+      expect(ns).toBe(list.length);
+      expect(Array.from(new Int32Array(buf, at.list, ns))).toEqual(list);
+      expect(Array.from(new Float64Array(buf, at.act, cores))).toEqual(Array.from(rAct));
+      expect(Array.from(new Float64Array(buf, at.spk, cores))).toEqual(Array.from(rSpk));
+      expect(bits(cur)).toEqual(bits(rc));
+      expect(bits(v)).toEqual(bits(rv));
+    });
   }
 });
 

@@ -8,6 +8,8 @@
 ;; plain JavaScript loops they replace (f64x2.add is two IEEE double additions), so results are bit-identical.
 (module
   (import "env" "memory" (memory 1 65536 shared))
+  ;; $integrateRange's count of non-spiking neurons that had a non-zero current.
+  (global $active (mut i32) (i32.const 0))
 
   ;; THE NEURON UPDATE of neurons [from, end), one rule for IF, LIF, signed IF and bursts (compiler/ir/types.ts IfNode):
   ;; v = λ·v + I; I = base; spike if v >= θ (list i − from); v −= θ ($subtract) or v = 0. λ is per neuron
@@ -25,14 +27,26 @@
     (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $leak i32) (param $subtract i32)
     (param $from i32) (param $end i32) (param $list i32) (param $out i32)
     (param $tracer i32) (param $payload i32) (param $burst i32) (param $signed i32) (param $t i32) (result i32)
-    (local $i i32) (local $e i32) (local $ns i32) (local $active i32) (local $bits i32) (local $pairEnd i32)
-    (local $c v128) (local $vi v128) (local $th v128) (local $fire v128) (local $keep v128)
-    (local $c2 v128) (local $vi2 v128) (local $th2 v128) (local $fire2 v128) (local $quadEnd i32) (local $k i32) (local $act v128)
+    (local $ns i32)
     (if (i32.or (local.get $signed) (i32.gt_u (local.get $burst) (i32.const 1)))
       (then (return (call $integrateGraded
         (local.get $cur) (local.get $base) (local.get $v) (local.get $theta) (local.get $leak)
         (local.get $from) (local.get $end) (local.get $list) (local.get $out)
         (local.get $tracer) (local.get $payload) (local.get $burst) (local.get $signed) (local.get $t)))))
+    (local.set $ns (call $integrateRange
+      (local.get $cur) (local.get $base) (local.get $v) (local.get $theta) (local.get $leak) (local.get $subtract)
+      (local.get $from) (local.get $end) (local.get $list) (local.get $from)))
+    (f64.store (local.get $out) (f64.convert_i32_u (global.get $active)))
+    (local.get $ns))
+
+  ;; integrate's plain rule on neurons [from, end), listing spiking neurons as i − $origin from $list on;
+  ;; returns the spikes and leaves the non-spiking neurons with a non-zero current in $active.
+  (func $integrateRange
+    (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $leak i32) (param $subtract i32)
+    (param $from i32) (param $end i32) (param $list i32) (param $origin i32) (result i32)
+    (local $i i32) (local $e i32) (local $ns i32) (local $active i32) (local $bits i32) (local $pairEnd i32)
+    (local $c v128) (local $vi v128) (local $th v128) (local $fire v128) (local $keep v128)
+    (local $c2 v128) (local $vi2 v128) (local $th2 v128) (local $fire2 v128) (local $quadEnd i32) (local $k i32) (local $act v128)
     ;; All ones where the reset subtracts θ, all zeros where it sets v to 0.
     (local.set $keep (i64x2.splat (i64.sub (i64.const 0) (i64.extend_i32_u (i32.ne (local.get $subtract) (i32.const 0))))))
     (local.set $i (local.get $from))
@@ -69,7 +83,7 @@
         (v128.store (i32.add (local.get $cur) (local.get $e)) (v128.load (i32.add (local.get $base) (local.get $e))))
         (v128.store offset=16 (i32.add (local.get $cur) (local.get $e)) (v128.load offset=16 (i32.add (local.get $base) (local.get $e))))
         (local.set $bits (i32.or (i64x2.bitmask (local.get $fire)) (i32.shl (i64x2.bitmask (local.get $fire2)) (i32.const 2))))
-        (local.set $k (i32.sub (local.get $i) (local.get $from)))
+        (local.set $k (i32.sub (local.get $i) (local.get $origin)))
         (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (local.get $k))
         (local.set $ns (i32.add (local.get $ns) (i32.and (local.get $bits) (i32.const 1))))
         (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.add (local.get $k) (i32.const 1)))
@@ -103,9 +117,9 @@
         (v128.store (i32.add (local.get $cur) (local.get $e)) (v128.load (i32.add (local.get $base) (local.get $e))))
         (v128.store (i32.add (local.get $v) (local.get $e)) (local.get $vi))
         (local.set $bits (i64x2.bitmask (local.get $fire)))
-        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.sub (local.get $i) (local.get $from)))
+        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.sub (local.get $i) (local.get $origin)))
         (local.set $ns (i32.add (local.get $ns) (i32.and (local.get $bits) (i32.const 1))))
-        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.add (i32.sub (local.get $i) (local.get $from)) (i32.const 1)))
+        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.add (i32.sub (local.get $i) (local.get $origin)) (i32.const 1)))
         (local.set $ns (i32.add (local.get $ns) (i32.shr_u (local.get $bits) (i32.const 1))))
         (local.set $active (i32.add (local.get $active)
           (i32.popcnt (i64x2.bitmask (v128.andnot (f64x2.ne (local.get $c) (f64x2.splat (f64.const 0))) (local.get $fire))))))
@@ -128,11 +142,11 @@
         (f64.store (i32.add (local.get $cur) (local.get $e)) (f64.load (i32.add (local.get $base) (local.get $e))))
         (v128.store64_lane 0 (i32.add (local.get $v) (local.get $e)) (local.get $vi))
         (local.set $bits (i32.and (i64x2.bitmask (local.get $fire)) (i32.const 1)))
-        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.sub (local.get $i) (local.get $from)))
+        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.sub (local.get $i) (local.get $origin)))
         (local.set $ns (i32.add (local.get $ns) (local.get $bits)))
         (local.set $active (i32.add (local.get $active)
           (i32.and (i32.const 1) (i64x2.bitmask (v128.andnot (f64x2.ne (local.get $c) (f64x2.splat (f64.const 0))) (local.get $fire))))))))
-    (f64.store (local.get $out) (f64.convert_i32_u (local.get $active)))
+    (global.set $active (local.get $active))
     (local.get $ns))
 
   ;; THE NEURON RULE of graded populations (see integrate), one neuron at a time; they reset by subtraction.
@@ -399,51 +413,33 @@
 
   ;; The virtual chip's neuron update of neurons [from, end): THE NEURON RULE of `integrate` (λ at $leak, reset by
   ;; subtraction ($subtract) or to zero), counted per core ($coreOf: i32 per neuron): a spike adds 1 to the core's $spk and $act
-  ;; (f64 per core), a non-spiking neuron with a non-zero current 1 to its $act. A core's neurons are mostly
-  ;; consecutive, so the counts are kept in locals until the core changes: adding to the same counter in
-  ;; memory neuron after neuron would chain every iteration on the last one's store. Returns the spikes.
+  ;; (f64 per core), a non-spiking neuron with a non-zero current 1 to its $act. A core's neurons come in runs of
+  ;; consecutive ones (a slice's rows); each run is updated by $integrateRange (four neurons per iteration, SIMD)
+  ;; and counted once. Returns the spikes, listed as i − $from.
   (func (export "integrateCores")
     (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $leak i32) (param $from i32) (param $end i32)
     (param $list i32) (param $coreOf i32) (param $act i32) (param $spk i32) (param $subtract i32) (result i32)
-    (local $i i32) (local $e i32) (local $c f64) (local $vi f64) (local $th f64) (local $ns i32)
-    (local $core i32) (local $owner i32) (local $active i32) (local $fired i32)
+    (local $i i32) (local $j i32) (local $core i32) (local $ns i32) (local $fired i32)
     (local.set $i (local.get $from))
-    (if (i32.lt_u (local.get $from) (local.get $end))
-      (then (local.set $core (i32.load (i32.add (local.get $coreOf) (i32.shl (local.get $from) (i32.const 2)))))))
     (block $done
-      (loop $next
+      (loop $runs
         (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
-        (local.set $owner (i32.load (i32.add (local.get $coreOf) (i32.shl (local.get $i) (i32.const 2)))))
-        (if (i32.ne (local.get $owner) (local.get $core))
-          (then
-            (call $count (local.get $act) (local.get $spk) (local.get $core) (local.get $active) (local.get $fired))
-            (local.set $core (local.get $owner))
-            (local.set $active (i32.const 0))
-            (local.set $fired (i32.const 0))))
-        (local.set $e (i32.shl (local.get $i) (i32.const 3)))
-        (local.set $c (f64.load (i32.add (local.get $cur) (local.get $e))))
-        (local.set $vi (f64.add
-          (f64.mul (f64.load (i32.add (local.get $leak) (local.get $e))) (f64.load (i32.add (local.get $v) (local.get $e))))
-          (local.get $c)))
-        (f64.store (i32.add (local.get $cur) (local.get $e)) (f64.load (i32.add (local.get $base) (local.get $e))))
-        (local.set $th (f64.load (i32.add (local.get $theta) (local.get $e))))
-        (if (f64.ge (local.get $vi) (local.get $th))
-          (then
-            (local.set $vi (select (f64.sub (local.get $vi) (local.get $th)) (f64.const 0) (local.get $subtract)))
-            (i32.store
-              (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2)))
-              (i32.sub (local.get $i) (local.get $from)))
-            (local.set $ns (i32.add (local.get $ns) (i32.const 1)))
-            (local.set $fired (i32.add (local.get $fired) (i32.const 1)))
-            (local.set $active (i32.add (local.get $active) (i32.const 1))))
-          (else
-            (if (f64.ne (local.get $c) (f64.const 0))
-              (then (local.set $active (i32.add (local.get $active) (i32.const 1)))))))
-        (f64.store (i32.add (local.get $v) (local.get $e)) (local.get $vi))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $next)))
-    (if (i32.lt_u (local.get $from) (local.get $end))
-      (then (call $count (local.get $act) (local.get $spk) (local.get $core) (local.get $active) (local.get $fired))))
+        ;; The run of neurons [i, j) on one core.
+        (local.set $core (i32.load (i32.add (local.get $coreOf) (i32.shl (local.get $i) (i32.const 2)))))
+        (local.set $j (i32.add (local.get $i) (i32.const 1)))
+        (block $runEnd
+          (loop $scan
+            (br_if $runEnd (i32.ge_u (local.get $j) (local.get $end)))
+            (br_if $runEnd (i32.ne (i32.load (i32.add (local.get $coreOf) (i32.shl (local.get $j) (i32.const 2)))) (local.get $core)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $scan)))
+        (local.set $fired (call $integrateRange
+          (local.get $cur) (local.get $base) (local.get $v) (local.get $theta) (local.get $leak) (local.get $subtract)
+          (local.get $i) (local.get $j) (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (local.get $from)))
+        (call $count (local.get $act) (local.get $spk) (local.get $core) (i32.add (global.get $active) (local.get $fired)) (local.get $fired))
+        (local.set $ns (i32.add (local.get $ns) (local.get $fired)))
+        (local.set $i (local.get $j))
+        (br $runs)))
     (local.get $ns))
 
   ;; act[core] += active; spk[core] += fired (f64 counters).
