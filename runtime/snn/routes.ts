@@ -30,6 +30,12 @@ interface RouteBase {
   category: number;
   /** Non-zero composed weights per source element. */
   fanOut: Int32Array;
+  /**
+   * A quantised copy of a route (targets/map/quantize.ts): the weights before quantisation, laid out as the
+   * route's own (twin weights, dense weights, table values). Their non-zeros are the route's synapses: a
+   * weight rounded to 0 stays in synapse memory and still costs its synaptic op.
+   */
+  unquantized?: Float32Array;
 }
 
 export interface ConvRoute extends RouteBase {
@@ -126,11 +132,14 @@ export function remapFanOut(remap: Int32Array | null, perMid: Int32Array, rows: 
   return out;
 }
 
-/** Visits source element i's (target, weight) entries in one route, zero weights included. */
-export function forEachEntry(r: Route, i: number, visit: (target: number, weight: number) => void): void {
+/**
+ * Visits source element i's (target, weight) entries in one route, zero weights included; `index` is the
+ * weight's place in the route's weights (twin, dense matrix or table values).
+ */
+export function forEachEntry(r: Route, i: number, visit: (target: number, weight: number, index: number) => void): void {
   if (r.kind === 'table') {
     const { rowPtr, col, val } = r.csr;
-    for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) visit(col[j], val[j]);
+    for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) visit(col[j], val[j], j);
     return;
   }
   const m = r.remap ? r.remap[i] : i;
@@ -139,7 +148,7 @@ export function forEachEntry(r: Route, i: number, visit: (target: number, weight
     const row = Math.floor(m / r.inner);
     const k = m - row * r.inner;
     const first = r.offset + row * r.out;
-    for (let o = 0; o < r.out; o++) visit(first + o, r.weights[k * r.out + o]);
+    for (let o = 0; o < r.out; o++) visit(first + o, r.weights[k * r.out + o], k * r.out + o);
     return;
   }
   const t = r.twin;
@@ -149,16 +158,17 @@ export function forEachEntry(r: Route, i: number, visit: (target: number, weight
   const first = t.offset + g * t.coutPerGroup * t.outPlane;
   for (let q = t.posPtr[s]; q < t.posPtr[s + 1]; q++) {
     const wb = (c * t.taps + t.posTap[q]) * t.coutPerGroup;
-    for (let o = 0; o < t.coutPerGroup; o++) visit(first + o * t.outPlane + t.posOut[q], t.weights[wb + o]);
+    for (let o = 0; o < t.coutPerGroup; o++) visit(first + o * t.outPlane + t.posOut[q], t.weights[wb + o], wb + o);
   }
 }
 
 const tables = new WeakMap<Fanout, Csr>();
 
 /**
- * The explicit table of a fan-out: row i's non-zero entries over all routes, columns ascending — exactly
- * the table the compiler would compose synapse by synapse. O(synapses): for the mapper and the virtual
- * chip on networks that fit, and for tests; the simulator never builds it. Kept once per fan-out.
+ * The explicit table of a fan-out: row i's synapses over all routes (its non-zero entries; of a quantised
+ * route, those whose unquantised weight is non-zero), columns ascending — exactly the table the compiler
+ * would compose synapse by synapse. O(synapses): for the greedy mapper on networks that fit, and for tests;
+ * the simulator and the virtual chip never build it. Kept once per fan-out.
  */
 export function tableOf(f: Fanout): Csr {
   const cached = tables.get(f);
@@ -176,8 +186,9 @@ export function tableOf(f: Fanout): Csr {
     rowCol.length = 0;
     rowVal.clear();
     for (const r of f.routes) {
-      forEachEntry(r, i, (target, w) => {
-        if (w === 0) return;
+      const synapse = r.unquantized;
+      forEachEntry(r, i, (target, w, index) => {
+        if ((synapse ? synapse[index] : w) === 0) return;
         rowCol.push(target);
         rowVal.set(target, w);
       });

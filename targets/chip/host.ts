@@ -17,7 +17,7 @@
  */
 import { CATEGORIES } from '../../runtime/snn/modules.ts';
 import { HostState, hostStep, type HostTotals, hostTotals } from '../../runtime/snn/engine.ts';
-import { tableOf } from '../../runtime/snn/routes.ts';
+import { forEachEntry, type Route, routeStart } from '../../runtime/snn/routes.ts';
 import type { ChipConfig } from './configure.ts';
 
 /** Over a run: per host node its operations, values out and time; values in over all. */
@@ -35,7 +35,8 @@ export class ChipHost {
   /** This sample's time per host node (ns), added to counts.ns at its end: a run's time is a sum of sample subtotals, as sharded runs merge it. */
   readonly sampleNs: Float64Array;
   private readonly states: HostState[];
-  private readonly coreRows: Array<{ ptr: Int32Array; col: Int32Array }>;
+  /** Per host node: the routes of its output that reach core compartments (other host operands stay on the host). */
+  private readonly coreRoutes: Route[][];
   private readonly mark: Int32Array;
   private stamp = 0;
   private pendingIn = 0;
@@ -47,17 +48,7 @@ export class ChipHost {
     const { plan } = cfg;
     const start = cfg.host!.split.start;
     this.states = plan.analog.map((a) => new HostState(a));
-    // Per host node: its output's targets on the cores (other host operands stay on the host).
-    this.coreRows = plan.analog.map((a) => {
-      const { rowPtr, col } = tableOf(a.fanout);
-      const ptr = new Int32Array(rowPtr.length);
-      const kept: number[] = [];
-      for (let e = 0; e + 1 < rowPtr.length; e++) {
-        for (let j = rowPtr[e]; j < rowPtr[e + 1]; j++) if (col[j] < start) kept.push(col[j]);
-        ptr[e + 1] = kept.length;
-      }
-      return { ptr, col: Int32Array.from(kept) };
-    });
+    this.coreRoutes = plan.analog.map((a) => a.fanout.routes.filter((r) => routeStart(r) < start));
     this.mark = new Int32Array(start);
     const n = plan.analog.length;
     this.counts = { ops: new Float64Array(n), valuesOut: new Float64Array(n), ns: new Float64Array(n), valuesIn: 0, totals: hostTotals(n) };
@@ -92,20 +83,20 @@ export class ChipHost {
     const state = this.states[a];
     hostStep(plan, state, a, t, cur, base, this.accumulated, totals);
     const ops = opsOf(totals, a) - before;
-    // Distinct compartments on the cores that this step's non-zero outputs reach.
-    const { ptr, col } = this.coreRows[a];
+    // Distinct compartments on the cores that this step's non-zero outputs reach, walked from the routes.
     const { y } = state;
     const mark = this.mark;
     const id = ++this.stamp;
+    const start = mark.length;
     let out = 0;
+    const visit = (target: number, w: number) => {
+      if (w === 0 || target >= start || mark[target] === id) return;
+      mark[target] = id;
+      out++;
+    };
     for (let e = 0; e < y.length; e++) {
       if (y[e] === 0) continue;
-      for (let j = ptr[e]; j < ptr[e + 1]; j++) {
-        if (mark[col[j]] !== id) {
-          mark[col[j]] = id;
-          out++;
-        }
-      }
+      for (const r of this.coreRoutes[a]) forEachEntry(r, e, visit);
     }
     const proc = this.cfg.host!.processor;
     const ns = (ops / proc.processors.value) * proc.op.latency_ns + (this.pendingIn + out) * proc.transfer.latency_ns;

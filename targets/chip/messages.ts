@@ -9,6 +9,7 @@
  * partition cuts channels into ranges), so a message's synapses are, per tap, the non-zero weights over a
  * run of channels: a difference of prefix counts. A dense route's row likewise (runs over its outputs). The
  * cost per source element is O(taps × runs) instead of O(synapses), and memory O(weights + neurons).
+ * A quantised route's synapses are the non-zeros of its unquantised weights (one rounded to 0 stays).
  */
 import type { ConvRoute, DenseRoute, Fanout, Route } from '../../runtime/snn/routes.ts';
 
@@ -52,7 +53,8 @@ function nonZeroPrefix(weights: Float32Array, width: number): Int32Array {
 
 function convCounter(r: ConvRoute, sliceOf: Int32Array): Counter {
   const t = r.twin;
-  const { plane, outPlane, taps, cinPerGroup, coutPerGroup: cpg, cout, offset, posPtr, posOut, posTap, weights } = t;
+  const { plane, outPlane, taps, cinPerGroup, coutPerGroup: cpg, cout, offset, posPtr, posOut, posTap } = t;
+  const weights = r.unquantized ?? t.weights;
   const runs = runsOf(outPlane, cout, (p, o) => offset + o * outPlane + p, sliceOf);
   // Few output channels per group (depthwise) against many runs: visit the channels themselves.
   if (cpg <= 2 * (runs.from.length / outPlane)) {
@@ -93,7 +95,8 @@ function convCounter(r: ConvRoute, sliceOf: Int32Array): Counter {
 }
 
 function denseCounter(r: DenseRoute, sliceOf: Int32Array): Counter {
-  const { inner, out, offset, weights } = r;
+  const { inner, out, offset } = r;
+  const weights = r.unquantized ?? r.weights;
   const { ptr, from, slice } = runsOf(r.targets / out, out, (row, o) => offset + row * out + o, sliceOf);
   const prefix = nonZeroPrefix(weights, out);
   return (i, add) => {
@@ -109,11 +112,12 @@ function denseCounter(r: DenseRoute, sliceOf: Int32Array): Counter {
   };
 }
 
-/** `only`: the route is the whole fan-out, whose table is the route's own, every entry a synapse (a quantised weight rounded to 0 stays in memory); otherwise tableOf drops zero weights. */
+/** `only`: the route is the whole fan-out, whose table is the route's own, every entry a synapse; otherwise tableOf drops zero weights. */
 function counterOf(r: Route, sliceOf: Int32Array, only: boolean): Counter {
   if (r.kind === 'conv') return convCounter(r, sliceOf);
   if (r.kind === 'dense') return denseCounter(r, sliceOf);
-  const { rowPtr, col, val } = r.csr;
+  const { rowPtr, col } = r.csr;
+  const val = r.unquantized ?? r.csr.val;
   return (i, add) => {
     for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) if (only || val[j] !== 0) add(sliceOf[col[j]], 1);
   };

@@ -294,7 +294,6 @@ function buildMapWith(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: st
   let edges: CoreEdge[];
   let messages: number;
   if (useBlocks) {
-    if (options.quantize) throw new SnncError(`--quantize reads every synapse: not available with the block partitioner (${synapses} synapses); map without --quantize`);
     const { pops, popOf } = chipPopulations(ir, plan);
     net = { plan, pops, popOf, incoming: [] };
     ({ part, edges, messages } = blockPartition(plan, pops, spec, {

@@ -93,7 +93,9 @@ describe('the virtual chip counts every message', () => {
     const { input } = samples('fmnist_test_x.npy', 'fmnist_test_y.npy', 2);
     const chip = recount(ir, input, 16, 'loihi1', 'per-group');
     const mapped = buildMap(ir, 'x', '0'.repeat(64), loadChipSpec('loihi1'), { quantize: 'per-group' });
-    expect(mapped.plan.streams.every((s) => s.conv === null)).toBe(true);
+    // The quantised plan keeps the operators' structure (conv twins, dense rows) with quantised weight copies.
+    expect(mapped.plan.streams.flatMap((s) => s.fanout.routes.map((r) => r.kind))).toEqual(['conv', 'conv', 'dense']);
+    expect(mapped.plan.streams.every((s) => s.fanout.routes.every((r) => r.unquantized))).toBe(true);
     const sim = await simulatePlan(mapped.plan, input, { T: 16, seed: 0, recordSpikes: true, workers: 1 });
     chip.spikes!.forEach((c, s) => {
       expect(c.offsets).toEqual(sim.spikes![s].offsets);
