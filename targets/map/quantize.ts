@@ -288,7 +288,17 @@ function quantizedCopies(weights: Float32Array, bits: number): (exponent: number
   return (e) => {
     let q = copies.get(e);
     if (!q) {
-      q = e === NONE ? new Float32Array(weights.length) : Float32Array.from(weights, (w) => quantizeWeight(w, e, bits));
+      q = new Float32Array(weights.length);
+      if (e !== NONE) {
+        // quantizeWeight, inlined: the same operations, so the same values.
+        const hi = 2 ** (bits - 1) - 1;
+        const lo = -(2 ** (bits - 1));
+        const scale = 2 ** e;
+        for (let j = 0; j < q.length; j++) {
+          const x = weights[j] / scale;
+          q[j] = Math.min(hi, Math.max(lo, Math.sign(x) * Math.round(Math.abs(x)))) * scale;
+        }
+      }
       copies.set(e, q);
     }
     return q;
@@ -304,10 +314,17 @@ function quantizeConv(r: ConvRoute, rows: number, coreOf: Int32Array, exponentOn
   const { bankOf, exponents } = banksOf(classOf, runs, cout, exponentOn);
   const quantized = exponents.map((e) => {
     if (e.every((x) => x === e[0])) return copy(e[0]);
+    // Output channel o's weights from the copy of its exponent.
     const q = new Float32Array(weights.length);
-    for (let c = 0; c < cin; c++) {
-      const g0 = Math.floor(c / cinPerGroup) * cpg;
-      for (let j = c * taps * cpg; j < (c + 1) * taps * cpg; j++) q[j] = copy(e[g0 + (j % cpg)])[j];
+    for (let o = 0; o < cout; o++) {
+      const from = copy(e[o]);
+      const g = Math.floor(o / cpg);
+      for (let c = g * cinPerGroup; c < (g + 1) * cinPerGroup; c++) {
+        for (let tap = 0; tap < taps; tap++) {
+          const j = (c * taps + tap) * cpg + o - g * cpg;
+          q[j] = from[j];
+        }
+      }
     }
     return q;
   });
@@ -337,7 +354,15 @@ function quantizeDense(r: DenseRoute, rows: number, coreOf: Int32Array, exponent
   const lines = r.targets / out;
   const { classOf, runs } = lineClasses(lines, out, (row, o) => coreOf[offset + row * out + o]);
   const { bankOf, exponents } = banksOf(classOf, runs, out, exponentOn);
-  const quantized = exponents.map((e) => (e.every((x) => x === e[0]) ? copy(e[0]) : Float32Array.from(weights, (_, j) => copy(e[j % out])[j])));
+  const quantized = exponents.map((e) => {
+    if (e.every((x) => x === e[0])) return copy(e[0]);
+    const q = new Float32Array(weights.length);
+    for (let o = 0; o < out; o++) {
+      const from = copy(e[o]);
+      for (let j = o; j < q.length; j += out) q[j] = from[j];
+    }
+    return q;
+  });
   if (exponents.length === 1) return [{ ...r, weights: quantized[0], unquantized: weights }];
   return quantized.map((q, b) => {
     const remap = new Int32Array(rows).fill(-1);
