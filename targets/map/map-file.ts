@@ -231,8 +231,8 @@ function buildMapLayouts(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256:
   const outputAxons = options.outputAxons ?? 'auto';
   const population: Layout[] = outputAxons === 'auto' ? [{ synapses: 'population', outputAxons: 'neuron' }, { synapses: 'population', outputAxons: 'population' }] : [{ synapses: 'population', outputAxons }];
   const layouts: Layout[] = synapses === 'discrete' ? [{ synapses, outputAxons: 'neuron' }] : synapses === 'population' ? population : [{ synapses: 'discrete', outputAxons: 'neuron' }, ...population];
-  // Only the block partitioner lays out population synapses, and it cannot quantise.
-  const last = options.partitioner === 'greedy' || options.quantize ? 0 : layouts.length - 1;
+  // Only the block partitioner lays out population synapses.
+  const last = options.partitioner === 'greedy' ? 0 : layouts.length - 1;
   const notes: string[] = [];
   let first: unknown;
   let fewest: BoardError | undefined;
@@ -241,7 +241,7 @@ function buildMapLayouts(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256:
       // Layouts that a later one may replace stop as soon as they cannot fit; the last is counted to the end.
       const result = buildMapWith(ir, plan, irFile, irSha256, spec, { ...options, ...layouts[k], stopEarly: k < last });
       result.notes.push(...notes);
-      if (layouts[k].synapses === 'population') compareDiscrete(result, layouts[0].synapses === 'discrete' && k > 0 ? first : undefined, () => buildMapWith(ir, plan, irFile, irSha256, spec, { ...options, synapses: 'discrete', outputAxons: 'neuron', stopEarly: true }));
+      if (layouts[k].synapses === 'population') compareDiscrete(result, layouts[0].synapses === 'discrete' && k > 0 ? first : undefined, () => buildMapWith(ir, plan, irFile, irSha256, spec, { ...options, synapses: 'discrete', outputAxons: 'neuron', stopEarly: true, quantize: null }));
       return result;
     } catch (e) {
       first ??= e;

@@ -212,6 +212,18 @@ describe('quantisation from the routes', () => {
     });
   }
 
+  it('quantises maps with population synapses (block partitioner): the chip reproduces the simulator on fmnist_cnn_qcfs (2 images, T = 16)', async () => {
+    const ir = compileFixture('fmnist_cnn_qcfs');
+    const { input } = samples('fmnist_test_x.npy', 'fmnist_test_y.npy', 2);
+    const mapped = buildMap(ir, 'x', '0'.repeat(64), spec, { synapses: 'population', quantize: 'per-group' });
+    expect(mapped.doc.options.synapses).toBe('population');
+    expect(mapped.doc.quantization!.stats.zeroed).toBeGreaterThan(0);
+    const chip = runChip(configureFromMap(mapped.doc, ir), input, { T: 16, recordSpikes: true });
+    const sim = await simulatePlan(mapped.plan, input, { T: 16, recordSpikes: true, workers: 1 });
+    chip.spikes!.forEach((c, s) => expect(c.indices).toEqual(sim.spikes![s].indices));
+    expect(chip.report.counts.synaptic_op).toBe(sim.sops_per_sample);
+  });
+
   it('refuses a map whose exponents miss a core that synapses reach', () => {
     const ir = tokenNetwork();
     const float = buildMap(ir, 'x', '0'.repeat(64), smallCores(7, 4096, 16384), { partitioner: 'greedy' });
