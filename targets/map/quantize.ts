@@ -17,11 +17,13 @@
  * row of outputs. A quantised conv route keeps the twin's structure with a quantised weight copy per
  * *bank*: the output positions whose channels see the same exponents (one bank when the cores split a
  * layer by channels, or when their exponents agree); a position-split layer with different exponents
- * becomes one conv route per bank over that bank's positions.
+ * becomes one conv route per bank over that bank's positions (of a signed or burst population: one table,
+ * see banksAsTable).
  */
 import { SnncError } from '../../compiler/errors.ts';
+import { isGraded } from '../../runtime/snn/engine.ts';
 import type { NetworkPlan } from '../../runtime/snn/plan.ts';
-import { type ConvRoute, convFanOut, type DenseRoute, type Fanout, fanoutOf, remapFanOut, type Route, type TableRoute, tableRoute } from '../../runtime/snn/routes.ts';
+import { type ConvRoute, convFanOut, type DenseRoute, type Fanout, fanoutOf, remapFanOut, type Route, type TableRoute, tableOf, tableRoute } from '../../runtime/snn/routes.ts';
 import type { ChipSpec } from '../chip-spec.ts';
 
 export type QuantizeMode = 'per-core' | 'per-group';
@@ -401,6 +403,16 @@ function quantizeTable(r: TableRoute, rows: number, coreOf: Int32Array, exponent
   return { ...tableRoute({ rowPtr: ptr, col: c2, val: q }, r.category), unquantized };
 }
 
+/**
+ * Banks of one route as one table of its synapses (quantised weights, and the unquantised ones beside):
+ * for signed and burst populations, whose negative spikes the simulator delivers into target regions it
+ * negates once per route, so routes of one stream must not share a region. O(synapses) of that route.
+ */
+function banksAsTable(r: Route, banks: Route[], rows: number): TableRoute {
+  const q = tableOf(fanoutOf(rows, banks));
+  return { ...tableRoute(q, r.category), unquantized: tableOf(fanoutOf(rows, [r])).val };
+}
+
 /** The plan with every stream's routes quantised by their targets' group exponents (input routes and biases unchanged). */
 export function quantizePlan(plan: NetworkPlan, coreOfCurrent: Int32Array, groups: ExponentGroup[], spec: ChipSpec): { plan: NetworkPlan; stats: QuantizeStats } {
   const bits = spec.precision.weight_mantissa_bits;
@@ -415,6 +427,7 @@ export function quantizePlan(plan: NetworkPlan, coreOfCurrent: Int32Array, group
   const streams = plan.streams.map((s, si) => {
     const { rows } = s.fanout;
     const zeros = keepsZeros(s.fanout);
+    const graded = isGraded(plan.pops[s.pop]);
     const groupOn = (core: number) => byKey.get(groupKey(mode, core, si, S));
     const exponentOn = (core: number) => groupOn(core)?.exponent ?? NONE;
     const routes = s.fanout.routes.flatMap((r): Route[] => {
@@ -440,9 +453,9 @@ export function quantizePlan(plan: NetworkPlan, coreOfCurrent: Int32Array, group
           sumSq += count * rel * rel;
         }
       });
-      if (r.kind === 'conv') return quantizeConv(r, rows, coreOfCurrent, exponentOn, copy);
-      if (r.kind === 'dense') return quantizeDense(r, rows, coreOfCurrent, exponentOn, copy);
-      return [quantizeTable(r, rows, coreOfCurrent, exponentOn, bits, zeros)];
+      if (r.kind === 'table') return [quantizeTable(r, rows, coreOfCurrent, exponentOn, bits, zeros)];
+      const banks = r.kind === 'conv' ? quantizeConv(r, rows, coreOfCurrent, exponentOn, copy) : quantizeDense(r, rows, coreOfCurrent, exponentOn, copy);
+      return banks.length > 1 && graded ? [banksAsTable(r, banks, rows)] : banks;
     });
     const fanout = fanoutOf(rows, routes);
     const only = routes.length === 1 ? routes[0] : null;

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SnnIr } from '../../compiler/ir/types.ts';
 import type { NetworkPlan } from '../../runtime/snn/plan.ts';
-import { tableOf } from '../../runtime/snn/routes.ts';
+import { tableFanout, tableOf } from '../../runtime/snn/routes.ts';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
 import { messageCounter } from '../../targets/chip/messages.ts';
 import { configureFromMap, runChip } from '../../targets/chip/simulate.ts';
@@ -222,6 +222,25 @@ describe('quantisation from the routes', () => {
     const sim = await simulatePlan(mapped.plan, input, { T: 16, recordSpikes: true, workers: 1 });
     chip.spikes!.forEach((c, s) => expect(c.indices).toEqual(sim.spikes![s].indices));
     expect(chip.report.counts.synaptic_op).toBe(sim.sops_per_sample);
+  });
+
+  it('signed burst populations: the simulator gives the quantised plan the spikes of its composed tables (banks of one route would share the negated region)', async () => {
+    const b = new IrBuilder([4, 10, 10]);
+    const A = b.if(b.conv2d('input', randomArray(11, 8 * 4 * 9, -0.5, 1), [8, 4, 3, 3], { pads: [1, 1, 1, 1] }), 0.6, { vInit: 0.5, id: 'A' });
+    // Started above threshold and fed mostly negative weights: they spike, then send negative spikes.
+    const negative = (seed: number, cout: number, per: number) => scaled(seed, cout, per).map((w) => (w > 0 ? w * 0.3 : w));
+    const B = b.if(b.conv2d(A, negative(12, 12, 8 * 9), [12, 8, 3, 3], { pads: [1, 1, 1, 1] }), 0.05, { vInit: 1.5, id: 'B' });
+    const C = b.if(b.conv2d(B, negative(14, 12, 12 * 9), [12, 12, 3, 3], { pads: [1, 1, 1, 1] }), 0.01, { vInit: 1.5, id: 'C' });
+    const ir = b.build(b.dense(b.reshape(C, [1200]), randomArray(17, 7 * 1200, -1, 1), [7, 1200]));
+    for (const n of ir.nodes) if (n.kind === 'if') Object.assign(n, { model: 'signed-if', burst: 2 });
+    const mapped = buildMap(ir, 'x', '0'.repeat(64), smallCores(37, 4096, 16384), { partitioner: 'greedy', quantize: 'per-core' });
+    const tables: NetworkPlan = { ...mapped.plan, streams: mapped.plan.streams.map((s) => ({ ...s, fanout: tableFanout(tableOf(s.fanout), s.fanout.category), conv: null })) };
+    const input = randomArray(31, 400 * 3, 0, 1);
+    const a = await simulatePlan(mapped.plan, input, { T: 12, recordSpikes: true, workers: 1 });
+    const c = await simulatePlan(tables, input, { T: 12, recordSpikes: true, workers: 1 });
+    a.spikes!.forEach((r, s) => expect(r.indices).toEqual(c.spikes![s].indices));
+    expect(a.sops_per_sample).toBe(c.sops_per_sample);
+    expect(a.spikes![0].indices.length).toBeGreaterThan(1000);
   });
 
   it('refuses a map whose exponents miss a core that synapses reach', () => {
