@@ -171,6 +171,8 @@ export interface MapOptions {
 
 /** Above this many synapses `auto` maps with blocks: the greedy's per-synapse lists take ~16 bytes each. */
 export const BLOCKS_FROM_SYNAPSES = 20_000_000;
+/** The most synapses `--partitioner greedy` takes: about 2.6 GB of per-synapse lists (ResNet-34 at 32: 48 M synapses, 1.2 GB). */
+export const GREEDY_MAX_SYNAPSES = 100_000_000;
 
 export interface MapResult {
   doc: MapDocument;
@@ -288,6 +290,10 @@ function buildMapWith(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: st
   const partitioner = options.partitioner ?? 'auto';
   const synapseMode = options.synapses;
   if (synapseMode === 'population' && partitioner === 'greedy') throw new SnncError('population synapses are laid out per block: use --partitioner blocks (or auto)');
+  // A refusal in one line rather than running out of memory: the greedy fill lists every synapse.
+  if (partitioner === 'greedy' && synapses > GREEDY_MAX_SYNAPSES) {
+    throw new SnncError(`--partitioner greedy lists every synapse: ${synapses} synapses, more than its ${GREEDY_MAX_SYNAPSES} (by ${synapses - GREEDY_MAX_SYNAPSES}); use --partitioner blocks (or auto)`);
+  }
   const useBlocks = partitioner === 'blocks' || (partitioner === 'auto' && (synapses >= BLOCKS_FROM_SYNAPSES || synapseMode === 'population'));
   let net: ChipNetwork;
   let part: Partition;

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { IrNode } from '../../compiler/ir/types.ts';
 import { buildPlan } from '../../runtime/snn/plan.ts';
 import { LIMITS, type LimitName, loadChipSpec } from '../../targets/chip-spec.ts';
-import { buildMap } from '../../targets/map/map-file.ts';
+import { buildMap, GREEDY_MAX_SYNAPSES } from '../../targets/map/map-file.ts';
 import { chipNetwork, lowerBound } from '../../targets/map/partition.ts';
 import { IrBuilder } from '../helpers/ir-builder.ts';
 import { limitNetwork, recount, wordsFor } from './helpers.ts';
@@ -108,5 +108,19 @@ describe('a layer that breaks one limit on its own', () => {
     expect(mapped.layers.map((l) => l.id)).toEqual(['q', 'flat']);
     const bare = { ...spec, host: undefined };
     expect(() => buildMap(ir, 'x', NO_SHA, bare)).toThrow(/scores \(matmul\): host nodes \(no fixed synapses, so no neuromorphic core can hold them\) need a host processor/);
+  });
+
+  it('refuses --partitioner greedy, which lists every synapse, beyond its limit in one line (600 M synapses, planned from the routes in well under a second)', () => {
+    const b = new IrBuilder([64, 128, 128]);
+    const w = new Float32Array(64 * 64 * 9).fill(0.01);
+    const A = b.if(b.conv2d('input', w, [64, 64, 3, 3], { pads: [1, 1, 1, 1] }), 0.5, { id: 'A' });
+    const B = b.if(b.conv2d(A, w, [64, 64, 3, 3], { pads: [1, 1, 1, 1] }), 0.5, { id: 'B' });
+    const ir = b.build(b.dense(b.reshape(b.avgpool(B, [128, 128]), [64]), new Float32Array(640).fill(0.1), [10, 64]));
+    // A → B: 64 × 64 channel pairs × (3·128 − 2)² (taps inside the padded border, per axis); B → pool → dense: 10 each.
+    const synapses = 64 * 64 * (3 * 128 - 2) ** 2 + 64 * 128 * 128 * 10;
+    expect(synapses).toBeGreaterThan(GREEDY_MAX_SYNAPSES);
+    expect(() => buildMap(ir, 'x', NO_SHA, spec, { partitioner: 'greedy' })).toThrow(
+      `--partitioner greedy lists every synapse: ${synapses} synapses, more than its ${GREEDY_MAX_SYNAPSES} (by ${synapses - GREEDY_MAX_SYNAPSES}); use --partitioner blocks (or auto)`,
+    );
   });
 });
