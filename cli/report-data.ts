@@ -340,7 +340,7 @@ function otherPresets(spec: ChipSpec): ChipSpec[] {
 
 /** What the chip view reads from a map document (a MapDocument is one). */
 export interface ChipViewInput {
-  chip: Pick<ChipSpec, 'name' | 'limits' | 'board'> & { mesh: Pick<ChipSpec['mesh'], 'tiles_x' | 'tiles_y' | 'cores_per_tile'> };
+  chip: Pick<ChipSpec, 'name' | 'limits'> & { board: NonNullable<ChipSpec['board']>; mesh: Pick<ChipSpec['mesh'], 'tiles_x' | 'tiles_y' | 'cores_per_tile'> };
   slices: Array<Pick<MapSlice, 'layer' | 'core' | 'neurons'>>;
   cores: Array<Pick<MapCore, 'core' | 'chip' | 'tile' | 'core_in_tile' | 'slices' | 'use'>>;
   layers: Array<Pick<MapLayer, 'id' | 'neurons' | 'slices' | 'binding' | 'use' | 'max_slice_fraction'>>;

@@ -170,6 +170,35 @@ export function useRecord(u: ArrayLike<number>): Record<LimitName, number> {
 export const EVENTS = ['synaptic_op', 'neuron_active', 'neuron_inactive', 'spike_out', 'message_out', 'message_in', 'hop_ew', 'hop_ns', 'chip_hop'] as const;
 export type EventName = (typeof EVENTS)[number];
 
+/** A multi-chip system: chips_x × chips_y chips tiling one mesh (targets/map/route.ts), filled row-major as needed. */
+export interface Board {
+  /** The system's name ("Nahuku 32"); absent for a board given only by its size. */
+  name?: string;
+  chips_x: number;
+  chips_y: number;
+  source: string;
+}
+
+export function boardChips(board: Board): number {
+  return board.chips_x * board.chips_y;
+}
+
+/** "Pohoiki Beach (8 x 8 chips)", or "8 x 4 chips" for a board without a name. */
+export function boardText(board: Board): string {
+  const size = `${board.chips_x} x ${board.chips_y} chips`;
+  return board.name ? `${board.name} (${size})` : size;
+}
+
+/** The systems a mapping may use, smallest first: the spec's `board` alone when it has one, else its `boards`. */
+export function boardsOf(spec: ChipSpec): Board[] {
+  return spec.board ? [spec.board] : spec.boards!;
+}
+
+/** The board a spec's physical cores lie on: its `board`, else its largest system. */
+export function boardOf(spec: ChipSpec): Board {
+  return spec.board ?? spec.boards![spec.boards!.length - 1];
+}
+
 export interface ChipSpec {
   format: 'snnc-chip';
   version: 1;
@@ -177,7 +206,13 @@ export interface ChipSpec {
   description: string;
   /** `routing` names the router (targets/chip/routers.ts `ROUTERS`). */
   mesh: { tiles_x: number; tiles_y: number; cores_per_tile: number; routing: string; source: string };
-  board: { chips_x: number; chips_y: number; source: string };
+  /**
+   * The one board to map onto: an old spec's only system, a board forced with `snnc map --board`, or (in a
+   * map file) the system the mapping was placed on. When present it wins over `boards`.
+   */
+  board?: Board;
+  /** The multi-chip systems the chip is sold in, smallest first: `snnc map` places onto the smallest that holds the mapping. */
+  boards?: Board[];
   limits: Record<LimitName, Labelled<number>>;
   /** A core memory shared by neuron state and synapse words (Loihi 2), on top of the four limits; absent: fixed allocations (Loihi 1). */
   memory?: SharedMemory;
@@ -257,8 +292,7 @@ export function checkChipSpec(doc: unknown, file: string): ChipSpec {
     const { tiles_x, tiles_y, cores_per_tile } = spec.mesh;
     throw new SnncError(`mesh: ${tiles_x} x ${tiles_y} tiles of ${cores_per_tile} cores make ${perChip} cores per chip, more than the ${MAX_CORES_PER_CHIP} snnc supports`, { file });
   }
-  const chips = spec.board.chips_x * spec.board.chips_y;
-  if (chips > MAX_CHIPS_PER_BOARD) throw new SnncError(`board: ${spec.board.chips_x} x ${spec.board.chips_y} chips, more than the ${MAX_CHIPS_PER_BOARD} snnc supports`, { file });
+  checkBoards(spec, file);
   const { tiles, latency_ns } = spec.barrier;
   if (tiles.length !== latency_ns.length) throw new SnncError(`barrier: ${tiles.length} tile counts but ${latency_ns.length} latencies`, { file });
   for (let i = 1; i < tiles.length; i++) {
@@ -277,6 +311,23 @@ export function checkChipSpec(doc: unknown, file: string): ChipSpec {
     throw new SnncError(`synapse_encoding: ${enc.index_bits} index bits cannot address ${spec.limits.neurons.value} neurons`, { file });
   }
   return spec;
+}
+
+/** A board or a list of systems, each within MAX_CHIPS_PER_BOARD; the list smallest first. */
+function checkBoards(spec: ChipSpec, file: string): void {
+  if (!spec.board && !spec.boards) throw new SnncError('needs a board or a list of boards (the multi-chip systems it is sold in)', { file });
+  const named = (b: Board, where: string) => (b.name ? `${where} (${b.name})` : where);
+  const all: Array<[Board, string]> = [...(spec.board ? [[spec.board, 'board'] as [Board, string]] : []), ...(spec.boards ?? []).map((b, i) => [b, named(b, `boards[${i}]`)] as [Board, string])];
+  for (const [b, where] of all) {
+    if (boardChips(b) > MAX_CHIPS_PER_BOARD) throw new SnncError(`${where}: ${b.chips_x} x ${b.chips_y} chips, more than the ${MAX_CHIPS_PER_BOARD} snnc supports`, { file });
+  }
+  // Smallest first: the mapper takes the first system that holds a mapping.
+  const list = spec.boards ?? [];
+  for (let i = 1; i < list.length; i++) {
+    if (!(boardChips(list[i]) > boardChips(list[i - 1]))) {
+      throw new SnncError(`${named(list[i], `boards[${i}]`)}: ${boardChips(list[i])} chips, not more than the ${boardChips(list[i - 1])} of ${named(list[i - 1], `boards[${i - 1}]`)}: list the systems smallest first`, { file });
+    }
+  }
 }
 
 export function coresPerChip(spec: ChipSpec): number {

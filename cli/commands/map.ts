@@ -1,14 +1,15 @@
 /**
  * `snnc map <model.snn.json> --chip loihi1 [--profile x.npy] [--quantize] -o model.map.json`: cuts the
  * layers into core-sized slices under the chip's four per-core limits, groups them into cores, places the
- * cores on the mesh (spike traffic × hops; rate-weighted with a profile), optionally quantises the weights,
- * and writes the core map. Prints per layer the cores and the limit that binds, the totals against the
+ * cores on the mesh of the smallest of the chip's multi-chip systems that holds them (or on `--board CxR`)
+ * (spike traffic × hops; rate-weighted with a profile), optionally quantises the weights, and writes the
+ * core map. Prints per layer the cores and the limit that binds, the totals against the
  * lower bound on cores, and the spike-hops of the placement against the sequential baseline.
  */
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { SnncError } from '../../compiler/errors.ts';
-import { MAX_CHIPS_PER_BOARD } from '../../targets/chip-spec.ts';
+import { type Board, boardChips, boardsOf, boardText, type ChipSpec, MAX_CHIPS_PER_BOARD } from '../../targets/chip-spec.ts';
 import type { MapDocument } from '../../targets/map/map-file.ts';
 import type { QuantizeMode } from '../../targets/map/quantize.ts';
 import { checkOutputPath, createProgress, formatCount, formatTable, printJson } from '../common.ts';
@@ -52,7 +53,7 @@ export async function map(irPath: string, options: MapOptions): Promise<void> {
   ]);
   const ir = readIr(irPath);
   const spec = loadChipSpec(options.chip);
-  if (options.board !== undefined) spec.board = boardOption(options.board, spec.board);
+  if (options.board !== undefined) spec.board = boardOption(options.board, spec);
 
   let rates: Float64Array[] | undefined;
   let profile: MapDocument['options']['profile'] = null;
@@ -121,20 +122,35 @@ export async function map(irPath: string, options: MapOptions): Promise<void> {
 
   if (options.json) {
     const { slices: _s, cores: _c, chip, ...rest } = doc;
-    printJson({ map: options.output, chip: chip.name, ...rest, cores: doc.cores.map(({ slices: _x, ...c }) => c) });
+    printJson({ map: options.output, chip: chip.name, board: chip.board, ...rest, cores: doc.cores.map(({ slices: _x, ...c }) => c) });
   } else {
     process.stdout.write(render(doc, options.output));
   }
 }
 
-/** `--board 16x8`: a board of 16 × 8 chips (the map embeds the changed spec, so the chip runs the same board). */
-function boardOption(text: string, board: { chips_x: number; chips_y: number; source: string }): { chips_x: number; chips_y: number; source: string } {
+/** `--board 16x8`: a board of 16 × 8 chips, instead of the spec's systems (the map embeds it, so the chip runs the same board). */
+function boardOption(text: string, spec: ChipSpec): Board {
   const m = /^\s*([1-9][0-9]{0,6})\s*[xX×]\s*([1-9][0-9]{0,6})\s*$/.exec(text);
   if (!m) throw new SnncError(`--board ${text}: expected columns x rows of chips, e.g. --board 16x8`);
   const chips_x = Number(m[1]);
   const chips_y = Number(m[2]);
   if (chips_x * chips_y > MAX_CHIPS_PER_BOARD) throw new SnncError(`--board ${text}: ${chips_x * chips_y} chips, more than the ${MAX_CHIPS_PER_BOARD} snnc supports`);
-  return { chips_x, chips_y, source: `snnc map --board ${chips_x}x${chips_y} (the spec's own board: ${board.chips_x} x ${board.chips_y}; ${board.source})` };
+  const own = spec.board ? `the spec's own board: ${spec.board.chips_x} x ${spec.board.chips_y}; ${spec.board.source}` : `the spec's systems: ${systemsText(spec)}`;
+  return { chips_x, chips_y, source: `snnc map --board ${chips_x}x${chips_y} (${own})` };
+}
+
+/** "Kapoho Bay 2, Nahuku 8, ... chips": the systems a spec lists, with their chips. */
+function systemsText(spec: ChipSpec): string {
+  return `${boardsOf(spec).map((b) => `${b.name ?? `${b.chips_x} x ${b.chips_y}`} ${boardChips(b)}`).join(', ')} chips`;
+}
+
+/** Which board the map is on and why: the smallest of the spec's systems that holds it, --board's, or an old spec's only board. */
+function boardChoice(doc: MapDocument): string {
+  const board = doc.chip.board;
+  const chips = `${doc.totals.chips} chip${doc.totals.chips > 1 ? 's' : ''}`;
+  const chosen = doc.chip.boards?.some((b) => JSON.stringify(b) === JSON.stringify(board));
+  if (chosen) return `board: ${boardText(board)}, the smallest ${doc.chip.name} system that holds ${chips} (of ${systemsText({ ...doc.chip, board: undefined })})`;
+  return `board: ${boardText(board)} (${board.source.startsWith('snnc map --board') ? '--board' : `the spec's only board`}), ${chips} in use`;
 }
 
 function percent(x: number, digits = 1): string {
@@ -181,6 +197,7 @@ function render(doc: MapDocument, file: string): string {
       ? // The axon and word bounds hold for discrete synapses only; the neurons' holds for any layout.
         `cores: ${t.cores} on ${t.tiles} tile${t.tiles > 1 ? 's' : ''} of ${t.chips} chip${t.chips > 1 ? 's' : ''}; lower bound ${lb.by_limit.neurons} (neurons); ${t.cores} / ${lb.by_limit.neurons} = ${(t.cores / lb.by_limit.neurons).toFixed(3)}; with discrete synapses the bound is ${lb.cores} (${bindingLb.join(', ')})`
       : `cores: ${t.cores} on ${t.tiles} tile${t.tiles > 1 ? 's' : ''} of ${t.chips} chip${t.chips > 1 ? 's' : ''}; lower bound ${lb.cores} (${bindingLb.join(', ')}); ${t.cores} / ${lb.cores} = ${t.cores_over_lower_bound.toFixed(3)}`,
+    boardChoice(doc),
     `lower bound per limit: ${Object.entries(lb.by_limit)
       .map(([l, n]) => `${LIMIT_SHORT[l]} ${n}`)
       .join(', ')}`,
@@ -216,7 +233,7 @@ function render(doc: MapDocument, file: string): string {
   );
   if (t.links) {
     out.push(
-      `board ${board.chips_x} x ${board.chips_y} chips (${t.chips} in use, ${t.tiles} tiles, ${t.cores} cores): ${formatCount(t.links.used)} mesh links carry traffic, ${formatCount(t.links.inter_chip)} of them between chips; ${formatCount(Math.round(tr.chip_hops ?? 0))} of the spike-hops per inference cross a chip boundary`,
+      `board ${board.name ? `${board.name}, ` : ''}${board.chips_x} x ${board.chips_y} chips (${t.chips} in use, ${t.tiles} tiles, ${t.cores} cores): ${formatCount(t.links.used)} mesh links carry traffic, ${formatCount(t.links.inter_chip)} of them between chips; ${formatCount(Math.round(tr.chip_hops ?? 0))} of the spike-hops per inference cross a chip boundary`,
     );
   }
   const q = doc.quantization;

@@ -6,7 +6,7 @@
  * needs a table over all pairs of cores.
  */
 import { SnncError } from '../../compiler/errors.ts';
-import type { ChipSpec } from '../chip-spec.ts';
+import { boardOf, type ChipSpec } from '../chip-spec.ts';
 import { type Route, type SlotPosition, xyRoute } from '../map/route.ts';
 
 /** A router for cores at fixed positions (core k at positions[k]). */
@@ -55,7 +55,7 @@ const xy: Router = {
   route: xyRoute,
   place(spec, positions) {
     const { tiles_x, tiles_y } = spec.mesh;
-    const W = spec.board.chips_x * tiles_x;
+    const W = boardOf(spec).chips_x * tiles_x;
     const x = Int32Array.from(positions, (p) => p.x);
     const y = Int32Array.from(positions, (p) => p.y);
     const cx = Int32Array.from(positions, (p) => Math.floor(p.x / tiles_x));

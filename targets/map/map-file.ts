@@ -14,10 +14,10 @@ import { readDocument, validateDocument } from '../../compiler/schema.ts';
 import { writeFileAtomic } from '../../runtime/npy.ts';
 import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
-import { capsOf, type ChipSpec, checkChipSpec, coresPerChip, emptyUse, LIMITS, type LimitName, R, useRecord } from '../chip-spec.ts';
+import { type Board, boardChips, boardsOf, boardText, capsOf, type ChipSpec, checkChipSpec, coresPerChip, emptyUse, LIMITS, type LimitName, R, useRecord } from '../chip-spec.ts';
 import { blockPartition, type OutputAxonMode, synapseCount, type SynapseMode } from './blocks.ts';
 import { type ChipNetwork, chipNetwork, chipPopulations, type LowerBound, lowerBound, partition, type Partition, sliceTraffic, UnplaceableError, type Use } from './partition.ts';
-import { BoardError, boardCores, checkBoard, type CoreEdge, PLACERS, spikeHops } from './place.ts';
+import { BoardError, boardCores, checkBoard, chooseBoard, type CoreEdge, PLACERS, spikeHops } from './place.ts';
 import { defaultHost, type HostOption, hostProcessor, splitHost, withHostRoutes } from './host.ts';
 import { chooseExponents, type QuantizeMode, quantizePlan, type QuantizeStats } from './quantize.ts';
 import { chipsFor, linkEnds, slotPosition, tileOf, xyRoute } from './route.ts';
@@ -72,7 +72,8 @@ export interface MapDocument {
   format: typeof MAP_FORMAT;
   version: typeof MAP_VERSION;
   ir: { file: string; sha256: string };
-  chip: ChipSpec;
+  /** The spec it was made for, with `board` the system it was placed on (the smallest that holds it, or --board's). */
+  chip: ChipSpec & { board: Board };
   options: {
     placement: string;
     profile: { file: string; samples: number; T: number; seed: number } | null;
@@ -208,8 +209,9 @@ function coreEdges(part: Partition, sliceTrafficMap: Map<number, number>): CoreE
 type Layout = { synapses: SynapseMode; outputAxons: OutputAxonMode };
 
 /**
- * Partition, pack, place, (quantise) and describe: everything `snnc map` writes. The `auto` choices are
- * tried cheapest-to-run first and kept when they fit: discrete synapses; then population synapses with
+ * Partition, pack, place, (quantise) and describe: everything `snnc map` writes. The board is the smallest
+ * of the spec's systems (boardsOf) that holds the mapping; on it, the `auto` layouts are tried
+ * cheapest-to-run first and the first that fits is kept: discrete synapses; then population synapses with
  * one output axon per neuron (what the virtual chip recounts today); then population output axons.
  */
 export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions = {}): MapResult {
@@ -228,6 +230,11 @@ export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: Chip
   return { ...result, plan: result.plan === plan ? full : withHostRoutes(full, split, result.plan) };
 }
 
+/**
+ * The smallest system first, then the layouts in order: each layout is partitioned once, and after one
+ * fits, a later layout is tried only on the systems smaller than the one it took (stopping as soon as it
+ * cannot fit them), so a small network costs what it did with one board.
+ */
 function buildMapLayouts(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions): MapResult {
   const synapses = options.synapses ?? 'auto';
   const outputAxons = options.outputAxons ?? 'auto';
@@ -235,39 +242,57 @@ function buildMapLayouts(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256:
   const layouts: Layout[] = synapses === 'discrete' ? [{ synapses, outputAxons: 'neuron' }] : synapses === 'population' ? population : [{ synapses: 'discrete', outputAxons: 'neuron' }, ...population];
   // Only the block partitioner lays out population synapses.
   const last = options.partitioner === 'greedy' ? 0 : layouts.length - 1;
-  const notes: string[] = [];
-  let first: unknown;
+  const systems = boardsOf(spec);
+  const systemOf = (r: MapResult) => systems.indexOf(r.doc.chip.board);
+  const outcomes: Array<{ result?: MapResult; error?: unknown }> = [];
+  let best = -1;
   let fewest: BoardError | undefined;
-  for (let k = 0; ; k++) {
+  for (let k = 0; k <= last; k++) {
+    const smaller = best >= 0 ? systemOf(outcomes[best].result!) : systems.length;
+    if (smaller === 0) break;
     try {
-      // Layouts that a later one may replace stop as soon as they cannot fit; the last is counted to the end.
-      const result = buildMapWith(ir, plan, irFile, irSha256, spec, { ...options, ...layouts[k], stopEarly: k < last });
-      result.notes.push(...notes);
-      if (layouts[k].synapses === 'population') compareDiscrete(result, layouts[0].synapses === 'discrete' && k > 0 ? first : undefined, () => buildMapWith(ir, plan, irFile, irSha256, spec, { ...options, synapses: 'discrete', outputAxons: 'neuron', stopEarly: true, quantize: null }));
-      return result;
+      // Layouts that a later one may replace, and those that must beat a fit already found, stop as soon as they cannot fit; the last is counted to the end.
+      outcomes[k] = { result: buildMapWith(ir, plan, irFile, irSha256, spec, { ...options, ...layouts[k], systems: systems.slice(0, smaller), stopEarly: k < last || best >= 0 }) };
+      best = k;
     } catch (e) {
-      first ??= e;
+      outcomes[k] = { error: e };
+      // Looking for a smaller system than one that fits: any refusal leaves that one standing.
+      if (best >= 0) continue;
       // Of the layouts that overflow the board, the one counted to the end with the fewest cores says by how much.
       if (e instanceof BoardError && e.complete && (!fewest || e.cores < fewest.cores)) fewest = e;
       // What a later layout can fix: too many input axons (population synapses), too many output axons (shared ones), or too many cores.
       const fixable = e instanceof BoardError || (e instanceof UnplaceableError && (e.limit === 'input_axons' || e.limit === 'output_axons'));
       if (k >= last || !fixable) {
         // A later layout that cannot place a layer at all (e.g. a flat source has no positions): the first refusal says why.
+        const first = outcomes[0].error;
         if (e instanceof BoardError) throw fewest ?? e;
         throw e instanceof UnplaceableError && first instanceof UnplaceableError ? first : e;
       }
-      const why = (e as SnncError).detail.replace(/ \(.*\)$/, '').replace(/; --board .*$/, '');
-      const next = layouts[k + 1];
-      notes.push(next.synapses !== layouts[k].synapses ? `population synapses: with discrete ones, ${why}` : `population output axons (one per source position and destination block): with one per neuron, ${why}`);
     }
   }
+  const result = outcomes[best].result!;
+  // Why the layouts before the kept one were not kept (stderr).
+  for (let k = 0; k < best; k++) {
+    const { result: other, error } = outcomes[k];
+    const why = other
+      ? `the mapping takes ${other.doc.totals.cores} cores on ${other.doc.totals.chips} chips, which needs ${boardText(other.doc.chip.board)}; ${boardText(result.doc.chip.board)} holds this one`
+      : (error as SnncError).detail.replace(/ \(.*\)$/, '').replace(/; --board .*$/, '');
+    const next = layouts[k + 1];
+    result.notes.push(next.synapses !== layouts[k].synapses ? `population synapses: with discrete ones, ${why}` : `population output axons (one per source position and destination block): with one per neuron, ${why}`);
+  }
+  if (layouts[best].synapses === 'population') {
+    const discrete = layouts[0].synapses === 'discrete' ? outcomes[0] : undefined;
+    compareDiscrete(result, discrete, () => buildMapWith(ir, plan, irFile, irSha256, spec, { ...options, synapses: 'discrete', outputAxons: 'neuron', stopEarly: true, quantize: null }));
+  }
+  return result;
 }
 
-/** Records on a population map what discrete synapses give: per layer cores, or the refusal (`refusal`, or a discrete mapping run now). */
-function compareDiscrete(result: MapResult, refusal: unknown, discrete: () => MapResult): void {
+/** Records on a population map what discrete synapses give: per layer cores, or the refusal (`known`, or a discrete mapping run now). */
+function compareDiscrete(result: MapResult, known: { result?: MapResult; error?: unknown } | undefined, discrete: () => MapResult): void {
   const doc = result.doc;
-  let other: MapResult | undefined;
-  if (refusal === undefined) {
+  let other = known?.result;
+  let refusal = known?.error;
+  if (!known) {
     try {
       other = discrete();
     } catch (e) {
@@ -284,7 +309,14 @@ function compareDiscrete(result: MapResult, refusal: unknown, discrete: () => Ma
   for (const l of doc.layers) l.cores_discrete = byId.get(l.id);
 }
 
-function buildMapWith(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions & Layout & { stopEarly?: boolean }): MapResult {
+/**
+ * One layout on the smallest of `options.systems` (default: all of the spec's) that holds it. `stopEarly`:
+ * the block partitioner stops as soon as the blocks cut so far cannot fit the largest of them.
+ */
+function buildMapWith(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions & Layout & { stopEarly?: boolean; systems?: Board[] }): MapResult {
+  // The systems this layout may take, as a spec (its BoardErrors name the largest of them).
+  const { board: _board, ...withoutBoard } = spec;
+  const bounded: ChipSpec = options.systems ? { ...withoutBoard, boards: options.systems } : spec;
   const minResidual = options.minResidualNeurons ?? 64;
   const synapses = synapseCount(plan);
   const partitioner = options.partitioner ?? 'auto';
@@ -302,14 +334,14 @@ function buildMapWith(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: st
   if (useBlocks) {
     const { pops, popOf } = chipPopulations(ir, plan);
     net = { plan, pops, popOf, incoming: [] };
-    ({ part, edges, messages } = blockPartition(plan, pops, spec, {
+    ({ part, edges, messages } = blockPartition(plan, pops, bounded, {
       rates: options.rates,
       synapses: synapseMode,
       outputAxons: options.outputAxons,
-      maxCores: options.stopEarly ? boardCores(spec) : undefined,
+      maxCores: options.stopEarly ? boardCores(bounded) : undefined,
       onProgress: (d, t) => options.onProgress?.('partition', d, t),
-      // Before counting traffic (and its placement): a map that cannot fit the board stops here.
-      beforeTraffic: (cores) => checkBoard(spec, cores),
+      // Before counting traffic (and its placement): a map that cannot fit the largest system stops here.
+      beforeTraffic: (cores) => checkBoard(bounded, cores),
     }));
   } else {
     net = chipNetwork(ir, plan);
@@ -321,6 +353,9 @@ function buildMapWith(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: st
   const placement = options.placement ?? 'traffic';
   const placer = PLACERS[placement];
   if (!placer) throw new SnncError(`unknown placement '${placement}': one of ${Object.keys(PLACERS).join(', ')}`);
+  // Placed, routed and embedded on one board: the smallest system that holds the cores.
+  const onBoard: MapDocument['chip'] = { ...spec, board: chooseBoard(bounded, part.cores.length) };
+  spec = onBoard;
   const slots = placer({ cores: part.cores.length, edges, spec });
   const baseline = PLACERS.sequential({ cores: part.cores.length, edges, spec });
   const placed = spikeHops(spec, slots, edges);
@@ -387,7 +422,7 @@ function buildMapWith(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: st
     format: MAP_FORMAT,
     version: MAP_VERSION,
     ir: { file: irFile, sha256: irSha256 },
-    chip: spec,
+    chip: onBoard,
     options: {
       placement,
       profile: options.profile ?? null,
@@ -533,6 +568,8 @@ export function checkMapDocument(doc: MapDocument, ir: SnnIr, file: string): voi
     throw new SnncError(message, { file });
   };
   const spec = doc.chip;
+  // The cores' slots are on the board the map was placed on: a chip spec with only its list of systems does not say which.
+  if (!spec.board) fail('chip: no board (the system the map was placed on)');
   const cores = doc.cores.length;
   const slices = doc.slices.length;
   if (doc.totals.cores !== cores) fail(`totals.cores is ${doc.totals.cores}, but the map lists ${cores} cores`);
@@ -585,7 +622,7 @@ export function checkMapDocument(doc: MapDocument, ir: SnnIr, file: string): voi
     });
   });
 
-  const capacity = coresPerChip(spec) * spec.board.chips_x * spec.board.chips_y;
+  const capacity = coresPerChip(spec) * boardChips(spec.board);
   const slots = new Map<number, number>();
   const listed = new Int32Array(slices).fill(-1);
   doc.cores.forEach((c, i) => {

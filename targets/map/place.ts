@@ -12,7 +12,7 @@
  * without one, one per connection (every neuron weighted equally).
  */
 import { SnncError } from '../../compiler/errors.ts';
-import { type ChipSpec, coresPerChip } from '../chip-spec.ts';
+import { type Board, boardChips, boardsOf, boardText, type ChipSpec, coresPerChip } from '../chip-spec.ts';
 import { chipsFor, hopsBetween, type SlotPosition, slotPosition } from './route.ts';
 
 /** Directed traffic between cores: messages per inference from `from` to `to` (from ≠ to). */
@@ -30,7 +30,7 @@ export interface PlaceInput {
 
 export type Placer = (input: PlaceInput) => Int32Array;
 
-/** A mapping that needs more chips than the spec's board holds. */
+/** A mapping that needs more chips than the largest of the spec's boards (boardsOf) holds. */
 export class BoardError extends SnncError {
   constructor(
     spec: ChipSpec,
@@ -39,9 +39,14 @@ export class BoardError extends SnncError {
   ) {
     // `how`: the count stopped early (a lower bound on the cores, not the mapping's own).
     const chips = chipsFor(spec, cores);
-    const board = spec.board.chips_x * spec.board.chips_y;
+    const systems = boardsOf(spec);
+    const largest = systems[systems.length - 1];
+    const holds = boardChips(largest);
+    const needs = `the mapping needs ${how ? 'at least ' : ''}${chips} chips (${how ?? `${cores} cores`})`;
     super(
-      `the mapping needs ${how ? 'at least ' : ''}${chips} chips (${how ?? `${cores} cores`}) but a ${spec.name} board holds ${board} (by ${chips - board}); --board CxR maps onto a larger board (this one is ${spec.board.chips_x} x ${spec.board.chips_y})`,
+      systems.length === 1 && !largest.name
+        ? `${needs} but a ${spec.name} board holds ${holds} (by ${chips - holds}); --board CxR maps onto a larger board (this one is ${largest.chips_x} x ${largest.chips_y})`
+        : `${needs} but the ${systems.length > 1 ? 'largest' : 'only'} ${spec.name} system, ${boardText(largest)}, holds ${holds} (by ${chips - holds}); --board CxR maps onto a larger board`,
     );
     this.complete = how === undefined;
   }
@@ -50,15 +55,28 @@ export class BoardError extends SnncError {
   readonly complete: boolean;
 }
 
-/** Cores a board of the spec holds. */
+/** Cores the largest of the spec's boards holds. */
 export function boardCores(spec: ChipSpec): number {
-  return spec.board.chips_x * spec.board.chips_y * coresPerChip(spec);
+  const systems = boardsOf(spec);
+  return boardChips(systems[systems.length - 1]) * coresPerChip(spec);
 }
 
-/** The chips a mapping of `cores` cores takes; an error naming the excess when the spec's board holds fewer. */
+/** The chips a mapping of `cores` cores takes; an error naming the excess when the spec's largest board holds fewer. */
 export function checkBoard(spec: ChipSpec, cores: number): number {
   if (cores > boardCores(spec)) throw new BoardError(spec, cores);
   return chipsFor(spec, cores);
+}
+
+/**
+ * The smallest of the spec's boards that holds `cores` cores (a BoardError when none does). The placers
+ * fill only the chips a mapping needs, row-major, so a larger board never adds chips or cores: it only
+ * changes where chips beyond the first row sit.
+ */
+export function chooseBoard(spec: ChipSpec, cores: number): Board {
+  const chips = chipsFor(spec, cores);
+  const board = boardsOf(spec).find((b) => boardChips(b) >= chips);
+  if (!board) throw new BoardError(spec, cores);
+  return board;
 }
 
 export const sequential: Placer = ({ cores, spec }) => {

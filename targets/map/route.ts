@@ -1,12 +1,13 @@
 /**
  * Where a physical core sits, and how a spike message travels between two cores: dimension-order (XY)
- * routing over the global tile mesh. Chips tile the board's mesh (board.chips_x × board.chips_y), so a
- * multi-chip system is one larger mesh whose links across a chip boundary are chip-to-chip hops.
+ * routing over the global tile mesh. Chips tile the board's mesh (board.chips_x × board.chips_y; the spec's
+ * `board`, else its largest system: chooseBoard in place.ts sets `board` before placing), so a multi-chip
+ * system is one larger mesh whose links across a chip boundary are chip-to-chip hops.
  *
  * Physical cores ("slots") are numbered chip by chip (chips row-major on the board), tile by tile within
  * a chip (row-major), core by core within a tile.
  */
-import { type ChipSpec, coresPerChip } from '../chip-spec.ts';
+import { boardOf, type ChipSpec, coresPerChip } from '../chip-spec.ts';
 
 export interface SlotPosition {
   slot: number;
@@ -24,14 +25,15 @@ export function slotPosition(spec: ChipSpec, slot: number): SlotPosition {
   const chip = Math.floor(slot / perChip);
   const inChip = slot - chip * perChip;
   const tile = Math.floor(inChip / cores_per_tile);
-  const cx = chip % spec.board.chips_x;
-  const cy = Math.floor(chip / spec.board.chips_x);
+  const chipsX = boardOf(spec).chips_x;
+  const cx = chip % chipsX;
+  const cy = Math.floor(chip / chipsX);
   return { slot, chip, x: cx * tiles_x + (tile % tiles_x), y: cy * tiles_y + Math.floor(tile / tiles_x), core: inChip % cores_per_tile };
 }
 
 /** Global tile index of a slot (cores of one tile share it). */
 export function tileOf(spec: ChipSpec, p: SlotPosition): number {
-  return p.y * spec.board.chips_x * spec.mesh.tiles_x + p.x;
+  return p.y * boardOf(spec).chips_x * spec.mesh.tiles_x + p.x;
 }
 
 export interface Route {
@@ -45,11 +47,11 @@ export interface Route {
 
 /** Link id: (tile index on the global mesh)·4 + direction (0: +x, 1: −x, 2: +y, 3: −y). */
 function linkId(spec: ChipSpec, x: number, y: number, dir: number): number {
-  return (y * spec.board.chips_x * spec.mesh.tiles_x + x) * 4 + dir;
+  return (y * boardOf(spec).chips_x * spec.mesh.tiles_x + x) * 4 + dir;
 }
 
 export function linkEnds(spec: ChipSpec, id: number): { from: [number, number]; to: [number, number] } {
-  const width = spec.board.chips_x * spec.mesh.tiles_x;
+  const width = boardOf(spec).chips_x * spec.mesh.tiles_x;
   const dir = id % 4;
   const tile = (id - dir) / 4;
   const x = tile % width;

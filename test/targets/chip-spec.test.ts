@@ -33,6 +33,27 @@ describe('chip specs', () => {
     expect(sanafe.events.hop_ns.energy_pj).toBe(4.2);
   });
 
+  it('lists the multi-chip systems each chip is sold in, smallest first, each with its source; bad lists are refused naming the file', () => {
+    const chips = (name: string) => loadChipSpec(name).boards!.map((b) => [b.name, b.chips_x * b.chips_y]);
+    const loihi1 = [['Kapoho Bay', 2], ['Nahuku 8', 8], ['Nahuku 32', 32], ['Pohoiki Beach', 64], ['Pohoiki Springs', 768]];
+    expect(chips('loihi1')).toEqual(loihi1);
+    expect(chips('loihi1-sanafe')).toEqual(loihi1);
+    expect(chips('loihi2')).toEqual([['Oheo Gulch', 1], ['Kapoho Point', 8], ['Hala Point', 1152]]);
+    // The chip counts are published; how the chips tile a 2-D mesh is not, and says so.
+    for (const b of [...loadChipSpec('loihi1').boards!, ...loadChipSpec('loihi2').boards!].filter((b) => b.chips_x > 1 && b.chips_y > 1)) expect(b.source, b.name).toMatch(/ASSUMPTION/);
+    const spec = loadChipSpec('loihi1');
+    expect(spec.board).toBeUndefined();
+    const [kapoho, nahuku8] = spec.boards!;
+    expect(() => checkChipSpec({ ...spec, boards: [nahuku8, kapoho] }, 'x.json')).toThrow(/^x.json: boards\[1\] \(Kapoho Bay\): 2 chips, not more than the 8 of boards\[0\] \(Nahuku 8\): list the systems smallest first$/);
+    expect(() => checkChipSpec({ ...spec, boards: [kapoho, { ...nahuku8, chips_x: 2048, chips_y: 1024 }] }, 'x.json')).toThrow(/^x.json: boards\[1\] \(Nahuku 8\): 2048 x 1024 chips, more than the 1048576 snnc supports$/);
+    const { boards: _b, ...neither } = spec;
+    expect(() => checkChipSpec(neither, 'x.json')).toThrow(/^x.json: does not match the chip schema at \(root\): must have required property 'boards'$/);
+    // An old spec with one board (and a map file's spec, whose board is the one it was placed on) still loads.
+    const old = join(dir, 'old.json');
+    writeFileSync(old, JSON.stringify({ ...neither, board: { chips_x: 8, chips_y: 4, source: 'Nahuku: 32 chips' } }));
+    expect(loadChipSpec(old).board).toEqual({ chips_x: 8, chips_y: 4, source: 'Nahuku: 32 chips' });
+  });
+
   it('counts synapse memory as nengo-loihi does: 64-synapse groups of 10 header bits + 18 bits each, in 64-bit words', () => {
     const spec = loadChipSpec('loihi1');
     expect(synapseWords(0, spec)).toBe(0);
@@ -75,7 +96,7 @@ describe('chip specs', () => {
     const route = routerOf(l1).route(l1, slotPosition(l1, 0), slotPosition(l1, 4 * (8 + 3)));
     expect([route.ew, route.ns, route.chip, route.links.length]).toEqual([3, 1, 0, 4]);
     // Placed on a 3 x 2 board: hops in closed form and link loads from differences, against walking every route.
-    const board = { ...l1, board: { ...l1.board, chips_x: 3, chips_y: 2 } };
+    const board = { ...l1, board: { chips_x: 3, chips_y: 2, source: 'test' } };
     const positions = Array.from({ length: 40 }, (_, k) => slotPosition(board, (k * 97) % (6 * 128)));
     const placed = routerOf(board).place(board, positions);
     const walked = new Map<number, number>();

@@ -98,7 +98,7 @@ describe('the virtual chip reproduces the functional simulator', () => {
   it('spans several chips when one is not enough: chip crossings are routed and costed, spikes unchanged', async () => {
     // A chip of one tile with one core, four chips in a row on the board.
     const base = loadChipSpec('loihi1');
-    const tiny = { ...base, name: 'tiny', mesh: { ...base.mesh, tiles_x: 1, tiles_y: 1, cores_per_tile: 1 }, board: { ...base.board, chips_x: 4, chips_y: 1 } };
+    const tiny = { ...base, name: 'tiny', mesh: { ...base.mesh, tiles_x: 1, tiles_y: 1, cores_per_tile: 1 }, board: { chips_x: 4, chips_y: 1, source: 'test' } };
     const { ir } = limitNetwork('neurons');
     const mapped = buildMap(ir, 'x', NO_SHA, tiny, { placement: 'sequential' });
     expect(mapped.doc.totals.chips).toBe(3);

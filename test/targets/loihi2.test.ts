@@ -43,7 +43,7 @@ describe('the loihi2 preset', () => {
     for (const e of Object.values(spec.events)) expect(e.source).toMatch(/^ASSUMPTION/);
     for (const s of [spec.barrier.source, spec.clock_mhz.source, spec.synapse_encoding.source]) expect(s).toMatch(/^ASSUMPTION/);
     expect(spec.memory!.source).toMatch(/ASSUMPTION.*: 64 bits of state per neuron/);
-    expect(spec.board.source).toMatch(/3-D/);
+    expect(spec.boards!.map((b) => b.source).join(' ')).toMatch(/3-D/);
   });
 
   it('charges neuron state and synapse words against one memory: a slice the four limits allow is cut when the memory is full', () => {

@@ -106,7 +106,7 @@ describe('boards, links and hops', () => {
 
 /** Whether link l joins tiles of two different chips. */
 function crosses(spec: ChipSpec, l: number): boolean {
-  const width = spec.board.chips_x * spec.mesh.tiles_x;
+  const width = spec.board!.chips_x * spec.mesh.tiles_x;
   const tile = Math.floor(l / 4);
   const x = tile % width;
   const y = Math.floor(tile / width);
