@@ -139,9 +139,9 @@ function boardOption(text: string, spec: ChipSpec): Board {
   return { chips_x, chips_y, source: `snnc map --board ${chips_x}x${chips_y} (${own})` };
 }
 
-/** "Kapoho Bay 2, Nahuku 8, ... chips": the systems a spec lists, with their chips. */
+/** "Kapoho Bay: 2, Nahuku 8: 8, ... chips": the systems a spec lists, with their chips. */
 function systemsText(spec: ChipSpec): string {
-  return `${boardsOf(spec).map((b) => `${b.name ?? `${b.chips_x} x ${b.chips_y}`} ${boardChips(b)}`).join(', ')} chips`;
+  return `${boardsOf(spec).map((b) => `${b.name ?? `${b.chips_x} x ${b.chips_y}`}: ${boardChips(b)}`).join(', ')} chips`;
 }
 
 /** Which board the map is on and why: the smallest of the spec's systems that holds it, --board's, or an old spec's only board. */
@@ -165,7 +165,8 @@ function render(doc: MapDocument, file: string): string {
   const lb = t.lower_bound;
   const bindingLb = (Object.keys(lb.by_limit) as Array<keyof typeof lb.by_limit>).filter((l) => lb.by_limit[l] === lb.cores).map((l) => LIMIT_SHORT[l]);
   out.push(`chip ${doc.chip.name}: ${doc.chip.description}`);
-  const compare = doc.discrete?.cores !== undefined;
+  // Per layer only when discrete synapses were mapped to the end (not only counted).
+  const compare = doc.layers.some((l) => l.cores_discrete !== undefined);
   out.push(
     '',
     formatTable(

@@ -230,10 +230,16 @@ export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: Chip
   return { ...result, plan: result.plan === plan ? full : withHostRoutes(full, split, result.plan) };
 }
 
+/** What trying a layout told: a map (on the smallest system that holds it), a refusal no system fixes, or at least how many cores it needs (at first: the lower bound). */
+type Outcome = { result?: MapResult; error?: unknown; least?: number };
+
 /**
- * The smallest system first, then the layouts in order: each layout is partitioned once, and after one
- * fits, a later layout is tried only on the systems smaller than the one it took (stopping as soon as it
- * cannot fit them), so a small network costs what it did with one board.
+ * The smallest system first, then the layouts in order: the first layout that fits the first system that
+ * can hold one is kept. On each system a block-partitioned layout stops as soon as the blocks cut so far
+ * cannot fit it, and a layout known to need more cores than a system has is not tried on it. A layout
+ * whose partition finishes (the greedy partitioner cannot stop early) is placed on the smallest system that
+ * holds it and waits there. The last layout is counted to the end on the largest system, so a refusal says
+ * by how much.
  */
 function buildMapLayouts(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions): MapResult {
   const synapses = options.synapses ?? 'auto';
@@ -243,53 +249,75 @@ function buildMapLayouts(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256:
   // Only the block partitioner lays out population synapses.
   const last = options.partitioner === 'greedy' ? 0 : layouts.length - 1;
   const systems = boardsOf(spec);
-  const systemOf = (r: MapResult) => systems.indexOf(r.doc.chip.board);
-  const outcomes: Array<{ result?: MapResult; error?: unknown }> = [];
-  let best = -1;
+  const capacity = (s: number) => boardChips(systems[s]) * coresPerChip(spec);
+  // No layout takes fewer cores than its neurons fill, and discrete synapses no fewer than their axons and words fill: systems below
+  // that are not tried. Discrete synapses are still tried on the first system: a layer no core can take is found at once, and said.
+  const lb = lowerBound(plan, chipPopulations(ir, plan).pops, spec);
+  const floor = layouts.map((l) => (l.synapses === 'discrete' ? lb.cores : lb.by_limit.neurons));
+  const outcomes: Outcome[] = layouts.slice(0, last + 1).map((l, k) => ({ least: l.synapses === 'discrete' ? undefined : floor[k] }));
   let fewest: BoardError | undefined;
-  for (let k = 0; k <= last; k++) {
-    const smaller = best >= 0 ? systemOf(outcomes[best].result!) : systems.length;
-    if (smaller === 0) break;
-    try {
-      // Layouts that a later one may replace, and those that must beat a fit already found, stop as soon as they cannot fit; the last is counted to the end.
-      outcomes[k] = { result: buildMapWith(ir, plan, irFile, irSha256, spec, { ...options, ...layouts[k], systems: systems.slice(0, smaller), stopEarly: k < last || best >= 0 }) };
-      best = k;
-    } catch (e) {
-      outcomes[k] = { error: e };
-      // Looking for a smaller system than one that fits: any refusal leaves that one standing.
-      if (best >= 0) continue;
-      // Of the layouts that overflow the board, the one counted to the end with the fewest cores says by how much.
-      if (e instanceof BoardError && e.complete && (!fewest || e.cores < fewest.cores)) fewest = e;
-      // What a later layout can fix: too many input axons (population synapses), too many output axons (shared ones), or too many cores.
-      const fixable = e instanceof BoardError || (e instanceof UnplaceableError && (e.limit === 'input_axons' || e.limit === 'output_axons'));
-      if (k >= last || !fixable) {
-        // A later layout that cannot place a layer at all (e.g. a flat source has no positions): the first refusal says why.
-        const first = outcomes[0].error;
-        if (e instanceof BoardError) throw fewest ?? e;
-        throw e instanceof UnplaceableError && first instanceof UnplaceableError ? first : e;
+  for (let s = 0; s < systems.length; s++) {
+    const largest = s === systems.length - 1;
+    for (let k = 0; k <= last; k++) {
+      const o = outcomes[k];
+      if (o.error) continue;
+      if (o.result) {
+        if (o.result.doc.chip.board === systems[s]) return kept(k, s);
+        continue;
+      }
+      const countToEnd = largest && k === last;
+      if (o.least !== undefined && o.least > capacity(s) && !countToEnd) continue;
+      try {
+        o.result = buildMapWith(ir, plan, irFile, irSha256, spec, { ...options, ...layouts[k], stopAt: countToEnd ? undefined : systems.slice(0, s + 1) });
+        if (o.result.doc.chip.board === systems[s]) return kept(k, s);
+      } catch (e) {
+        // Stopped: more cores than this system has (a larger one may hold them); else a refusal that no system fixes.
+        if (e instanceof BoardError && !e.complete) o.least = Math.max(e.cores, floor[k]);
+        else [o.error, o.least] = [e, undefined];
+        if (e instanceof BoardError && e.complete && (!fewest || e.cores < fewest.cores)) fewest = e;
+        // What a later layout can fix: too many input axons (population synapses), too many output axons (shared ones), or too many cores.
+        const fixable = e instanceof BoardError || (e instanceof UnplaceableError && (e.limit === 'input_axons' || e.limit === 'output_axons'));
+        if (!fixable) throw e instanceof UnplaceableError && outcomes[0].error instanceof UnplaceableError ? outcomes[0].error : e;
       }
     }
   }
-  const result = outcomes[best].result!;
-  // Why the layouts before the kept one were not kept (stderr).
-  for (let k = 0; k < best; k++) {
-    const { result: other, error } = outcomes[k];
-    const why = other
-      ? `the mapping takes ${other.doc.totals.cores} cores on ${other.doc.totals.chips} chips, which needs ${boardText(other.doc.chip.board)}; ${boardText(result.doc.chip.board)} holds this one`
-      : (error as SnncError).detail.replace(/ \(.*\)$/, '').replace(/; --board .*$/, '');
-    const next = layouts[k + 1];
-    result.notes.push(next.synapses !== layouts[k].synapses ? `population synapses: with discrete ones, ${why}` : `population output axons (one per source position and destination block): with one per neuron, ${why}`);
+  // No layout fits the largest system: the layout counted to the end with the fewest cores says by how much.
+  const refusal = outcomes[last].error;
+  if (refusal instanceof BoardError) throw fewest ?? refusal;
+  // A later layout that cannot place a layer at all (e.g. a flat source has no positions): the first refusal says why.
+  throw refusal instanceof UnplaceableError && outcomes[0].error instanceof UnplaceableError ? outcomes[0].error : refusal;
+
+  /** Layout k fits system s: its map, with why the layouts before it were not kept (stderr) and, for population synapses, what discrete ones give. */
+  function kept(k: number, s: number): MapResult {
+    const result = outcomes[k].result!;
+    for (let j = 0; j < k; j++) {
+      const { result: other, error, least } = outcomes[j];
+      const why = other
+        ? `the mapping takes ${other.doc.totals.cores} cores on ${other.doc.totals.chips} chips, which needs ${boardText(other.doc.chip.board)}; ${boardText(systems[s])} holds this one`
+        : least !== undefined
+          ? `the mapping needs at least ${chipsFor(spec, least)} chips, more than ${boardText(systems[s])} holds`
+          : (error as SnncError).detail.replace(/ \(.*\)$/, '').replace(/; --board .*$/, '');
+      const next = layouts[j + 1];
+      result.notes.push(next.synapses !== layouts[j].synapses ? `population synapses: with discrete ones, ${why}` : `population output axons (one per source position and destination block): with one per neuron, ${why}`);
+    }
+    if (layouts[k].synapses === 'population') {
+      const discrete = layouts[0].synapses === 'discrete' ? outcomes[0] : undefined;
+      compareDiscrete(result, discrete, systems[s], spec, () => buildMapWith(ir, plan, irFile, irSha256, spec, { ...options, synapses: 'discrete', outputAxons: 'neuron', stopAt: systems, quantize: null }));
+    }
+    return result;
   }
-  if (layouts[best].synapses === 'population') {
-    const discrete = layouts[0].synapses === 'discrete' ? outcomes[0] : undefined;
-    compareDiscrete(result, discrete, () => buildMapWith(ir, plan, irFile, irSha256, spec, { ...options, synapses: 'discrete', outputAxons: 'neuron', stopEarly: true, quantize: null }));
-  }
-  return result;
 }
 
-/** Records on a population map what discrete synapses give: per layer cores, or the refusal (`known`, or a discrete mapping run now). */
-function compareDiscrete(result: MapResult, known: { result?: MapResult; error?: unknown } | undefined, discrete: () => MapResult): void {
+/**
+ * Records on a population map what discrete synapses give: per layer cores, or the refusal (`known`, or a
+ * discrete mapping run now); when they were only found to need more than the map's `board`, that.
+ */
+function compareDiscrete(result: MapResult, known: Outcome | undefined, board: Board, spec: ChipSpec, discrete: () => MapResult): void {
   const doc = result.doc;
+  if (known?.least !== undefined && !known.result) {
+    doc.discrete = { refused: `the mapping needs at least ${chipsFor(spec, known.least)} chips, more than ${boardText(board)} holds (not counted on larger systems)` };
+    return;
+  }
   let other = known?.result;
   let refusal = known?.error;
   if (!known) {
@@ -309,14 +337,24 @@ function compareDiscrete(result: MapResult, known: { result?: MapResult; error?:
   for (const l of doc.layers) l.cores_discrete = byId.get(l.id);
 }
 
+/** Whether a layout is partitioned in blocks (blocks.ts) or neuron by neuron (partition.ts); see MapOptions.partitioner. */
+function usesBlocks(synapses: number, options: MapOptions & Layout): boolean {
+  const partitioner = options.partitioner ?? 'auto';
+  return partitioner === 'blocks' || (partitioner === 'auto' && (synapses >= BLOCKS_FROM_SYNAPSES || options.synapses === 'population'));
+}
+
 /**
- * One layout on the smallest of `options.systems` (default: all of the spec's) that holds it. `stopEarly`:
- * the block partitioner stops as soon as the blocks cut so far cannot fit the largest of them.
+ * One layout on the smallest of the spec's systems that holds it. `stopAt`: the block partitioner stops (a
+ * BoardError with a lower bound on the cores) as soon as the blocks cut so far cannot fit the largest of
+ * these systems; a partition it finishes is placed on whichever system holds it.
  */
-function buildMapWith(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions & Layout & { stopEarly?: boolean; systems?: Board[] }): MapResult {
+function buildMapWith(
+  ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: string, spec: ChipSpec,
+  options: MapOptions & Layout & { stopAt?: Board[] },
+): MapResult {
   // The systems this layout may take, as a spec (its BoardErrors name the largest of them).
   const { board: _board, ...withoutBoard } = spec;
-  const bounded: ChipSpec = options.systems ? { ...withoutBoard, boards: options.systems } : spec;
+  const bounded: ChipSpec = options.stopAt ? { ...withoutBoard, boards: options.stopAt } : spec;
   const minResidual = options.minResidualNeurons ?? 64;
   const synapses = synapseCount(plan);
   const partitioner = options.partitioner ?? 'auto';
@@ -326,7 +364,7 @@ function buildMapWith(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: st
   if (partitioner === 'greedy' && synapses > GREEDY_MAX_SYNAPSES) {
     throw new SnncError(`--partitioner greedy lists every synapse: ${synapses} synapses, more than its ${GREEDY_MAX_SYNAPSES} (by ${synapses - GREEDY_MAX_SYNAPSES}); use --partitioner blocks (or auto)`);
   }
-  const useBlocks = partitioner === 'blocks' || (partitioner === 'auto' && (synapses >= BLOCKS_FROM_SYNAPSES || synapseMode === 'population'));
+  const useBlocks = usesBlocks(synapses, options);
   let net: ChipNetwork;
   let part: Partition;
   let edges: CoreEdge[];
@@ -338,10 +376,10 @@ function buildMapWith(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: st
       rates: options.rates,
       synapses: synapseMode,
       outputAxons: options.outputAxons,
-      maxCores: options.stopEarly ? boardCores(bounded) : undefined,
+      maxCores: options.stopAt ? boardCores(bounded) : undefined,
       onProgress: (d, t) => options.onProgress?.('partition', d, t),
       // Before counting traffic (and its placement): a map that cannot fit the largest system stops here.
-      beforeTraffic: (cores) => checkBoard(bounded, cores),
+      beforeTraffic: (cores) => checkBoard(spec, cores),
     }));
   } else {
     net = chipNetwork(ir, plan);
@@ -354,7 +392,7 @@ function buildMapWith(ir: SnnIr, plan: NetworkPlan, irFile: string, irSha256: st
   const placer = PLACERS[placement];
   if (!placer) throw new SnncError(`unknown placement '${placement}': one of ${Object.keys(PLACERS).join(', ')}`);
   // Placed, routed and embedded on one board: the smallest system that holds the cores.
-  const onBoard: MapDocument['chip'] = { ...spec, board: chooseBoard(bounded, part.cores.length) };
+  const onBoard: MapDocument['chip'] = { ...spec, board: chooseBoard(spec, part.cores.length) };
   spec = onBoard;
   const slots = placer({ cores: part.cores.length, edges, spec });
   const baseline = PLACERS.sequential({ cores: part.cores.length, edges, spec });

@@ -70,12 +70,32 @@ describe('multi-chip systems', () => {
     expect(doc.options.synapses).toBe('population');
     expect(doc.chip.board).toEqual(B);
     expect(doc.totals.cores).toBe(population.cores);
+    // Discrete synapses (greedy: mapped to the end) wait on C while population ones fit B.
     expect(doc.discrete).toEqual({ cores: discrete.cores, chips: discrete.chips });
-    expect(notes.join('\n')).toContain(`population synapses: with discrete ones, the mapping takes ${discrete.cores} cores on ${discrete.chips} chips, which needs C (4 x 2 chips); B (3 x 2 chips) holds this one`);
+    expect(doc.layers.every((l) => typeof l.cores_discrete === 'number')).toBe(true);
+    expect(notes[0]).toBe(`population synapses: with discrete ones, the mapping takes ${discrete.cores} cores on ${discrete.chips} chips, which needs C (4 x 2 chips); B (3 x 2 chips) holds this one`);
     // On a single board that holds both, the first layout that fits is kept, as before.
     expect(buildMap(ir, 'x', NO_SHA, smallChip({ board: C })).doc.options.synapses).toBe('discrete');
     // A network that fits the first system takes it, whatever the layouts.
     expect(buildMap(compileFixture('digits_mlp'), 'x', NO_SHA, spec).doc.chip.board).toEqual(A);
+  });
+
+  it('block layouts stop as soon as they cannot fit the system tried: what was kept, and what was only bounded', () => {
+    const spec = smallChip({ boards: SYSTEMS });
+    const { doc, notes } = buildMap(ir, 'x', NO_SHA, spec, { partitioner: 'blocks' });
+    expect([doc.options.synapses, doc.chip.board.name, doc.totals.cores]).toEqual(['population', 'B', population.cores]);
+    // Discrete blocks were only found to need more than B: a lower bound, above B's 6 chips and at most what they take.
+    const bound = /^the mapping needs at least (\d+) chips, more than B \(3 x 2 chips\) holds \(not counted on larger systems\)$/.exec(doc.discrete?.refused ?? '');
+    expect(bound, doc.discrete?.refused).not.toBeNull();
+    expect(Number(bound![1])).toBeGreaterThan(6);
+    expect(Number(bound![1])).toBeLessThanOrEqual(blocks.chips);
+    expect(notes[0]).toBe(`population synapses: with discrete ones, the mapping needs at least ${bound![1]} chips, more than B (3 x 2 chips) holds`);
+    // With nothing between one chip and D, discrete blocks are kept on D: the map they give when asked for alone.
+    const gap = smallChip({ boards: [{ name: 'Solo', chips_x: 1, chips_y: 1, source: 'test' }, D] });
+    const kept = buildMap(ir, 'x', NO_SHA, gap, { partitioner: 'blocks' });
+    const direct = buildMap(ir, 'x', NO_SHA, gap, { partitioner: 'blocks', synapses: 'discrete' });
+    expect(kept.doc.chip.board).toEqual(D);
+    expect(kept.doc).toEqual(direct.doc);
   });
 
   it('a mapping larger than the largest system is refused with the need, the largest system and the excess', () => {
@@ -100,7 +120,7 @@ describe('multi-chip systems', () => {
     const r = snnc('map', irFile, '--chip', systems, '-o', out, '--synapses', 'discrete', '--partitioner', 'blocks');
     expect(r.status).toBe(0);
     const board = smallestHolding(SYSTEMS, blocks.cores, smallChip({}))!;
-    expect(r.stdout).toContain(`board: ${board.name} (${board.chips_x} x ${board.chips_y} chips), the smallest loihi1 system that holds ${blocks.chips} chips (of A 4, B 6, C 8, D 16 chips)`);
+    expect(r.stdout).toContain(`board: ${board.name} (${board.chips_x} x ${board.chips_y} chips), the smallest loihi1 system that holds ${blocks.chips} chips (of A: 4, B: 6, C: 8, D: 16 chips)`);
     // The map embeds the chosen board; readMap checks every core's chip and tile against it; the chip gives the simulator's spikes.
     const loaded = readMap(out);
     expect(loaded.doc.chip.board).toEqual(board);
@@ -113,7 +133,7 @@ describe('multi-chip systems', () => {
     const forced = snnc('map', irFile, '--chip', systems, '--board', '5x2', '-o', out, '--synapses', 'discrete', '--partitioner', 'blocks', '--json');
     const json = JSON.parse(forced.stdout);
     expect(json.board).toMatchObject({ chips_x: 5, chips_y: 2 });
-    expect(json.board.source).toContain("the spec's systems: A 4, B 6, C 8, D 16 chips");
+    expect(json.board.source).toContain("the spec's systems: A: 4, B: 6, C: 8, D: 16 chips");
     expect(readMap(out).doc.chip.board).toEqual(json.board);
 
     const fromOld = snnc('map', irFile, '--chip', old, '-o', out, '--synapses', 'discrete', '--partitioner', 'blocks');
