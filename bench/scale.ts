@@ -11,15 +11,14 @@
  * 3-6-12-24, window 4, 32×32 RGB input with 2×2 patches; untrained), written by
  * fixtures-src/make_mst_fixtures.py --only swint when missing: compile (no calibration: QCFS) and simulate one
  * image at T = 16, each within 60 s and 2 GB; map and chip run it too (host nodes on the embedded processors),
- * without labels and with the CNNs' map and chip targets; its population and 8 × 8 board maps are skipped.
+ * without labels and with the CNNs' map and chip targets; its population map is skipped.
  * For each model, one after the other, each step is a separate child process of the CLI:
  *
  *   compile   snnc compile <model>.onnx --calib <16 images> [--maxpool avg]
  *   simulate  snnc simulate (1 image, T = 32): SOPs per image and SOP/s (one image runs on one thread)
- *   map       snnc map --chip loihi1
+ *   map       snnc map --chip loihi1 (onto the smallest Loihi 1 system that holds it: the 224 models take Pohoiki Beach's 64 chips)
  *   map_population  snnc map --chip loihi1 --synapses population (cores with Loihi's shared-weight synapses, and without)
- *   chip      snnc chip (1 image, T = 8) on the map, or on the population map or the 8 × 8 board's map when only that one succeeded
- *   map_board snnc map --chip loihi1 --board 8x8 (64 chips: where loihi1's 32-chip board is not enough)
+ *   chip      snnc chip (1 image, T = 8) on the map, or on the population map when only that one succeeded
  *
  * Each child runs under /usr/bin/time (wall time, peak RSS, CPU time) with a time limit (--timeout seconds;
  * SIGTERM, then SIGKILL 5 s later) and a memory cap (--mem-limit GB over the RSS of the child's whole process tree,
@@ -50,10 +49,10 @@ const MST_TARGETS: Partial<Record<Step, { max_s: number; max_rss_mb: number }>> 
   compile: { max_s: 60, max_rss_mb: 2 * 1024 },
   simulate: { max_s: 60, max_rss_mb: 2 * 1024 },
 };
-const STEPS = ['compile', 'simulate', 'map', 'chip', 'map_population', 'map_board'] as const;
+const STEPS = ['compile', 'simulate', 'map', 'chip', 'map_population'] as const;
 type Step = (typeof STEPS)[number];
 /** The order steps run in: the chip runs on whichever map succeeded, so both maps come first. */
-const RUN_ORDER: readonly Step[] = ['compile', 'simulate', 'map', 'map_population', 'map_board', 'chip'];
+const RUN_ORDER: readonly Step[] = ['compile', 'simulate', 'map', 'map_population', 'chip'];
 const SIM_T = 32;
 const CHIP_T = 8;
 const MB = 1024 * 1024;
@@ -65,7 +64,6 @@ const TARGETS: Record<Step, { max_s: number; max_rss_mb: number }> = {
   map: { max_s: 120, max_rss_mb: 3 * 1024 },
   chip: { max_s: 240, max_rss_mb: 4 * 1024 },
   map_population: { max_s: 120, max_rss_mb: 3 * 1024 },
-  map_board: { max_s: 120, max_rss_mb: 3 * 1024 },
 };
 const SOPS_TARGET = { model: 'resnet18_224', sops_per_cpu_s: 1e9 };
 
@@ -406,7 +404,6 @@ const METRICS: Record<Step, (j: Record<string, any>, r: ChildResult) => Record<s
   },
   map: (j) => mapFigures(j),
   map_population: (j) => mapFigures(j),
-  map_board: (j) => mapFigures(j),
   chip: (j) => ({
     samples: j.samples,
     T: j.T,
@@ -423,6 +420,8 @@ function mapFigures(j: Record<string, any>): Record<string, unknown> {
   return {
     cores: j.totals?.cores,
     chips: j.totals?.chips,
+    // The system the map was placed on (the smallest of the chip's that holds it).
+    board: j.board?.name ?? (j.board ? `${j.board.chips_x} x ${j.board.chips_y}` : undefined),
     tiles: j.totals?.tiles,
     lower_bound_cores: j.totals?.lower_bound?.cores,
     synapses: j.totals?.synapses,
@@ -446,7 +445,6 @@ async function runModel(model: string, manifest: Manifest): Promise<Partial<Reco
   const ir = join(dir, `${model}.snn.json`);
   const map = join(dir, `${model}.map.json`);
   const popMap = map.replace(/\.map\.json$/, '.pop.map.json');
-  const boardMap = map.replace(/\.map\.json$/, '.board.map.json');
   const mst = model === MST;
   const plan: Record<Step, { args: string[]; needs: string | null; writes: string[] }> = {
     compile: mst ? { args: ['compile', file('onnx'), '-o', ir, '--json'], needs: null, writes: [ir, ir.replace(/\.json$/, '.bin')] } : {
@@ -469,8 +467,6 @@ async function runModel(model: string, manifest: Manifest): Promise<Partial<Reco
     },
     // The same map with Loihi's population synapses: issue 11 asks for cores with and without them.
     map_population: { args: ['map', ir, '--chip', 'loihi1', '--synapses', 'population', '-o', popMap, '--json'], needs: ir, writes: [popMap] },
-    // ResNet-18 and MobileNet-V2 at 224 need more than loihi1's 32 chips (MobileNet has 6.1 M neurons, 47 chips' compartments).
-    map_board: { args: ['map', ir, '--chip', 'loihi1', '--board', '8x8', '-o', boardMap, '--json'], needs: ir, writes: [boardMap] },
   };
   const failedOutputs = new Map<string, string>(); // output file -> why it is not there
   const records: Partial<Record<Step, StepRecord>> = {};
@@ -478,7 +474,7 @@ async function runModel(model: string, manifest: Manifest): Promise<Partial<Reco
     if (!steps.has(step)) continue;
     // The chip runs on the map, or on the population map when the map failed and that one did not.
     if (step === 'chip' && !existsSync(map)) {
-      const other = [popMap, boardMap].find((f) => existsSync(f) && !failedOutputs.has(f));
+      const other = [popMap].find((f) => existsSync(f) && !failedOutputs.has(f));
       if (other) {
         plan.chip.args[1] = other;
         plan.chip.needs = other;
@@ -488,12 +484,12 @@ async function runModel(model: string, manifest: Manifest): Promise<Partial<Reco
     const command = `snnc ${args.map((a) => (isAbsolute(a) ? relative(outDir, a) : a)).join(' ')}`;
     const date = new Date().toISOString();
     const base = { seconds: null, peak_rss_mb: null, cpu_s: null, exit_code: null, command, date, commit: cliCommit };
-    if (mst && (step === 'map_population' || step === 'map_board')) {
-      records[step] = { status: 'skipped', ...base, error: 'skipped: the transformer row maps with the default layout on one board only' };
+    if (mst && step === 'map_population') {
+      records[step] = { status: 'skipped', ...base, error: 'skipped: the transformer row maps with the default layout only' };
       continue;
     }
     if (needs && (failedOutputs.has(needs) || !existsSync(needs))) {
-      const producer = needs === ir ? 'compile' : needs === popMap ? 'map_population' : needs === boardMap ? 'map_board' : 'map';
+      const producer = needs === ir ? 'compile' : needs === popMap ? 'map_population' : 'map';
       const why = failedOutputs.get(needs) ?? `no ${relative(outDir, needs)} (run ${producer} first)`;
       records[step] = { status: 'skipped', ...base, error: `skipped: ${why}` };
       for (const w of writes) failedOutputs.set(w, why);
@@ -630,7 +626,9 @@ const results: Record<string, any> = existsSync(RESULTS_FILE) ? JSON.parse(readF
 const previous = (results.scale?.models ?? {}) as Record<string, { steps?: Partial<Record<Step, StepRecord>> }>;
 const merged: Record<string, Partial<Record<Step, StepRecord>>> = {};
 for (const model of MODELS) {
-  const steps = { ...(previous[model]?.steps ?? {}), ...(runs[model] ?? {}) };
+  // Steps no longer run (map_board: the plain map now picks the system) are dropped with their stale records.
+  const kept = Object.entries(previous[model]?.steps ?? {}).filter(([step]) => (STEPS as readonly string[]).includes(step));
+  const steps = { ...Object.fromEntries(kept), ...(runs[model] ?? {}) };
   if (Object.keys(steps).length) merged[model] = steps;
 }
 
