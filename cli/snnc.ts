@@ -337,7 +337,7 @@ program
       .choices(['auto', 'neuron', 'population'])
       .default('auto'),
   )
-  .option('--board <CxR>', 'a board of C x R chips instead of the chip spec’s own (loihi1: 8x4, Nahuku)')
+  .option('--board <CxR>', 'a board of C x R chips instead of the smallest of the chip spec’s systems that holds the mapping (loihi1: Kapoho Bay 2 chips ... Pohoiki Springs 768)')
   .addOption(
     new Option('--host <where>', 'transformer IRs: where host nodes (spike-pair matmuls, softmax) run: the chip’s embedded processors (Loihi 1: three x86 cores per chip) or an off-chip host; default: embedded when the chip spec has them')
       .choices(['embedded', 'off-chip']),

@@ -418,7 +418,7 @@ describe('report in headless Chromium', () => {
     // 8 cores a chip, 3 chips to a row of the board: the demo's 32 cores take chips 0–3, and XY routes from
     // chip 3 (second row) to chips 1 and 2 run through chip 4, which holds no core.
     spec.mesh = { ...spec.mesh, tiles_x: 2, tiles_y: 2, cores_per_tile: 2 };
-    spec.board = { ...spec.board, chips_x: 3, chips_y: 2 };
+    spec.board = { chips_x: 3, chips_y: 2, source: 'test: 3 chips to a row' };
     writeFileSync(join(out, 'small.json'), JSON.stringify(spec));
     const ir = join(out, 'f.snn.json');
     const map = join(out, 'f.map.json');
