@@ -209,10 +209,10 @@ function coreEdges(part: Partition, sliceTrafficMap: Map<number, number>): CoreE
 type Layout = { synapses: SynapseMode; outputAxons: OutputAxonMode };
 
 /**
- * Partition, pack, place, (quantise) and describe: everything `snnc map` writes. The board is the smallest
- * of the spec's systems (boardsOf) that holds the mapping; on it, the `auto` layouts are tried
- * cheapest-to-run first and the first that fits is kept: discrete synapses; then population synapses with
- * one output axon per neuron (what the virtual chip recounts today); then population output axons.
+ * Partition, pack, place, (quantise) and describe: everything `snnc map` writes. The `auto` layouts, in
+ * order of cheapest to run: discrete synapses; population synapses with one output axon per neuron (what
+ * the virtual chip recounts today); population output axons. The map is the first of them that fits the
+ * smallest of the spec's systems (boardsOf) that holds any, placed on that system (buildMapLayouts).
  */
 export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions = {}): MapResult {
   const full = buildPlan(ir);
