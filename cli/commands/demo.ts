@@ -105,7 +105,7 @@ export async function demo(options: DemoOptions): Promise<void> {
       report.energy.map((m) => [m.name, { ann: m.ann_per_inference, snn: m.snn_per_inference, ...(typeof m.snn_input_once_per_inference === 'number' ? { snn_input_once: m.snn_input_once_per_inference } : {}) }]),
     ),
     cores: built.doc.totals.cores,
-    cores_lower_bound: built.doc.totals.lower_bound.cores,
+    cores_lower_bound: mapFile.layoutLowerBound(built.doc.totals.lower_bound, built.doc.options.synapses),
     chip_samples: chip?.samples ?? 0,
     chip_accuracy: chip?.accuracy?.[String(options.steps)] ?? null,
     step_latency_ns: chip?.latency.per_step_ns.mean ?? null,

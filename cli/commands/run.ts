@@ -246,7 +246,7 @@ export async function run(modelPath: string, options: RunOptions): Promise<void>
     synapses: built.doc.options.synapses ?? 'discrete',
     map_notes: built.notes,
     cores: built.doc.totals.cores,
-    cores_lower_bound: built.doc.totals.lower_bound.cores,
+    cores_lower_bound: mapFile.layoutLowerBound(built.doc.totals.lower_bound, built.doc.options.synapses),
     chips: built.doc.totals.chips,
     chip_samples: chip.samples,
     chip_accuracy: chip.accuracy?.[T] ?? null,

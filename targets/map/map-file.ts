@@ -482,7 +482,7 @@ function buildMapWith(
       synapses,
       routing_entries: part.use.reduce((a, u) => a + u[R.output_axons], 0),
       lower_bound: lb,
-      cores_over_lower_bound: part.cores.length / lb.cores,
+      cores_over_lower_bound: part.cores.length / layoutLowerBound(lb, synapseMode),
       links: { used: links.used, inter_chip: links.interChip },
     },
     traffic: {
@@ -558,6 +558,14 @@ export async function profileRun(
 /** Per-neuron rates only (see profileRun). */
 export async function profileRates(plan: NetworkPlan, input: Float32Array, T: number, seed: number, onProgress?: (done: number, total: number) => void): Promise<Float64Array[]> {
   return (await profileRun(plan, input, { T, seed, onProgress })).rates;
+}
+
+/**
+ * The lower bound on cores that holds for a map's layout: all four limits with discrete synapses; with population
+ * synapses (a source position, not each neuron, takes an axon; one weight set serves many axons) only the neurons'.
+ */
+export function layoutLowerBound(lb: LowerBound, synapses: SynapseMode | undefined): number {
+  return synapses === 'population' ? lb.by_limit.neurons : lb.cores;
 }
 
 export function sha256(bytes: Buffer | string): string {

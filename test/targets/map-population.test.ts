@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import { forEachEntry } from '../../runtime/snn/routes.ts';
 import { type ChipSpec, LIMITS, loadChipSpec } from '../../targets/chip-spec.ts';
-import { buildMap, type MapDocument } from '../../targets/map/map-file.ts';
+import { buildMap, layoutLowerBound, type MapDocument } from '../../targets/map/map-file.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
 import { smallCores, wordsFor } from './helpers.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
@@ -185,5 +185,16 @@ describe('population output axons', () => {
     const discrete = buildMap(pointwise(), 'x', NO_SHA, smallCores(32, 400, 400), { synapses: 'discrete' }).doc;
     expect(doc.discrete).toEqual({ cores: discrete.totals.cores, chips: discrete.totals.chips });
     for (const l of doc.layers) expect(l.cores_discrete).toBe(discrete.layers.find((x) => x.id === l.id)!.cores);
+  });
+
+  it('measures a population map against the bound that holds for it (the neurons\'), not the discrete synapses\' axon bound', () => {
+    // 17-axon cores: the discrete bound (96 source rows / 17 axons = 6 cores) is above what population axons take (4).
+    const doc = buildMap(pointwise(), 'x', NO_SHA, smallCores(32, 17, 400), { synapses: 'population', outputAxons: 'population' }).doc;
+    const lb = doc.totals.lower_bound;
+    expect(doc.totals.cores).toBeLessThan(lb.cores);
+    expect(layoutLowerBound(lb, 'population')).toBe(lb.by_limit.neurons);
+    expect(layoutLowerBound(lb, 'discrete')).toBe(lb.cores);
+    expect(doc.totals.cores).toBeGreaterThanOrEqual(lb.by_limit.neurons);
+    expect(doc.totals.cores_over_lower_bound).toBe(doc.totals.cores / lb.by_limit.neurons);
   });
 });
