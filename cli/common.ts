@@ -108,9 +108,10 @@ export async function createProgress(label: string): Promise<Progress> {
     cliProgress.Presets.shades_classic,
   );
   let started = false;
-  const start = Date.now();
+  let start = 0;
   return {
     update(done, total) {
+      if (start === 0) start = Date.now();
       const rate = { rate: rateText(done, (Date.now() - start) / 1000).replace(/^, /, '') };
       if (!started) {
         bar.start(total, done, rate);
@@ -134,7 +135,8 @@ function rateText(done: number, seconds: number): string {
 }
 
 function plainProgress(label: string): Progress {
-  const start = Date.now();
+  // Timed from the first update: a progress made before other work (a later stage) does not count that work.
+  let start = 0;
   let lastWriteAt = 0;
   let latest: [number, number] | undefined;
   let written: [number, number] | undefined;
@@ -147,6 +149,7 @@ function plainProgress(label: string): Progress {
   };
   return {
     update(done, total) {
+      if (start === 0) start = Date.now();
       latest = [done, total];
       if (Date.now() - lastWriteAt >= PLAIN_PROGRESS_INTERVAL_MS) write();
     },

@@ -80,6 +80,7 @@ export async function map(irPath: string, options: MapOptions): Promise<void> {
   const outDir = path.dirname(path.resolve(options.output));
   const irRelative = path.relative(outDir, path.resolve(irPath)).split(path.sep).join('/');
   const progress = await createProgress('map');
+  const quantising = await createProgress('quantisation');
   let result: ReturnType<typeof mapFile.buildMap>;
   try {
     result = mapFile.buildMap(ir, irRelative, mapFile.sha256(readFileSync(irPath)), spec, {
@@ -92,12 +93,13 @@ export async function map(irPath: string, options: MapOptions): Promise<void> {
       synapses: options.synapses,
       outputAxons: options.outputAxons,
       host: options.host,
-      onProgress: (_stage, d, t) => progress.update(d, t),
+      onProgress: (stage, d, t) => (stage === 'quantise' ? quantising : progress).update(d, t),
     });
   } catch (e) {
     throw e instanceof SnncError ? e.inFile(irPath) : e;
   } finally {
     progress.stop();
+    quantising.stop();
   }
   for (const note of result.notes) process.stderr.write(`snnc: note: ${note}\n`);
   const doc = result.doc;

@@ -402,8 +402,11 @@ function buildMapWith(
   let quantization: MapDocument['quantization'] = null;
   let runPlan = plan;
   if (options.quantize) {
-    const groups = chooseExponents(plan, coreOfCurrent(part), options.quantize, spec);
-    const q = quantizePlan(plan, coreOfCurrent(part), groups, spec);
+    // Progress: the streams twice (exponents, then the quantised weight copies).
+    const S = plan.streams.length;
+    const groups = chooseExponents(plan, coreOfCurrent(part), options.quantize, spec, (d) => options.onProgress?.('quantise', d, 2 * S));
+    const q = quantizePlan(plan, coreOfCurrent(part), groups, spec, (d) => options.onProgress?.('quantise', S + d, 2 * S));
+    options.onProgress?.('quantise', 2 * S, 2 * S);
     runPlan = q.plan;
     quantization = {
       mode: options.quantize,

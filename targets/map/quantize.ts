@@ -215,11 +215,12 @@ function forEachWeightOnCores(r: Route, rows: number, coreOf: Int32Array, zeros:
 }
 
 /** One exponent per group, from the largest |w| among the group's synapses. */
-export function chooseExponents(plan: NetworkPlan, coreOfCurrent: Int32Array, mode: QuantizeMode, spec: ChipSpec): ExponentGroup[] {
+export function chooseExponents(plan: NetworkPlan, coreOfCurrent: Int32Array, mode: QuantizeMode, spec: ChipSpec, onStream?: (done: number, total: number) => void): ExponentGroup[] {
   const bits = spec.precision.weight_mantissa_bits;
   const S = plan.streams.length;
   const groups = new Map<number, ExponentGroup>();
   plan.streams.forEach((s, si) => {
+    onStream?.(si, S);
     const zeros = keepsZeros(s.fanout);
     let lastKey = -1;
     let g: ExponentGroup | undefined;
@@ -414,7 +415,9 @@ function banksAsTable(r: Route, banks: Route[], rows: number): TableRoute {
 }
 
 /** The plan with every stream's routes quantised by their targets' group exponents (input routes and biases unchanged). */
-export function quantizePlan(plan: NetworkPlan, coreOfCurrent: Int32Array, groups: ExponentGroup[], spec: ChipSpec): { plan: NetworkPlan; stats: QuantizeStats } {
+export function quantizePlan(
+  plan: NetworkPlan, coreOfCurrent: Int32Array, groups: ExponentGroup[], spec: ChipSpec, onStream?: (done: number, total: number) => void,
+): { plan: NetworkPlan; stats: QuantizeStats } {
   const bits = spec.precision.weight_mantissa_bits;
   const mode: QuantizeMode = groups.some((g) => g.stream !== null) ? 'per-group' : 'per-core';
   const S = plan.streams.length;
@@ -425,6 +428,7 @@ export function quantizePlan(plan: NetworkPlan, coreOfCurrent: Int32Array, group
   let maxRel = 0;
   let sumSq = 0;
   const streams = plan.streams.map((s, si) => {
+    onStream?.(si, S);
     const { rows } = s.fanout;
     const zeros = keepsZeros(s.fanout);
     const graded = isGraded(plan.pops[s.pop]);
