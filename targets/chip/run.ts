@@ -95,7 +95,10 @@ class Signatures {
   /** Per stream and source element: its signature, −1 not yet seen, −2 not kept. */
   readonly sig: Int32Array[];
   readonly counters: MessageCounter[];
-  private readonly ids = new Map<string, number>();
+  /** Per hash of its messages, the last signature added; per signature, the one added before it with the same hash (−1: none). */
+  private readonly byHash = new Map<number, number>();
+  private readonly sameHash = new Grow(new Int32Array(256));
+  private readonly h = new Int32Array(3);
   /** Per signature: sender core, longest route (ns), messages ptr[k] .. ptr[k+1], sends this stream, sends over the run. */
   readonly src = new Grow(new Int32Array(256));
   readonly routeNs = new Grow(new Float64Array(256));
@@ -129,23 +132,26 @@ class Signatures {
     const c = this.counters[si];
     const n = c.of(i);
     const { sliceCore, sliceLayer } = this.cfg;
-    // Elements with many messages rarely share them (and their keys would be long): one signature each.
-    let key = '';
-    if (n <= SHARED_MESSAGES) {
-      key = `${from}`;
-      for (let g = 0; g < n; g++) key += ` ${c.slice[g]}:${c.synapses[g]}`;
+    // Signatures are equal when everything they are counted by is: sender, and each message's core, layer and synapses.
+    let hash = Math.imul(0x811c9dc5 ^ from, 0x01000193);
+    for (let g = 0; g < n; g++) {
+      hash = Math.imul(hash ^ sliceCore[c.slice[g]], 0x01000193);
+      hash = Math.imul(hash ^ sliceLayer[c.slice[g]], 0x01000193);
+      hash = Math.imul(hash ^ c.synapses[g], 0x01000193);
     }
-    let q = key ? this.ids.get(key) : undefined;
-    if (q === undefined) {
+    let q = this.byHash.get(hash) ?? -1;
+    while (q >= 0 && !this.equals(q, from, c, n)) q = this.sameHash.data[q];
+    if (q < 0) {
       if (this.core.length + n > this.budget) {
         this.sig[si][i] = -2;
         return -2;
       }
       q = this.src.length;
-      if (key) this.ids.set(key, q);
+      this.sameHash.push(this.byHash.get(hash) ?? -1);
+      this.byHash.set(hash, q);
       this.src.push(from);
       const e = this.cfg.spec.events;
-      const h = new Int32Array(3);
+      const h = this.h;
       let longest = 0;
       for (let g = 0; g < n; g++) {
         const to = sliceCore[c.slice[g]];
@@ -173,10 +179,22 @@ class Signatures {
     this.sig[si][i] = q;
     return q;
   }
-}
 
-/** Elements with more messages than this get a signature of their own, without looking for an equal one. */
-const SHARED_MESSAGES = 32;
+  /** Whether signature q is the counter's n messages sent from core `from`. */
+  private equals(q: number, from: number, c: MessageCounter, n: number): boolean {
+    const a = this.ptr.data[q];
+    if (this.src.data[q] !== from || this.ptr.data[q + 1] - a !== n) return false;
+    const { sliceCore, sliceLayer } = this.cfg;
+    const core = this.core.data;
+    const layer = this.layer.data;
+    const synapses = this.synapses.data;
+    for (let g = 0; g < n; g++) {
+      const d = c.slice[g];
+      if (core[a + g] !== sliceCore[d] || layer[a + g] !== sliceLayer[d] || synapses[a + g] !== c.synapses[g]) return false;
+    }
+    return true;
+  }
+}
 
 /** Messages kept in signatures over a run: 32 bytes each, 256 MB at most. */
 const SIGNATURE_MESSAGES = 2 ** 23;
