@@ -16,7 +16,8 @@
  * position names its list. Source positions whose windows meet the same lists at the same taps (the inside
  * of a block, its edges) then have the same messages for a given input channel: a conv route keeps the
  * messages of the current channel per such pattern and copies them for the next element of that pattern
- * (elements come channel by channel, in index order). Memory stays O(weights + neurons): the runs are at
+ * (elements come channel by channel, in index order). A channel without zero weights has a synapse for
+ * every target, so all such channels of a group share their copies. Memory stays O(weights + neurons): the runs are at
  * most one list per output position, the patterns one per source position, and the copies are capped.
  */
 import type { ConvRoute, DenseRoute, Fanout, Route, TableRoute } from '../../runtime/snn/routes.ts';
@@ -170,8 +171,8 @@ function drain(t: Tally, slice: Int32Array, synapses: Int32Array, at: number): n
   return at + touched.length;
 }
 
-/** Messages a conv route copies per channel (8 bytes each): past this, elements of the channel are counted afresh. */
-const COPIED_MESSAGES = 1 << 20;
+/** Messages a conv route keeps copies of (8 bytes each): past this, its copies start over. */
+export const COPIED_MESSAGES = 1 << 20;
 
 class ConvCounter implements RouteCounter {
   readonly lowest: number;
@@ -183,8 +184,10 @@ class ConvCounter implements RouteCounter {
   private readonly byChannel: boolean;
   private readonly prefix: Int32Array | null;
   private readonly weights: Float32Array;
-  /** The channel whose messages are kept; per pattern, where its copy starts (−1: none) in slice/synapses, length in size. */
-  private channel = -1;
+  /** Per input channel: whose copies it uses, its own (c) or, without zero weights, its group's (−1 − group). */
+  private readonly copiesOf: Int32Array;
+  /** Whose messages are kept; per pattern, where its copy starts (−1: none) in slice/synapses, length in size. */
+  private copies = -1;
   private readonly copyAt: Int32Array;
   private readonly copySize: Int32Array;
   private readonly kept = new IntList();
@@ -194,6 +197,7 @@ class ConvCounter implements RouteCounter {
   constructor(
     private readonly r: ConvRoute,
     private readonly sliceOf: Int32Array,
+    private readonly copied: number,
   ) {
     const t = r.twin;
     this.weights = r.unquantized ?? t.weights;
@@ -201,6 +205,17 @@ class ConvCounter implements RouteCounter {
     [this.lowest, this.highest] = rangeOf(this.runs.slice);
     this.byChannel = t.coutPerGroup < this.runs.runs / t.outPlane;
     this.prefix = this.byChannel ? null : nonZeroPrefix(this.weights, t.coutPerGroup);
+    const block = t.taps * t.coutPerGroup;
+    this.copiesOf = new Int32Array(this.weights.length / block);
+    for (let c = 0; c < this.copiesOf.length; c++) {
+      this.copiesOf[c] = -1 - Math.floor(c / t.cinPerGroup);
+      for (let w = c * block; w < (c + 1) * block; w++) {
+        if (this.weights[w] === 0) {
+          this.copiesOf[c] = c;
+          break;
+        }
+      }
+    }
     const ids = new Map<string, number>();
     this.patternOf = new Int32Array(t.plane);
     for (let s = 0; s < t.plane; s++) {
@@ -232,7 +247,7 @@ class ConvCounter implements RouteCounter {
 
   /**
    * Where element i's messages (slices ascending) start in copySlice/copySynapses, `size` of them, worked
-   * out and kept on the first element of its pattern in its channel; −1: the element reaches nothing.
+   * out and kept on the first element of its pattern in its channel (or group); −1: the element reaches nothing.
    */
   private copyOf(i: number, scratch: Tally): number {
     const r = this.r;
@@ -241,10 +256,10 @@ class ConvCounter implements RouteCounter {
     const plane = r.twin.plane;
     const c = Math.floor(m / plane);
     const s = m - c * plane;
-    if (c !== this.channel) {
+    if (this.copiesOf[c] !== this.copies) {
       for (let k = 0; k < this.kept.length; k++) this.copyAt[this.kept.data[k]] = -1;
       this.kept.length = this.copySlice.length = this.copySynapses.length = 0;
-      this.channel = c;
+      this.copies = this.copiesOf[c];
     }
     const pattern = this.patternOf[s];
     const known = this.copyAt[pattern];
@@ -256,7 +271,7 @@ class ConvCounter implements RouteCounter {
     else this.visitRuns(c, s, scratch);
     const n = scratch.n;
     // Past the cap the channel's copies start over (memory stays bounded).
-    if (this.copySlice.length + n > COPIED_MESSAGES) {
+    if (this.copySlice.length + n > this.copied) {
       for (let k = 0; k < this.kept.length; k++) this.copyAt[this.kept.data[k]] = -1;
       this.kept.length = this.copySlice.length = this.copySynapses.length = 0;
     }
@@ -365,8 +380,8 @@ class TableCounter implements RouteCounter {
   }
 }
 
-function counterOf(r: Route, sliceOf: Int32Array, only: boolean): RouteCounter {
-  if (r.kind === 'conv') return new ConvCounter(r, sliceOf);
+function counterOf(r: Route, sliceOf: Int32Array, only: boolean, copied: number): RouteCounter {
+  if (r.kind === 'conv') return new ConvCounter(r, sliceOf, copied);
   if (r.kind === 'dense') return new DenseCounter(r, sliceOf);
   return new TableCounter(r, sliceOf, only);
 }
@@ -388,8 +403,8 @@ class FanoutCounter implements MessageCounter {
   private readonly mergedSynapses: Int32Array;
   /** The routes reach slices in disjoint ranges, counted in ascending order: their messages need no merging. */
   private readonly disjoint: boolean;
-  constructor(f: Fanout, sliceOf: Int32Array, slices: number) {
-    this.counters = f.routes.map((r) => counterOf(r, sliceOf, f.routes.length === 1)).sort((a, b) => a.lowest - b.lowest);
+  constructor(f: Fanout, sliceOf: Int32Array, slices: number, copied: number) {
+    this.counters = f.routes.map((r) => counterOf(r, sliceOf, f.routes.length === 1, copied)).sort((a, b) => a.lowest - b.lowest);
     this.disjoint = this.counters.every((c, k) => k === 0 || this.counters[k - 1].highest < c.lowest);
     this.scratch = new Tally(slices);
     // Before they merge, room for every route's messages (at most one per slice each).
@@ -467,8 +482,9 @@ class FanoutCounter implements MessageCounter {
   }
 }
 
-export function messageCounter(f: Fanout, sliceOf: Int32Array, slices: number): MessageCounter {
-  return new FanoutCounter(f, sliceOf, slices);
+/** `copied`: messages each conv route keeps copies of (tests make it small). */
+export function messageCounter(f: Fanout, sliceOf: Int32Array, slices: number, copied = COPIED_MESSAGES): MessageCounter {
+  return new FanoutCounter(f, sliceOf, slices, copied);
 }
 
 /**

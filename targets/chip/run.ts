@@ -83,12 +83,13 @@ class Grow<A extends Int32Array | Float64Array> {
 }
 
 /**
- * Source elements whose spikes send the same messages (from the same core, to the same slices with the
- * same synapse counts) cost the same: such a set is a signature (fmnist_cnn_qcfs: 12,544 elements, 269
- * signatures). An element's messages are worked out from the routes on its first spike (messages.ts) and
- * its signature found or added, with each message's route (hops, energy, latency) worked out once. A spike
- * then adds one to its signature's count, which becomes per-core events once per stream (`tally`) and
- * hops and link loads once per run (`settle`). Signatures keep at most `budget` messages; an element seen
+ * Source elements whose spikes send the same messages (from the same core, to the same cores and layers with
+ * the same synapse counts: everything a message is counted by) cost the same: such a set is a signature
+ * (fmnist_cnn_qcfs, 100 images: 459 signatures; ResNet-18 at 224 on an 8x8 board, one image at T = 8:
+ * 43,370 signatures of 2.1 M messages in all). An element's messages are worked out from the routes on its
+ * first spike (messages.ts) and its signature found by a hash of them or added, with each message's route
+ * (hops, energy, latency) worked out once. A spike then adds one to its signature's count, which becomes
+ * per-core events once per stream (`tally`) and hops and link loads once per run (`settle`). Signatures keep at most `budget` messages; an element seen
  * after that is counted message by message at each spike (`send`). Memory: O(neurons + budget).
  */
 class Signatures {
