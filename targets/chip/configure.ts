@@ -13,7 +13,7 @@ import type { LoadedMap, MapDocument } from '../map/map-file.ts';
 import { type HostOption, hostProcessor, type HostSplit, splitHost, withHostRoutes } from '../map/host.ts';
 import { quantizePlan } from '../map/quantize.ts';
 import { type SlotPosition, slotPosition, tileOf } from '../map/route.ts';
-import { forEachMessageList } from './messages.ts';
+import { countMessageLists } from './messages.ts';
 import { routerOf } from './routers.ts';
 
 export interface ChipConfig {
@@ -122,14 +122,19 @@ function configureFrom(loaded: LoadedMap, onProgress?: (done: number, total: num
   const words = synapseWordsTable(spec);
   corePlan.streams.forEach((st, si) => {
     const offset = net.pops[st.pop].offset;
-    forEachMessageList(st.fanout, sliceOf, doc.slices.length, (i, slice, synapses, n) => {
-      use[coreOf[offset + i]][R.output_axons] += n; // an output axon of the sender per message
-      for (let g = 0; g < n; g++) {
-        const u = use[sliceCore[slice[g]]];
-        u[R.input_axons]++; // an input axon of the receiver
-        u[R.synapse_words] += words(synapses[g]);
-      }
-    });
+    countMessageLists(
+      st.fanout,
+      sliceOf,
+      doc.slices.length,
+      (i, n) => (use[coreOf[offset + i]][R.output_axons] += n), // an output axon of the sender per message
+      (slice, synapses, n, times) => {
+        for (let g = 0; g < n; g++) {
+          const u = use[sliceCore[slice[g]]];
+          u[R.input_axons] += times; // an input axon of the receiver per message
+          u[R.synapse_words] += times * words(synapses[g]);
+        }
+      },
+    );
     onProgress?.(si + 1, corePlan.streams.length);
   });
   const caps = capsOf(spec);

@@ -1,14 +1,15 @@
 /**
  * The chip's message counting shares work (targets/chip/messages.ts): runs of equal slice kept once per
  * distinct list, a conv route's messages copied between source elements of one pattern (and, for channels
- * without zero weights, between channels of a group), routes merged when their slices interleave. Every
- * element's messages must still be what the composed synapse table gives (tableOf, brute force), whatever
- * order the elements come in and however small the copy budget.
+ * without zero weights, between channels of a group), routes merged when their slices interleave, lists
+ * counted with how many elements send them. Every element's messages must still be what the composed
+ * synapse table gives (tableOf, brute force), whatever order the elements come in and however small the
+ * copy budget.
  */
 import { describe, expect, it } from 'vitest';
 import { type Route, tableOf } from '../../runtime/snn/routes.ts';
 import { configureFromMap, type ChipConfig } from '../../targets/chip/simulate.ts';
-import { messageCounter, sharedRuns } from '../../targets/chip/messages.ts';
+import { countMessageLists, messageCounter, sharedRuns } from '../../targets/chip/messages.ts';
 import { type ChipSpec, loadChipSpec } from '../../targets/chip-spec.ts';
 import { buildMap } from '../../targets/map/map-file.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
@@ -122,5 +123,59 @@ describe('message counting with shared runs and copies', () => {
     }
     expect(merged).toBeGreaterThan(0);
     expect(checked).toBeGreaterThan(10000);
+  });
+
+  it('totals over a fan-out\'s elements from counted lists equal the table\'s, message by message (any copy budget, slices apart or mixed)', () => {
+    const scattered = Int32Array.from(cfg.sliceOf, (_, t) => (t * 7 + (t >> 4)) % 23);
+    let lists = 0;
+    let messages = 0;
+    for (const [sliceOf, slices] of [
+      [cfg.sliceOf, cfg.sliceLayer.length],
+      [scattered, 23],
+    ] as Array<[Int32Array, number]>) {
+      for (const st of cfg.plan.streams) {
+        // Brute force: per element its messages, per slice the messages in and a sum not linear in the synapses (as synapse words are).
+        const { rowPtr, col } = tableOf(st.fanout);
+        const perElement = new Int32Array(st.fanout.rows);
+        const into = new Float64Array(slices);
+        const squares = new Float64Array(slices);
+        for (let i = 0; i < st.fanout.rows; i++) {
+          const bySlice = new Map<number, number>();
+          for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) bySlice.set(sliceOf[col[j]], (bySlice.get(sliceOf[col[j]]) ?? 0) + 1);
+          perElement[i] = bySlice.size;
+          for (const [d, k] of bySlice) {
+            into[d]++;
+            squares[d] += k * k;
+          }
+        }
+        for (const copied of [undefined, 3]) {
+          const gotElement = new Int32Array(st.fanout.rows);
+          const gotInto = new Float64Array(slices);
+          const gotSquares = new Float64Array(slices);
+          countMessageLists(
+            st.fanout,
+            sliceOf,
+            slices,
+            (i, n) => (gotElement[i] += n),
+            (slice, synapses, n, times) => {
+              lists++;
+              for (let g = 0; g < n; g++) {
+                if (g > 0) expect(slice[g]).toBeGreaterThan(slice[g - 1]);
+                gotInto[slice[g]] += times;
+                gotSquares[slice[g]] += times * synapses[g] * synapses[g];
+              }
+            },
+            copied,
+          );
+          expect(gotElement, `${st.id} per element`).toEqual(perElement);
+          expect(gotInto, `${st.id} messages into each slice`).toEqual(into);
+          expect(gotSquares, `${st.id} squared synapses into each slice`).toEqual(squares);
+        }
+        messages += into.reduce((a, b) => a + b, 0);
+      }
+    }
+    // Lists are shared: far fewer visits than messages.
+    expect(messages).toBeGreaterThan(10000);
+    expect(lists).toBeLessThan(messages / 3);
   });
 });
