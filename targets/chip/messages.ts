@@ -188,7 +188,9 @@ class ConvCounter implements RouteCounter {
   private readonly patternOf: Int32Array;
   /** Few output channels per group (depthwise) against many runs: visit the channels themselves. */
   private readonly byChannel: boolean;
-  private readonly prefix: Int32Array | null;
+  /** Runs: prefix counts of non-zero weights (nonZeroPrefix's rows) of the channels that have zeros; channel c's from prefixOf[c], −1 without zeros (a synapse per target). */
+  private readonly prefix: Int32Array;
+  private readonly prefixOf: Int32Array;
   private readonly weights: Float32Array;
   /** Per input channel: whose copies it uses, its own (c) or, without zero weights, its group's (−1 − group). */
   private readonly copiesOf: Int32Array;
@@ -210,17 +212,24 @@ class ConvCounter implements RouteCounter {
     this.runs = sharedRuns(t.outPlane, t.cout, t.offset, 1, t.outPlane, sliceOf);
     [this.lowest, this.highest] = rangeOf(this.runs.slice);
     this.byChannel = t.coutPerGroup < this.runs.runs / t.outPlane;
-    this.prefix = this.byChannel ? null : nonZeroPrefix(this.weights, t.coutPerGroup);
     const block = t.taps * t.coutPerGroup;
-    this.copiesOf = new Int32Array(this.weights.length / block);
-    for (let c = 0; c < this.copiesOf.length; c++) {
+    const channels = this.weights.length / block;
+    this.copiesOf = new Int32Array(channels);
+    this.prefixOf = new Int32Array(channels).fill(-1);
+    let zeros = 0;
+    for (let c = 0; c < channels; c++) {
       this.copiesOf[c] = -1 - Math.floor(c / t.cinPerGroup);
       for (let w = c * block; w < (c + 1) * block; w++) {
         if (this.weights[w] === 0) {
           this.copiesOf[c] = c;
+          if (!this.byChannel) this.prefixOf[c] = zeros++ * t.taps * (t.coutPerGroup + 1);
           break;
         }
       }
+    }
+    this.prefix = new Int32Array(zeros * t.taps * (t.coutPerGroup + 1));
+    for (let c = 0; c < channels; c++) {
+      if (this.prefixOf[c] >= 0) this.prefix.set(nonZeroPrefix(this.weights.subarray(c * block, (c + 1) * block), t.coutPerGroup), this.prefixOf[c]);
     }
     const ids = new Map<string, number>();
     this.patternOf = new Int32Array(t.plane);
@@ -340,18 +349,19 @@ class ConvCounter implements RouteCounter {
   private visitRuns(c: number, s: number, t: Tally): void {
     const { taps, cinPerGroup, coutPerGroup: cpg, cout, posPtr, posOut, posTap } = this.r.twin;
     const { listOf, ptr, from, slice } = this.runs;
-    const prefix = this.prefix!;
+    const prefix = this.prefix;
     const lo0 = Math.floor(c / cinPerGroup) * cpg;
     const hi0 = lo0 + cpg;
+    const full = this.prefixOf[c] < 0;
     for (let q = posPtr[s]; q < posPtr[s + 1]; q++) {
       const list = listOf[posOut[q]];
-      const pb = (c * taps + posTap[q]) * (cpg + 1) - lo0;
+      const pb = this.prefixOf[c] + posTap[q] * (cpg + 1) - lo0;
       const end = ptr[list + 1];
       for (let k = ptr[list]; k < end; k++) {
         const lo = Math.max(from[k], lo0);
         const hi = Math.min(k + 1 < end ? from[k + 1] : cout, hi0);
         if (lo >= hi) continue;
-        const n = prefix[pb + hi] - prefix[pb + lo];
+        const n = full ? hi - lo : prefix[pb + hi] - prefix[pb + lo];
         if (n > 0) t.add(slice[k], n);
       }
     }

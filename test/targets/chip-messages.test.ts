@@ -14,12 +14,13 @@ import { type ChipSpec, loadChipSpec } from '../../targets/chip-spec.ts';
 import { buildMap } from '../../targets/map/map-file.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
 
-/** Zeroes every weight of output-major conv weights [cout, cinPerGroup, kh, kw] whose input channel is in `channels`, and every fifth one of `sparse`. */
-function withZeros(w: Float32Array, cinPerGroup: number, taps: number, channels: number[], sparse: number[]): Float32Array {
+/** Conv weights [cout, cinPerGroup, kh, kw] with every weight from input channel `none` zero, and every fifth from `sparse`. */
+function withZeros(w: Float32Array, coutPerGroup: number, cinPerGroup: number, taps: number, none: number, sparse: number): Float32Array {
   return w.map((x, k) => {
-    const c = Math.floor(k / taps) % cinPerGroup;
-    if (channels.includes(c)) return 0;
-    return sparse.includes(c) && k % 5 === 0 ? 0 : x;
+    const o = Math.floor(k / (cinPerGroup * taps));
+    const c = Math.floor(o / coutPerGroup) * cinPerGroup + (Math.floor(k / taps) % cinPerGroup);
+    if (c === none) return 0;
+    return c === sparse && k % 5 === 0 ? 0 : x;
   });
 }
 
@@ -27,8 +28,8 @@ function withZeros(w: Float32Array, cinPerGroup: number, taps: number, channels:
 function blockMap(): ChipConfig {
   const b = new IrBuilder([3, 12, 12]);
   const A = b.if(b.conv2d('input', randomArray(31, 8 * 3 * 9, -0.5, 1), [8, 3, 3, 3], { pads: [1, 1, 1, 1] }), 0.6, { vInit: 0.5, id: 'A' });
-  // Input channel 1 of B reaches nothing; channel 5 (group 2) has some zero weights; the others have none.
-  const grouped = withZeros(randomArray(32, 10 * 4 * 9, 0.1, 1), 4, 9, [1], [5 - 4]);
+  // Input channel 1 of B reaches nothing; channel 6 (second group) has some zero weights; the others have none.
+  const grouped = withZeros(randomArray(32, 10 * 4 * 9, 0.1, 1), 5, 4, 9, 1, 6);
   const B = b.if(b.conv2d(A, grouped, [10, 4, 3, 3], { pads: [1, 1, 1, 1], groups: 2 }), 0.7, { vInit: 0.5, id: 'B' });
   // C = B's two convs side by side (routes into one layer, whose slices may hold channels of both) plus a conv of A.
   const both = b.concat([b.conv2d(B, randomArray(33, 4 * 10 * 9, -0.5, 1), [4, 10, 3, 3], { pads: [1, 1, 1, 1] }), b.conv2d(B, randomArray(34, 6 * 10, -0.5, 1), [6, 10, 1, 1])], 0);
