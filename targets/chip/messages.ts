@@ -163,15 +163,32 @@ function rangeOf(slices: ArrayLike<number>): [number, number] {
 
 /** Writes a tally's messages ascending from `at` and empties it; returns the index after them. */
 function drain(t: Tally, slice: Int32Array, synapses: Int32Array, at: number): number {
-  const touched = t.touched.subarray(0, t.n).sort();
-  for (let g = 0; g < touched.length; g++) {
-    const d = touched[g];
+  const n = t.n;
+  sortTouched(t);
+  for (let g = 0; g < n; g++) {
+    const d = t.touched[g];
     slice[at + g] = d;
     synapses[at + g] = t.count[d];
     t.count[d] = 0;
   }
   t.n = 0;
-  return at + touched.length;
+  return at + n;
+}
+
+/** Sorts a tally's touched slices in place: by insertion when they are few (most table rows; no view made). */
+function sortTouched(t: Tally): void {
+  const a = t.touched;
+  const n = t.n;
+  if (n > 16) {
+    a.subarray(0, n).sort();
+    return;
+  }
+  for (let g = 1; g < n; g++) {
+    const x = a[g];
+    let k = g - 1;
+    for (; k >= 0 && a[k] > x; k--) a[k + 1] = a[k];
+    a[k + 1] = x;
+  }
 }
 
 /** Messages a conv route keeps copies of (8 bytes each): past this, its copies start over. */
@@ -320,7 +337,8 @@ class ConvCounter implements RouteCounter {
     // Past the cap the channel's copies start over (memory stays bounded).
     if (this.copySlice.length + n > this.copied) this.startOver();
     const at = this.copySlice.length;
-    const touched = scratch.touched.subarray(0, n).sort();
+    sortTouched(scratch);
+    const touched = scratch.touched;
     for (let g = 0; g < n; g++) {
       const d = touched[g];
       this.copySlice.push(d);
