@@ -191,8 +191,11 @@ function sortTouched(t: Tally): void {
   }
 }
 
-/** Messages a conv route keeps copies of (8 bytes each): past this, its copies start over. */
-export const COPIED_MESSAGES = 1 << 20;
+/**
+ * Messages a conv route keeps copies of (8 bytes each, 512 KB; the route's copies of one channel or group
+ * are far fewer on ResNet-18 at 224, 31 k at most): past this, its copies start over.
+ */
+export const COPIED_MESSAGES = 1 << 16;
 
 /** No channel's copies kept yet (channels key their copies by c ≥ 0 or −1 − group). */
 const NO_COPIES = -(2 ** 31);
@@ -473,12 +476,13 @@ class FanoutCounter implements MessageCounter {
     this.counters = f.routes.map((r) => counterOf(r, sliceOf, f.routes.length === 1, copied)).sort((a, b) => a.lowest - b.lowest);
     this.disjoint = this.counters.every((c, k) => k === 0 || this.counters[k - 1].highest < c.lowest);
     this.scratch = new Tally(slices);
-    // Before they merge, room for every route's messages (at most one per slice each).
-    const room = slices * Math.max(1, f.routes.length);
+    // Room for every route's messages before they merge: one per slice of its range at most.
+    let room = 0;
+    for (const c of this.counters) if (c.highest >= c.lowest) room += c.highest - c.lowest + 1;
     this.slice = new Int32Array(room);
     this.synapses = new Int32Array(room);
-    this.mergedSlice = new Int32Array(f.routes.length > 1 ? room : 0);
-    this.mergedSynapses = new Int32Array(f.routes.length > 1 ? room : 0);
+    this.mergedSlice = new Int32Array(this.disjoint ? 0 : room);
+    this.mergedSynapses = new Int32Array(this.disjoint ? 0 : room);
   }
 
   of(i: number): number {
