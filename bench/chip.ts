@@ -5,7 +5,7 @@
  */
 import { loadOnnx } from '../compiler/onnx/load.ts';
 import { lower } from '../compiler/lower.ts';
-import { readNpy } from '../runtime/npy.ts';
+import { readNpy, toLabels } from '../runtime/npy.ts';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,11 +59,12 @@ export async function benchChip(): Promise<Record<string, unknown>> {
     writeMap(doc, join(dir, 'fm.map.json'));
     const cfg = configureChip(readMap(join(dir, 'fm.map.json')));
     const many = Float32Array.from((x.data as Uint8Array).subarray(0, THREAD_SAMPLES * PIXELS));
+    const labels = toLabels(readNpy('test/fixtures/fmnist_test_y.npy')).subarray(0, THREAD_SAMPLES);
     for (const workers of [1, 2]) {
       const t0 = performance.now();
-      const run = workers === 1 ? runChip(cfg, many, { T }) : await runChipThreads(join(dir, 'fm.map.json'), cfg, many, { T }, workers);
+      const run = workers === 1 ? runChip(cfg, many, { T, labels }) : await runChipThreads(join(dir, 'fm.map.json'), cfg, many, { T, labels }, workers);
       const seconds = (performance.now() - t0) / 1000;
-      out[`chip_fmnist_qcfs_w${workers}`] = { samples: THREAD_SAMPLES, T, workers, seconds: +seconds.toFixed(3), images_per_s: +(THREAD_SAMPLES / seconds).toFixed(1), accuracy: run.report.accuracy };
+      out[`chip_fmnist_qcfs_w${workers}`] = { samples: THREAD_SAMPLES, T, workers, seconds: +seconds.toFixed(3), images_per_s: +(THREAD_SAMPLES / seconds).toFixed(1), accuracy: run.report.accuracy?.[String(T)] ?? null };
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
