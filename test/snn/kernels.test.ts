@@ -14,6 +14,28 @@ import { randomArray } from '../helpers/ir-builder.ts';
 
 const bits = (a: Float64Array) => Array.from(new BigUint64Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength)));
 
+/**
+ * The reference neuron update, neuron by neuron (engine.ts before the kernels): the currents and membranes after
+ * it, the spiking neurons (i − from) and each neuron's outcome (spiked; no spike but a non-zero current; neither).
+ */
+function ruleByNeuron(from: number, end: number, a: Record<'cur' | 'base' | 'v' | 'theta' | 'leak', Float64Array>, subtract: number) {
+  const [rc, rv] = [Float64Array.from(a.cur), Float64Array.from(a.v)];
+  const list: number[] = [];
+  const outcome: Array<'fired' | 'active' | 'inactive'> = [];
+  for (let i = from; i < end; i++) {
+    const c = rc[i];
+    let x = a.leak[i] * rv[i] + c;
+    rc[i] = a.base[i];
+    if (x >= a.theta[i]) {
+      x = subtract ? x - a.theta[i] : 0;
+      list.push(i - from);
+      outcome.push('fired');
+    } else outcome.push(c !== 0 ? 'active' : 'inactive');
+    rv[i] = x;
+  }
+  return { rc, rv, list, outcome };
+}
+
 describe('integrate', () => {
   for (const [from, end] of [[0, 1], [3, 4], [0, 6], [1, 8], [0, 64], [5, 106], [2, 2]]) {
     for (const [leakLo, subtract] of [[1, 1], [0.7, 1], [0.8, 0]]) {
@@ -32,20 +54,8 @@ describe('integrate', () => {
         v.set(randomArray(3, n, -0.5, 1));
         theta.set(randomArray(4, n, 0.2, 1));
         leak.set(randomArray(5, n, leakLo, 1));
-        // The reference: the rule neuron by neuron (engine.ts before the kernels).
-        const [rc, rv] = [Float64Array.from(cur), Float64Array.from(v)];
-        const list: number[] = [];
-        let active = 0;
-        for (let i = from; i < end; i++) {
-          const c = rc[i];
-          let x = leak[i] * rv[i] + c;
-          rc[i] = base[i];
-          if (x >= theta[i]) {
-            x = subtract ? x - theta[i] : 0;
-            list.push(i - from);
-          } else if (c !== 0) active++;
-          rv[i] = x;
-        }
+        const { rc, rv, list, outcome } = ruleByNeuron(from, end, { cur, base, v, theta, leak }, subtract);
+        const active = outcome.filter((o) => o === 'active').length;
         const ns = k.integrate(at.cur, at.base, at.v, at.theta, at.leak, subtract, from, end, at.list, at.out, 0, 0, 1, 0, 1);
         expect(ns).toBe(list.length);
         expect(Array.from(new Int32Array(buf, at.list, ns))).toEqual(list);
@@ -82,21 +92,12 @@ describe('integrateCores', () => {
       const coreOf = new Int32Array(buf, at.coreOf, n);
       const lengths = randomArray(16, n, 1, 10);
       for (let i = 0, r = 0; i < n; r++) for (let j = 0; j < Math.floor(lengths[r]) && i < n; j++) coreOf[i++] = (r * 5) % cores;
-      const [rc, rv] = [Float64Array.from(cur), Float64Array.from(v)];
+      const { rc, rv, list, outcome } = ruleByNeuron(from, end, { cur, base, v, theta, leak }, subtract);
       const [rAct, rSpk] = [new Float64Array(cores), new Float64Array(cores)];
-      const list: number[] = [];
-      for (let i = from; i < end; i++) {
-        const c = rc[i];
-        let x = leak[i] * rv[i] + c;
-        rc[i] = base[i];
-        if (x >= theta[i]) {
-          x = subtract ? x - theta[i] : 0;
-          list.push(i - from);
-          rSpk[coreOf[i]]++;
-          rAct[coreOf[i]]++;
-        } else if (c !== 0) rAct[coreOf[i]]++;
-        rv[i] = x;
-      }
+      outcome.forEach((o, k) => {
+        if (o === 'fired') rSpk[coreOf[from + k]]++;
+        if (o !== 'inactive') rAct[coreOf[from + k]]++;
+      });
       const ns = k.integrateCores(at.cur, at.base, at.v, at.theta, at.leak, from, end, at.list, at.coreOf, at.act, at.spk, subtract);
       expect(ns).toBe(list.length);
       expect(Array.from(new Int32Array(buf, at.list, ns))).toEqual(list);

@@ -15,7 +15,7 @@ import { buildMap } from '../../targets/map/map-file.ts';
 import { slotPosition, xyRoute } from '../../targets/map/route.ts';
 import { tableOf } from '../../runtime/snn/routes.ts';
 import type { QuantizeMode } from '../../targets/map/quantize.ts';
-import { compileFixture, samples } from './helpers.ts';
+import { compileFixture, samples, tableMessages } from './helpers.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
 import { messageCounter } from '../../targets/chip/messages.ts';
 import type { ChipSpec } from '../../targets/chip-spec.ts';
@@ -130,16 +130,12 @@ describe('the virtual chip counts every message', () => {
     let checked = 0;
     cfg.plan.streams.forEach((st) => {
       const messages = messageCounter(st.fanout, cfg.sliceOf, cfg.sliceLayer.length);
-      const { rowPtr, col } = tableOf(st.fanout);
-      for (let i = 0; i + 1 < rowPtr.length; i++) {
-        const bySlice = new Map<number, number>();
-        for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) bySlice.set(cfg.sliceOf[col[j]], (bySlice.get(cfg.sliceOf[col[j]]) ?? 0) + 1);
-        const expected = [...bySlice].sort((x, y) => x[0] - y[0]);
+      tableMessages(st.fanout, cfg.sliceOf).forEach((expected, i) => {
         const n = messages.of(i);
         const got = Array.from({ length: n }, (_, g) => [messages.slice[g], messages.synapses[g]]);
         expect(got, `stream ${st.id} element ${i}`).toEqual(expected);
         checked += n;
-      }
+      });
     });
     expect(checked).toBeGreaterThan(1000);
   });

@@ -16,7 +16,7 @@ import type { NetworkPlan } from '../../runtime/snn/plan.ts';
 import { type ChipSpec, loadChipSpec } from '../../targets/chip-spec.ts';
 import type { MapDocument } from '../../targets/map/map-file.ts';
 import { IrBuilder } from '../helpers/ir-builder.ts';
-import { tableOf } from '../../runtime/snn/routes.ts';
+import { type Fanout, tableOf } from '../../runtime/snn/routes.ts';
 
 export const root = resolve(import.meta.dirname, '..', '..');
 export const fixture = (name: string) => join(root, 'test', 'fixtures', name);
@@ -148,4 +148,17 @@ export function smallCores(neurons: number, axons: number, words: number): ChipS
   limits.output_axons.value = axons;
   limits.synapse_words.value = words;
   return { ...loihi, limits };
+}
+
+/**
+ * The messages of each source element of a stream, counted from its composed table (the oracle of the chip's
+ * closed-form counts): per element, [destination slice, synapses into it] sorted by slice.
+ */
+export function tableMessages(fanout: Fanout, sliceOf: Int32Array): Array<Array<[number, number]>> {
+  const { rowPtr, col } = tableOf(fanout);
+  return Array.from({ length: rowPtr.length - 1 }, (_, i) => {
+    const bySlice = new Map<number, number>();
+    for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) bySlice.set(sliceOf[col[j]], (bySlice.get(sliceOf[col[j]]) ?? 0) + 1);
+    return [...bySlice].sort((x, y) => x[0] - y[0]);
+  });
 }

@@ -16,7 +16,7 @@ import { type ChipSpec, loadChipSpec } from '../../targets/chip-spec.ts';
 import { buildMap, coreOfCurrent } from '../../targets/map/map-file.ts';
 import { chooseExponents, type ExponentGroup, exponentFor, type QuantizeMode, quantizePlan, quantizeWeight } from '../../targets/map/quantize.ts';
 import { IrBuilder, randomArray } from '../helpers/ir-builder.ts';
-import { compileFixture, samples, smallCores } from './helpers.ts';
+import { compileFixture, samples, smallCores, tableMessages } from './helpers.ts';
 
 const spec = loadChipSpec('loihi1');
 
@@ -201,13 +201,10 @@ describe('quantisation from the routes', () => {
       // Messages from the routes against the composed table of the quantised plan (its synapses: zeroed ones too).
       cfg.plan.streams.forEach((st) => {
         const messages = messageCounter(st.fanout, cfg.sliceOf, cfg.sliceLayer.length);
-        const { rowPtr, col } = tableOf(st.fanout);
-        for (let i = 0; i + 1 < rowPtr.length; i++) {
-          const bySlice = new Map<number, number>();
-          for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) bySlice.set(cfg.sliceOf[col[j]], (bySlice.get(cfg.sliceOf[col[j]]) ?? 0) + 1);
+        tableMessages(st.fanout, cfg.sliceOf).forEach((expected, i) => {
           const n = messages.of(i);
-          expect(Array.from({ length: n }, (_, g) => [messages.slice[g], messages.synapses[g]])).toEqual([...bySlice].sort((x, y) => x[0] - y[0]));
-        }
+          expect(Array.from({ length: n }, (_, g) => [messages.slice[g], messages.synapses[g]])).toEqual(expected);
+        });
       });
     });
   }
