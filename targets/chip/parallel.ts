@@ -84,13 +84,19 @@ export async function runChipThreads(mapPath: string, cfg: ChipConfig, input: Fl
     await Promise.allSettled(jobs);
     throw e;
   }
+  // This thread is done: the workers' progress now arrives as messages.
+  report();
+  ports.forEach(({ port1 }, i) =>
+    port1.on('message', (n: number) => {
+      done[i + 1] = n;
+      opts.onProgress?.(done.reduce((a, b) => a + b, 0), samples);
+    }),
+  );
   // The lowest range that failed is the error one thread would have met first.
   const settled = await Promise.allSettled(jobs);
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   const ranges = [first, ...settled.map((r) => (r as PromiseFulfilledResult<RangeResult>).value)];
-  done.fill(0);
-  done[0] = samples;
   opts.onProgress?.(samples, samples);
 
   const parts: ChipPart[] = ranges.map((r, k) => ({ from: bounds[k], to: bounds[k + 1], data: r.data }));
