@@ -160,19 +160,16 @@ describe('chip --shard i/n + merge = one chip run, byte for byte', () => {
   }, 240_000);
 
   it('--workers n (threads, each with its own chip, merged as shards are) = one thread, byte for byte; also inside a shard', () => {
-    const cases: Array<[string, string[], string]> = [
-      [at('chip-qcfs.map.json'), fm, 'threads-qcfs'],
-      [at('chip-rsm.map.json'), [...fm, '--seed', '5'], 'threads-rsm'],
-      [at('chip-mst.map.json'), digits, 'threads-mst'],
+    // 3 uneven ranges on the CNN (3 threads on a 2-core machine warn, and still give the same bytes), 2 on the others.
+    const cases: Array<[string, string[], string, string]> = [
+      [at('chip-qcfs.map.json'), fm, 'threads-qcfs', '3'],
+      [at('chip-rsm.map.json'), [...fm, '--seed', '5'], 'threads-rsm', '2'],
+      [at('chip-mst.map.json'), digits, 'threads-mst', '2'],
     ];
-    for (const [map, args, name] of cases) {
+    for (const [map, args, name, workers] of cases) {
       ok(snnc('chip', map, ...args, '--workers', '1', '-o', at(`${name}-1.json`)));
-      const one = readFileSync(at(`${name}-1.json`), 'utf8');
-      for (const workers of ['2', '3']) {
-        // (3 threads on a 2-core machine warn, and still give the same bytes)
-        expect(snnc('chip', map, ...args, '--workers', workers, '-o', at(`${name}-${workers}.json`)).status).toBe(0);
-        expect(readFileSync(at(`${name}-${workers}.json`), 'utf8'), `${name}, ${workers} workers`).toBe(one);
-      }
+      expect(snnc('chip', map, ...args, '--workers', workers, '-o', at(`${name}-${workers}.json`)).status).toBe(0);
+      expect(readFileSync(at(`${name}-${workers}.json`), 'utf8'), `${name}, ${workers} workers`).toBe(readFileSync(at(`${name}-1.json`), 'utf8'));
     }
     // A shard run on 2 threads writes the partial result of one thread: its merge is the one run.
     const map = at('chip-qcfs.map.json');
