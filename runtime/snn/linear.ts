@@ -228,14 +228,25 @@ export const SCATTERS: { [K in LinearKind]: (node: NodeOf<K>, inShapes: Shape[],
     // Output axis j is input axis perm[j]: the output stride that each input axis moves along.
     const strideOfInAxis = new Array<number>(inShape.length);
     node.perm.forEach((p, j) => (strideOfInAxis[p] = outStrides[j]));
+    // Where each input element goes, made on first use: plans scatter one element at a time through index-only
+    // prefixes (plan.ts simpleRoute), so the per-axis division would run once per element and per route.
+    let outOf: Int32Array | null = null;
+    const where = () => {
+      outOf = new Int32Array(sizeOf(inShape));
+      for (let e = 0; e < outOf.length; e++) {
+        let o = 0;
+        for (let a = 0; a < inShape.length; a++) o += (Math.floor(e / inStrides[a]) % inShape[a]) * strideOfInAxis[a];
+        outOf[e] = o;
+      }
+      return outOf;
+    };
     return {
       macs: 0,
       scatter(_k, src, dst) {
+        const map = outOf ?? where();
         for (let s = 0; s < src.count; s++) {
           const e = src.idx[s];
-          let o = 0;
-          for (let a = 0; a < inShape.length; a++) o += (Math.floor(e / inStrides[a]) % inShape[a]) * strideOfInAxis[a];
-          dst.add(o, src.val[e]);
+          dst.add(map[e], src.val[e]);
         }
       },
       addConstant: noConstant,

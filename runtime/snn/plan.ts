@@ -367,14 +367,17 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
   };
 
   /** Pushes the vectors already set on the sources through `nodes`; with `constants`, adds each node's constant term. */
+  // Each node's op and vectors, looked up once: routes propagate one element at a time, millions of times.
+  const steps = new Map<string, { op: LinearOp; dst: SparseVec; srcs: SparseVec[] }>();
+  const stepOf = (node: IrNode) => {
+    let step = steps.get(node.id);
+    if (!step) steps.set(node.id, (step = { op: ops.get(node.id)!, dst: vecs.get(node.id)!, srcs: node.inputs.map((x) => vecs.get(x)!) }));
+    return step;
+  };
   const propagate = (nodes: IrNode[], constants: boolean) => {
     for (const node of nodes) {
-      const op = ops.get(node.id)!;
-      const dst = vecs.get(node.id)!;
-      node.inputs.forEach((x, k) => {
-        const src = vecs.get(x)!;
-        if (src.count > 0) op.scatter(k, src, dst);
-      });
+      const { op, dst, srcs } = stepOf(node);
+      for (let k = 0; k < srcs.length; k++) if (srcs[k].count > 0) op.scatter(k, srcs[k], dst);
       if (constants) op.addConstant(dst);
     }
   };
@@ -503,7 +506,7 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
       const at = endVec.idx[0];
       const f = count === 1 ? endVec.val[at] : 0;
       outVec.clear();
-      for (const n of post) vecs.get(n.id)!.clear();
+      for (const n of post) stepOf(n).dst.clear();
       if (count !== 1) return null;
       if (e === 0) shift = at;
       if (at !== e + shift) return null;
@@ -551,7 +554,7 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
       values[i] = count ? midVec.val[m] : 0;
       remap[i] = count ? m : -1;
       srcVec.clear();
-      for (const n of prefix) vecs.get(n.id)!.clear();
+      for (const n of prefix) stepOf(n).dst.clear();
       if (count > 1) return null;
     }
     // One value per channel (conv) or feature (dense) of the op's input.
@@ -589,7 +592,7 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
           propagate(post, false);
           v = endVec.count ? endVec.val[endVec.idx[0]] : 0;
           opVec.clear();
-          for (const n of post) vecs.get(n.id)!.clear();
+          for (const n of post) stepOf(n).dst.clear();
         }
         const f = Math.fround(v);
         weights[k * out + o] = f;
