@@ -367,20 +367,20 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
   };
 
   /** Pushes the vectors already set on the sources through `nodes`; with `constants`, adds each node's constant term. */
-  // Each node's op and vectors, looked up once: routes propagate one element at a time, millions of times.
-  const steps = new Map<string, { op: LinearOp; dst: SparseVec; srcs: SparseVec[] }>();
-  const stepOf = (node: IrNode) => {
-    let step = steps.get(node.id);
-    if (!step) steps.set(node.id, (step = { op: ops.get(node.id)!, dst: vecs.get(node.id)!, srcs: node.inputs.map((x) => vecs.get(x)!) }));
-    return step;
-  };
-  const propagate = (nodes: IrNode[], constants: boolean) => {
-    for (const node of nodes) {
-      const { op, dst, srcs } = stepOf(node);
+  // Each node's op and vectors, looked up once: routes propagate one element at a time, millions of times, so
+  // their loops take the nodes' steps (stepsOf) once and run them (run), not the nodes by id.
+  type Step = { op: LinearOp; dst: SparseVec; srcs: SparseVec[] };
+  const stepsOf = (nodes: IrNode[]): Step[] => nodes.map((n) => ({ op: ops.get(n.id)!, dst: vecs.get(n.id)!, srcs: n.inputs.map((x) => vecs.get(x)!) }));
+  const run = (steps: Step[], constants: boolean) => {
+    for (const { op, dst, srcs } of steps) {
       for (let k = 0; k < srcs.length; k++) if (srcs[k].count > 0) op.scatter(k, srcs[k], dst);
       if (constants) op.addConstant(dst);
     }
   };
+  const clear = (steps: Step[]) => {
+    for (const { dst } of steps) dst.clear();
+  };
+  const propagate = (nodes: IrNode[], constants: boolean) => run(stepsOf(nodes), constants);
 
   interface Target {
     id: string;
@@ -411,9 +411,10 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
     const srcVec = vecs.get(source)!;
     const rows = srcVec.size;
     const csr = new CsrBuilder(rows);
+    const steps = stepsOf(nodes);
     for (let i = 0; i < rows; i++) {
       srcVec.add(i, typeof value === 'number' ? value : value[i]);
-      propagate(nodes, false);
+      run(steps, false);
       for (const { offset, vec } of withVecs) {
         // Sorted columns: deterministic tables and better locality when spikes are delivered.
         const idx = vec.idx.subarray(0, vec.count).sort();
@@ -499,14 +500,15 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
     const out = ir.tensors.get(op.weight)!.dims[0];
     const factor = new Float64Array(out);
     let shift = 0;
+    const steps = stepsOf(post);
     for (let e = 0; e < outVec.size; e++) {
       outVec.add(e, 1);
-      propagate(post, false);
+      run(steps, false);
       const count = endVec.count;
       const at = endVec.idx[0];
       const f = count === 1 ? endVec.val[at] : 0;
       outVec.clear();
-      for (const n of post) stepOf(n).dst.clear();
+      clear(steps);
       if (count !== 1) return null;
       if (e === 0) shift = at;
       if (at !== e + shift) return null;
@@ -541,6 +543,7 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
     const values = new Float64Array(rows);
     const srcVec = vecs.get(source)!;
     const midVec = vecs.get(prefix.length ? prefix[prefix.length - 1].id : source)!;
+    const prefixSteps = stepsOf(prefix);
     for (let i = 0; i < rows; i++) {
       const v = typeof value === 'number' ? value : value[i];
       if (!remap) {
@@ -548,13 +551,13 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
         continue;
       }
       srcVec.add(i, v);
-      propagate(prefix, false);
+      run(prefixSteps, false);
       const count = midVec.count;
       const m = midVec.idx[0];
       values[i] = count ? midVec.val[m] : 0;
       remap[i] = count ? m : -1;
       srcVec.clear();
-      for (const n of prefix) stepOf(n).dst.clear();
+      clear(prefixSteps);
       if (count > 1) return null;
     }
     // One value per channel (conv) or feature (dense) of the op's input.
@@ -583,16 +586,17 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
     const perFeature = new Int32Array(inner);
     const opVec = vecs.get(op.id)!;
     const endVec = post.length ? vecs.get(post[post.length - 1].id)! : opVec;
+    const postSteps = stepsOf(post);
     for (let k = 0; k < inner; k++) {
       for (let o = 0; o < out; o++) {
         let v = groupValue[k] * weight.data[o * inner + k];
         for (const sc of postScales) v = sc * v;
         if (post.length) {
           opVec.add(o, v);
-          propagate(post, false);
+          run(postSteps, false);
           v = endVec.count ? endVec.val[endVec.idx[0]] : 0;
           opVec.clear();
-          for (const n of post) stepOf(n).dst.clear();
+          clear(postSteps);
         }
         const f = Math.fround(v);
         weights[k * out + o] = f;
