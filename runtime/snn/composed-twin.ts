@@ -201,9 +201,12 @@ function pointwiseTwin(source: string, chain: IrNode[], channelValue: Float64Arr
           for (let o = 0; o < co; o++) acc[o] += v[0] * W[o * ci + c];
           first = false;
         } else {
-          for (let i = 0; i < ci; i++) {
-            const x = v[i];
-            for (let o = 0; o < co; o++) acc[o] += x * W[o * ci + i];
+          // Each acc[o] sums its terms in i order, as the scatter does; o outside reads W's rows contiguously.
+          for (let o = 0; o < co; o++) {
+            let a = 0;
+            const row = o * ci;
+            for (let i = 0; i < ci; i++) a += v[i] * W[row + i];
+            acc[o] = a;
           }
         }
         v = acc;
