@@ -108,10 +108,10 @@ export async function createProgress(label: string): Promise<Progress> {
     cliProgress.Presets.shades_classic,
   );
   let started = false;
-  let start = 0;
+  let start = Date.now();
   return {
     update(done, total) {
-      if (start === 0) start = Date.now();
+      start = startOf(start, started, done);
       const rate = { rate: rateText(done, (Date.now() - start) / 1000).replace(/^, /, '') };
       if (!started) {
         bar.start(total, done, rate);
@@ -127,6 +127,14 @@ export async function createProgress(label: string): Promise<Progress> {
   };
 }
 
+/**
+ * A progress is timed from when it was made, or from its first update when that reports nothing done yet: a
+ * stage that starts after others (map's quantisation) says so with a first update at 0.
+ */
+function startOf(start: number, updated: boolean, done: number): number {
+  return !updated && done === 0 ? Date.now() : start;
+}
+
 /** Samples (images) per second so far, once there is something to measure. */
 function rateText(done: number, seconds: number): string {
   if (done === 0 || seconds < 0.05) return '';
@@ -135,8 +143,8 @@ function rateText(done: number, seconds: number): string {
 }
 
 function plainProgress(label: string): Progress {
-  // Timed from the first update: a progress made before other work (a later stage) does not count that work.
-  let start = 0;
+  let start = Date.now();
+  let updated = false;
   let lastWriteAt = 0;
   let latest: [number, number] | undefined;
   let written: [number, number] | undefined;
@@ -149,7 +157,8 @@ function plainProgress(label: string): Progress {
   };
   return {
     update(done, total) {
-      if (start === 0) start = Date.now();
+      start = startOf(start, updated, done);
+      updated = true;
       latest = [done, total];
       if (Date.now() - lastWriteAt >= PLAIN_PROGRESS_INTERVAL_MS) write();
     },
