@@ -4,6 +4,7 @@
  * that registers tsx's loader first; the compiled build (dist/) runs the .js entry directly.
  */
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { type TransferListItem, Worker } from 'node:worker_threads';
 
@@ -22,4 +23,12 @@ export function startWorker(from: string, name: string, workerData: unknown, tra
   const entry = new URL(`./${name}.ts`, from).href;
   const bootstrap = `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`;
   return new Worker(bootstrap, { eval: true, workerData, transferList });
+}
+
+/**
+ * Threads for a run of `samples` samples: `requested`, else up to 2 cores from 64 samples on (below that, starting
+ * workers costs more than it saves), never more than the samples.
+ */
+export function threadCount(samples: number, requested?: number): number {
+  return Math.max(1, Math.min(samples, requested ?? (samples < 64 ? 1 : Math.min(availableParallelism(), 2))));
 }

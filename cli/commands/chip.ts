@@ -9,13 +9,13 @@
 import { SnncError } from '../../compiler/errors.ts';
 import type { ImageOptions } from '../../runtime/data/source.ts';
 import { writeFileAtomic } from '../../runtime/npy.ts';
+import { threadCount } from '../../runtime/threads.ts';
 import type { ChipConfig, ChipReport } from '../../targets/chip/simulate.ts';
 import type { EnergyBreakdown } from '../../targets/energy.ts';
-import { availableParallelism } from 'node:os';
 import { checkOutputPath, createProgress, formatCount, formatTable, printJson } from '../common.ts';
 import { type ImageFlags, imageOptions, openDataset, parseShard, readAll } from '../data.ts';
 import { fileSha256, type Partial, writePartial } from '../partial.ts';
-import { warn, warnIfLimitExceeds } from './simulate.ts';
+import { warnIfLimitExceeds, warnIfWorkersExceed } from './simulate.ts';
 
 export interface ChipOptions extends ImageFlags {
   input: string;
@@ -83,10 +83,9 @@ export async function chip(mapPath: string, options: ChipOptions): Promise<void>
     keepSubtotals: shard !== undefined,
     onProgress: (done: number, total: number) => progress.update(done, total),
   };
-  const cores = availableParallelism();
-  if (options.workers !== undefined && options.workers > cores) warn(`--workers ${options.workers}: this machine has ${cores} cores; more threads than cores only add overhead`);
-  // Each thread holds its own chip: one by default for a few samples (a large map's copy costs memory), never with --trace (per-step detail of one run).
-  const workers = options.trace ? 1 : Math.max(1, Math.min(data.samples, options.workers ?? (data.samples < 64 ? 1 : Math.min(cores, 2))));
+  warnIfWorkersExceed(options.workers);
+  // Each thread holds its own chip (a large map's copy costs memory); one with --trace (per-step detail of one run).
+  const workers = options.trace ? 1 : threadCount(data.samples, options.workers);
   let run: Pick<ReturnType<typeof chipSim.runChip>, 'report' | 'totals' | 'subtotals'>;
   try {
     run = workers > 1 ? await (await import('../../targets/chip/parallel.ts')).runChipThreads(mapPath, cfg, data.x.data as Float32Array, runOpts, workers) : chipSim.runChip(cfg, data.x.data as Float32Array, runOpts);

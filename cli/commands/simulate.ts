@@ -41,6 +41,12 @@ export function warn(message: string): void {
 }
 
 /** `--limit` beyond the data is not an error (all samples are used), but the user should know. */
+/** `--workers` beyond this machine's cores runs, with a warning. */
+export function warnIfWorkersExceed(workers: number | undefined): void {
+  const cores = availableParallelism();
+  if (workers !== undefined && workers > cores) warn(`--workers ${workers}: this machine has ${cores} cores; more threads than cores only add overhead`);
+}
+
 export function warnIfLimitExceeds(flag: string, limit: number | undefined, samples: number, file: string): void {
   if (limit !== undefined && limit > samples) warn(`${flag} ${limit}: ${file} has only ${samples} samples; using all of them`);
 }
@@ -66,8 +72,7 @@ export async function simulate(irPath: string, options: SimulateOptions): Promis
   );
   if (options.steps > 100_000) throw new SnncError(`-T ${options.steps}: at most 100000 time steps`);
   warnIfLimitExceeds('--limit', options.limit, data.samples, options.input);
-  const cores = availableParallelism();
-  if (options.workers !== undefined && options.workers > cores) warn(`--workers ${options.workers}: this machine has ${cores} cores; more threads than cores only add overhead`);
+  warnIfWorkersExceed(options.workers);
   // Warnings about what the numbers mean (stderr now, and `warnings` in --json): input scaled for another divisor, silent layers.
   const warnings: string[] = [];
   const scaleWarning = diag.inputScaleWarning(await leadingSamples(data), ir.input.divisor);

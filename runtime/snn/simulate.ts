@@ -24,12 +24,11 @@
  *   FLOPs, for every layer fed by spikes (composed synapse tables, and matmuls including q·kᵀ and attn·v,
  *   the rate being that of A if A is spike-driven, else of B); layers fed by analog values at E_MAC × FLOPs.
  */
-import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { SnncError } from '../../compiler/errors.ts';
 import type { SnnIr } from '../../compiler/ir/types.ts';
 import { arraySource, specForRange, type SampleSource } from '../data/source.ts';
-import { startWorker } from '../threads.ts';
+import { startWorker, threadCount } from '../threads.ts';
 import type { ConvTable } from './conv-table.ts';
 import { type AttentionMode, type ChunkOptions, type ChunkResult, loadPlan, planImage, type SpikeRecord } from './engine.ts';
 import { CATEGORIES, MODULES, type ModuleName } from './modules.ts';
@@ -211,7 +210,7 @@ export async function simulateChunks(
   const attention = opts.attention ?? 'accumulated';
   if (attention !== 'accumulated' && attention !== 'per-step') throw new SnncError(`attention mode ${String(attention)}: expected per-step or accumulated`);
   const chunkOpts: ChunkOptions = { T, seed, checkpoints: checkpointsFor(T), recordSpikes: opts.recordSpikes ?? false, attention };
-  const workers = Math.max(1, Math.min(samples, opts.workers ?? (samples < 64 ? 1 : Math.min(availableParallelism(), 2))));
+  const workers = threadCount(samples, opts.workers);
 
   let chunks: ChunkResult[];
   if (workers === 1) {
