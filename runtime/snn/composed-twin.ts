@@ -201,8 +201,28 @@ function pointwiseTwin(source: string, chain: IrNode[], channelValue: Float64Arr
           for (let o = 0; o < co; o++) acc[o] += v[0] * W[o * ci + c];
           first = false;
         } else {
-          // Each acc[o] sums its terms in i order, as the scatter does; o outside reads W's rows contiguously.
-          for (let o = 0; o < co; o++) {
+          // Each acc[o] sums its terms in i order, as the scatter does; o outside reads W's rows contiguously,
+          // four rows at a time (four independent sums per read of v[i]).
+          let o = 0;
+          for (; o + 4 <= co; o += 4) {
+            let a0 = 0;
+            let a1 = 0;
+            let a2 = 0;
+            let a3 = 0;
+            const r0 = o * ci;
+            for (let i = 0; i < ci; i++) {
+              const x = v[i];
+              a0 += x * W[r0 + i];
+              a1 += x * W[r0 + ci + i];
+              a2 += x * W[r0 + 2 * ci + i];
+              a3 += x * W[r0 + 3 * ci + i];
+            }
+            acc[o] = a0;
+            acc[o + 1] = a1;
+            acc[o + 2] = a2;
+            acc[o + 3] = a3;
+          }
+          for (; o < co; o++) {
             let a = 0;
             const row = o * ci;
             for (let i = 0; i < ci; i++) a += v[i] * W[row + i];
