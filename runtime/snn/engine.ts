@@ -12,6 +12,7 @@
  * spikes (or output elements) ascending, each row's table entries ascending. Analog nodes (transformers
  * only) are computed when their turn comes, from what their operand regions hold at that moment.
  */
+import type { ConvTable } from './conv-table.ts';
 import type { AnalogPlan, NetworkPlan } from './plan.ts';
 import { addValues, type Fanout, type Route } from './routes.ts';
 import { SnncError } from '../../compiler/errors.ts';
@@ -345,6 +346,8 @@ export type RouteAt =
        * transposed once per sample, instead of transposing the currents every step.
        */
       sole: number;
+      /** Its gatherConv tables when it is delivered target-stationary (see Gather), else null: scatterConvB. */
+      gather: GatherAt | null;
     }
   | { kind: 'table'; rowPtr: number; entries: number }
   | { kind: 'dense'; weights: number; remap: number };
@@ -361,12 +364,11 @@ export interface PlanImage {
   fanOut: number[];
   /** Per stream and route. */
   routes: RouteAt[][];
-  /** Per stream and route: a conv route that alone fills its target (RouteAt `sole`). */
-  sole: boolean[][];
   /** Per route of the analog input: a conv route's twin (f32 weights) for `addConvValues`, else null (JavaScript). */
   input: Array<{ twin: ConvTwinAt; remap: number } | null>;
-  /** Byte offset of each engine's state block and its size. */
+  /** Byte offset of each engine's state block and its size; offsets within a block (laid out here, where the plan still has its kernel arrays: workers get it without). */
   states: number[];
+  state: StateAt;
   stateBytes: number;
   /** Bytes in all. */
   bytes: number;
@@ -391,6 +393,67 @@ interface StateAt {
   staged: number[];
   /** The sample being simulated (f32), read by `addConvValues`. */
   x: number;
+  /** gatherConv's bucket ends (i32 per output position) and buckets. */
+  ptrs: number;
+  bucket: number;
+}
+
+/** The most bytes of buckets a gathered conv route may use per engine (GATHER_BUCKET_LIMIT): others scatter. */
+export const GATHER_BUCKET_LIMIT = 64 * 2 ** 20;
+
+/**
+ * How a conv route is delivered target-stationary (kernels.wat gatherConv): each step's spikes are bucketed
+ * per output position, then each position's currents are added to in registers. Taken when the twin has
+ * one group and at least 16 output channels (depthwise and narrow convs scatter), and its buckets fit
+ * GATHER_BUCKET_LIMIT.
+ */
+export interface Gather {
+  /** Bytes of one output position's bucket: one entry per spike that can reach it (input channels × the most source positions any output position has × the most sources a remap sends to one twin element, as a pooling prefix does). */
+  cap: number;
+  /** Pairs per source position, padded to the most any has. */
+  maxq: number;
+}
+
+export function gatherOf(r: Extract<Route, { kind: 'conv' }>): Gather | null {
+  const t = r.twin;
+  if (t.coutPerGroup !== t.cout || t.cout < 16) return null;
+  const perOut = new Int32Array(t.outPlane);
+  let most = 0;
+  for (const o of t.posOut) most = Math.max(most, ++perOut[o]);
+  let shared = 1;
+  if (r.remap) {
+    const perElement = new Int32Array(t.cinPerGroup * t.plane);
+    for (const m of r.remap) if (m >= 0) shared = Math.max(shared, ++perElement[m]);
+  }
+  let maxq = 0;
+  for (let s = 0; s < t.plane; s++) maxq = Math.max(maxq, t.posPtr[s + 1] - t.posPtr[s]);
+  const cap = 4 * t.cinPerGroup * most * shared;
+  return cap * t.outPlane <= GATHER_BUCKET_LIMIT && maxq > 0 ? { cap, maxq } : null;
+}
+
+/** A gathered route's padded pair tables (i32, plane · maxq each: kernels.wat gatherConv). */
+export interface GatherAt extends Gather {
+  posOut4: number;
+  posTapB: number;
+  posInc: number;
+}
+
+/** gatherConv's padded pair tables of twin t: posOut·4, posTap·cout·8 and 4, or for padding pair j (outPlane + j)·4, 0, 0. */
+export function gatherTables(t: ConvTable, maxq: number): [Int32Array, Int32Array, Int32Array] {
+  const n = t.plane * maxq;
+  const out4 = new Int32Array(n);
+  const tapB = new Int32Array(n);
+  const inc = new Int32Array(n);
+  for (let s = 0; s < t.plane; s++) {
+    for (let j = 0; j < maxq; j++) {
+      const q = t.posPtr[s] + j;
+      const real = q < t.posPtr[s + 1];
+      out4[s * maxq + j] = 4 * (real ? t.posOut[q] : t.outPlane + j);
+      tapB[s * maxq + j] = real ? t.posTap[q] * t.cout * 8 : 0;
+      inc[s * maxq + j] = real ? 4 : 0;
+    }
+  }
+  return [out4, tapB, inc];
 }
 
 /** One WebAssembly instance addresses at most 4 GiB (32-bit offsets). */
@@ -416,7 +479,7 @@ function soleWriters(plan: NetworkPlan): boolean[][] {
   );
 }
 
-function stateLayout(plan: NetworkPlan, sole: boolean[][]): { at: StateAt; bytes: number } {
+function stateLayout(plan: NetworkPlan, sole: boolean[][], gathered: Array<Gather & { outPlane: number }>): { at: StateAt; bytes: number } {
   const layout = new MemoryLayout();
   const n = plan.currentSize;
   const largestPop = Math.max(0, ...plan.pops.map((p) => p.size));
@@ -436,7 +499,12 @@ function stateLayout(plan: NetworkPlan, sole: boolean[][]): { at: StateAt; bytes
     acc: layout.reserve(8 * staged),
     staged: plan.streams.flatMap((st, si) => st.fanout.routes.flatMap((r, ri) => (sole[si][ri] && r.kind === 'conv' ? [layout.reserve(8 * r.twin.cout * r.twin.outPlane)] : []))),
     x: layout.reserve(4 * plan.input.rows),
+    ptrs: 0,
+    bucket: 0,
   };
+  // gatherConv's bucket ends (with the padding pairs' dummies) and buckets (with the dummies' one entry).
+  at.ptrs = layout.reserve(4 * Math.max(0, ...gathered.map((g) => g.outPlane + g.maxq)));
+  at.bucket = layout.reserve(Math.max(0, ...gathered.map((g) => g.cap * g.outPlane + 4)));
   return { at, bytes: layout.size };
 }
 
@@ -467,6 +535,7 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
       : null,
   );
   let soles = 0;
+  const gathered: Array<Gather & { outPlane: number }> = [];
   const routes = plan.streams.map((st, si) =>
     st.fanout.routes.map((r, ri): RouteAt => {
       if (r.kind === 'conv') {
@@ -477,16 +546,19 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
           posTap: reserve('conv position tables', 4 * t.posTap.length),
           weights: reserve('conv weights', 8 * t.weights.length),
         };
-        return { kind: 'conv', twin, remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1, sole: sole[si][ri] ? soles++ : -1 };
+        const g = gatherOf(r);
+        const gather = g && { ...g, posOut4: reserve('conv position tables', 4 * t.plane * g.maxq), posTapB: reserve('conv position tables', 4 * t.plane * g.maxq), posInc: reserve('conv position tables', 4 * t.plane * g.maxq) };
+        if (g) gathered.push({ ...g, outPlane: t.outPlane });
+        return { kind: 'conv', twin, remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1, sole: sole[si][ri] ? soles++ : -1, gather };
       }
       if (r.kind === 'dense') return { kind: 'dense', weights: reserve('dense weights', 4 * r.weights.length), remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1 };
       return { kind: 'table', rowPtr: reserve('synapse tables', 4 * r.csr.rowPtr.length), entries: reserve('synapse tables', 8 * r.csr.col.length) };
     }),
   );
-  const { bytes: stateBytes } = stateLayout(plan, sole);
+  const { at: state, bytes: stateBytes } = stateLayout(plan, sole, gathered);
   const states = Array.from({ length: engines }, () => reserve(engines === 1 ? 'neuron state' : `neuron state of ${engines} threads`, stateBytes));
   const image: PlanImage = {
-    theta, leak, fanOut, routes, sole, input, states, stateBytes, bytes: layout.size,
+    theta, leak, fanOut, routes, input, states, state, stateBytes, bytes: layout.size,
     parts: [...parts].sort((a, b) => b[1] - a[1]),
   };
   if (image.bytes > WASM_MEMORY_LIMIT) {
@@ -513,6 +585,13 @@ export function loadPlan(plan: NetworkPlan, image: PlanImage): WebAssembly.Memor
         // Pairs as byte offsets for scatterConvB: output position · cout · 8 and tap · cpg · 8.
         const t = r.twin;
         writeConvTwin(buffer, where.twin, { ...t, posOut: t.posOut.map((o) => o * t.cout * 8), posTap: t.posTap.map((tap) => tap * t.coutPerGroup * 8) });
+        const g = where.gather;
+        if (g) {
+          const [out4, tapB, inc] = gatherTables(t, g.maxq);
+          new Int32Array(buffer, g.posOut4, out4.length).set(out4);
+          new Int32Array(buffer, g.posTapB, tapB.length).set(tapB);
+          new Int32Array(buffer, g.posInc, inc.length).set(inc);
+        }
         if (r.remap) new Int32Array(buffer, where.remap, r.remap.length).set(r.remap);
       } else if (r.kind === 'dense' && where.kind === 'dense') {
         new Float32Array(buffer, where.weights, r.weights.length).set(r.weights);
@@ -578,7 +657,7 @@ class Engine {
     const n = plan.currentSize;
     const largestPop = Math.max(0, ...plan.pops.map((p) => p.size));
     const graded = plan.pops.map(isGraded);
-    const { at: rel } = stateLayout(plan, image.sole);
+    const rel = image.state;
     const b0 = image.states[slot];
     const at: StateAt = {
       cur: b0 + rel.cur,
@@ -593,6 +672,8 @@ class Engine {
       acc: b0 + rel.acc,
       staged: rel.staged.map((o) => b0 + o),
       x: b0 + rel.x,
+      ptrs: b0 + rel.ptrs,
+      bucket: b0 + rel.bucket,
     };
     this.kernels = instantiateKernels(memory);
     const buffer = memory.buffer;
@@ -778,7 +859,9 @@ class Engine {
       // Staged channel-last: from the transposed base when the route is its target's only writer.
       if (where.sole >= 0) kernels.copy(at.acc, at.staged[where.sole], 8 * t.cout * t.outPlane);
       else kernels.stage(cur, at.acc, t.cout, t.outPlane, 1);
-      kernels.scatterConvB(list, n, at.acc, c.posPtr, c.posOut, c.posTap, c.weights, t.plane, t.cinPerGroup, t.coutPerGroup, t.taps);
+      const g = where.gather;
+      if (g) kernels.gatherConv(list, n, at.acc, g.posOut4, g.posTapB, g.posInc, g.maxq, c.weights, t.plane, t.cout, t.taps, t.outPlane, at.ptrs, at.bucket, g.cap);
+      else kernels.scatterConvB(list, n, at.acc, c.posPtr, c.posOut, c.posTap, c.weights, t.plane, t.cinPerGroup, t.coutPerGroup, t.taps);
       kernels.stage(cur, at.acc, t.cout, t.outPlane, 0);
     }
   }

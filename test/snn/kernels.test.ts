@@ -4,10 +4,12 @@
  * the chip's per-core runs of it,
  * subtract and zero reset, currents of both signs and exact zeros), the conv delivery over channel counts
  * that exercise its 8-wide, 2-wide and scalar paths, the dense delivery, the offset table delivery, the SOP
- * sum, the remap, and the analog input through a conv twin.
+ * sum, the remap, the analog input through a conv twin, and the target-stationary conv delivery (gatherConv).
  */
 import { describe, expect, it } from 'vitest';
-import type { ConvTable } from '../../runtime/snn/conv-table.ts';
+import type { Conv2dNode, IrTensor } from '../../compiler/ir/types.ts';
+import { type ConvTable, convTable } from '../../runtime/snn/conv-table.ts';
+import { gatherOf, gatherTables } from '../../runtime/snn/engine.ts';
 import { addValues, type ConvRoute, fanoutOf } from '../../runtime/snn/routes.ts';
 import { instantiateKernels, MemoryLayout, writeEntries } from '../../runtime/snn/wasm/kernels.ts';
 import { randomArray } from '../helpers/ir-builder.ts';
@@ -242,6 +244,74 @@ describe('addConvValues', () => {
       k.addConvValues(at.x, rows, divisor, remap ? at.remap : -1, at.w, at.posPtr, at.posOut, at.posTap, plane, cinPerGroup, cpg, 2 * cpg, taps, at.acc);
       k.stage(at.cur + 8 * offset, at.acc, 2 * cpg, outPlane, 0);
       expect(bits(cur)).toEqual(bits(ref));
+    });
+  }
+});
+
+describe('gatherConv', () => {
+  // Real twins (3×3 stride 2 pad 1, where source positions reach 1, 2 or 4 output positions: padded pairs;
+  // 1×1; 3×3 stride 1) over channel counts that exercise its 16-wide, 2-wide and scalar paths.
+  const cases: Array<[string, number, number, number, number, number]> = [
+    // name, kernel, stride, pad, cout, cin
+    ['3×3 stride 2', 3, 2, 1, 16, 3],
+    ['3×3 stride 2', 3, 2, 1, 35, 4],
+    ['1×1', 1, 1, 0, 40, 5],
+    ['3×3 stride 1', 3, 1, 1, 18, 2],
+  ];
+  for (const [name, kernel, stride, pad, cout, cin] of cases) {
+    it(`${name}, ${cout} output channels: scatterConvB's sums bit for bit, also for lists that repeat and step back`, () => {
+      const [h, w] = [5, 7];
+      const oh = Math.floor((h + 2 * pad - kernel) / stride) + 1;
+      const ow = Math.floor((w + 2 * pad - kernel) / stride) + 1;
+      const node = { shape: [cout, oh, ow], strides: [stride, stride], pads: [pad, pad, pad, pad], dilations: [1, 1], groups: 1 } as unknown as Conv2dNode;
+      const weight = { dims: [cout, cin, kernel, kernel], data: randomArray(9, cout * cin * kernel * kernel, -1, 1) } as unknown as IrTensor;
+      const twin = convTable(node, [cin, h, w], weight, Float64Array.from({ length: cin }, (_, c) => 0.5 + c), [], 0);
+      const plane = h * w;
+      // Ascending spikes; then a remapped-style list: repeats (a pooling prefix) and a step back to channel 0.
+      const ascending = Array.from({ length: cin * plane }, (_, i) => i).filter((i) => (i * 7919) % 5 < 2);
+      const lists = [ascending, [...ascending, ...ascending.slice(0, 9)].sort((a, b) => a - b), [...ascending.slice(5), 0, 1, plane + 3, 0]];
+      const maxShare = 4; // the most times one element appears in these lists
+      const g = gatherOf({ kind: 'conv', twin, remap: null } as unknown as Parameters<typeof gatherOf>[0])!;
+      expect(g).not.toBeNull();
+      const cap = g.cap * maxShare;
+      const [out4, tapB, inc] = gatherTables(twin, g.maxq);
+      const weights = Float64Array.from(twin.weights);
+      for (const spikes of lists) {
+        const layout = new MemoryLayout();
+        const at = {
+          spikes: layout.reserve(4 * spikes.length), acc: layout.reserve(8 * cout * twin.outPlane), weights: layout.reserve(8 * weights.length),
+          out4: layout.reserve(4 * out4.length), tapB: layout.reserve(4 * tapB.length), inc: layout.reserve(4 * inc.length),
+          ptrs: layout.reserve(4 * (twin.outPlane + g.maxq)), bucket: layout.reserve(cap * twin.outPlane + 4),
+          posPtr: layout.reserve(4 * twin.posPtr.length), posOutB: layout.reserve(4 * twin.posOut.length), posTapB: layout.reserve(4 * twin.posTap.length),
+        };
+        const k = instantiateKernels(layout.size);
+        const buf = k.memory.buffer;
+        new Int32Array(buf, at.spikes, spikes.length).set(spikes);
+        new Float64Array(buf, at.weights, weights.length).set(weights);
+        new Int32Array(buf, at.out4, out4.length).set(out4);
+        new Int32Array(buf, at.tapB, tapB.length).set(tapB);
+        new Int32Array(buf, at.inc, inc.length).set(inc);
+        new Int32Array(buf, at.posPtr, twin.posPtr.length).set(twin.posPtr);
+        new Int32Array(buf, at.posOutB, twin.posOut.length).set(twin.posOut.map((o) => o * cout * 8));
+        new Int32Array(buf, at.posTapB, twin.posTap.length).set(twin.posTap.map((t) => t * cout * 8));
+        const acc = new Float64Array(buf, at.acc, cout * twin.outPlane);
+        acc.set(randomArray(10, acc.length, -1, 1));
+        const start = Float64Array.from(acc);
+        // The reference: each spike's weights added to each output position it reaches, in list order.
+        const ref = Float64Array.from(start);
+        for (const i of spikes) {
+          const c = Math.floor(i / plane);
+          const s = i % plane;
+          for (let q = twin.posPtr[s]; q < twin.posPtr[s + 1]; q++) {
+            for (let o = 0; o < cout; o++) ref[twin.posOut[q] * cout + o] += weights[(c * twin.taps + twin.posTap[q]) * cout + o];
+          }
+        }
+        k.gatherConv(at.spikes, spikes.length, at.acc, at.out4, at.tapB, at.inc, g.maxq, at.weights, plane, cout, twin.taps, twin.outPlane, at.ptrs, at.bucket, cap);
+        expect(bits(acc)).toEqual(bits(ref));
+        acc.set(start);
+        k.scatterConvB(at.spikes, spikes.length, at.acc, at.posPtr, at.posOutB, at.posTapB, at.weights, plane, cin, cout, twin.taps);
+        expect(bits(acc)).toEqual(bits(ref));
+      }
     });
   }
 });

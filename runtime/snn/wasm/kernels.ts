@@ -35,6 +35,14 @@ export interface Kernels {
   ): void;
   /** scatterConv with the pairs as byte offsets (posOut·cout·8, posTap·cpg·8), the simulator's. */
   scatterConvB(spikes: number, n: number, acc: number, posPtr: number, posOutB: number, posTapB: number, weights: number, plane: number, cinPerGroup: number, cpg: number, taps: number): void;
+  /**
+   * scatterConvB target-stationary for a twin of one group: bucketed per output position through pair tables
+   * padded to maxq per source position (engine.ts gatherTables), then added in registers; see kernels.wat.
+   */
+  gatherConv(
+    spikes: number, n: number, acc: number, posOut4: number, posTapB: number, posInc: number, maxq: number, weights: number,
+    plane: number, cout: number, taps: number, outPlane: number, ptrs: number, bucket: number, cap: number,
+  ): void;
   /** deliverConv with a weight table per bank: output position p's weights at weights + banks[p] (bytes). */
   deliverConvBanked(...args: [...Parameters<ConvDelivery>, banks: number]): void;
   /** The virtual chip's neuron update (the rule of `integrate`), counted per core (see kernels.wat). */

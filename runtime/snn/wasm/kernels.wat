@@ -411,6 +411,152 @@
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $forK))))
 
+  ;; scatterConvB's additions target-stationary, for a twin of one group: a step's spikes are first bucketed
+  ;; per output position (each bucket lists, in ascending source order, the byte offsets of the weight rows
+  ;; its sources add), then each position's currents are held in registers, sixteen channels at a time,
+  ;; while its bucket's rows are added: one load and one add per two synaptic operations instead of two loads,
+  ;; an add and a store. Each target still receives its sources' weights in ascending source order, so the
+  ;; sums are bit-identical to scatterConvB's.
+  ;; Source position s's pairs are q = s·maxq + j, j < maxq: $posOut4[q] = posOut·4 (a byte offset into $ptrs),
+  ;; $posTapB[q] = posTap·cout·8 and $posInc[q] = 4, or padding (see below). $ptrs holds an i32 per output position
+  ;; (its bucket's next free entry) and maxq more; $bucket $cap bytes per output position (4 per spike that can
+  ;; reach it) and 4 more.
+  (func (export "gatherConv")
+    (param $spikes i32) (param $n i32) (param $acc i32)
+    (param $posOut4 i32) (param $posTapB i32) (param $posInc i32) (param $maxq i32) (param $weights i32)
+    (param $plane i32) (param $cout i32) (param $taps i32) (param $outPlane i32)
+    (param $ptrs i32) (param $bucket i32) (param $cap i32)
+    (local $k i32) (local $cEnd i32) (local $cwStep i32) (local $qStep i32) (local $i i32) (local $c i32) (local $s i32) (local $q i32) (local $qEnd i32) (local $cw i32)
+    (local $o i32) (local $p i32) (local $pa i32) (local $start i32) (local $end i32) (local $e i32)
+    (local $a i32) (local $b i32) (local $bytes i32) (local $w i32)
+    (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128)
+    (local $x4 v128) (local $x5 v128) (local $x6 v128) (local $x7 v128)
+    (local.set $bytes (i32.shl (local.get $cout) (i32.const 3)))
+    ;; Empty buckets.
+    (local.set $p (local.get $bucket))
+    (block $doneInit
+      (loop $init
+        (br_if $doneInit (i32.ge_u (local.get $o) (local.get $outPlane)))
+        (i32.store (i32.add (local.get $ptrs) (i32.shl (local.get $o) (i32.const 2))) (local.get $p))
+        (local.set $p (i32.add (local.get $p) (local.get $cap)))
+        (local.set $o (i32.add (local.get $o) (i32.const 1)))
+        (br $init)))
+    ;; Bucket the spikes in list order. Every source position has $maxq pairs, so the pair loop's count never
+    ;; varies (a varying one is mispredicted about once a spike): padding pair j lands in the dummy bucket
+    ;; $ptrs[outPlane + j] (one per j, so that they do not wait on each other) and does not advance it (posInc 0).
+    (local.set $o (local.get $outPlane))
+    (block $doneD (loop $dummies
+      (br_if $doneD (i32.ge_u (local.get $o) (i32.add (local.get $outPlane) (local.get $maxq))))
+      (i32.store (i32.add (local.get $ptrs) (i32.shl (local.get $o) (i32.const 2))) (local.get $p))
+      (local.set $o (i32.add (local.get $o) (i32.const 1)))
+      (br $dummies)))
+    (local.set $c (i32.const 0))
+    (local.set $cEnd (local.get $plane))
+    (local.set $cw (local.get $weights))
+    (local.set $cwStep (i32.mul (local.get $taps) (local.get $bytes)))
+    (local.set $qStep (i32.shl (local.get $maxq) (i32.const 2)))
+    (block $doneK
+      (loop $forK
+        (br_if $doneK (i32.ge_u (local.get $k) (local.get $n)))
+        (local.set $i (i32.load (i32.add (local.get $spikes) (i32.shl (local.get $k) (i32.const 2)))))
+        ;; The spike's channel c, found from the last one's (lists are ascending, or nearly: a remap may step back).
+        (if (i32.lt_u (local.get $i) (i32.sub (local.get $cEnd) (local.get $plane)))
+          (then
+            (local.set $c (i32.const 0))
+            (local.set $cEnd (local.get $plane))
+            (local.set $cw (local.get $weights))))
+        (block $found
+          (loop $nextC
+            (br_if $found (i32.lt_u (local.get $i) (local.get $cEnd)))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (local.set $cEnd (i32.add (local.get $cEnd) (local.get $plane)))
+            (local.set $cw (i32.add (local.get $cw) (local.get $cwStep)))
+            (br $nextC)))
+        (local.set $s (i32.sub (local.get $i) (i32.sub (local.get $cEnd) (local.get $plane))))
+        (local.set $q (i32.mul (local.get $s) (local.get $qStep)))
+        (local.set $qEnd (i32.add (local.get $q) (local.get $qStep)))
+        (loop $forQ
+          (local.set $pa (i32.add (local.get $ptrs) (i32.load (i32.add (local.get $posOut4) (local.get $q)))))
+          (local.set $p (i32.load (local.get $pa)))
+          (i32.store (local.get $p) (i32.add (local.get $cw) (i32.load (i32.add (local.get $posTapB) (local.get $q)))))
+          (i32.store (local.get $pa) (i32.add (local.get $p) (i32.load (i32.add (local.get $posInc) (local.get $q)))))
+          (local.set $q (i32.add (local.get $q) (i32.const 4)))
+          (br_if $forQ (i32.lt_u (local.get $q) (local.get $qEnd))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $forK)))
+    ;; Per output position, add its bucket's rows to its currents.
+    (local.set $o (i32.const 0))
+    (local.set $start (local.get $bucket))
+    (local.set $a (local.get $acc))
+    (block $doneO
+      (loop $forO
+        (br_if $doneO (i32.ge_u (local.get $o) (local.get $outPlane)))
+        (local.set $end (i32.load (i32.add (local.get $ptrs) (i32.shl (local.get $o) (i32.const 2)))))
+        (if (i32.gt_u (local.get $end) (local.get $start))
+          (then
+            (local.set $b (i32.const 0))
+            ;; Sixteen channels at a time.
+            (block $doneBlocks
+              (loop $blocks
+                (br_if $doneBlocks (i32.gt_u (i32.add (local.get $b) (i32.const 128)) (local.get $bytes)))
+                (local.set $x0 (v128.load (i32.add (local.get $a) (local.get $b))))
+                (local.set $x1 (v128.load offset=16 (i32.add (local.get $a) (local.get $b))))
+                (local.set $x2 (v128.load offset=32 (i32.add (local.get $a) (local.get $b))))
+                (local.set $x3 (v128.load offset=48 (i32.add (local.get $a) (local.get $b))))
+                (local.set $x4 (v128.load offset=64 (i32.add (local.get $a) (local.get $b))))
+                (local.set $x5 (v128.load offset=80 (i32.add (local.get $a) (local.get $b))))
+                (local.set $x6 (v128.load offset=96 (i32.add (local.get $a) (local.get $b))))
+                (local.set $x7 (v128.load offset=112 (i32.add (local.get $a) (local.get $b))))
+                (local.set $e (local.get $start))
+                (loop $rows
+                  (local.set $w (i32.add (i32.load (local.get $e)) (local.get $b)))
+                  (local.set $x0 (f64x2.add (local.get $x0) (v128.load (local.get $w))))
+                  (local.set $x1 (f64x2.add (local.get $x1) (v128.load offset=16 (local.get $w))))
+                  (local.set $x2 (f64x2.add (local.get $x2) (v128.load offset=32 (local.get $w))))
+                  (local.set $x3 (f64x2.add (local.get $x3) (v128.load offset=48 (local.get $w))))
+                  (local.set $x4 (f64x2.add (local.get $x4) (v128.load offset=64 (local.get $w))))
+                  (local.set $x5 (f64x2.add (local.get $x5) (v128.load offset=80 (local.get $w))))
+                  (local.set $x6 (f64x2.add (local.get $x6) (v128.load offset=96 (local.get $w))))
+                  (local.set $x7 (f64x2.add (local.get $x7) (v128.load offset=112 (local.get $w))))
+                  (local.set $e (i32.add (local.get $e) (i32.const 4)))
+                  (br_if $rows (i32.lt_u (local.get $e) (local.get $end))))
+                (v128.store (i32.add (local.get $a) (local.get $b)) (local.get $x0))
+                (v128.store offset=16 (i32.add (local.get $a) (local.get $b)) (local.get $x1))
+                (v128.store offset=32 (i32.add (local.get $a) (local.get $b)) (local.get $x2))
+                (v128.store offset=48 (i32.add (local.get $a) (local.get $b)) (local.get $x3))
+                (v128.store offset=64 (i32.add (local.get $a) (local.get $b)) (local.get $x4))
+                (v128.store offset=80 (i32.add (local.get $a) (local.get $b)) (local.get $x5))
+                (v128.store offset=96 (i32.add (local.get $a) (local.get $b)) (local.get $x6))
+                (v128.store offset=112 (i32.add (local.get $a) (local.get $b)) (local.get $x7))
+                (local.set $b (i32.add (local.get $b) (i32.const 128)))
+                (br $blocks)))
+            ;; Then two channels at a time.
+            (block $donePairs
+              (loop $pairs
+                (br_if $donePairs (i32.gt_u (i32.add (local.get $b) (i32.const 16)) (local.get $bytes)))
+                (local.set $x0 (v128.load (i32.add (local.get $a) (local.get $b))))
+                (local.set $e (local.get $start))
+                (loop $rows
+                  (local.set $x0 (f64x2.add (local.get $x0) (v128.load (i32.add (i32.load (local.get $e)) (local.get $b)))))
+                  (local.set $e (i32.add (local.get $e) (i32.const 4)))
+                  (br_if $rows (i32.lt_u (local.get $e) (local.get $end))))
+                (v128.store (i32.add (local.get $a) (local.get $b)) (local.get $x0))
+                (local.set $b (i32.add (local.get $b) (i32.const 16)))
+                (br $pairs)))
+            ;; Then an odd last channel.
+            (if (i32.lt_u (local.get $b) (local.get $bytes))
+              (then
+                (local.set $e (local.get $start))
+                (loop $rows
+                  (f64.store (i32.add (local.get $a) (local.get $b))
+                    (f64.add (f64.load (i32.add (local.get $a) (local.get $b))) (f64.load (i32.add (i32.load (local.get $e)) (local.get $b)))))
+                  (local.set $e (i32.add (local.get $e) (i32.const 4)))
+                  (br_if $rows (i32.lt_u (local.get $e) (local.get $end))))))))
+        (local.set $start (i32.add (local.get $start) (local.get $cap)))
+        (local.set $a (i32.add (local.get $a) (local.get $bytes)))
+        (local.set $o (i32.add (local.get $o) (i32.const 1)))
+        (br $forO))))
+
   ;; The virtual chip's neuron update of neurons [from, end): THE NEURON RULE of `integrate` (λ at $leak, reset by
   ;; subtraction ($subtract) or to zero), counted per core ($coreOf: i32 per neuron): a spike adds 1 to the core's $spk and $act
   ;; (f64 per core), a non-spiking neuron with a non-zero current 1 to its $act. A core's neurons come in runs of
