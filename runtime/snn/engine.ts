@@ -547,6 +547,8 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
           weights: reserve('conv weights', 8 * t.weights.length),
         };
         const g = gatherOf(r);
+        // A gathered route reads and writes its target's currents in place: nothing staged.
+        if (g) sole[si][ri] = false;
         const gather = g && { ...g, posOut4: reserve('conv position tables', 4 * t.plane * g.maxq), posTapB: reserve('conv position tables', 4 * t.plane * g.maxq), posInc: reserve('conv position tables', 4 * t.plane * g.maxq) };
         if (g) gathered.push({ ...g, outPlane: t.outPlane });
         return { kind: 'conv', twin, remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1, sole: sole[si][ri] ? soles++ : -1, gather };
@@ -644,6 +646,8 @@ class Engine {
   private readonly counts: Float64Array;
   private readonly kept: Int32Array;
   private readonly remapped: Int32Array;
+  /** Per population: 1 when every λ is 1 (IF), so the update need not read the leaks. */
+  private readonly unit: number[];
 
   constructor(
     private readonly plan: NetworkPlan,
@@ -691,6 +695,7 @@ class Engine {
     this.remapped = new Int32Array(buffer, at.remapped, largestPop);
     this.at = at;
     this.below = plan.masks.map((m) => dropBelow(m.ratio));
+    this.unit = plan.pops.map((p) => unitLeak(plan.leak, p.offset, p.size));
     this.analog = plan.analog.map((a) => new HostState(a));
   }
 
@@ -746,7 +751,7 @@ class Engine {
     const { at, image } = this;
     const subtract = reset === 'zero' ? 0 : 1;
     const ns = this.kernels.integrate(
-      at.cur, at.base, at.v, image.theta, image.leak, subtract, offset, offset + size, at.lists[p], at.out, at.tracer, at.payloads[p], burst, signed ? 1 : 0, t,
+      at.cur, at.base, at.v, image.theta, image.leak, this.unit[p], subtract, offset, offset + size, at.lists[p], at.out, at.tracer, at.payloads[p], burst, signed ? 1 : 0, t,
     );
     this.active += this.counts[0] + ns;
     return ns;
@@ -856,12 +861,15 @@ class Engine {
       const t = r.twin;
       const c = where.twin;
       const cur = at.cur + 8 * t.offset;
+      const g = where.gather;
+      if (g) {
+        kernels.gatherConv(list, n, cur, g.posOut4, g.posTapB, g.posInc, g.maxq, c.weights, t.plane, t.cout, t.taps, t.outPlane, at.ptrs, at.bucket, g.cap);
+        return;
+      }
       // Staged channel-last: from the transposed base when the route is its target's only writer.
       if (where.sole >= 0) kernels.copy(at.acc, at.staged[where.sole], 8 * t.cout * t.outPlane);
       else kernels.stage(cur, at.acc, t.cout, t.outPlane, 1);
-      const g = where.gather;
-      if (g) kernels.gatherConv(list, n, at.acc, g.posOut4, g.posTapB, g.posInc, g.maxq, c.weights, t.plane, t.cout, t.taps, t.outPlane, at.ptrs, at.bucket, g.cap);
-      else kernels.scatterConvB(list, n, at.acc, c.posPtr, c.posOut, c.posTap, c.weights, t.plane, t.cinPerGroup, t.coutPerGroup, t.taps);
+      kernels.scatterConvB(list, n, at.acc, c.posPtr, c.posOut, c.posTap, c.weights, t.plane, t.cinPerGroup, t.coutPerGroup, t.taps);
       kernels.stage(cur, at.acc, t.cout, t.outPlane, 0);
     }
   }
@@ -891,6 +899,12 @@ class Engine {
     for (let k = 1; k < size; k++) if (this.v[offset + k] > this.v[offset + best]) best = k;
     return best;
   }
+}
+
+/** 1 when every leak of neurons [offset, offset + size) is 1 (the kernels' IF path), else 0. */
+export function unitLeak(leak: Float64Array, offset: number, size: number): number {
+  for (let i = offset; i < offset + size; i++) if (leak[i] !== 1) return 0;
+  return 1;
 }
 
 /** Whether a population sends graded spikes (signed or bursts): its payloads and tracer are kept. */

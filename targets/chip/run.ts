@@ -3,7 +3,7 @@
  * why the order of every sum is the simulator's).
  */
 import { SnncError } from '../../compiler/errors.ts';
-import { applyInput, type AttentionMode, type SpikeRecord } from '../../runtime/snn/engine.ts';
+import { applyInput, type AttentionMode, type SpikeRecord, unitLeak } from '../../runtime/snn/engine.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
 import { type ConvTwinAt, instantiateKernels, MemoryLayout, reserveConvTwin, writeConvTwin, writeEntries } from '../../runtime/snn/wasm/kernels.ts';
 import { checkpointsFor } from '../../runtime/snn/simulate.ts';
@@ -451,6 +451,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
     if (!spec.neuron.reset_modes.includes(r)) throw new SnncError(`reset '${r}' is not a reset mode of ${spec.name} (${spec.neuron.reset_modes.join(', ')})`, cfg.file ? { file: cfg.file } : {});
   }
   const subtract = resets.map((r) => (r === 'subtract' ? 1 : 0));
+  const unit = plan.pops.map((p) => unitLeak(plan.leak, p.offset, p.size));
   // What the report names: the override, or the IR's reset when all populations share it (mixed: noted per population).
   const reset = opts.reset ?? (resets.every((r) => r === resets[0]) ? (resets[0] ?? 'subtract') : 'subtract');
   const mixedReset = !opts.reset && resets.some((r) => r !== reset);
@@ -577,7 +578,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
           accumulate(cur, base, v, pop.offset, pop.offset + pop.size, cfg.coreOf, act);
         } else {
           const list = lists[p];
-          const ns = kernels.integrateCores(at.cur, at.base, at.v, at.theta, at.leak, pop.offset, pop.offset + pop.size, at.lists[p], at.coreOf, at.act, at.spk, subtract[p]);
+          const ns = kernels.integrateCores(at.cur, at.base, at.v, at.theta, at.leak, pop.offset, pop.offset + pop.size, at.lists[p], at.coreOf, at.act, at.spk, subtract[p], unit[p]);
           layerTotals.spike_out[layer] += ns;
           if (offsets) {
             for (let k = 0; k < ns; k++) recorded.push(list[k]);

@@ -40,8 +40,9 @@ function ruleByNeuron(from: number, end: number, a: Record<'cur' | 'base' | 'v' 
 
 describe('integrate', () => {
   for (const [from, end] of [[0, 1], [3, 4], [0, 6], [1, 8], [0, 64], [5, 106], [2, 2]]) {
-    for (const [leakLo, subtract] of [[1, 1], [0.7, 1], [0.8, 0]]) {
-      it(`neurons [${from}, ${end}), leak ≥ ${leakLo}, ${subtract ? 'subtract' : 'zero'} reset`, () => {
+    // unit = 1: the IF path that does not read the leaks (all 1 then).
+    for (const [leakLo, subtract, unit] of [[1, 1, 0], [1, 1, 1], [1, 0, 1], [0.7, 1, 0], [0.8, 0, 0]]) {
+      it(`neurons [${from}, ${end}), leak ≥ ${leakLo}${unit ? ' (unit)' : ''}, ${subtract ? 'subtract' : 'zero'} reset`, () => {
         const n = end + 3;
         const layout = new MemoryLayout();
         const at = { cur: layout.reserve(8 * n), base: layout.reserve(8 * n), v: layout.reserve(8 * n), theta: layout.reserve(8 * n), leak: layout.reserve(8 * n), list: layout.reserve(4 * n), out: layout.reserve(8) };
@@ -58,7 +59,7 @@ describe('integrate', () => {
         leak.set(randomArray(5, n, leakLo, 1));
         const { rc, rv, list, outcome } = ruleByNeuron(from, end, { cur, base, v, theta, leak }, subtract);
         const active = outcome.filter((o) => o === 'active').length;
-        const ns = k.integrate(at.cur, at.base, at.v, at.theta, at.leak, subtract, from, end, at.list, at.out, 0, 0, 1, 0, 1);
+        const ns = k.integrate(at.cur, at.base, at.v, at.theta, at.leak, unit, subtract, from, end, at.list, at.out, 0, 0, 1, 0, 1);
         expect(ns).toBe(list.length);
         expect(Array.from(new Int32Array(buf, at.list, ns))).toEqual(list);
         expect(new Float64Array(buf, at.out, 1)[0]).toBe(active);
@@ -71,8 +72,8 @@ describe('integrate', () => {
 
 describe('integrateCores', () => {
   // The chip's update: runs of neurons per core (lengths 1 to 9, cores revisited), each run through integrate's SIMD paths.
-  for (const [leakLo, subtract] of [[1, 1], [0.7, 1], [0.8, 0]]) {
-    it(`per-core counts and spikes = the rule neuron by neuron, leak ≥ ${leakLo}, ${subtract ? 'subtract' : 'zero'} reset`, () => {
+  for (const [leakLo, subtract, unit] of [[1, 1, 0], [1, 1, 1], [0.7, 1, 0], [0.8, 0, 0]]) {
+    it(`per-core counts and spikes = the rule neuron by neuron, leak ≥ ${leakLo}${unit ? ' (unit)' : ''}, ${subtract ? 'subtract' : 'zero'} reset`, () => {
       const [from, end, cores] = [3, 140, 6];
       const n = end + 2;
       const layout = new MemoryLayout();
@@ -100,7 +101,7 @@ describe('integrateCores', () => {
         if (o === 'fired') rSpk[coreOf[from + k]]++;
         if (o !== 'inactive') rAct[coreOf[from + k]]++;
       });
-      const ns = k.integrateCores(at.cur, at.base, at.v, at.theta, at.leak, from, end, at.list, at.coreOf, at.act, at.spk, subtract);
+      const ns = k.integrateCores(at.cur, at.base, at.v, at.theta, at.leak, from, end, at.list, at.coreOf, at.act, at.spk, subtract, unit);
       expect(ns).toBe(list.length);
       expect(Array.from(new Int32Array(buf, at.list, ns))).toEqual(list);
       expect(Array.from(new Float64Array(buf, at.act, cores))).toEqual(Array.from(rAct));
@@ -279,7 +280,7 @@ describe('gatherConv', () => {
       for (const spikes of lists) {
         const layout = new MemoryLayout();
         const at = {
-          spikes: layout.reserve(4 * spikes.length), acc: layout.reserve(8 * cout * twin.outPlane), weights: layout.reserve(8 * weights.length),
+          spikes: layout.reserve(4 * spikes.length), acc: layout.reserve(8 * cout * twin.outPlane), cur: layout.reserve(8 * cout * twin.outPlane), weights: layout.reserve(8 * weights.length),
           out4: layout.reserve(4 * out4.length), tapB: layout.reserve(4 * tapB.length), inc: layout.reserve(4 * inc.length),
           ptrs: layout.reserve(4 * (twin.outPlane + g.maxq)), bucket: layout.reserve(cap * twin.outPlane + 4),
           posPtr: layout.reserve(4 * twin.posPtr.length), posOutB: layout.reserve(4 * twin.posOut.length), posTapB: layout.reserve(4 * twin.posTap.length),
@@ -306,7 +307,10 @@ describe('gatherConv', () => {
             for (let o = 0; o < cout; o++) ref[twin.posOut[q] * cout + o] += weights[(c * twin.taps + twin.posTap[q]) * cout + o];
           }
         }
-        k.gatherConv(at.spikes, spikes.length, at.acc, at.out4, at.tapB, at.inc, g.maxq, at.weights, plane, cout, twin.taps, twin.outPlane, at.ptrs, at.bucket, cap);
+        // gatherConv reads and writes the currents channel-first, scatterConvB channel-last (staged).
+        k.stage(at.cur, at.acc, cout, twin.outPlane, 0);
+        k.gatherConv(at.spikes, spikes.length, at.cur, at.out4, at.tapB, at.inc, g.maxq, at.weights, plane, cout, twin.taps, twin.outPlane, at.ptrs, at.bucket, cap);
+        k.stage(at.cur, at.acc, cout, twin.outPlane, 1);
         expect(bits(acc)).toEqual(bits(ref));
         acc.set(start);
         k.scatterConvB(at.spikes, spikes.length, at.acc, at.posPtr, at.posOutB, at.posTapB, at.weights, plane, cin, cout, twin.taps);

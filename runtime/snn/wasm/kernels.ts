@@ -17,12 +17,12 @@ export interface Kernels {
   memory: WebAssembly.Memory;
   /**
    * The neuron update (IF, LIF, signed IF, bursts): v = λ·v + I, spike at v ≥ θ, v − θ (subtract = 1) or 0
-   * (subtract = 0); λ per neuron at `leak`. A graded population (burst > 1 or signed = 1) sends n spikes at once
+   * (subtract = 0); λ per neuron at `leak` (unit = 1: every λ is 1, and `leak` is not read). A graded population (burst > 1 or signed = 1) sends n spikes at once
    * (i32 at `payload` per listed neuron) and keeps its tracer (f64 per neuron at `tracer`) within [0, t].
    * See kernels.wat: every pointer is a byte offset into `memory`.
    */
   integrate(
-    cur: number, base: number, v: number, theta: number, leak: number, subtract: number, from: number, end: number, list: number, out: number,
+    cur: number, base: number, v: number, theta: number, leak: number, unit: number, subtract: number, from: number, end: number, list: number, out: number,
     tracer: number, payload: number, burst: number, signed: number, t: number,
   ): number;
   deliverConv: ConvDelivery;
@@ -36,17 +36,18 @@ export interface Kernels {
   /** scatterConv with the pairs as byte offsets (posOut·cout·8, posTap·cpg·8), the simulator's. */
   scatterConvB(spikes: number, n: number, acc: number, posPtr: number, posOutB: number, posTapB: number, weights: number, plane: number, cinPerGroup: number, cpg: number, taps: number): void;
   /**
-   * scatterConvB target-stationary for a twin of one group: bucketed per output position through pair tables
-   * padded to maxq per source position (engine.ts gatherTables), then added in registers; see kernels.wat.
+   * scatterConvB target-stationary for a twin of one group, into currents kept channel-first at `cur` (no
+   * staging): bucketed per output position through pair tables padded to maxq per source position
+   * (engine.ts gatherTables), then added in registers; see kernels.wat.
    */
   gatherConv(
-    spikes: number, n: number, acc: number, posOut4: number, posTapB: number, posInc: number, maxq: number, weights: number,
+    spikes: number, n: number, cur: number, posOut4: number, posTapB: number, posInc: number, maxq: number, weights: number,
     plane: number, cout: number, taps: number, outPlane: number, ptrs: number, bucket: number, cap: number,
   ): void;
   /** deliverConv with a weight table per bank: output position p's weights at weights + banks[p] (bytes). */
   deliverConvBanked(...args: [...Parameters<ConvDelivery>, banks: number]): void;
   /** The virtual chip's neuron update (the rule of `integrate`), counted per core (see kernels.wat). */
-  integrateCores(cur: number, base: number, v: number, theta: number, leak: number, from: number, end: number, list: number, coreOf: number, act: number, spk: number, subtract: number): number;
+  integrateCores(cur: number, base: number, v: number, theta: number, leak: number, from: number, end: number, list: number, coreOf: number, act: number, spk: number, subtract: number, unit: number): number;
   /** Adds the synapse lists of n listed rows: 8-byte entries (target byte address, f32 weight). */
   addEntries(spikes: number, n: number, rowPtr: number, entries: number): void;
   /** addEntries with entries holding byte offsets from `cur` (writeEntries with cur = 0). */
@@ -95,17 +96,35 @@ export function kernelsMemory(bytes: number): WebAssembly.Memory {
   return new WebAssembly.Memory({ initial: pages, maximum: 65536, shared: true });
 }
 
-/** The kernels over `memory`, or over a fresh memory of at least `bytes` bytes. */
+/**
+ * The kernels' constant tables, at byte 0 of every kernels' memory (MemoryLayout starts after them):
+ * for each 4-bit mask m, four i32 lanes listing its set bits in order (the rest 0), with which the neuron
+ * update packs four neurons' spikes into the list in one store.
+ */
+export const KERNEL_TABLES = (() => {
+  const lanes = new Int32Array(64);
+  for (let m = 0; m < 16; m++) {
+    let j = 0;
+    for (let bit = 0; bit < 4; bit++) if (m & (1 << bit)) lanes[4 * m + j++] = bit;
+  }
+  return lanes;
+})();
+
+/**
+ * The kernels over `memory`, or over a fresh memory of at least `bytes` bytes; writes KERNEL_TABLES at byte 0
+ * (the same bytes every time, so threads instantiating over one shared memory write nothing new).
+ */
 export function instantiateKernels(bytesOrMemory: number | WebAssembly.Memory): Kernels {
   compiled ??= compileOptimized(new Uint8Array(Buffer.from(KERNELS_WASM_BASE64, 'base64')));
   const memory = typeof bytesOrMemory === 'number' ? kernelsMemory(bytesOrMemory) : bytesOrMemory;
+  new Int32Array(memory.buffer, 0, KERNEL_TABLES.length).set(KERNEL_TABLES);
   const instance = new WebAssembly.Instance(compiled, { env: { memory } });
   return { memory, ...(instance.exports as unknown as Omit<Kernels, 'memory'>) };
 }
 
-/** Hands out 16-byte-aligned regions of a memory, first by size, then as typed-array views. */
+/** Hands out 16-byte-aligned regions of a memory, first by size, then as typed-array views; the first bytes hold KERNEL_TABLES. */
 export class MemoryLayout {
-  private end = 0;
+  private end = KERNEL_TABLES.byteLength;
 
   /** Reserves `bytes` bytes; returns their byte offset. */
   reserve(bytes: number): number {

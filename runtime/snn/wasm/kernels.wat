@@ -13,7 +13,8 @@
 
   ;; THE NEURON UPDATE of neurons [from, end), one rule for IF, LIF, signed IF and bursts (compiler/ir/types.ts IfNode):
   ;; v = λ·v + I; I = base; spike if v >= θ (list i − from); v −= θ ($subtract) or v = 0. λ is per neuron
-  ;; at $leak (f64; 1 for IF, where λ·v is exactly v, so IF spikes are those of v + I).
+  ;; at $leak (f64; 1 for IF, where λ·v is exactly v, so IF spikes are those of v + I); $unit = 1 says every λ of
+  ;; [from, end) is 1, and the leak is then not read.
   ;; Graded populations ($burst > 1 or $signed) send n spikes at once, n the payload (i32 at $payload, one per
   ;; listed neuron): n = min(floor(v/th), burst, t - S) when v >= th; n = -min(ceil(-v/th), burst, S) when signed, v < 0
   ;; and S > 0; v -= n*th; the tracer S (f64 per neuron at $tracer: net spikes sent) += n, so 0 <= S <= t.
@@ -21,10 +22,12 @@
   ;; populations run in $integrateGraded.
   ;; Returns the spike count; stores at $out (f64) the non-spiking neurons that had a non-zero current.
   ;; Two neurons per f64x2 (the same IEEE operations per lane) and without branches (spikes are too
-  ;; irregular to predict): both indices are written at the list's end, which advances past each spiking
-  ;; one. An odd last neuron runs as a pair of two copies of itself, stored from the first lane only.
+  ;; irregular to predict): four neurons' spiking indices are packed through a table (16 masks × 4 lanes of
+  ;; i32 at byte 0 of the memory: kernels.ts KERNEL_TABLES), a pair's both written at the list's end, which
+  ;; advances past each spiking one. An odd last neuron runs as a pair of two copies of itself, stored from
+  ;; the first lane only.
   (func (export "integrate")
-    (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $leak i32) (param $subtract i32)
+    (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $leak i32) (param $unit i32) (param $subtract i32)
     (param $from i32) (param $end i32) (param $list i32) (param $out i32)
     (param $tracer i32) (param $payload i32) (param $burst i32) (param $signed i32) (param $t i32) (result i32)
     (local $ns i32)
@@ -34,7 +37,7 @@
         (local.get $from) (local.get $end) (local.get $list) (local.get $out)
         (local.get $tracer) (local.get $payload) (local.get $burst) (local.get $signed) (local.get $t)))))
     (local.set $ns (call $integrateRange
-      (local.get $cur) (local.get $base) (local.get $v) (local.get $theta) (local.get $leak) (local.get $subtract)
+      (local.get $cur) (local.get $base) (local.get $v) (local.get $theta) (local.get $leak) (local.get $unit) (local.get $subtract)
       (local.get $from) (local.get $end) (local.get $list) (local.get $from)))
     (f64.store (local.get $out) (f64.convert_i32_u (global.get $active)))
     (local.get $ns))
@@ -42,7 +45,7 @@
   ;; integrate's plain rule on neurons [from, end), listing spiking neurons as i − $origin from $list on;
   ;; returns the spikes and leaves the non-spiking neurons with a non-zero current in $active.
   (func $integrateRange
-    (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $leak i32) (param $subtract i32)
+    (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $leak i32) (param $unit i32) (param $subtract i32)
     (param $from i32) (param $end i32) (param $list i32) (param $origin i32) (result i32)
     (local $i i32) (local $e i32) (local $ns i32) (local $active i32) (local $bits i32) (local $pairEnd i32)
     (local $c v128) (local $vi v128) (local $th v128) (local $fire v128) (local $keep v128)
@@ -52,51 +55,87 @@
     (local.set $i (local.get $from))
     (local.set $quadEnd (i32.add (local.get $from) (i32.and (i32.sub (local.get $end) (local.get $from)) (i32.const -4))))
     (local.set $pairEnd (i32.add (local.get $from) (i32.and (i32.sub (local.get $end) (local.get $from)) (i32.const -2))))
-    ;; Four neurons at a time (two pairs: fewer loop and address instructions), then a pair, then an odd one.
-    (block $doneQuads
-      (loop $quads
-        (br_if $doneQuads (i32.ge_u (local.get $i) (local.get $quadEnd)))
-        (local.set $e (i32.shl (local.get $i) (i32.const 3)))
-        (local.set $c (v128.load (i32.add (local.get $cur) (local.get $e))))
-        (local.set $c2 (v128.load offset=16 (i32.add (local.get $cur) (local.get $e))))
-        ;; THE NEURON RULE, as in the pair loop below, on two pairs.
-        (local.set $vi (f64x2.add
-          (f64x2.mul (v128.load (i32.add (local.get $leak) (local.get $e))) (v128.load (i32.add (local.get $v) (local.get $e))))
-          (local.get $c)))
-        (local.set $vi2 (f64x2.add
-          (f64x2.mul (v128.load offset=16 (i32.add (local.get $leak) (local.get $e))) (v128.load offset=16 (i32.add (local.get $v) (local.get $e))))
-          (local.get $c2)))
-        (local.set $th (v128.load (i32.add (local.get $theta) (local.get $e))))
-        (local.set $th2 (v128.load offset=16 (i32.add (local.get $theta) (local.get $e))))
-        (local.set $fire (f64x2.ge (local.get $vi) (local.get $th)))
-        (local.set $fire2 (f64x2.ge (local.get $vi2) (local.get $th2)))
-        (local.set $vi (v128.bitselect
-          (v128.and (f64x2.sub (local.get $vi) (local.get $th)) (local.get $keep))
-          (local.get $vi)
-          (local.get $fire)))
-        (local.set $vi2 (v128.bitselect
-          (v128.and (f64x2.sub (local.get $vi2) (local.get $th2)) (local.get $keep))
-          (local.get $vi2)
-          (local.get $fire2)))
-        (v128.store (i32.add (local.get $v) (local.get $e)) (local.get $vi))
-        (v128.store offset=16 (i32.add (local.get $v) (local.get $e)) (local.get $vi2))
-        (v128.store (i32.add (local.get $cur) (local.get $e)) (v128.load (i32.add (local.get $base) (local.get $e))))
-        (v128.store offset=16 (i32.add (local.get $cur) (local.get $e)) (v128.load offset=16 (i32.add (local.get $base) (local.get $e))))
-        (local.set $bits (i32.or (i64x2.bitmask (local.get $fire)) (i32.shl (i64x2.bitmask (local.get $fire2)) (i32.const 2))))
-        (local.set $k (i32.sub (local.get $i) (local.get $origin)))
-        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (local.get $k))
-        (local.set $ns (i32.add (local.get $ns) (i32.and (local.get $bits) (i32.const 1))))
-        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.add (local.get $k) (i32.const 1)))
-        (local.set $ns (i32.add (local.get $ns) (i32.and (i32.shr_u (local.get $bits) (i32.const 1)) (i32.const 1))))
-        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.add (local.get $k) (i32.const 2)))
-        (local.set $ns (i32.add (local.get $ns) (i32.and (i32.shr_u (local.get $bits) (i32.const 2)) (i32.const 1))))
-        (i32.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (i32.add (local.get $k) (i32.const 3)))
-        (local.set $ns (i32.add (local.get $ns) (i32.shr_u (local.get $bits) (i32.const 3))))
-        ;; Non-spiking neurons with a current, counted per lane (all-ones lanes: −1 each).
-        (local.set $act (i64x2.sub (local.get $act) (v128.andnot (f64x2.ne (local.get $c) (f64x2.splat (f64.const 0))) (local.get $fire))))
-        (local.set $act (i64x2.sub (local.get $act) (v128.andnot (f64x2.ne (local.get $c2) (f64x2.splat (f64.const 0))) (local.get $fire2))))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $quads)))
+    (if (local.get $unit)
+      (then
+            ;; IF populations ($unit: every λ is 1, and 1·v is exactly v) skip the leak's loads and multiplies.
+            (block $doneUnitQuads
+              (loop $unitQuads
+                (br_if $doneUnitQuads (i32.ge_u (local.get $i) (local.get $quadEnd)))
+                (local.set $e (i32.shl (local.get $i) (i32.const 3)))
+                (local.set $c (v128.load (i32.add (local.get $cur) (local.get $e))))
+                (local.set $c2 (v128.load offset=16 (i32.add (local.get $cur) (local.get $e))))
+                ;; THE NEURON RULE, as in the pair loop below, on two pairs, with λ = 1.
+                (local.set $vi (f64x2.add (v128.load (i32.add (local.get $v) (local.get $e))) (local.get $c)))
+                (local.set $vi2 (f64x2.add (v128.load offset=16 (i32.add (local.get $v) (local.get $e))) (local.get $c2)))
+                (local.set $th (v128.load (i32.add (local.get $theta) (local.get $e))))
+                (local.set $th2 (v128.load offset=16 (i32.add (local.get $theta) (local.get $e))))
+                (local.set $fire (f64x2.ge (local.get $vi) (local.get $th)))
+                (local.set $fire2 (f64x2.ge (local.get $vi2) (local.get $th2)))
+                (local.set $vi (v128.bitselect
+                  (v128.and (f64x2.sub (local.get $vi) (local.get $th)) (local.get $keep))
+                  (local.get $vi)
+                  (local.get $fire)))
+                (local.set $vi2 (v128.bitselect
+                  (v128.and (f64x2.sub (local.get $vi2) (local.get $th2)) (local.get $keep))
+                  (local.get $vi2)
+                  (local.get $fire2)))
+                (v128.store (i32.add (local.get $v) (local.get $e)) (local.get $vi))
+                (v128.store offset=16 (i32.add (local.get $v) (local.get $e)) (local.get $vi2))
+                (v128.store (i32.add (local.get $cur) (local.get $e)) (v128.load (i32.add (local.get $base) (local.get $e))))
+                (v128.store offset=16 (i32.add (local.get $cur) (local.get $e)) (v128.load offset=16 (i32.add (local.get $base) (local.get $e))))
+                (local.set $bits (i32.or (i64x2.bitmask (local.get $fire)) (i32.shl (i64x2.bitmask (local.get $fire2)) (i32.const 2))))
+                ;; The spiking ones' indices, packed: the table at byte 0 (kernels.ts KERNEL_TABLES) lists the set bits of each
+                ;; 4-bit mask; all four lanes are written, the list advances by the spikes.
+                (v128.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2)))
+                  (i32x4.add (i32x4.splat (i32.sub (local.get $i) (local.get $origin))) (v128.load (i32.shl (local.get $bits) (i32.const 4)))))
+                (local.set $ns (i32.add (local.get $ns) (i32.popcnt (local.get $bits))))
+                ;; Non-spiking neurons with a current, counted per lane (all-ones lanes: −1 each).
+                (local.set $act (i64x2.sub (local.get $act) (v128.andnot (f64x2.ne (local.get $c) (f64x2.splat (f64.const 0))) (local.get $fire))))
+                (local.set $act (i64x2.sub (local.get $act) (v128.andnot (f64x2.ne (local.get $c2) (f64x2.splat (f64.const 0))) (local.get $fire2))))
+                (local.set $i (i32.add (local.get $i) (i32.const 4)))
+                (br $unitQuads))))
+      (else
+            ;; Four neurons at a time (two pairs: fewer loop and address instructions), then a pair, then an odd one.
+            (block $doneQuads
+              (loop $quads
+                (br_if $doneQuads (i32.ge_u (local.get $i) (local.get $quadEnd)))
+                (local.set $e (i32.shl (local.get $i) (i32.const 3)))
+                (local.set $c (v128.load (i32.add (local.get $cur) (local.get $e))))
+                (local.set $c2 (v128.load offset=16 (i32.add (local.get $cur) (local.get $e))))
+                ;; THE NEURON RULE, as in the pair loop below, on two pairs.
+                (local.set $vi (f64x2.add
+                  (f64x2.mul (v128.load (i32.add (local.get $leak) (local.get $e))) (v128.load (i32.add (local.get $v) (local.get $e))))
+                  (local.get $c)))
+                (local.set $vi2 (f64x2.add
+                  (f64x2.mul (v128.load offset=16 (i32.add (local.get $leak) (local.get $e))) (v128.load offset=16 (i32.add (local.get $v) (local.get $e))))
+                  (local.get $c2)))
+                (local.set $th (v128.load (i32.add (local.get $theta) (local.get $e))))
+                (local.set $th2 (v128.load offset=16 (i32.add (local.get $theta) (local.get $e))))
+                (local.set $fire (f64x2.ge (local.get $vi) (local.get $th)))
+                (local.set $fire2 (f64x2.ge (local.get $vi2) (local.get $th2)))
+                (local.set $vi (v128.bitselect
+                  (v128.and (f64x2.sub (local.get $vi) (local.get $th)) (local.get $keep))
+                  (local.get $vi)
+                  (local.get $fire)))
+                (local.set $vi2 (v128.bitselect
+                  (v128.and (f64x2.sub (local.get $vi2) (local.get $th2)) (local.get $keep))
+                  (local.get $vi2)
+                  (local.get $fire2)))
+                (v128.store (i32.add (local.get $v) (local.get $e)) (local.get $vi))
+                (v128.store offset=16 (i32.add (local.get $v) (local.get $e)) (local.get $vi2))
+                (v128.store (i32.add (local.get $cur) (local.get $e)) (v128.load (i32.add (local.get $base) (local.get $e))))
+                (v128.store offset=16 (i32.add (local.get $cur) (local.get $e)) (v128.load offset=16 (i32.add (local.get $base) (local.get $e))))
+                (local.set $bits (i32.or (i64x2.bitmask (local.get $fire)) (i32.shl (i64x2.bitmask (local.get $fire2)) (i32.const 2))))
+                ;; The spiking ones' indices, packed: the table at byte 0 (kernels.ts KERNEL_TABLES) lists the set bits of each
+                ;; 4-bit mask; all four lanes are written, the list advances by the spikes.
+                (v128.store (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2)))
+                  (i32x4.add (i32x4.splat (i32.sub (local.get $i) (local.get $origin))) (v128.load (i32.shl (local.get $bits) (i32.const 4)))))
+                (local.set $ns (i32.add (local.get $ns) (i32.popcnt (local.get $bits))))
+                ;; Non-spiking neurons with a current, counted per lane (all-ones lanes: −1 each).
+                (local.set $act (i64x2.sub (local.get $act) (v128.andnot (f64x2.ne (local.get $c) (f64x2.splat (f64.const 0))) (local.get $fire))))
+                (local.set $act (i64x2.sub (local.get $act) (v128.andnot (f64x2.ne (local.get $c2) (f64x2.splat (f64.const 0))) (local.get $fire2))))
+                (local.set $i (i32.add (local.get $i) (i32.const 4)))
+                (br $quads)))))
     (local.set $active (i32.wrap_i64 (i64.add (i64x2.extract_lane 0 (local.get $act)) (i64x2.extract_lane 1 (local.get $act)))))
     (block $done
       (loop $next
@@ -415,20 +454,21 @@
   ;; per output position (each bucket lists, in ascending source order, the byte offsets of the weight rows
   ;; its sources add), then each position's currents are held in registers, sixteen channels at a time,
   ;; while its bucket's rows are added: one load and one add per two synaptic operations instead of two loads,
-  ;; an add and a store. Each target still receives its sources' weights in ascending source order, so the
-  ;; sums are bit-identical to scatterConvB's.
+  ;; an add and a store. The currents stay channel-first at $cur (the target's first), read and written a
+  ;; channel pair at a time, so nothing is staged. Each target still receives its sources' weights in
+  ;; ascending source order, so the sums are bit-identical to scatterConvB's.
   ;; Source position s's pairs are q = s·maxq + j, j < maxq: $posOut4[q] = posOut·4 (a byte offset into $ptrs),
   ;; $posTapB[q] = posTap·cout·8 and $posInc[q] = 4, or padding (see below). $ptrs holds an i32 per output position
   ;; (its bucket's next free entry) and maxq more; $bucket $cap bytes per output position (4 per spike that can
   ;; reach it) and 4 more.
   (func (export "gatherConv")
-    (param $spikes i32) (param $n i32) (param $acc i32)
+    (param $spikes i32) (param $n i32) (param $cur i32)
     (param $posOut4 i32) (param $posTapB i32) (param $posInc i32) (param $maxq i32) (param $weights i32)
     (param $plane i32) (param $cout i32) (param $taps i32) (param $outPlane i32)
     (param $ptrs i32) (param $bucket i32) (param $cap i32)
     (local $k i32) (local $cEnd i32) (local $cwStep i32) (local $qStep i32) (local $i i32) (local $c i32) (local $s i32) (local $q i32) (local $qEnd i32) (local $cw i32)
     (local $o i32) (local $p i32) (local $pa i32) (local $start i32) (local $end i32) (local $e i32)
-    (local $a i32) (local $b i32) (local $bytes i32) (local $w i32)
+    (local $a i32) (local $b i32) (local $bytes i32) (local $w i32) (local $col i32) (local $t i32) (local $row i32) (local $row2 i32)
     (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128)
     (local $x4 v128) (local $x5 v128) (local $x6 v128) (local $x7 v128)
     (local.set $bytes (i32.shl (local.get $cout) (i32.const 3)))
@@ -484,10 +524,14 @@
           (br_if $forQ (i32.lt_u (local.get $q) (local.get $qEnd))))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $forK)))
-    ;; Per output position, add its bucket's rows to its currents.
+    ;; Per output position, add its bucket's rows to its currents, held channel-first at $cur (channel ch of
+    ;; position o at $cur + (ch·outPlane + o)·8): each pair of channels is gathered into one f64x2 and scattered back.
+    ;; Positions no spike reaches are not touched.
     (local.set $o (i32.const 0))
     (local.set $start (local.get $bucket))
-    (local.set $a (local.get $acc))
+    (local.set $col (local.get $cur))
+    (local.set $row (i32.shl (local.get $outPlane) (i32.const 3)))
+    (local.set $row2 (i32.shl (local.get $outPlane) (i32.const 4)))
     (block $doneO
       (loop $forO
         (br_if $doneO (i32.ge_u (local.get $o) (local.get $outPlane)))
@@ -495,18 +539,27 @@
         (if (i32.gt_u (local.get $end) (local.get $start))
           (then
             (local.set $b (i32.const 0))
-            ;; Sixteen channels at a time.
+            (local.set $a (local.get $col))
+            ;; Sixteen channels at a time ($b: their first one's byte offset in a weight row; $a: its current).
             (block $doneBlocks
               (loop $blocks
                 (br_if $doneBlocks (i32.gt_u (i32.add (local.get $b) (i32.const 128)) (local.get $bytes)))
-                (local.set $x0 (v128.load (i32.add (local.get $a) (local.get $b))))
-                (local.set $x1 (v128.load offset=16 (i32.add (local.get $a) (local.get $b))))
-                (local.set $x2 (v128.load offset=32 (i32.add (local.get $a) (local.get $b))))
-                (local.set $x3 (v128.load offset=48 (i32.add (local.get $a) (local.get $b))))
-                (local.set $x4 (v128.load offset=64 (i32.add (local.get $a) (local.get $b))))
-                (local.set $x5 (v128.load offset=80 (i32.add (local.get $a) (local.get $b))))
-                (local.set $x6 (v128.load offset=96 (i32.add (local.get $a) (local.get $b))))
-                (local.set $x7 (v128.load offset=112 (i32.add (local.get $a) (local.get $b))))
+                (local.set $t (local.get $a))
+                (local.set $x0 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $row)) (v128.load64_zero (local.get $t))))
+                (local.set $t (i32.add (local.get $t) (local.get $row2)))
+                (local.set $x1 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $row)) (v128.load64_zero (local.get $t))))
+                (local.set $t (i32.add (local.get $t) (local.get $row2)))
+                (local.set $x2 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $row)) (v128.load64_zero (local.get $t))))
+                (local.set $t (i32.add (local.get $t) (local.get $row2)))
+                (local.set $x3 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $row)) (v128.load64_zero (local.get $t))))
+                (local.set $t (i32.add (local.get $t) (local.get $row2)))
+                (local.set $x4 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $row)) (v128.load64_zero (local.get $t))))
+                (local.set $t (i32.add (local.get $t) (local.get $row2)))
+                (local.set $x5 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $row)) (v128.load64_zero (local.get $t))))
+                (local.set $t (i32.add (local.get $t) (local.get $row2)))
+                (local.set $x6 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $row)) (v128.load64_zero (local.get $t))))
+                (local.set $t (i32.add (local.get $t) (local.get $row2)))
+                (local.set $x7 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $row)) (v128.load64_zero (local.get $t))))
                 (local.set $e (local.get $start))
                 (loop $rows
                   (local.set $w (i32.add (i32.load (local.get $e)) (local.get $b)))
@@ -520,27 +573,46 @@
                   (local.set $x7 (f64x2.add (local.get $x7) (v128.load offset=112 (local.get $w))))
                   (local.set $e (i32.add (local.get $e) (i32.const 4)))
                   (br_if $rows (i32.lt_u (local.get $e) (local.get $end))))
-                (v128.store (i32.add (local.get $a) (local.get $b)) (local.get $x0))
-                (v128.store offset=16 (i32.add (local.get $a) (local.get $b)) (local.get $x1))
-                (v128.store offset=32 (i32.add (local.get $a) (local.get $b)) (local.get $x2))
-                (v128.store offset=48 (i32.add (local.get $a) (local.get $b)) (local.get $x3))
-                (v128.store offset=64 (i32.add (local.get $a) (local.get $b)) (local.get $x4))
-                (v128.store offset=80 (i32.add (local.get $a) (local.get $b)) (local.get $x5))
-                (v128.store offset=96 (i32.add (local.get $a) (local.get $b)) (local.get $x6))
-                (v128.store offset=112 (i32.add (local.get $a) (local.get $b)) (local.get $x7))
+                (local.set $t (local.get $a))
+                (v128.store64_lane 0 (local.get $t) (local.get $x0))
+                (v128.store64_lane 1 (i32.add (local.get $t) (local.get $row)) (local.get $x0))
+                (local.set $t (i32.add (local.get $t) (local.get $row2)))
+                (v128.store64_lane 0 (local.get $t) (local.get $x1))
+                (v128.store64_lane 1 (i32.add (local.get $t) (local.get $row)) (local.get $x1))
+                (local.set $t (i32.add (local.get $t) (local.get $row2)))
+                (v128.store64_lane 0 (local.get $t) (local.get $x2))
+                (v128.store64_lane 1 (i32.add (local.get $t) (local.get $row)) (local.get $x2))
+                (local.set $t (i32.add (local.get $t) (local.get $row2)))
+                (v128.store64_lane 0 (local.get $t) (local.get $x3))
+                (v128.store64_lane 1 (i32.add (local.get $t) (local.get $row)) (local.get $x3))
+                (local.set $t (i32.add (local.get $t) (local.get $row2)))
+                (v128.store64_lane 0 (local.get $t) (local.get $x4))
+                (v128.store64_lane 1 (i32.add (local.get $t) (local.get $row)) (local.get $x4))
+                (local.set $t (i32.add (local.get $t) (local.get $row2)))
+                (v128.store64_lane 0 (local.get $t) (local.get $x5))
+                (v128.store64_lane 1 (i32.add (local.get $t) (local.get $row)) (local.get $x5))
+                (local.set $t (i32.add (local.get $t) (local.get $row2)))
+                (v128.store64_lane 0 (local.get $t) (local.get $x6))
+                (v128.store64_lane 1 (i32.add (local.get $t) (local.get $row)) (local.get $x6))
+                (local.set $t (i32.add (local.get $t) (local.get $row2)))
+                (v128.store64_lane 0 (local.get $t) (local.get $x7))
+                (v128.store64_lane 1 (i32.add (local.get $t) (local.get $row)) (local.get $x7))
+                (local.set $a (i32.add (local.get $t) (local.get $row2)))
                 (local.set $b (i32.add (local.get $b) (i32.const 128)))
                 (br $blocks)))
             ;; Then two channels at a time.
             (block $donePairs
               (loop $pairs
                 (br_if $donePairs (i32.gt_u (i32.add (local.get $b) (i32.const 16)) (local.get $bytes)))
-                (local.set $x0 (v128.load (i32.add (local.get $a) (local.get $b))))
+                (local.set $x0 (v128.load64_lane 1 (i32.add (local.get $a) (local.get $row)) (v128.load64_zero (local.get $a))))
                 (local.set $e (local.get $start))
                 (loop $rows
                   (local.set $x0 (f64x2.add (local.get $x0) (v128.load (i32.add (i32.load (local.get $e)) (local.get $b)))))
                   (local.set $e (i32.add (local.get $e) (i32.const 4)))
                   (br_if $rows (i32.lt_u (local.get $e) (local.get $end))))
-                (v128.store (i32.add (local.get $a) (local.get $b)) (local.get $x0))
+                (v128.store64_lane 0 (local.get $a) (local.get $x0))
+                (v128.store64_lane 1 (i32.add (local.get $a) (local.get $row)) (local.get $x0))
+                (local.set $a (i32.add (local.get $a) (local.get $row2)))
                 (local.set $b (i32.add (local.get $b) (i32.const 16)))
                 (br $pairs)))
             ;; Then an odd last channel.
@@ -548,23 +620,23 @@
               (then
                 (local.set $e (local.get $start))
                 (loop $rows
-                  (f64.store (i32.add (local.get $a) (local.get $b))
-                    (f64.add (f64.load (i32.add (local.get $a) (local.get $b))) (f64.load (i32.add (i32.load (local.get $e)) (local.get $b)))))
+                  (f64.store (local.get $a)
+                    (f64.add (f64.load (local.get $a)) (f64.load (i32.add (i32.load (local.get $e)) (local.get $b)))))
                   (local.set $e (i32.add (local.get $e) (i32.const 4)))
                   (br_if $rows (i32.lt_u (local.get $e) (local.get $end))))))))
         (local.set $start (i32.add (local.get $start) (local.get $cap)))
-        (local.set $a (i32.add (local.get $a) (local.get $bytes)))
+        (local.set $col (i32.add (local.get $col) (i32.const 8)))
         (local.set $o (i32.add (local.get $o) (i32.const 1)))
         (br $forO))))
 
-  ;; The virtual chip's neuron update of neurons [from, end): THE NEURON RULE of `integrate` (λ at $leak, reset by
+  ;; The virtual chip's neuron update of neurons [from, end): THE NEURON RULE of `integrate` (λ at $leak, $unit, reset by
   ;; subtraction ($subtract) or to zero), counted per core ($coreOf: i32 per neuron): a spike adds 1 to the core's $spk and $act
   ;; (f64 per core), a non-spiking neuron with a non-zero current 1 to its $act. A core's neurons come in runs of
   ;; consecutive ones (a slice's rows); each run is updated by $integrateRange (four neurons per iteration, SIMD)
   ;; and counted once. Returns the spikes, listed as i − $from.
   (func (export "integrateCores")
     (param $cur i32) (param $base i32) (param $v i32) (param $theta i32) (param $leak i32) (param $from i32) (param $end i32)
-    (param $list i32) (param $coreOf i32) (param $act i32) (param $spk i32) (param $subtract i32) (result i32)
+    (param $list i32) (param $coreOf i32) (param $act i32) (param $spk i32) (param $subtract i32) (param $unit i32) (result i32)
     (local $i i32) (local $j i32) (local $core i32) (local $ns i32) (local $fired i32)
     (local.set $i (local.get $from))
     (block $done
@@ -580,7 +652,7 @@
             (local.set $j (i32.add (local.get $j) (i32.const 1)))
             (br $scan)))
         (local.set $fired (call $integrateRange
-          (local.get $cur) (local.get $base) (local.get $v) (local.get $theta) (local.get $leak) (local.get $subtract)
+          (local.get $cur) (local.get $base) (local.get $v) (local.get $theta) (local.get $leak) (local.get $unit) (local.get $subtract)
           (local.get $i) (local.get $j) (i32.add (local.get $list) (i32.shl (local.get $ns) (i32.const 2))) (local.get $from)))
         (call $count (local.get $act) (local.get $spk) (local.get $core) (i32.add (global.get $active) (local.get $fired)) (local.get $fired))
         (local.set $ns (i32.add (local.get $ns) (local.get $fired)))
