@@ -479,13 +479,14 @@ function soleWriters(plan: NetworkPlan): boolean[][] {
   );
 }
 
-function stateLayout(plan: NetworkPlan, sole: boolean[][], gathered: Array<Gather & { outPlane: number }>): { at: StateAt; bytes: number } {
+function stateLayout(plan: NetworkPlan, sole: boolean[][], gathers: Map<Route, Gather>): { at: StateAt; bytes: number } {
   const layout = new MemoryLayout();
   const n = plan.currentSize;
   const largestPop = Math.max(0, ...plan.pops.map((p) => p.size));
-  // Room to stage the largest conv target channel-last (kernels.wat deliverConv, addConvValues).
-  const convTargets = [...plan.streams.flatMap((st) => st.fanout.routes), ...plan.input.routes];
+  // Room to stage the largest scattered conv target channel-last (kernels.wat scatterConvB, addConvValues).
+  const convTargets = [...plan.streams.flatMap((st) => st.fanout.routes.filter((r) => !gathers.has(r))), ...plan.input.routes];
   const staged = Math.max(0, ...convTargets.map((r) => (r.kind === 'conv' ? r.twin.cout * r.twin.outPlane : 0)));
+  const gathered = [...gathers].map(([r, g]) => ({ ...g, outPlane: r.kind === 'conv' ? r.twin.outPlane : 0 }));
   const at: StateAt = {
     cur: layout.reserve(8 * n),
     base: layout.reserve(8 * n),
@@ -535,7 +536,13 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
       : null,
   );
   let soles = 0;
-  const gathered: Array<Gather & { outPlane: number }> = [];
+  const gathers = new Map<Route, Gather>();
+  for (const st of plan.streams) {
+    for (const r of st.fanout.routes) {
+      const g = r.kind === 'conv' ? gatherOf(r) : null;
+      if (g) gathers.set(r, g);
+    }
+  }
   const routes = plan.streams.map((st, si) =>
     st.fanout.routes.map((r, ri): RouteAt => {
       if (r.kind === 'conv') {
@@ -546,18 +553,17 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
           posTap: reserve('conv position tables', 4 * t.posTap.length),
           weights: reserve('conv weights', 8 * t.weights.length),
         };
-        const g = gatherOf(r);
+        const g = gathers.get(r);
         // A gathered route reads and writes its target's currents in place: nothing staged.
         if (g) sole[si][ri] = false;
-        const gather = g && { ...g, posOut4: reserve('conv position tables', 4 * t.plane * g.maxq), posTapB: reserve('conv position tables', 4 * t.plane * g.maxq), posInc: reserve('conv position tables', 4 * t.plane * g.maxq) };
-        if (g) gathered.push({ ...g, outPlane: t.outPlane });
+        const gather = g ? { ...g, posOut4: reserve('conv position tables', 4 * t.plane * g.maxq), posTapB: reserve('conv position tables', 4 * t.plane * g.maxq), posInc: reserve('conv position tables', 4 * t.plane * g.maxq) } : null;
         return { kind: 'conv', twin, remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1, sole: sole[si][ri] ? soles++ : -1, gather };
       }
       if (r.kind === 'dense') return { kind: 'dense', weights: reserve('dense weights', 4 * r.weights.length), remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1 };
       return { kind: 'table', rowPtr: reserve('synapse tables', 4 * r.csr.rowPtr.length), entries: reserve('synapse tables', 8 * r.csr.col.length) };
     }),
   );
-  const { at: state, bytes: stateBytes } = stateLayout(plan, sole, gathered);
+  const { at: state, bytes: stateBytes } = stateLayout(plan, sole, gathers);
   const states = Array.from({ length: engines }, () => reserve(engines === 1 ? 'neuron state' : `neuron state of ${engines} threads`, stateBytes));
   const image: PlanImage = {
     theta, leak, fanOut, routes, input, states, state, stateBytes, bytes: layout.size,
