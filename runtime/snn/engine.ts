@@ -431,11 +431,32 @@ export function gatherOf(r: Extract<Route, { kind: 'conv' }>): Gather | null {
   return cap * t.outPlane <= GATHER_BUCKET_LIMIT && maxq > 0 ? { cap, maxq } : null;
 }
 
+/** gatherConv's scratch for the largest of `gathered`: bucket ends (with the padding pairs' dummies) and buckets (with the dummies' one entry). */
+export function reserveBuckets(layout: MemoryLayout, gathered: Array<Gather & { outPlane: number }>): { ptrs: number; bucket: number } {
+  return {
+    ptrs: layout.reserve(4 * Math.max(0, ...gathered.map((g) => g.outPlane + g.maxq))),
+    bucket: layout.reserve(Math.max(0, ...gathered.map((g) => g.cap * g.outPlane + 4))),
+  };
+}
+
 /** A gathered route's padded pair tables (i32, plane · maxq each: kernels.wat gatherConv). */
 export interface GatherAt extends Gather {
   posOut4: number;
   posTapB: number;
   posInc: number;
+}
+
+/** Reserves a gathered route's padded pair tables (3 × plane · maxq i32). */
+export function reserveGather(g: Gather, plane: number, reserve: (bytes: number) => number): GatherAt {
+  return { ...g, posOut4: reserve(4 * plane * g.maxq), posTapB: reserve(4 * plane * g.maxq), posInc: reserve(4 * plane * g.maxq) };
+}
+
+/** Writes twin t's padded pair tables (gatherTables) where `at` says. */
+export function writeGatherTables(buffer: ArrayBufferLike, at: GatherAt, t: ConvTable): void {
+  const [out4, tapB, inc] = gatherTables(t, at.maxq);
+  new Int32Array(buffer, at.posOut4, out4.length).set(out4);
+  new Int32Array(buffer, at.posTapB, tapB.length).set(tapB);
+  new Int32Array(buffer, at.posInc, inc.length).set(inc);
 }
 
 /** gatherConv's padded pair tables of twin t: posOut·4, posTap·cout·8 and 4, or for padding pair j (outPlane + j)·4, 0, 0. */
@@ -503,9 +524,7 @@ function stateLayout(plan: NetworkPlan, sole: boolean[][], gathers: Map<Route, G
     ptrs: 0,
     bucket: 0,
   };
-  // gatherConv's bucket ends (with the padding pairs' dummies) and buckets (with the dummies' one entry).
-  at.ptrs = layout.reserve(4 * Math.max(0, ...gathered.map((g) => g.outPlane + g.maxq)));
-  at.bucket = layout.reserve(Math.max(0, ...gathered.map((g) => g.cap * g.outPlane + 4)));
+  Object.assign(at, reserveBuckets(layout, gathered));
   return { at, bytes: layout.size };
 }
 
@@ -556,7 +575,7 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
         const g = gathers.get(r);
         // A gathered route reads and writes its target's currents in place: nothing staged.
         if (g) sole[si][ri] = false;
-        const gather = g ? { ...g, posOut4: reserve('conv position tables', 4 * t.plane * g.maxq), posTapB: reserve('conv position tables', 4 * t.plane * g.maxq), posInc: reserve('conv position tables', 4 * t.plane * g.maxq) } : null;
+        const gather = g ? reserveGather(g, t.plane, (bytes) => reserve('conv position tables', bytes)) : null;
         return { kind: 'conv', twin, remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1, sole: sole[si][ri] ? soles++ : -1, gather };
       }
       if (r.kind === 'dense') return { kind: 'dense', weights: reserve('dense weights', 4 * r.weights.length), remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1 };
@@ -593,13 +612,7 @@ export function loadPlan(plan: NetworkPlan, image: PlanImage): WebAssembly.Memor
         // Pairs as byte offsets for scatterConvB: output position · cout · 8 and tap · cpg · 8.
         const t = r.twin;
         writeConvTwin(buffer, where.twin, { ...t, posOut: t.posOut.map((o) => o * t.cout * 8), posTap: t.posTap.map((tap) => tap * t.coutPerGroup * 8) });
-        const g = where.gather;
-        if (g) {
-          const [out4, tapB, inc] = gatherTables(t, g.maxq);
-          new Int32Array(buffer, g.posOut4, out4.length).set(out4);
-          new Int32Array(buffer, g.posTapB, tapB.length).set(tapB);
-          new Int32Array(buffer, g.posInc, inc.length).set(inc);
-        }
+        if (where.gather) writeGatherTables(buffer, where.gather, t);
         if (r.remap) new Int32Array(buffer, where.remap, r.remap.length).set(r.remap);
       } else if (r.kind === 'dense' && where.kind === 'dense') {
         new Float32Array(buffer, where.weights, r.weights.length).set(r.weights);

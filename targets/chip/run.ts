@@ -3,7 +3,7 @@
  * why the order of every sum is the simulator's).
  */
 import { SnncError } from '../../compiler/errors.ts';
-import { applyInput, type AttentionMode, type SpikeRecord, unitLeak } from '../../runtime/snn/engine.ts';
+import { applyInput, type AttentionMode, type GatherAt, gatherOf, reserveBuckets, reserveGather, type SpikeRecord, unitLeak, writeGatherTables } from '../../runtime/snn/engine.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
 import { type ConvTwinAt, instantiateKernels, MemoryLayout, reserveConvTwin, writeConvTwin, writeEntries } from '../../runtime/snn/wasm/kernels.ts';
 import { checkpointsFor } from '../../runtime/snn/simulate.ts';
@@ -370,8 +370,12 @@ function settle(k: Counters): void {
   }
 }
 
-/** Where the kernels find a route: a conv twin's tables, a table's row pointers and entries; null for dense routes (delivered in JavaScript). */
-type RouteAt = ConvTwinAt | { rowPtr: number; entries: number } | null;
+/**
+ * Where the kernels find a route: a conv twin's tables (and its gatherConv tables when it is delivered
+ * target-stationary, as the simulator delivers it), a table's row pointers and entries; null for dense
+ * routes (delivered in JavaScript).
+ */
+type RouteAt = (ConvTwinAt & { gather: GatherAt | null }) | { rowPtr: number; entries: number } | null;
 
 /** A WebAssembly memory addresses at most 4 GiB (65,536 pages of 64 KiB). */
 const WASM_MAX_BYTES = 65536 * 65536;
@@ -402,13 +406,20 @@ function loadChip(cfg: ChipConfig) {
     remapped: layout.reserve(4 * maxPop),
     stage: layout.reserve(8 * Math.max(0, ...routes.map((r) => (r.kind === 'conv' ? r.twin.cout * r.twin.outPlane : 0)))),
   };
+  const gathered: Array<GatherAt & { outPlane: number }> = [];
   const routeAt: RouteAt[][] = plan.streams.map((st) =>
     st.fanout.routes.map((r) => {
-      if (r.kind === 'conv') return reserveConvTwin(layout, r.twin);
+      if (r.kind === 'conv') {
+        const g = gatherOf(r);
+        const gather = g && reserveGather(g, r.twin.plane, (bytes) => layout.reserve(bytes));
+        if (gather) gathered.push({ ...gather, outPlane: r.twin.outPlane });
+        return { ...reserveConvTwin(layout, r.twin), gather };
+      }
       if (r.kind === 'table') return { rowPtr: layout.reserve(4 * r.csr.rowPtr.length), entries: layout.reserve(8 * r.csr.col.length) };
       return null;
     }),
   );
+  const buckets = reserveBuckets(layout, gathered);
   if (layout.size > WASM_MAX_BYTES) {
     const gib = (b: number) => (b / 2 ** 30).toFixed(2);
     throw new SnncError(`the virtual chip's state and weights need ${gib(layout.size)} GiB of WebAssembly memory, more than the 4 GiB one memory can address (by ${gib(layout.size - WASM_MAX_BYTES)} GiB)`);
@@ -421,7 +432,11 @@ function loadChip(cfg: ChipConfig) {
   plan.streams.forEach((st, si) =>
     st.fanout.routes.forEach((r, ri) => {
       const where = routeAt[si][ri];
-      if (r.kind === 'conv') writeConvTwin(buffer, where as ConvTwinAt, r.twin);
+      if (r.kind === 'conv') {
+        const c = where as ConvTwinAt & { gather: GatherAt | null };
+        writeConvTwin(buffer, c, r.twin);
+        if (c.gather) writeGatherTables(buffer, c.gather, r.twin);
+      }
       if (r.kind === 'table') {
         const { rowPtr, entries } = where as { rowPtr: number; entries: number };
         new Int32Array(buffer, rowPtr, r.csr.rowPtr.length).set(r.csr.rowPtr);
@@ -429,7 +444,7 @@ function loadChip(cfg: ChipConfig) {
       }
     }),
   );
-  return { kernels, at, routeAt };
+  return { kernels, at: { ...at, ...buckets }, routeAt };
 }
 
 /** Runs `input` (raw samples, divided by the IR's divisor as the simulator does) on the configured chip. */
@@ -600,7 +615,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
                   const table = where as { rowPtr: number; entries: number };
                   kernels.addEntries(at.kept, kn, table.rowPtr, table.entries);
                 } else {
-                  const c = where as ConvTwinAt;
+                  const c = where as ConvTwinAt & { gather: GatherAt | null };
                   const x = r.twin;
                   let spikes = at.kept;
                   let count = kn;
@@ -612,7 +627,10 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
                     }
                     spikes = at.remapped;
                   }
-                  if (count > 0) kernels.deliverConv(spikes, count, at.cur + 8 * x.offset, at.stage, c.posPtr, c.posOut, c.posTap, c.weights, x.plane, x.outPlane, x.cinPerGroup, x.coutPerGroup, x.cout, x.taps);
+                  const g = c.gather;
+                  if (count === 0) return;
+                  if (g) kernels.gatherConv(spikes, count, at.cur + 8 * x.offset, g.posOut4, g.posTapB, g.posInc, g.maxq, c.weights, x.plane, x.cout, x.taps, x.outPlane, at.ptrs, at.bucket, g.cap);
+                  else kernels.deliverConv(spikes, count, at.cur + 8 * x.offset, at.stage, c.posPtr, c.posOut, c.posTap, c.weights, x.plane, x.outPlane, x.cinPerGroup, x.coutPerGroup, x.cout, x.taps);
                 }
               });
             }
