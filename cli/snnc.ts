@@ -342,6 +342,11 @@ program
     new Option('--host <where>', 'transformer IRs: where host nodes (spike-pair matmuls, softmax) run: the chip’s embedded processors (Loihi 1: three x86 cores per chip) or an off-chip host; default: embedded when the chip spec has them')
       .choices(['embedded', 'off-chip']),
   )
+  .addOption(
+    new Option('--readout <where>', 'the readout (class accumulators): on cores, or on the host (--host), which receives the spikes that reach it and adds their weights; auto: on cores unless no core can take one of its neurons (more inputs than a core has axons, as a transformer head that hears every token)')
+      .choices(['auto', 'cores', 'host'])
+      .default('auto'),
+  )
   .option('--json', 'print the summary as one JSON object')
   .action((ir: string, options: MapCommandOptions) =>
     runCommand(async () => (await import('./commands/map.ts')).map(ir, options)),

@@ -249,7 +249,7 @@ function render(r: ChipReport, cores: number): string {
   if (h) {
     out.push(
       '',
-      `host share: ${h.nodes.length} host nodes on ${h.placement === 'off-chip' ? 'an off-chip host' : 'the embedded processors'} (${h.processors.value}): ${formatCount(Math.round(h.ops))} operations, ${formatCount(Math.round(h.values_in))} values in, ${formatCount(Math.round(h.values_out))} out per inference; ` +
+      `host share: ${h.nodes.length} host node${h.nodes.length > 1 ? 's' : ''} on ${h.placement === 'off-chip' ? 'an off-chip host' : 'the embedded processors'} (${h.processors.value}): ${formatCount(Math.round(h.ops))} operations, ${formatCount(Math.round(h.values_in))} values in, ${formatCount(Math.round(h.values_out))} out per inference; ` +
         `${energy(h.energy_pj.total)} (${percent(h.energy_share, 1)} of cores + host), ${time(h.latency_ns)} (${percent(h.latency_share, 1)} of the latency)`,
       formatTable(
         [
@@ -259,7 +259,7 @@ function render(r: ChipReport, cores: number): string {
         ],
         new Set([1, 2, 3]),
       ),
-      `  operations by class: ${formatCount(Math.round(h.by_class.spike_pair_products))} spike-pair products, ${formatCount(Math.round(h.by_class.analog_spike))} analog × spike, ${formatCount(Math.round(h.by_class.analog_macs))} analog MACs, ${formatCount(Math.round(h.by_class.softmax_ops))} softmax elements, ${formatCount(Math.round(h.by_class.output_entries))} output entries`,
+      `  operations by class: ${formatCount(Math.round(h.by_class.spike_pair_products))} spike-pair products, ${formatCount(Math.round(h.by_class.analog_spike))} analog × spike, ${formatCount(Math.round(h.by_class.analog_macs))} analog MACs, ${formatCount(Math.round(h.by_class.softmax_ops))} softmax elements, ${formatCount(Math.round(h.by_class.output_entries))} output entries${h.by_class.readout_ops > 0 ? `, ${formatCount(Math.round(h.by_class.readout_ops))} readout weights` : ''}`,
       `  (the chip energy above is the cores’; the host’s is added here: ${energy(r.energy.per_inference.chip.total_pj + h.energy_pj.total)} in all)`,
       '',
       formatTable(

@@ -31,6 +31,7 @@ export interface MapOptions {
   outputAxons?: 'auto' | 'neuron' | 'population';
   board?: string;
   host?: 'embedded' | 'off-chip';
+  readout: 'auto' | 'cores' | 'host';
   json?: boolean;
 }
 
@@ -93,6 +94,7 @@ export async function map(irPath: string, options: MapOptions): Promise<void> {
       synapses: options.synapses,
       outputAxons: options.outputAxons,
       host: options.host,
+      readout: options.readout,
       onProgress: (stage, d, t) => (stage === 'quantise' ? quantising : progress).update(d, t),
     });
   } catch (e) {
@@ -210,7 +212,7 @@ function render(doc: MapDocument, file: string): string {
     const h = doc.host;
     const proc = doc.chip.host?.[h.placement === 'off-chip' ? 'off_chip' : 'embedded'];
     out.push(
-      `host nodes: ${h.nodes.length} (${h.nodes.map((n) => n.kind).join(', ')}) off the neuromorphic cores, on ${h.placement === 'off-chip' ? 'an off-chip host' : 'the chip’s embedded processors'}` +
+      `host nodes: ${h.nodes.length} (${kindCounts(h.nodes.map((n) => n.kind))}) off the neuromorphic cores, on ${h.placement === 'off-chip' ? 'an off-chip host' : 'the chip’s embedded processors'}` +
         (proc ? ` (${proc.processors.value}; ${proc.op.energy_pj} pJ, ${proc.op.latency_ns} ns per operation; ${proc.transfer.energy_pj} pJ, ${proc.transfer.latency_ns} ns per value moved)` : ''),
     );
   }
@@ -251,4 +253,11 @@ function render(doc: MapDocument, file: string): string {
   }
   out.push('', `wrote ${file}`);
   return `${out.join('\n')}\n`;
+}
+
+/** 'matmul, softmax, matmul, readout' as '2 matmul, softmax, readout': kinds in first-seen order, counted when repeated. */
+function kindCounts(kinds: string[]): string {
+  const counts = new Map<string, number>();
+  for (const k of kinds) counts.set(k, (counts.get(k) ?? 0) + 1);
+  return [...counts].map(([k, n]) => (n > 1 ? `${n} ${k}` : k)).join(', ');
 }

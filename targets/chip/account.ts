@@ -5,6 +5,7 @@
 import type { SpikeRecord } from '../../runtime/snn/engine.ts';
 import { ann45nm, chipEnergy, type EnergyBreakdown, type EventCounts, linearWork, snn45nm } from '../energy.ts';
 import { linkEnds } from '../map/route.ts';
+import { hostNodes } from '../map/host.ts';
 import type { ChipConfig } from './configure.ts';
 import type { HostCounts } from './host.ts';
 import type { ChipOptions } from './run.ts';
@@ -191,8 +192,8 @@ export interface ChipHostReport {
   energy_share: number;
   latency_share: number;
   /** The simulator's counts by class (docs/transformers.md): spike-pair products, analog × spike, analog × analog, softmax elements, output entries. */
-  by_class: { spike_pair_products: number; analog_spike: number; analog_macs: number; softmax_ops: number; output_entries: number };
-  nodes: Array<{ id: string; kind: 'matmul' | 'softmax'; ops: number; values_out: number; latency_ns: number }>;
+  by_class: { spike_pair_products: number; analog_spike: number; analog_macs: number; softmax_ops: number; output_entries: number; readout_ops: number };
+  nodes: Array<{ id: string; kind: 'matmul' | 'softmax' | 'readout'; ops: number; values_out: number; latency_ns: number }>;
 }
 
 export function assemble(cfg: ChipConfig, r: Totals, start: number, trace?: TraceStep[][]): ChipReport {
@@ -363,7 +364,8 @@ function hostReport(cfg: ChipConfig, h: HostCounts, S: number, corePj: number, t
       analog_macs: sum(t.analogMacs) / S,
       softmax_ops: sum(t.softmaxOps) / S,
       output_entries: sum(t.analogOut) / S,
+      readout_ops: cfg.host!.split.readout ? h.ops[h.ops.length - 1] / S : 0,
     },
-    nodes: cfg.plan.analog.map((a, k) => ({ id: a.id, kind: a.kind, ops: h.ops[k] / S, values_out: h.valuesOut[k] / S, latency_ns: h.ns[k] / S })),
+    nodes: hostNodes(cfg.plan, cfg.host!.split.readout).map((a, k) => ({ id: a.id, kind: a.kind, ops: h.ops[k] / S, values_out: h.valuesOut[k] / S, latency_ns: h.ns[k] / S })),
   };
 }

@@ -10,7 +10,7 @@ import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import { capsOf, type ChipSpec, type HostProcessor, emptyUse, LIMITS, type LimitName, R, resourceModel, synapseWords, type Use } from '../chip-spec.ts';
 import { type ChipPopulation, chipPopulations } from '../map/partition.ts';
 import type { LoadedMap, MapDocument } from '../map/map-file.ts';
-import { type HostOption, hostProcessor, type HostSplit, splitHost, withHostRoutes } from '../map/host.ts';
+import { type HostOption, hostNodes, hostProcessor, type HostSplit, splitHost, withHostRoutes } from '../map/host.ts';
 import { quantizePlan } from '../map/quantize.ts';
 import { type SlotPosition, slotPosition, tileOf } from '../map/route.ts';
 import { countMessageLists } from './messages.ts';
@@ -25,7 +25,7 @@ export interface ChipConfig {
   plan: NetworkPlan;
   /** The part of `plan` its neuromorphic cores hold: `plan` itself, or without the host nodes and their operands (host.ts). */
   corePlan: NetworkPlan;
-  /** Transformer IRs: where the host nodes run, what it costs, and the split of the plan. */
+  /** Where the host nodes (transformer IRs) and the readout, when it is there, run, what it costs, and the split of the plan. */
   host: { placement: HostOption; processor: HostProcessor; split: HostSplit } | null;
   /** The chip's populations: the plan's IF populations, then the readout. */
   net: { pops: ChipPopulation[] };
@@ -64,11 +64,13 @@ function configureFrom(loaded: LoadedMap, onProgress?: (done: number, total: num
   const spec = doc.chip;
   let plan = buildPlan(ir);
   refuseGradedSpikes(plan, spec);
-  const split = splitHost(plan);
+  const readoutOnHost = doc.host?.nodes.some((n) => n.kind === 'readout') ?? false;
+  const split = splitHost(plan, readoutOnHost);
+  const nodes = hostNodes(plan, readoutOnHost);
   if (split && !doc.host) mismatch(`the IR has host nodes (${plan.analog.map((a) => a.id).join(', ')}), the map places none`);
   if (!split && doc.host) mismatch('the map places host nodes, the IR has none');
-  if (split && doc.host!.nodes.map((n) => n.id).join() !== plan.analog.map((a) => a.id).join()) mismatch(`host nodes ${doc.host!.nodes.map((n) => n.id).join(', ')} in the map, ${plan.analog.map((a) => a.id).join(', ')} in the IR`);
-  const host = split ? { placement: doc.host!.placement, processor: hostProcessor(spec, doc.host!.placement, plan.analog), split } : null;
+  if (split && doc.host!.nodes.map((n) => n.id).join() !== nodes.map((n) => n.id).join()) mismatch(`host nodes ${doc.host!.nodes.map((n) => n.id).join(', ')} in the map, ${nodes.map((n) => n.id).join(', ')} in the IR`);
+  const host = split ? { placement: doc.host!.placement, processor: hostProcessor(spec, doc.host!.placement, nodes), split } : null;
   let corePlan = split ? split.core : plan;
   const net = { pops: chipPopulations(ir, corePlan).pops };
   const layerIndex = new Map(net.pops.map((p, k) => [p.id, k]));

@@ -14,11 +14,20 @@
  *
  * A host node's turn in the step takes ops / processors × op latency + (values in since the last host turn
  * + values out) × transfer latency: the processors share the arithmetic, the transfers are serial.
+ *
+ * The readout on the host (map --readout host) is one more node, after the host nodes: its values in are the
+ * spikes that reach it (one each), its operations the non-zero weights they add to the class accumulators,
+ * its values out none (the classes stay on the host).
  */
 import { CATEGORIES } from '../../runtime/snn/modules.ts';
 import { HostState, hostStep, type HostTotals, hostTotals } from '../../runtime/snn/engine.ts';
 import { forEachEntry, type Route, routeStart } from '../../runtime/snn/routes.ts';
 import type { ChipConfig } from './configure.ts';
+
+/** The host's nodes: the host nodes, then the readout when it is on the host. */
+export function hostNodeCount(cfg: Pick<ChipConfig, 'plan' | 'host'>): number {
+  return cfg.host ? cfg.plan.analog.length + (cfg.host.split.readout ? 1 : 0) : 0;
+}
 
 /** Over a run: per host node its operations, values out and time; values in over all. */
 export interface HostCounts {
@@ -40,6 +49,8 @@ export class ChipHost {
   private readonly mark: Int32Array;
   private stamp = 0;
   private pendingIn = 0;
+  /** Readout on the host: the weights added to the accumulators since its last turn. */
+  private pendingReadoutOps = 0;
 
   constructor(
     private readonly cfg: ChipConfig,
@@ -50,7 +61,7 @@ export class ChipHost {
     this.states = plan.analog.map((a) => new HostState(a));
     this.coreRoutes = plan.analog.map((a) => a.fanout.routes.filter((r) => routeStart(r) < start));
     this.mark = new Int32Array(start);
-    const n = plan.analog.length;
+    const n = hostNodeCount(cfg);
     this.counts = { ops: new Float64Array(n), valuesOut: new Float64Array(n), ns: new Float64Array(n), valuesIn: 0, totals: hostTotals(n) };
     this.sampleNs = new Float64Array(n);
   }
@@ -63,16 +74,33 @@ export class ChipHost {
   startSample(): void {
     for (const s of this.states) s.reset();
     this.pendingIn = 0;
+    this.pendingReadoutOps = 0;
   }
 
   /** Spikes of stream si (the `n` survivors listed in `kept`) reaching host operands. */
   received(si: number, kept: Int32Array, n: number): void {
-    const per = this.cfg.host!.split.toHost[si];
+    const { toHost, readoutOps } = this.cfg.host!.split;
+    const per = toHost[si];
     if (!per) return;
     let v = 0;
     for (let k = 0; k < n; k++) v += per[kept[k]];
     this.pendingIn += v;
     this.counts.valuesIn += v;
+    const ops = readoutOps[si];
+    if (ops) for (let k = 0; k < n; k++) this.pendingReadoutOps += ops[kept[k]];
+  }
+
+  /** The readout's turn on the host (its accumulators were added to by the run); returns its time (ns). */
+  readoutStep(): number {
+    const a = this.counts.ops.length - 1;
+    const ops = this.pendingReadoutOps;
+    const proc = this.cfg.host!.processor;
+    const ns = (ops / proc.processors.value) * proc.op.latency_ns + this.pendingIn * proc.transfer.latency_ns;
+    this.pendingIn = 0;
+    this.pendingReadoutOps = 0;
+    this.counts.ops[a] += ops;
+    this.sampleNs[a] += ns;
+    return ns;
   }
 
   /** Runs host node a at step t on the chip's currents; returns the time of its turn (ns). */

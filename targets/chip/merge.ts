@@ -9,7 +9,7 @@ import { CATEGORIES } from '../../runtime/snn/modules.ts';
 import type { EventCounts } from '../energy.ts';
 import type { SampleSubtotals, Totals } from './account.ts';
 import type { ChipConfig } from './configure.ts';
-import type { HostCounts } from './host.ts';
+import { type HostCounts, hostNodeCount } from './host.ts';
 
 /**
  * A chip part: its samples' predictions and labels, the integer event counts summed over them (exact in any
@@ -93,7 +93,7 @@ export function mergeParts(cfg: ChipConfig, parts: ChipPart[], samples: number, 
   const N = cfg.cores;
   const L = cfg.net.pops.length;
   const M = cfg.plan.masks.length;
-  const H = cfg.host ? cfg.plan.analog.length : 0;
+  const H = hostNodeCount(cfg);
   const first = parts[0]!.data as ChipPartialData;
   const K = first.checkpoints?.length ?? 0;
   const events = chipSimEmpty(first.events);

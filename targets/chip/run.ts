@@ -12,7 +12,7 @@ import { barrierNs } from '../chip-spec.ts';
 import { emptyEvents, receiveNs, sendNs } from '../energy.ts';
 import { assemble, type ChipRun, type CoreTotals, type LayerTotals, type MaskTotals, type SampleSubtotals, type Totals, type TracePhase, type TraceStep, type TraceCore } from './account.ts';
 import type { ChipConfig } from './configure.ts';
-import { ChipHost } from './host.ts';
+import { ChipHost, hostNodeCount } from './host.ts';
 import { type MessageCounter, messageCounter } from './messages.ts';
 import { type PlacedRouter, routerOf } from './routers.ts';
 
@@ -37,13 +37,13 @@ export interface ChipOptions {
 }
 
 
-/** The readout's compartments accumulate their current; those that received one count as active. */
-function accumulate(cur: Float64Array, base: Float64Array, v: Float64Array, from: number, end: number, coreOf: Int32Array, act: Float64Array): void {
+/** The readout's compartments accumulate their current; on cores (coreOf), those that received one count as active. */
+function accumulate(cur: Float64Array, base: Float64Array, v: Float64Array, from: number, end: number, coreOf: Int32Array | null, act: Float64Array): void {
   for (let i = from; i < end; i++) {
     const c = cur[i];
     v[i] += c;
     cur[i] = base[i];
-    if (c !== 0) act[coreOf[i]]++;
+    if (c !== 0 && coreOf) act[coreOf[i]]++;
   }
 }
 
@@ -556,7 +556,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
   const sampleBusy = new Float64Array(N);
   const sampleHop = new Float64Array(L);
   const sampleMaskHop = new Float64Array(M);
-  const H = host ? plan.analog.length : 0;
+  const H = hostNodeCount(cfg);
   const subtotals: SampleSubtotals | undefined = opts.keepSubtotals
     ? { ns: new Float64Array(samples), busy: new Float64Array(samples * N), hop_pj: new Float64Array(samples * L), mask_hop_pj: new Float64Array(samples * M), host_ns: new Float64Array(samples * H) }
     : undefined;
@@ -584,6 +584,14 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
           const ns = host!.step(-2 - p, t, cur, base);
           stepNs += ns;
           if (opts.trace) stepTrace.push({ layer: plan.analog[-2 - p].id, cores: [], routes: [], send_ns: 0, route_ns: 0, receive_ns: 0, ns });
+          continue;
+        }
+        if (p === -1 && host && cfg.host!.split.readout) {
+          // The readout on the host: its accumulators take this step's currents; its time is the host's.
+          accumulate(cur, base, v, plan.readout.offset, plan.readout.offset + plan.readout.size, null, act);
+          const ns = host.readoutStep();
+          stepNs += ns;
+          if (opts.trace) stepTrace.push({ layer: plan.readout.id, cores: [], routes: [], send_ns: 0, route_ns: 0, receive_ns: 0, ns });
           continue;
         }
         const layer = p < 0 ? readoutLayer : p;

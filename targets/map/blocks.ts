@@ -754,7 +754,11 @@ export function blockPartition(
       }
       throw new UnplaceableError(
         `layer ${pop.id}: ${worst ? 'even one neuron needs' : 'no block shape fits: a block needs'} ${u[r]} ${RESOURCES[LIMITS[r]].text}, more than the ${caps[r]} of a ${spec.name} core (by ${u[r] - caps[r]}); no slicing can place it${
-          mode === 'discrete' && r === R.input_axons ? ' (with --synapses population a source position, not each neuron, takes an axon)' : ''
+          pop.kind === 'readout' && r === R.input_axons
+            ? ' (the readout can run on the host: --readout host)'
+            : mode === 'discrete' && r === R.input_axons
+              ? ' (with --synapses population a source position, not each neuron, takes an axon)'
+              : ''
         }`,
         { node: pop.id },
         LIMITS[r],

@@ -9,6 +9,12 @@
  * readout's end gives the part the cores hold (`core`: the same populations and streams, every route into
  * the host region removed), which the partitioners and the placers map unchanged, and per stream the
  * number of values each source element sends to the host (its route entries into the host region).
+ *
+ * The readout can go to the host too (`snnc map --readout host`): a readout neuron hears every element of
+ * the last layers (a Swin-T-sized MST's head: 18,432 sources), more than a core's input axons, and no
+ * slicing splits one neuron's inputs. The split then starts at the readout: a spike that reaches it is one
+ * value sent to the host, which adds its weights to the class accumulators there (one host operation per
+ * non-zero weight, the synaptic operations the readout's core would have done).
  */
 import { SnncError } from '../../compiler/errors.ts';
 import type { AnalogPlan, NetworkPlan, StreamPlan } from '../../runtime/snn/plan.ts';
@@ -24,12 +30,16 @@ export function hostKey(option: HostOption): HostPlacement {
 }
 
 export interface HostSplit {
-  /** The plan the neuromorphic cores hold: current space up to the readout's end, no routes into the host region, no host nodes. */
+  /** The plan the neuromorphic cores hold: current space up to the readout's end (its start when the readout is on the host), no routes into the host region, no host nodes. */
   core: NetworkPlan;
-  /** First element of the host region (the readout's end). */
+  /** First element of the host region (the readout's end, or its start). */
   start: number;
-  /** Per stream: values sent to the host per source element (route entries into the host region), or null when none. */
+  /** Whether the readout is on the host. */
+  readout: boolean;
+  /** Per stream: values sent to the host per source element (route entries into host operands, and 1 when it reaches the readout on the host), or null when none. */
   toHost: Array<Int32Array | null>;
+  /** Readout on the host: per stream, the non-zero weights into the readout per source element (the host's operations), or null when none. */
+  readoutOps: Array<Int32Array | null>;
   /** Per stream: its routes into the host region. */
   hostRoutes: Route[][];
 }
@@ -89,31 +99,65 @@ function splitFanout(f: Fanout, start: number, stream: string): { core: Fanout; 
   return { core: core.length === f.routes.length ? f : fanoutOf(f.rows, core), host };
 }
 
-/** Per source element: entries of `routes` (the values it sends to the host). */
-function entriesPerRow(rows: number, routes: Route[]): Int32Array | null {
-  if (routes.length === 0) return null;
-  const n = new Int32Array(rows);
+/**
+ * Per source element of a stream's host routes: the values it sends to the host (entries into host operands,
+ * which start at `operands`, plus 1 when it reaches the readout region [readout, operands)) and its non-zero
+ * weights into the readout; null where there are none.
+ */
+function hostTraffic(rows: number, routes: Route[], readout: number, operands: number): { values: Int32Array | null; readoutOps: Int32Array | null } {
+  if (routes.length === 0) return { values: null, readoutOps: null };
+  const values = new Int32Array(rows);
+  const ops = new Int32Array(rows);
   for (const r of routes) {
-    if (r.kind !== 'table') throw new SnncError(`a ${r.kind} route into a host node's operand: only index and table routes are expected there`);
-    for (let i = 0; i < rows; i++) n[i] += r.csr.rowPtr[i + 1] - r.csr.rowPtr[i];
+    if (r.kind !== 'table') {
+      // A conv or dense route lies in one region: below the operands it is the readout's.
+      if (extent(r)[0] >= operands) throw new SnncError(`a ${r.kind} route into a host node's operand: only index and table routes are expected there`);
+      for (let i = 0; i < rows; i++) ops[i] += r.fanOut[i];
+      continue;
+    }
+    const { rowPtr, col, val } = r.csr;
+    for (let i = 0; i < rows; i++) {
+      for (let j = rowPtr[i]; j < rowPtr[i + 1]; j++) {
+        if (col[j] >= operands) values[i]++;
+        else if (col[j] >= readout && val[j] !== 0) ops[i]++;
+      }
+    }
   }
-  return n;
+  let any = false;
+  for (let i = 0; i < rows; i++) {
+    if (ops[i] > 0) values[i]++;
+    any ||= ops[i] > 0;
+  }
+  return { values, readoutOps: any ? ops : null };
 }
 
-/** The plan split into its core part and what goes to the host; null when the plan has no host nodes. */
-export function splitHost(plan: NetworkPlan): HostSplit | null {
-  if (plan.analog.length === 0) return null;
-  const start = plan.readout.offset + plan.readout.size;
+/**
+ * The plan split into its core part and what goes to the host (the host nodes, and the readout when
+ * `readoutOnHost`); null when nothing goes to the host.
+ */
+export function splitHost(plan: NetworkPlan, readoutOnHost = false): HostSplit | null {
+  if (plan.analog.length === 0 && !readoutOnHost) return null;
+  const operands = plan.readout.offset + plan.readout.size;
+  const start = readoutOnHost ? plan.readout.offset : operands;
   const toHost: Array<Int32Array | null> = [];
+  const readoutOps: Array<Int32Array | null> = [];
   const hostRoutes: Route[][] = [];
   const streams: StreamPlan[] = plan.streams.map((s) => {
     const { core, host } = splitFanout(s.fanout, start, s.id);
-    toHost.push(entriesPerRow(s.fanout.rows, host));
+    const traffic = hostTraffic(s.fanout.rows, host, start, operands);
+    toHost.push(traffic.values);
+    readoutOps.push(traffic.readoutOps);
     hostRoutes.push(host);
     return core === s.fanout ? s : { ...s, fanout: core, conv: null };
   });
-  const core: NetworkPlan = { ...plan, currentSize: start, streams, analog: [], order: plan.order.filter((p) => p >= -1) };
-  return { core, start, toHost, hostRoutes };
+  // The cores' steps: their populations' (and the readout's, when they hold it).
+  const core: NetworkPlan = { ...plan, currentSize: start, streams, analog: [], order: plan.order.filter((p) => p >= (readoutOnHost ? 0 : -1)) };
+  return { core, start, readout: readoutOnHost, toHost, readoutOps, hostRoutes };
+}
+
+/** Whether the cores of a (core) plan hold its readout: not when the readout went to the host (splitHost). */
+export function readoutOnCores(plan: NetworkPlan): boolean {
+  return plan.readout.offset < plan.currentSize;
 }
 
 /**
@@ -129,17 +173,23 @@ export function withHostRoutes(full: NetworkPlan, split: HostSplit, core: Networ
   return { ...full, streams };
 }
 
-/** The spec's processor for a placement, or a one-line refusal naming the host nodes. */
-export function hostProcessor(spec: ChipSpec, option: HostOption, nodes: AnalogPlan[]): HostProcessor {
+/** The spec's processor for a placement, or a one-line refusal naming the host nodes (and the readout, when it goes there). */
+export function hostProcessor(spec: ChipSpec, option: HostOption, nodes: Array<{ id: string; kind: string }>): HostProcessor {
   const proc = spec.host?.[hostKey(option)];
   if (!proc) {
     const list = nodes.map((a) => `${a.id} (${a.kind})`).join(', ');
     const offered = HOST_PLACEMENTS.filter((k) => spec.host?.[k]).map((k) => (k === 'off_chip' ? 'off-chip' : k));
     throw new SnncError(
-      `${list}: host nodes (no fixed synapses, so no neuromorphic core can hold them) need a host processor; ${spec.name} has no '${option}' one in its spec's host block${offered.length ? ` (it has: ${offered.join(', ')}; use --host ${offered[0]})` : ''}`,
+      `${list}: host nodes (${nodes.some((a) => a.kind === 'readout') ? 'more inputs than a core has axons, or ' : ''}no fixed synapses, so no neuromorphic core can hold them) need a host processor; ${spec.name} has no '${option}' one in its spec's host block${offered.length ? ` (it has: ${offered.join(', ')}; use --host ${offered[0]})` : ''}`,
     );
   }
   return proc;
+}
+
+/** What runs on the host, as the map file lists it: the host nodes, then the readout when it is there. */
+export function hostNodes(plan: NetworkPlan, readoutOnHost: boolean): Array<{ id: string; kind: 'matmul' | 'softmax' | 'readout'; size: number; operands: number[] }> {
+  const nodes = plan.analog.map((a) => ({ id: a.id, kind: a.kind as 'matmul' | 'softmax', size: a.size, operands: a.operands.map((o) => o.size) }));
+  return readoutOnHost ? [...nodes, { id: plan.readout.id, kind: 'readout' as const, size: plan.readout.size, operands: [] }] : nodes;
 }
 
 /** The default placement: the chip's embedded processors when it has them, else the off-chip host. */

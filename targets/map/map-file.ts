@@ -18,7 +18,7 @@ import { type Board, boardChips, boardsOf, boardText, capsOf, type ChipSpec, che
 import { blockPartition, type OutputAxonMode, synapseCount, type SynapseMode } from './blocks.ts';
 import { type ChipNetwork, chipNetwork, chipPopulations, type LowerBound, lowerBound, partition, type Partition, sliceTraffic, UnplaceableError, type Use } from './partition.ts';
 import { BoardError, boardCores, checkBoard, chooseBoard, type CoreEdge, PLACERS, spikeHops } from './place.ts';
-import { defaultHost, type HostOption, hostProcessor, splitHost, withHostRoutes } from './host.ts';
+import { defaultHost, hostKey, hostNodes, type HostOption, hostProcessor, splitHost, withHostRoutes } from './host.ts';
 import { chooseExponents, type QuantizeMode, quantizePlan, type QuantizeStats } from './quantize.ts';
 import { chipsFor, linkEnds, slotPosition, tileOf, xyRoute } from './route.ts';
 
@@ -89,10 +89,10 @@ export interface MapDocument {
   slices: MapSlice[];
   cores: MapCore[];
   /**
-   * Transformer IRs: where the host nodes (matmul of two dynamic operands, softmax) run, off the
-   * neuromorphic cores (host.ts); absent when the IR has none.
+   * Where the host nodes (a transformer's matmul of two dynamic operands, softmax) run, off the
+   * neuromorphic cores, and the readout when it is there (host.ts); absent when nothing runs on the host.
    */
-  host?: { placement: HostOption; nodes: Array<{ id: string; kind: 'matmul' | 'softmax'; size: number; operands: number[] }> };
+  host?: { placement: HostOption; nodes: Array<{ id: string; kind: 'matmul' | 'softmax' | 'readout'; size: number; operands: number[] }> };
   /** Population maps: the same network with discrete synapses (cores and chips, or why it cannot be mapped). */
   discrete?: { cores?: number; chips?: number; refused?: string };
   quantization: {
@@ -168,7 +168,16 @@ export interface MapOptions {
   onProgress?: (stage: string, done: number, total: number) => void;
   /** Where host nodes run (transformer IRs); default: the chip's embedded processors when its spec has them. */
   host?: HostOption;
+  /**
+   * Where the readout (the class accumulators) goes: on cores; on the host (host.ts), which receives the
+   * spikes that reach it; auto (default): on cores, or on the host when no core can take one of its neurons
+   * (more inputs than a core's axons) and the spec has a host processor.
+   */
+  readout?: ReadoutOption;
 }
+
+export type ReadoutOption = 'cores' | 'host' | 'auto';
+export const READOUT_OPTIONS: readonly ReadoutOption[] = ['cores', 'host', 'auto'];
 
 /** Above this many synapses `auto` maps with blocks: the greedy's per-synapse lists take ~16 bytes each. */
 export const BLOCKS_FROM_SYNAPSES = 20_000_000;
@@ -216,17 +225,33 @@ type Layout = { synapses: SynapseMode; outputAxons: OutputAxonMode };
  */
 export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions = {}): MapResult {
   const full = buildPlan(ir);
-  // Host nodes go to a host processor; the cores hold the rest of the plan (host.ts).
-  const split = splitHost(full);
+  const readout = options.readout ?? 'auto';
+  if (readout === 'host') return buildMapSplit(ir, full, irFile, irSha256, spec, options, true);
+  try {
+    return buildMapSplit(ir, full, irFile, irSha256, spec, options, false);
+  } catch (e) {
+    // auto: a readout neuron no core can take (a head that hears every element of the last layers) goes to the host.
+    const processor = spec.host?.[hostKey(options.host ?? defaultHost(spec))];
+    if (readout !== 'auto' || !(e instanceof UnplaceableError) || e.where.node !== full.readout.id || !processor) throw e;
+    const result = buildMapSplit(ir, full, irFile, irSha256, spec, options, true);
+    result.notes.push(`readout ${full.readout.id} on the host: on cores, ${e.detail.replace(/^layer [^:]*: /, '')}`);
+    return result;
+  }
+}
+
+/** The map with host nodes (and the readout, when `readoutOnHost`) on a host processor and the rest of the plan on cores (host.ts). */
+function buildMapSplit(ir: SnnIr, full: NetworkPlan, irFile: string, irSha256: string, spec: ChipSpec, options: MapOptions, readoutOnHost: boolean): MapResult {
+  const split = splitHost(full, readoutOnHost);
   const host = split ? options.host ?? defaultHost(spec) : null;
+  const nodes = hostNodes(full, readoutOnHost);
   if (split) {
-    hostProcessor(spec, host!, full.analog);
-  } else if (options.host) throw new SnncError(`--host ${options.host}: the IR has no host nodes (matmul of two dynamic operands, softmax)`);
+    hostProcessor(spec, host!, nodes);
+  } else if (options.host) throw new SnncError(`--host ${options.host}: the IR has no host nodes (matmul of two dynamic operands, softmax), and its readout is on cores`);
   const plan = split ? split.core : full;
   const result = buildMapLayouts(ir, plan, irFile, irSha256, spec, options);
   if (!split) return result;
-  result.doc.host = { placement: host!, nodes: full.analog.map((a) => ({ id: a.id, kind: a.kind, size: a.size, operands: a.operands.map((o) => o.size) })) };
-  // The chip runs the whole plan: its cores the mapped (perhaps quantised) part, its host the host nodes.
+  result.doc.host = { placement: host!, nodes };
+  // The chip runs the whole plan: its cores the mapped (perhaps quantised) part, its host the rest.
   return { ...result, plan: result.plan === plan ? full : withHostRoutes(full, split, result.plan) };
 }
 

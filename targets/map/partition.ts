@@ -26,6 +26,7 @@ import type { IfNode, IrNode, Shape, SnnIr } from '../../compiler/ir/types.ts';
 import type { NetworkPlan } from '../../runtime/snn/plan.ts';
 import { capsOf, type ChipSpec, emptyUse, LIMITS, type LimitName, memoryBits, R, RESOURCES, synapseWords, type Use } from '../chip-spec.ts';
 import { tableOf } from '../../runtime/snn/routes.ts';
+import { readoutOnCores } from './host.ts';
 
 /** A neuron (or the smallest block) that no core can hold: the limit it breaks, for a caller that can change the layout. */
 export class UnplaceableError extends SnncError {
@@ -65,7 +66,7 @@ export interface ChipNetwork {
   incoming: Incoming[];
 }
 
-/** The populations the chip holds: the plan's IF populations, then the readout; and which one each current belongs to. */
+/** The populations the chip holds: the plan's IF populations, then the readout (unless it went to the host: host.ts); and which one each current belongs to. */
 export function chipPopulations(ir: SnnIr, plan: NetworkPlan): { pops: ChipPopulation[]; popOf: Int32Array } {
   if (plan.analog.length) {
     const nodes = plan.analog.map((a) => `${a.id} (${a.kind})`).join(', ');
@@ -81,7 +82,7 @@ export function chipPopulations(ir: SnnIr, plan: NetworkPlan): { pops: ChipPopul
     streams: [...p.streams],
   }));
   const out = byId.get(plan.readout.id);
-  pops.push({ id: plan.readout.id, kind: 'readout', offset: plan.readout.offset, size: plan.readout.size, shape: out ? out.shape : [plan.readout.size], streams: [] });
+  if (readoutOnCores(plan)) pops.push({ id: plan.readout.id, kind: 'readout', offset: plan.readout.offset, size: plan.readout.size, shape: out ? out.shape : [plan.readout.size], streams: [] });
   const popOf = new Int32Array(plan.currentSize);
   pops.forEach((p, k) => popOf.fill(k, p.offset, p.offset + p.size));
   return { pops, popOf };
@@ -305,7 +306,12 @@ function grow(net: ChipNetwork, p: number, order: Int32Array, outAx: Int32Array,
               : limit === 'synapse_words'
                 ? `has ${ptr[t + 1] - ptr[t]} incoming synapses that need ${delta[r]} synapse-memory words`
                 : `sends spikes to ${delta[r]} core slices`;
-          const remedy = limit === 'output_axons' ? 'its targets are cut too finely' : 'splitting one neuron over partial-sum neurons is not implemented; reduce the fan-in in the model';
+          const remedy =
+            limit === 'output_axons'
+              ? 'its targets are cut too finely'
+              : pop.kind === 'readout'
+                ? 'the readout can run on the host: --readout host'
+                : 'splitting one neuron over partial-sum neurons is not implemented; reduce the fan-in in the model';
           throw new UnplaceableError(
             `neuron ${neuronName(pop, t)} ${what}: more than the ${hard[r]} ${RESOURCES[limit].text} of a ${spec.name} core (by ${delta[r] - hard[r]}); no slicing can place it (${remedy})`,
             { node: pop.id },

@@ -62,7 +62,7 @@ describe('block partitioner', () => {
     const b = new IrBuilder([4]);
     const a = b.if(b.dense('input', randomArray(1, 5000 * 4), [5000, 4]), 0.5, { id: 'a' });
     const ir = b.build(b.dense(a, new Float32Array(2 * 5000).fill(0.01), [2, 5000], { id: 'out' }));
-    expect(() => buildMap(ir, 'x', NO_SHA, loihi, { partitioner: 'blocks' })).toThrow(/layer out: even one neuron needs 5000 input axons, more than the 4096 of a loihi1 core \(by 904\)/);
+    expect(() => buildMap(ir, 'x', NO_SHA, loihi, { partitioner: 'blocks', readout: 'cores' })).toThrow(/layer out: even one neuron needs 5000 input axons, more than the 4096 of a loihi1 core \(by 904\)/);
   });
 });
 
@@ -114,7 +114,7 @@ describe('population synapses', () => {
     const b = new IrBuilder([2, 16, 16]);
     const a = b.if(b.conv2d('input', randomArray(5, 32 * 18, 0.1, 1), [32, 2, 3, 3], { pads: [1, 1, 1, 1] }), 0.5, { vInit: 0.5, id: 'A' });
     const ir = b.build(b.dense(b.reshape(b.avgpool(a, [16, 16]), [32]), randomArray(6, 10 * 32), [10, 32], { id: 'fc' }));
-    expect(() => buildMap(ir, 'x', NO_SHA, loihi, { synapses: 'discrete' })).toThrow(/fc\[0\] receives spikes from 8192 source neurons/);
+    expect(() => buildMap(ir, 'x', NO_SHA, loihi, { synapses: 'discrete', readout: 'cores' })).toThrow(/fc\[0\] receives spikes from 8192 source neurons/);
     const mapped = buildMap(ir, 'x', NO_SHA, loihi);
     expect(mapped.doc.options.synapses).toBe('population');
     expect(mapped.notes[0]).toMatch(/population synapses: with discrete ones, neuron fc\[0\] receives spikes from 8192 source neurons/);

@@ -74,8 +74,8 @@ describe('the loihi2 preset', () => {
     const spec = loadChipSpec('loihi2');
     // 200 words of 64 bits: each readout neuron's 300 synapses (300 words, one per input axon) and its state do not fit.
     const small: ChipSpec = { ...spec, memory: { ...spec.memory!, capacity_bits: 200 * 64 } };
-    expect(() => buildMap(ir, 'x', NO_SHA, small, { partitioner: 'greedy' })).toThrow(/neuron out\[0\] has 300 incoming synapses that need 300 synapse-memory words: with its state, 19264 bits, more than the 12800 bits of a loihi2 core's shared memory \(by 6464\)/);
-    expect(() => buildMap(ir, 'x', NO_SHA, small, { partitioner: 'blocks' })).toThrow(/layer out: even one neuron needs 19264 bits of core memory \(1 neurons' state and 300 synapse words\), more than the 12800 bits/);
+    expect(() => buildMap(ir, 'x', NO_SHA, small, { partitioner: 'greedy', readout: 'cores' })).toThrow(/neuron out\[0\] has 300 incoming synapses that need 300 synapse-memory words: with its state, 19264 bits, more than the 12800 bits of a loihi2 core's shared memory \(by 6464\)/);
+    expect(() => buildMap(ir, 'x', NO_SHA, small, { partitioner: 'blocks', readout: 'cores' })).toThrow(/layer out: even one neuron needs 19264 bits of core memory \(1 neurons' state and 300 synapse words\), more than the 12800 bits/);
   });
 
   for (const partitioner of ['greedy', 'blocks'] as const) {
