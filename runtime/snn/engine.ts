@@ -540,7 +540,15 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
   const theta = reserve('thresholds and leaks', 8 * n);
   const leak = reserve('thresholds and leaks', 8 * n);
   const fanOut = plan.streams.map((st) => reserve('fan-out counts', 4 * st.fanout.rows));
-  const sole = soleWriters(plan);
+  const gathers = new Map<Route, Gather>();
+  for (const st of plan.streams) {
+    for (const r of st.fanout.routes) {
+      const g = r.kind === 'conv' ? gatherOf(r) : null;
+      if (g) gathers.set(r, g);
+    }
+  }
+  // A gathered route reads and writes its target's currents in place: nothing staged.
+  const sole = soleWriters(plan).map((row, si) => row.map((s, ri) => s && !gathers.has(plan.streams[si].fanout.routes[ri])));
   const input = plan.input.routes.map((r) =>
     r.kind === 'conv'
       ? {
@@ -555,13 +563,6 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
       : null,
   );
   let soles = 0;
-  const gathers = new Map<Route, Gather>();
-  for (const st of plan.streams) {
-    for (const r of st.fanout.routes) {
-      const g = r.kind === 'conv' ? gatherOf(r) : null;
-      if (g) gathers.set(r, g);
-    }
-  }
   const routes = plan.streams.map((st, si) =>
     st.fanout.routes.map((r, ri): RouteAt => {
       if (r.kind === 'conv') {
@@ -573,8 +574,6 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
           weights: reserve('conv weights', 8 * t.weights.length),
         };
         const g = gathers.get(r);
-        // A gathered route reads and writes its target's currents in place: nothing staged.
-        if (g) sole[si][ri] = false;
         const gather = g ? reserveGather(g, t.plane, (bytes) => reserve('conv position tables', bytes)) : null;
         return { kind: 'conv', twin, remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1, sole: sole[si][ri] ? soles++ : -1, gather };
       }
