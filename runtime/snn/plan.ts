@@ -629,7 +629,9 @@ export function buildPlan(ir: SnnIr, opts: PlanOptions = {}): NetworkPlan {
       const route = opts.structured === false ? null : structuredRoute(source, value, chain, target);
       return route ?? tableRoute(composeTable(source, value, chain, [target]), categoryAt[target.offset]);
     });
-    routes.sort((a, b) => routeStart(a) - routeStart(b));
+    // By first target; a table's start is a scan of its entries, so each is found once.
+    const starts = new Map(routes.map((r) => [r, routeStart(r)]));
+    routes.sort((a, b) => starts.get(a)! - starts.get(b)!);
     return fanoutOf(sizeOf(shapes.get(source)!), routes);
   };
 
