@@ -11,6 +11,7 @@ import { lower, type LowerOptions } from '../../compiler/lower.ts';
 import { loadOnnx } from '../../compiler/onnx/load.ts';
 import { activationStats } from '../../runtime/ann/calibrate.ts';
 import { readNpy, toFloatTensor } from '../../runtime/npy.ts';
+import { gatherOf } from '../../runtime/snn/engine.ts';
 import { buildPlan, type NetworkPlan } from '../../runtime/snn/plan.ts';
 import { type Fanout, tableOf } from '../../runtime/snn/routes.ts';
 import { simulatePlan } from '../../runtime/snn/simulate.ts';
@@ -108,6 +109,24 @@ describe('structured routes reproduce the composed tables', () => {
     const routes = plan.streams.find((s) => s.id === 'A')!.fanout.routes;
     expect(routes.map((r) => (r.kind === 'conv' ? `conv${r.remap ? '+remap' : ''}` : r.kind))).toEqual(['conv+remap', 'conv']);
     expect(plan.streams.find((s) => s.id === 'A2')!.fanout.routes.map((r) => r.kind)).toEqual(['conv']);
+  });
+
+  it('gathered convs (≥ 16 output channels): a pooled source reaching a position up to four times, two routes adding into one target', async () => {
+    const b = new IrBuilder([3, 8, 8]);
+    const a = b.if(b.conv2d('input', randomArray(41, 6 * 27, -0.5, 1), [6, 3, 3, 3], { pads: [1, 1, 1, 1] }), 0.5, { vInit: 0.5, id: 'A' });
+    const a2 = b.if(b.conv2d('input', randomArray(42, 5 * 27, -0.5, 1), [5, 3, 3, 3], { pads: [1, 1, 1, 1], strides: [2, 2] }), 0.4, { vInit: 0.5, id: 'A2' });
+    const c1 = b.conv2d(b.avgpool(a, [2, 2], { strides: [2, 2] }), randomArray(43, 18 * 6 * 9, -0.6, 1), [18, 6, 3, 3], { pads: [1, 1, 1, 1] });
+    const c2 = b.conv2d(a2, randomArray(44, 18 * 5 * 9, -0.6, 1), [18, 5, 3, 3], { pads: [1, 1, 1, 1] });
+    const B = b.if(b.add([c1, c2], [1, 0.5]), 0.7, { vInit: 0.5, id: 'B' });
+    const ir = b.build(b.dense(b.reshape(b.avgpool(B, [4, 4]), [18]), randomArray(45, 3 * 18), [3, 18]));
+    const plan = await expectSameAsTables(ir, randomArray(46, 4 * 3 * 64, 0, 1.5), 32, ['conv', 'dense']);
+    const into = (id: string) => plan.streams.find((s) => s.id === id)!.fanout.routes[0];
+    const pooled = into('A');
+    expect(pooled.kind === 'conv' && pooled.remap !== null).toBe(true);
+    // Both are delivered target-stationary; the pooled one's buckets hold four entries per source element.
+    for (const r of [pooled, into('A2')]) expect(r.kind === 'conv' && gatherOf(r)).toBeTruthy();
+    const g = gatherOf(pooled as Parameters<typeof gatherOf>[0])!;
+    expect(g.cap).toBe(4 * 6 * 9 * 4);
   });
 
   it('tokens: a dense layer read through the residual stream and a token norm (transpose, per-channel affine, transpose) is a dense route', async () => {
