@@ -451,12 +451,12 @@
         (br $forK))))
 
   ;; scatterConvB's additions target-stationary, for a twin of one group: a step's spikes are first bucketed
-  ;; per output position (each bucket lists, in ascending source order, the byte offsets of the weight rows
-  ;; its sources add), then each position's currents are held in registers, sixteen channels at a time,
+  ;; per output position (each bucket lists, in the spike list's order, the addresses of the weight rows
+  ;; its spikes add), then each position's currents are held in registers, sixteen channels at a time,
   ;; while its bucket's rows are added: one load and one add per two synaptic operations instead of two loads,
   ;; an add and a store. The currents stay channel-first at $cur (the target's first), read and written a
-  ;; channel pair at a time, so nothing is staged. Each target still receives its sources' weights in
-  ;; ascending source order, so the sums are bit-identical to scatterConvB's.
+  ;; channel pair at a time, so nothing is staged. Each target still receives its sources' weights in the
+  ;; list's order (ascending sources), so the sums are bit-identical to scatterConvB's.
   ;; Source position s's pairs are q = s·maxq + j, j < maxq: $posOut4[q] = posOut·4 (a byte offset into $ptrs),
   ;; $posTapB[q] = posTap·cout·8 and $posInc[q] = 4, or padding (see below). $ptrs holds an i32 per output position
   ;; (its bucket's next free entry) and maxq more; $bucket $cap bytes per output position (4 per spike that can
