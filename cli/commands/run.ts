@@ -260,13 +260,20 @@ export async function run(modelPath: string, options: RunOptions): Promise<void>
   writeFileAtomic(summaryFile, `${JSON.stringify(summary, null, 1)}\n`);
   if (options.json) printJson(summary);
   else {
+    // The map's notes: why population synapses, and anything else (a readout on the host).
+    const synapseNotes = built.notes.filter((n) => n.startsWith('population'));
+    const otherNotes = built.notes.filter((n) => !n.startsWith('population'));
     const agreed = `${agreement.equal ? 'the same spikes, SOPs and accuracy as the simulator' : 'spikes DIFFERENT from the simulator (see run.json)'} on ${agreement.samples} samples`;
     process.stdout.write(
       renderSummary(
         { ...summary, wrote: [files.report, irFile, mapPath, files.data, summaryFile].filter((f): f is string => f !== null) },
         energy,
         { evaluated: 'samples', chip: 'samples' },
-        [['chip vs simulator', agreed], ['synapses', `${summary.synapses}${built.notes.length ? ` (${built.notes.map((n) => n.replace(/^population synapses: /, '')).join('; ')})` : ''}`]],
+        [
+          ['chip vs simulator', agreed],
+          ['synapses', `${summary.synapses}${synapseNotes.length ? ` (${synapseNotes.map((n) => n.replace(/^population synapses: /, '')).join('; ')})` : ''}`],
+          ...otherNotes.map((n): [string, string] => ['map', n]),
+        ],
       ),
     );
   }
