@@ -112,6 +112,20 @@ describe('integrateCores', () => {
   }
 });
 
+/** A kernels' memory holding copies of `arrays` and zeroed `scratch` regions (bytes), with their byte offsets by name. */
+function withArrays<A extends Record<string, Int32Array | Float64Array>, S extends Record<string, number>>(arrays: A, scratch: S) {
+  const layout = new MemoryLayout();
+  const at = {} as Record<keyof A | keyof S, number>;
+  for (const [name, a] of Object.entries(arrays)) at[name as keyof A] = layout.reserve(a.byteLength);
+  for (const [name, bytes] of Object.entries(scratch)) at[name as keyof S] = layout.reserve(bytes);
+  const k = instantiateKernels(layout.size);
+  for (const [name, a] of Object.entries(arrays)) {
+    const view = a instanceof Int32Array ? new Int32Array(k.memory.buffer, at[name as keyof A], a.length) : new Float64Array(k.memory.buffer, at[name as keyof A], a.length);
+    view.set(a);
+  }
+  return { k, at };
+}
+
 describe('deliverConv', () => {
   for (const cpg of [1, 3, 8, 13, 16, 34, 40]) {
     it(`${cpg} output channels per group`, () => {
@@ -125,18 +139,8 @@ describe('deliverConv', () => {
       const posTap = Int32Array.from([0, 2, 1, 0, 1, 2, 0, 1]);
       const weights = Float64Array.from(randomArray(7, cin * taps * cpg, -1, 1));
       const spikes = Int32Array.from([0, 3, 4, 6, 8, 14, 21, 29]);
-      const layout = new MemoryLayout();
-      const at = {
-        spikes: layout.reserve(4 * spikes.length), cur: layout.reserve(8 * cout * outPlane), acc: layout.reserve(8 * cout * outPlane),
-        posPtr: layout.reserve(4 * posPtr.length), posOut: layout.reserve(4 * posOut.length), posTap: layout.reserve(4 * posTap.length), weights: layout.reserve(8 * weights.length),
-      };
-      const k = instantiateKernels(layout.size);
+      const { k, at } = withArrays({ spikes, posPtr, posOut, posTap, weights }, { cur: 8 * cout * outPlane, acc: 8 * cout * outPlane });
       const buf = k.memory.buffer;
-      new Int32Array(buf, at.spikes, spikes.length).set(spikes);
-      new Int32Array(buf, at.posPtr, posPtr.length).set(posPtr);
-      new Int32Array(buf, at.posOut, posOut.length).set(posOut);
-      new Int32Array(buf, at.posTap, posTap.length).set(posTap);
-      new Float64Array(buf, at.weights, weights.length).set(weights);
       const cur = new Float64Array(buf, at.cur, cout * outPlane);
       cur.set(randomArray(8, cur.length));
       const ref = Float64Array.from(cur);
@@ -278,23 +282,11 @@ describe('gatherConv', () => {
       const [out4, tapB, inc] = gatherTables(twin, g.maxq);
       const weights = Float64Array.from(twin.weights);
       for (const spikes of lists) {
-        const layout = new MemoryLayout();
-        const at = {
-          spikes: layout.reserve(4 * spikes.length), acc: layout.reserve(8 * cout * twin.outPlane), cur: layout.reserve(8 * cout * twin.outPlane), weights: layout.reserve(8 * weights.length),
-          out4: layout.reserve(4 * out4.length), tapB: layout.reserve(4 * tapB.length), inc: layout.reserve(4 * inc.length),
-          ptrs: layout.reserve(4 * (twin.outPlane + g.maxq)), bucket: layout.reserve(cap * twin.outPlane + 4),
-          posPtr: layout.reserve(4 * twin.posPtr.length), posOutB: layout.reserve(4 * twin.posOut.length), posTapB: layout.reserve(4 * twin.posTap.length),
-        };
-        const k = instantiateKernels(layout.size);
+        const { k, at } = withArrays(
+          { spikes: Int32Array.from(spikes), weights, out4, tapB, inc, posPtr: twin.posPtr, posOutB: twin.posOut.map((o) => o * cout * 8), posTapB: twin.posTap.map((t) => t * cout * 8) },
+          { acc: 8 * cout * twin.outPlane, cur: 8 * cout * twin.outPlane, ptrs: 4 * (twin.outPlane + g.maxq), bucket: cap * twin.outPlane + 4 },
+        );
         const buf = k.memory.buffer;
-        new Int32Array(buf, at.spikes, spikes.length).set(spikes);
-        new Float64Array(buf, at.weights, weights.length).set(weights);
-        new Int32Array(buf, at.out4, out4.length).set(out4);
-        new Int32Array(buf, at.tapB, tapB.length).set(tapB);
-        new Int32Array(buf, at.inc, inc.length).set(inc);
-        new Int32Array(buf, at.posPtr, twin.posPtr.length).set(twin.posPtr);
-        new Int32Array(buf, at.posOutB, twin.posOut.length).set(twin.posOut.map((o) => o * cout * 8));
-        new Int32Array(buf, at.posTapB, twin.posTap.length).set(twin.posTap.map((t) => t * cout * 8));
         const acc = new Float64Array(buf, at.acc, cout * twin.outPlane);
         acc.set(randomArray(10, acc.length, -1, 1));
         const start = Float64Array.from(acc);
