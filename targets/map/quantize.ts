@@ -308,6 +308,21 @@ function quantizedCopies(weights: Float32Array, bits: number): (exponent: number
   };
 }
 
+/**
+ * A bank's quantised weights for exponents `e` (one per output channel): the copy of their one exponent, or a
+ * mix in which output channel o takes its weights (the indices `forChannel(o, …)` visits) from e[o]'s copy.
+ */
+function mixedCopy(e: ArrayLike<number>, length: number, copy: (exponent: number) => Float32Array, forChannel: (o: number, visit: (j: number) => void) => void): Float32Array {
+  const exps = Array.from(e);
+  if (exps.every((x) => x === exps[0])) return copy(exps[0]);
+  const q = new Float32Array(length);
+  exps.forEach((exponent, o) => {
+    const from = copy(exponent);
+    forChannel(o, (j) => (q[j] = from[j]));
+  });
+  return q;
+}
+
 /** A conv route with quantised weights: one twin per bank of output positions (the positions' pairs only). */
 function quantizeConv(r: ConvRoute, rows: number, coreOf: Int32Array, exponentOn: (core: number) => number, copy: (exponent: number) => Float32Array): ConvRoute[] {
   const t = r.twin;
@@ -315,22 +330,13 @@ function quantizeConv(r: ConvRoute, rows: number, coreOf: Int32Array, exponentOn
   const cin = weights.length / (taps * cpg);
   const { classOf, runs } = lineClasses(outPlane, cout, (p, o) => coreOf[offset + o * outPlane + p]);
   const { bankOf, exponents } = banksOf(classOf, runs, cout, exponentOn);
-  const quantized = exponents.map((e) => {
-    if (e.every((x) => x === e[0])) return copy(e[0]);
-    // Output channel o's weights from the copy of its exponent.
-    const q = new Float32Array(weights.length);
-    for (let o = 0; o < cout; o++) {
-      const from = copy(e[o]);
+  // Output channel o's weights: [c][tap][o within its group] over the input channels of its group.
+  const quantized = exponents.map((e) =>
+    mixedCopy(e, weights.length, copy, (o, visit) => {
       const g = Math.floor(o / cpg);
-      for (let c = g * cinPerGroup; c < (g + 1) * cinPerGroup; c++) {
-        for (let tap = 0; tap < taps; tap++) {
-          const j = (c * taps + tap) * cpg + o - g * cpg;
-          q[j] = from[j];
-        }
-      }
-    }
-    return q;
-  });
+      for (let c = g * cinPerGroup; c < (g + 1) * cinPerGroup; c++) for (let tap = 0; tap < taps; tap++) visit((c * taps + tap) * cpg + o - g * cpg);
+    }),
+  );
   if (exponents.length === 1) return [{ ...r, twin: { ...t, weights: quantized[0] }, unquantized: weights }];
   return quantized.map((q, b) => {
     const ptr = new Int32Array(plane + 1);
@@ -357,15 +363,12 @@ function quantizeDense(r: DenseRoute, rows: number, coreOf: Int32Array, exponent
   const lines = r.targets / out;
   const { classOf, runs } = lineClasses(lines, out, (row, o) => coreOf[offset + row * out + o]);
   const { bankOf, exponents } = banksOf(classOf, runs, out, exponentOn);
-  const quantized = exponents.map((e) => {
-    if (e.every((x) => x === e[0])) return copy(e[0]);
-    const q = new Float32Array(weights.length);
-    for (let o = 0; o < out; o++) {
-      const from = copy(e[o]);
-      for (let j = o; j < q.length; j += out) q[j] = from[j];
-    }
-    return q;
-  });
+  // Output o's weights: every out-th from o.
+  const quantized = exponents.map((e) =>
+    mixedCopy(e, weights.length, copy, (o, visit) => {
+      for (let j = o; j < weights.length; j += out) visit(j);
+    }),
+  );
   if (exponents.length === 1) return [{ ...r, weights: quantized[0], unquantized: weights }];
   return quantized.map((q, b) => {
     const remap = new Int32Array(rows).fill(-1);
