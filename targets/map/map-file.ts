@@ -234,7 +234,7 @@ export function buildMap(ir: SnnIr, irFile: string, irSha256: string, spec: Chip
     const processor = spec.host?.[hostKey(options.host ?? defaultHost(spec))];
     if (readout !== 'auto' || !(e instanceof UnplaceableError) || e.where.node !== full.readout.id || !processor) throw e;
     const result = buildMapSplit(ir, full, irFile, irSha256, spec, options, true);
-    result.notes.push(`readout ${full.readout.id} on the host: on cores, ${e.detail.replace(/^layer [^:]*: /, '')}`);
+    result.notes.push(`readout ${full.readout.id} on the host: on cores, ${e.detail.replace(/^layer [^:]*: /, '').replace(/ \(the readout can run on the host: --readout host\)$/, '')}`);
     return result;
   }
 }
