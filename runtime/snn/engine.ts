@@ -14,7 +14,7 @@
  */
 import type { ConvTable } from './conv-table.ts';
 import type { AnalogPlan, NetworkPlan } from './plan.ts';
-import { addValues, type Fanout, type Route } from './routes.ts';
+import { addValues, type Route } from './routes.ts';
 import { SnncError } from '../../compiler/errors.ts';
 import { type ConvTwinAt, instantiateKernels, type Kernels, kernelsMemory, MemoryLayout, writeConvTwin, writeEntries } from './wasm/kernels.ts';
 import { CATEGORIES } from './modules.ts';
@@ -183,9 +183,62 @@ function addInto(x: Float64Array, y: Float64Array, yOff: number, size: number): 
   for (let e = 0; e < size; e++) x[e] += y[yOff + e];
 }
 
-/** Adds the analog input's currents into `base` (inputs ascending, each route's targets in order): the virtual chip's host sums in this same order. */
-export function applyInput(base: Float64Array, fanout: Fanout, input: Float32Array, x0: number, _size: number, divisor: number): void {
-  addValues(fanout, input, x0, divisor, base);
+/** Where the analog input's conv routes live in a kernels' memory (their twins with f32 weights, for `addConvValues`); null for other routes (JavaScript). */
+export type InputAt = Array<{ twin: ConvTwinAt; remap: number } | null>;
+
+/** Reserves the analog input's conv twins (`reserve(what, bytes)`: the kind of content, for a memory error). */
+export function reserveInput(plan: NetworkPlan, reserve: (what: string, bytes: number) => number): InputAt {
+  return plan.input.routes.map((r) =>
+    r.kind === 'conv'
+      ? {
+          twin: {
+            posPtr: reserve('conv position tables', 4 * r.twin.posPtr.length),
+            posOut: reserve('conv position tables', 4 * r.twin.posOut.length),
+            posTap: reserve('conv position tables', 4 * r.twin.posTap.length),
+            weights: reserve('conv weights', 4 * r.twin.weights.length),
+          },
+          remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1,
+        }
+      : null,
+  );
+}
+
+/** Writes the analog input's conv twins where `input` says. */
+export function writeInput(buffer: ArrayBufferLike, plan: NetworkPlan, input: InputAt): void {
+  plan.input.routes.forEach((r, ri) => {
+    const where = input[ri];
+    if (r.kind !== 'conv' || !where) return;
+    const t = r.twin;
+    new Int32Array(buffer, where.twin.posPtr, t.posPtr.length).set(t.posPtr);
+    new Int32Array(buffer, where.twin.posOut, t.posOut.length).set(t.posOut);
+    new Int32Array(buffer, where.twin.posTap, t.posTap.length).set(t.posTap);
+    new Float32Array(buffer, where.twin.weights, t.weights.length).set(t.weights);
+    if (r.remap) new Int32Array(buffer, where.remap, r.remap.length).set(r.remap);
+  });
+}
+
+/**
+ * Adds sample x0's analog input into the base currents (`base`, at byte `at.base` of the kernels' memory), as
+ * routes.ts addValues adds it (inputs ascending, each route's targets in order): conv routes by the kernels'
+ * `addConvValues` (the sample copied to `at.x`, the target staged channel-last at `at.acc`), others in
+ * JavaScript. The simulator and the virtual chip's host both apply it so.
+ */
+export function applyInput(kernels: Kernels, plan: NetworkPlan, input: InputAt, at: { x: number; acc: number; base: number }, base: Float64Array, samples: Float32Array, x0: number): void {
+  const routes = plan.input.routes;
+  const others = routes.filter((_, ri) => !input[ri]);
+  if (others.length > 0) addValues({ ...plan.input, routes: others }, samples, x0, plan.divisor, base);
+  if (others.length === routes.length) return;
+  new Float32Array(kernels.memory.buffer, at.x, plan.input.rows).set(samples.subarray(x0, x0 + plan.input.rows));
+  routes.forEach((r, ri) => {
+    const where = input[ri];
+    if (r.kind !== 'conv' || !where) return;
+    const t = r.twin;
+    const c = where.twin;
+    const to = at.base + 8 * t.offset;
+    kernels.stage(to, at.acc, t.cout, t.outPlane, 1);
+    kernels.addConvValues(at.x, plan.input.rows, plan.divisor, where.remap, c.weights, c.posPtr, c.posOut, c.posTap, t.plane, t.cinPerGroup, t.coutPerGroup, t.cout, t.taps, at.acc);
+    kernels.stage(to, at.acc, t.cout, t.outPlane, 0);
+  });
 }
 
 /** Target region [start, end) of the flat current space that a route writes (a table's: first to last target). */
@@ -365,7 +418,7 @@ export interface PlanImage {
   /** Per stream and route. */
   routes: RouteAt[][];
   /** Per route of the analog input: a conv route's twin (f32 weights) for `addConvValues`, else null (JavaScript). */
-  input: Array<{ twin: ConvTwinAt; remap: number } | null>;
+  input: InputAt;
   /** Byte offset of each engine's state block and its size; offsets within a block (laid out here, where the plan still has its kernel arrays: workers get it without). */
   states: number[];
   state: StateAt;
@@ -549,19 +602,7 @@ export function planImage(plan: NetworkPlan, engines: number): PlanImage {
   }
   // A gathered route reads and writes its target's currents in place: nothing staged.
   const sole = soleWriters(plan).map((row, si) => row.map((s, ri) => s && !gathers.has(plan.streams[si].fanout.routes[ri])));
-  const input = plan.input.routes.map((r) =>
-    r.kind === 'conv'
-      ? {
-          twin: {
-            posPtr: reserve('conv position tables', 4 * r.twin.posPtr.length),
-            posOut: reserve('conv position tables', 4 * r.twin.posOut.length),
-            posTap: reserve('conv position tables', 4 * r.twin.posTap.length),
-            weights: reserve('conv weights', 4 * r.twin.weights.length),
-          },
-          remap: r.remap ? reserve('remaps', 4 * r.remap.length) : -1,
-        }
-      : null,
-  );
+  const input = reserveInput(plan, reserve);
   let soles = 0;
   const routes = plan.streams.map((st, si) =>
     st.fanout.routes.map((r, ri): RouteAt => {
@@ -622,16 +663,7 @@ export function loadPlan(plan: NetworkPlan, image: PlanImage): WebAssembly.Memor
       }
     });
   });
-  plan.input.routes.forEach((r, ri) => {
-    const where = image.input[ri];
-    if (r.kind !== 'conv' || !where) return;
-    const t = r.twin;
-    new Int32Array(buffer, where.twin.posPtr, t.posPtr.length).set(t.posPtr);
-    new Int32Array(buffer, where.twin.posOut, t.posOut.length).set(t.posOut);
-    new Int32Array(buffer, where.twin.posTap, t.posTap.length).set(t.posTap);
-    new Float32Array(buffer, where.twin.weights, t.weights.length).set(t.weights);
-    if (r.remap) new Int32Array(buffer, where.remap, r.remap.length).set(r.remap);
-  });
+  writeInput(buffer, plan, image.input);
   return memory;
 }
 
@@ -721,7 +753,7 @@ class Engine {
   start(input: Float32Array, x0: number): void {
     const { base, plan } = this;
     base.set(plan.bias);
-    this.applyInput(input, x0);
+    applyInput(this.kernels, plan, this.image.input, this.at, base, input, x0);
     this.cur.set(base);
     this.image.routes.forEach((routes, si) =>
       routes.forEach((where, ri) => {
@@ -735,29 +767,6 @@ class Engine {
     this.tracer.fill(0);
     this.active = 0;
     for (const a of this.analog) a.reset();
-  }
-
-  /** applyInput (the chip's host does the same): conv routes by `addConvValues`, others in JavaScript. */
-  private applyInput(input: Float32Array, x0: number): void {
-    const { plan, image, at, kernels } = this;
-    const routes = plan.input.routes;
-    const others = routes.filter((_, ri) => !image.input[ri]);
-    if (others.length > 0) addValues({ ...plan.input, routes: others }, input, x0, plan.divisor, this.base);
-    if (others.length === routes.length) return;
-    new Float32Array(this.kernels.memory.buffer, at.x, plan.input.rows).set(input.subarray(x0, x0 + plan.input.rows));
-    routes.forEach((r, ri) => {
-      const where = image.input[ri];
-      if (r.kind !== 'conv' || !where) return;
-      const t = r.twin;
-      const c = where.twin;
-      const base = at.base + 8 * t.offset;
-      kernels.stage(base, at.acc, t.cout, t.outPlane, 1);
-      kernels.addConvValues(
-        at.x, plan.input.rows, plan.divisor, where.remap, c.weights, c.posPtr, c.posOut, c.posTap,
-        t.plane, t.cinPerGroup, t.coutPerGroup, t.cout, t.taps, at.acc,
-      );
-      kernels.stage(base, at.acc, t.cout, t.outPlane, 0);
-    });
   }
 
   /**

@@ -3,11 +3,11 @@
  * why the order of every sum is the simulator's).
  */
 import { SnncError } from '../../compiler/errors.ts';
-import { applyInput, type AttentionMode, type GatherAt, gatherOf, reserveBuckets, reserveGather, type SpikeRecord, unitLeak, writeGatherTables } from '../../runtime/snn/engine.ts';
+import { applyInput, type AttentionMode, type Gather, type GatherAt, gatherOf, reserveBuckets, reserveGather, reserveInput, type SpikeRecord, unitLeak, writeGatherTables, writeInput } from '../../runtime/snn/engine.ts';
 import { draw32, dropBelow, maskKey } from '../../runtime/snn/rng.ts';
 import { type ConvTwinAt, instantiateKernels, MemoryLayout, reserveConvTwin, writeConvTwin, writeEntries } from '../../runtime/snn/wasm/kernels.ts';
 import { checkpointsFor } from '../../runtime/snn/simulate.ts';
-import { deliverDense } from '../../runtime/snn/routes.ts';
+import { deliverDense, type Route } from '../../runtime/snn/routes.ts';
 import { barrierNs } from '../chip-spec.ts';
 import { emptyEvents, receiveNs, sendNs } from '../energy.ts';
 import { assemble, type ChipRun, type CoreTotals, type LayerTotals, type MaskTotals, type SampleSubtotals, type Totals, type TracePhase, type TraceStep, type TraceCore } from './account.ts';
@@ -390,6 +390,8 @@ function loadChip(cfg: ChipConfig) {
   const n = plan.currentSize;
   const maxPop = Math.max(0, ...plan.pops.map((p) => p.size));
   const routes = plan.streams.flatMap((st) => st.fanout.routes);
+  // Conv routes the simulator delivers target-stationary, delivered so here too.
+  const gathers = new Map<Route, Gather | null>(routes.map((r) => [r, r.kind === 'conv' ? gatherOf(r) : null]));
   const layout = new MemoryLayout();
   const at = {
     maxPop,
@@ -404,14 +406,18 @@ function loadChip(cfg: ChipConfig) {
     lists: plan.pops.map((p) => layout.reserve(4 * p.size)),
     kept: layout.reserve(4 * maxPop),
     remapped: layout.reserve(4 * maxPop),
-    stage: layout.reserve(8 * Math.max(0, ...routes.map((r) => (r.kind === 'conv' ? r.twin.cout * r.twin.outPlane : 0)))),
+    // Room to stage a conv target channel-last: the scattered routes' and the analog input's.
+    stage: layout.reserve(8 * Math.max(0, ...[...routes.filter((r) => !gathers.get(r)), ...plan.input.routes].map((r) => (r.kind === 'conv' ? r.twin.cout * r.twin.outPlane : 0)))),
+    // The sample, for the analog input's conv routes (the host applies them as the simulator does).
+    x: layout.reserve(4 * plan.input.rows),
   };
+  const input = reserveInput(plan, (_, bytes) => layout.reserve(bytes));
   const gathered: Array<GatherAt & { outPlane: number }> = [];
   const routeAt: RouteAt[][] = plan.streams.map((st) =>
     st.fanout.routes.map((r) => {
       if (r.kind === 'conv') {
-        const g = gatherOf(r);
-        const gather = g && reserveGather(g, r.twin.plane, (bytes) => layout.reserve(bytes));
+        const g = gathers.get(r);
+        const gather = g ? reserveGather(g, r.twin.plane, (bytes) => layout.reserve(bytes)) : null;
         if (gather) gathered.push({ ...gather, outPlane: r.twin.outPlane });
         return { ...reserveConvTwin(layout, r.twin), gather };
       }
@@ -426,6 +432,7 @@ function loadChip(cfg: ChipConfig) {
   }
   const kernels = instantiateKernels(layout.size);
   const buffer = kernels.memory.buffer;
+  writeInput(buffer, plan, input);
   new Float64Array(buffer, at.theta, n).set(plan.threshold);
   new Float64Array(buffer, at.leak, n).set(plan.leak);
   new Int32Array(buffer, at.coreOf, n).set(cfg.coreOf);
@@ -444,7 +451,7 @@ function loadChip(cfg: ChipConfig) {
       }
     }),
   );
-  return { kernels, at: { ...at, ...buckets }, routeAt };
+  return { kernels, at: { ...at, ...buckets }, routeAt, input };
 }
 
 /** Runs `input` (raw samples, divided by the IR's divisor as the simulator does) on the configured chip. */
@@ -482,7 +489,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
 
   // State (the chip's compartments; kept in the plan's current-space layout, each core owning its neurons)
   // and synapses, in the kernels' memory: the IF update and the synaptic ops run in WebAssembly.
-  const { kernels, at, routeAt } = loadChip(cfg);
+  const { kernels, at, routeAt, input: inputAt } = loadChip(cfg);
   const buffer = kernels.memory.buffer;
   const remapped = new Int32Array(buffer, at.remapped, at.maxPop);
   const n = plan.currentSize;
@@ -566,7 +573,7 @@ export function runChip(cfg: ChipConfig, input: Float32Array, opts: ChipOptions)
     // the functional simulator's order: biases, then applyInput (inputs ascending, rows ascending).
     base.set(plan.bias);
     const x0 = s * plan.inputSize;
-    applyInput(base, plan.input, input, x0, plan.inputSize, plan.divisor);
+    applyInput(kernels, plan, inputAt, { x: at.x, acc: at.stage, base: at.base }, base, input, x0);
     cur.set(base);
     v.set(plan.v0);
     host?.startSample();
