@@ -88,6 +88,17 @@ function keepsZeros(f: Fanout): boolean {
   return f.routes.length === 1 && f.routes[0].kind === 'table';
 }
 
+/** The index in `values` of the value keyed `key`, appending `value` under a new index when the key is new. */
+function idOf<T>(ids: Map<string, number>, values: T[], key: string, value: T): number {
+  let id = ids.get(key);
+  if (id === undefined) {
+    id = values.length;
+    ids.set(key, id);
+    values.push(value);
+  }
+  return id;
+}
+
 /** Channel runs of one class of lines: [lo, hi) on `core`. */
 type Runs = Array<[lo: number, hi: number, core: number]>;
 
@@ -112,13 +123,7 @@ function lineClasses(lines: number, length: number, coreAt: (line: number, k: nu
       lo = k;
       core = c;
     }
-    let id = ids.get(key);
-    if (id === undefined) {
-      id = runs.length;
-      ids.set(key, id);
-      runs.push(list);
-    }
-    classOf[l] = id;
+    classOf[l] = idOf(ids, runs, key, list);
   }
   return { classOf, runs };
 }
@@ -274,13 +279,7 @@ function banksOf(classOf: Int32Array, runs: Runs[], length: number, exponentOn: 
       if (x !== last) key += `${lo}:${x} `;
       last = x;
     }
-    let id = ids.get(key);
-    if (id === undefined) {
-      id = exponents.length;
-      ids.set(key, id);
-      exponents.push(e);
-    }
-    return id;
+    return idOf(ids, exponents, key, e);
   });
   return { bankOf: Int32Array.from(classOf, (k) => bankOfClass[k]), exponents };
 }
